@@ -1,0 +1,390 @@
+"""Shared plumbing for the zoo's recurrent cells and sequence layers.
+
+Everything here uses `keras.ops` only, so the layers run on every Keras
+backend (TensorFlow, JAX, PyTorch).
+"""
+
+import contextlib
+import inspect
+
+import keras
+from keras import activations
+from keras import constraints
+from keras import initializers
+from keras import ops
+from keras import regularizers
+
+# Keras' own cells mix this class in: it caches one dropout mask per sequence
+# and `keras.layers.RNN` creates and resets the masks outside the time loop.
+from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+
+PACKAGE = "zoo"
+
+
+def _check_rate(name, value):
+    if not isinstance(value, (int, float)) or not 0.0 <= float(value) < 1.0:
+        raise ValueError(
+            f"`{name}` must be a float in [0, 1). Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
+    """Base class of the zoo's cells: weights in Keras' layout, dropout, config.
+
+    A subclass sets `num_gates` (4 for LSTM, 3 for GRU, 1 for the Elman RNN),
+    and implements `call(inputs, states, training)` reading its weights
+    through `self.step_weights()`.
+
+    Weights follow Keras' layout so they move between `keras.layers.LSTM`/
+    `GRU`/`SimpleRNN` and the zoo's layers with `set_weights` unchanged:
+    `kernel` (input_dim, num_gates * units), `recurrent_kernel`
+    (units, num_gates * units) and `bias` (num_gates * units,).
+
+    Args:
+        units: positive int, dimensionality of the output space.
+        activation: activation of the candidate/output. Default: `"tanh"`.
+        use_bias: whether the cell has a bias vector. Default: `True`.
+        kernel_initializer: initializer of `kernel`. Default:
+            `"glorot_uniform"`.
+        recurrent_initializer: initializer of `recurrent_kernel`. Default:
+            `"orthogonal"`.
+        bias_initializer: initializer of `bias`. Default: `"zeros"`.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer:
+            optional regularizers. Default: `None`.
+        kernel_constraint, recurrent_constraint, bias_constraint: optional
+            constraints. Default: `None`.
+        dropout: float in [0, 1), fraction of the inputs dropped; one mask
+            per sequence. Default: `0.0`.
+        recurrent_dropout: float in [0, 1), fraction of the recurrent state
+            dropped before the recurrent matmul; one mask per sequence
+            (variational dropout, Gal & Ghahramani 2016). Default: `0.0`.
+        seed: random seed for dropout. Default: `None`.
+    """
+
+    num_gates = 1
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
+            raise ValueError(
+                "`units` must be a positive integer. "
+                f"Received: units={units!r}"
+            )
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.dropout = _check_rate("dropout", dropout)
+        self.recurrent_dropout = _check_rate(
+            "recurrent_dropout", recurrent_dropout
+        )
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed=seed)
+        self.state_size = units
+        self.output_size = units
+        self._cached_weights = None
+
+    # -- weights -----------------------------------------------------------
+    def _bias_shape(self):
+        return (self.num_gates * self.units,)
+
+    def _bias_initializer(self):
+        return self.bias_initializer
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        n = self.num_gates * self.units
+        self.kernel = self.add_weight(
+            shape=(input_dim, n),
+            name="kernel",
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, n),
+            name="recurrent_kernel",
+            initializer=self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                shape=self._bias_shape(),
+                name="bias",
+                initializer=self._bias_initializer(),
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+        else:
+            self.bias = None
+
+    def step_weights(self):
+        """Returns `(kernel, recurrent_kernel, bias)` for one time step.
+
+        Inside `cast_weights_once()` these are tensors cast to the compute
+        dtype once per sequence; otherwise the variables themselves (which
+        Keras casts on every read under a mixed-precision policy).
+        """
+        if self._cached_weights is not None:
+            return self._cached_weights
+        return self.kernel, self.recurrent_kernel, self.bias
+
+    @contextlib.contextmanager
+    def cast_weights_once(self):
+        """Casts the weights to the compute dtype once for a whole sequence.
+
+        Under `mixed_bfloat16`/`mixed_float16` the variables are float32 and
+        reading them inside the time loop would cast them at every step; the
+        sequence layer enters this context around the loop instead.
+        """
+        if self.compute_dtype == self.variable_dtype:
+            yield
+            return
+        weights = (self.kernel, self.recurrent_kernel, self.bias)
+        self._cached_weights = tuple(
+            None if w is None else ops.cast(w, self.compute_dtype)
+            for w in weights
+        )
+        try:
+            yield
+        finally:
+            self._cached_weights = None
+
+    # -- dropout -----------------------------------------------------------
+    def _dropped(self, inputs, h_tm1, training):
+        """Applies the per-sequence input and recurrent dropout masks."""
+        if training and self.dropout > 0.0:
+            inputs = inputs * self.get_dropout_mask(inputs)
+        if training and self.recurrent_dropout > 0.0:
+            h_tm1 = h_tm1 * self.get_recurrent_dropout_mask(h_tm1)
+        return inputs, h_tm1
+
+    def get_initial_state(self, batch_size=None):
+        sizes = self.state_size
+        if isinstance(sizes, int):
+            return [ops.zeros((batch_size, sizes), dtype=self.compute_dtype)]
+        return [
+            ops.zeros((batch_size, d), dtype=self.compute_dtype) for d in sizes
+        ]
+
+    def get_config(self):
+        config = {
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(
+                self.kernel_initializer
+            ),
+            "recurrent_initializer": initializers.serialize(
+                self.recurrent_initializer
+            ),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(
+                self.kernel_regularizer
+            ),
+            "recurrent_regularizer": regularizers.serialize(
+                self.recurrent_regularizer
+            ),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "recurrent_constraint": constraints.serialize(
+                self.recurrent_constraint
+            ),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+        }
+        return {**super().get_config(), **config}
+
+
+def cell_argument_names(cell_class):
+    """The constructor arguments a cell class accepts (without `units`)."""
+    names = set()
+    for klass in cell_class.__mro__:
+        if not issubclass(klass, RecurrentCell):
+            continue
+        params = inspect.signature(klass.__init__).parameters
+        names.update(
+            p
+            for p, spec in params.items()
+            if p not in ("self", "units")
+            and spec.kind not in (spec.VAR_KEYWORD, spec.VAR_POSITIONAL)
+        )
+    return names
+
+
+# Arguments of the sequence layer itself (everything else goes to the cell).
+_LAYER_ARGS = (
+    "return_sequences",
+    "return_state",
+    "go_backwards",
+    "stateful",
+    "unroll",
+    "zero_output_for_mask",
+)
+# Arguments of `keras.layers.Layer` that the sequence layer accepts.
+_BASE_LAYER_ARGS = ("name", "dtype", "trainable", "activity_regularizer")
+
+
+class RecurrentSequenceLayer(keras.layers.RNN):
+    """A `keras.layers.RNN` over one of the zoo's cells, built from flat args.
+
+    Subclasses set `cell_class`. Everything `keras.layers.RNN` offers works:
+    `return_sequences`, `return_state`, `go_backwards`, `stateful`,
+    `unroll`, masking, and `keras.layers.Bidirectional`.
+
+    Under a mixed-precision policy the weights are cast to the compute dtype
+    once per sequence rather than at every time step.
+    """
+
+    cell_class = None
+    # Backend function implementing the fused (cuDNN) kernel, or None.
+    fused_backend_fn = None
+
+    def __init__(
+        self,
+        units,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        use_cudnn="auto",
+        **kwargs,
+    ):
+        valid = cell_argument_names(self.cell_class)
+        cell_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in valid}
+        unknown = sorted(
+            k for k in kwargs if k not in _BASE_LAYER_ARGS + _LAYER_ARGS
+        )
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__} got unknown argument(s) {unknown}. "
+                f"Valid cell arguments: {sorted(valid)}; layer arguments: "
+                f"{sorted(_LAYER_ARGS + ('use_cudnn',) + _BASE_LAYER_ARGS)}."
+            )
+        if use_cudnn not in ("auto", True, False):
+            raise ValueError(
+                "`use_cudnn` must be one of 'auto', True, False. "
+                f"Received: use_cudnn={use_cudnn!r}"
+            )
+        cell = self.cell_class(
+            units,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name=f"{self.cell_class.__name__.lower()}",
+            **cell_kwargs,
+        )
+        super().__init__(
+            cell,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            **kwargs,
+        )
+        self.input_spec = keras.layers.InputSpec(ndim=3)
+        self.use_cudnn = use_cudnn
+        # Which implementation the last traced call used: "fused" or "loop".
+        self.last_path = None
+
+    @property
+    def units(self):
+        return self.cell.units
+
+    def fused_kernel_supported(self):
+        """Whether the configuration is the one the fused kernel implements.
+
+        The standard configuration: tanh activation, sigmoid recurrent
+        activation, a bias and no recurrent dropout (plus what a subclass
+        adds, e.g. `reset_after=True` for the GRU). The backend may still
+        decline (no GPU, non right-padded mask), and then the cell loop runs.
+        """
+        cell = self.cell
+        return (
+            self.fused_backend_fn is not None
+            and self.use_cudnn in ("auto", True)
+            and cell.activation is activations.tanh
+            and getattr(cell, "recurrent_activation", None)
+            is activations.sigmoid
+            and cell.use_bias
+            and not cell.recurrent_dropout
+            and not self.unroll
+        )
+
+    def _fused_call(self, sequences, initial_state, mask):
+        raise NotImplementedError
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        if self.fused_kernel_supported():
+            try:
+                if training and self.cell.dropout:
+                    dp_mask = self.cell.get_dropout_mask(sequences[:, 0, :])
+                    sequences = sequences * ops.expand_dims(dp_mask, axis=1)
+                out = self._fused_call(sequences, initial_state, mask)
+                if keras.backend.backend() == "tensorflow":
+                    self.supports_jit = False  # cuDNN ops are not XLA ops.
+                self.last_path = "fused"
+                return out
+            except NotImplementedError:
+                pass
+        if self.use_cudnn is True:
+            raise ValueError(
+                "use_cudnn=True was specified, but the fused cuDNN kernel is "
+                "not available for this configuration on this backend/"
+                "device. Pass use_cudnn='auto' to fall back to the cell loop."
+            )
+        self.last_path = "loop"
+        with self.cell.cast_weights_once():
+            return super().inner_loop(
+                sequences, initial_state, mask=mask, training=training
+            )
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        return super().call(
+            sequences, initial_state=initial_state, mask=mask, training=training
+        )
+
+    def get_config(self):
+        cell_config = self.cell.get_config()
+        for key in ("name", "dtype", "trainable"):
+            cell_config.pop(key, None)
+        base = super().get_config()
+        del base["cell"]
+        return {**base, **cell_config, "use_cudnn": self.use_cudnn}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,0 +1,79 @@
+"""Mask-aware pooling of a recurrent stack's output sequence."""
+
+import keras
+from keras import ops
+
+from zoo.layers.base import PACKAGE
+
+POOLINGS = ("last", "max", "mean")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SequencePooling(keras.layers.Layer):
+    """Pools `(batch, time, features)` to `(batch, features)` using the mask.
+
+    Modes:
+    - `"last"`: the output at the last real (unmasked) step; inputs are
+      assumed right-padded. With `bidirectional=True` the first half of the
+      features (forward direction) is taken at the last real step and the
+      second half (backward direction, which has read the whole sequence at
+      step 0) at step 0, i.e. the concatenated final states.
+    - `"max"`: the maximum over real steps (0 for an all-padding row).
+    - `"mean"`: the average over real steps.
+
+    Args:
+        mode: `"last"`, `"max"` or `"mean"`. Default: `"last"`.
+        bidirectional: see `"last"`. Default: `False`.
+
+    Example:
+
+    >>> SequencePooling("mean")(np.ones((2, 5, 3))).shape
+    (2, 3)
+    """
+
+    def __init__(self, mode="last", bidirectional=False, **kwargs):
+        super().__init__(**kwargs)
+        if mode not in POOLINGS:
+            raise ValueError(
+                f"Unknown pooling {mode!r}. Valid values: {list(POOLINGS)}."
+            )
+        self.mode = mode
+        self.bidirectional = bool(bidirectional)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        x = inputs
+        if mask is None:
+            mask = ops.ones(ops.shape(x)[:2], dtype="bool")
+        m = ops.cast(ops.expand_dims(mask, -1), x.dtype)
+        if self.mode == "mean":
+            total = ops.sum(x * m, axis=1)
+            count = ops.maximum(ops.sum(m, axis=1), 1.0)
+            return total / count
+        if self.mode == "max":
+            lowest = ops.cast(-1e4 if x.dtype != "float32" else -1e30, x.dtype)
+            masked = ops.where(ops.cast(m, "bool"), x, lowest)
+            pooled = ops.max(masked, axis=1)
+            any_real = ops.cast(ops.sum(m, axis=1) > 0, x.dtype)
+            return pooled * any_real
+        lengths = ops.sum(ops.cast(mask, "int32"), axis=1)
+        last = ops.maximum(lengths - 1, 0)
+        index = ops.reshape(last, (-1, 1, 1))
+        at_last = ops.squeeze(ops.take_along_axis(x, index, axis=1), axis=1)
+        if not self.bidirectional:
+            return at_last
+        half = x.shape[-1] // 2
+        return ops.concatenate([at_last[:, :half], x[:, 0, half:]], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "mode": self.mode,
+            "bidirectional": self.bidirectional,
+        }

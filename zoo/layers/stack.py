@@ -1,0 +1,215 @@
+"""`RecurrentStack`: N recurrent layers of any cell, with skip connections."""
+
+import keras
+from keras import ops
+
+from zoo.layers.base import PACKAGE
+from zoo.layers.connections import CONNECTIONS
+from zoo.layers.connections import HighwayConnection
+from zoo.layers.connections import ResidualConnection
+from zoo.layers.gru import GRU
+from zoo.layers.lstm import LSTM
+from zoo.layers.simple_rnn import SimpleRNN
+
+CELLS = {"lstm": LSTM, "gru": GRU, "simple_rnn": SimpleRNN}
+
+
+def _choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(
+            f"Unknown {name} {value!r}. Valid values: {sorted(choices)}."
+        )
+    return value
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class RecurrentStack(keras.layers.Layer):
+    """A stack of recurrent layers joined by a chosen connection.
+
+    Every layer returns sequences; the stack maps `(batch, time, d_in)` to
+    `(batch, time, d_out)` where `d_out` is the last layer's width (doubled
+    when bidirectional with `merge_mode="concat"`). Masks flow through.
+
+    Args:
+        cell: `"lstm"`, `"gru"` or `"simple_rnn"`. Default: `"lstm"`.
+        units: int (every layer) or list of ints (one per layer).
+            Default: `128`.
+        num_layers: number of recurrent layers; must equal `len(units)` when
+            `units` is a list. Default: `1`.
+        bidirectional: wrap each layer in `keras.layers.Bidirectional`.
+            Default: `False`.
+        merge_mode: Bidirectional merge mode, `"concat"`, `"sum"`, `"ave"`
+            or `"mul"`. Default: `"concat"`.
+        connection: `"none"`, `"residual"`, `"highway"` or `"dense"`, used
+            between consecutive layers (and from the stack's input into the
+            first layer's output for residual/highway). Default: `"none"`.
+        dropout: dropout rate applied to each layer's output except the last.
+            Default: `0.0`.
+        highway_gate_bias: initial transform-gate bias of highway
+            connections. Default: `-2.0`.
+        stateful: stateful recurrent layers (truncated BPTT; needs a fixed
+            batch size). Default: `False`.
+        cell_options: dict of extra arguments for every cell (e.g.
+            `{"recurrent_dropout": 0.25, "kernel_initializer": ...}`).
+            Default: `None`.
+
+    Example:
+
+    >>> stack = RecurrentStack("gru", units=32, num_layers=3,
+    ...                        bidirectional=True, connection="highway")
+    >>> stack(np.zeros((2, 7, 16))).shape
+    (2, 7, 64)
+    """
+
+    def __init__(
+        self,
+        cell="lstm",
+        units=128,
+        num_layers=1,
+        bidirectional=False,
+        merge_mode="concat",
+        connection="none",
+        dropout=0.0,
+        highway_gate_bias=-2.0,
+        stateful=False,
+        cell_options=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        _choice("cell", cell, CELLS)
+        _choice("connection", connection, CONNECTIONS)
+        _choice("merge_mode", merge_mode, ("concat", "sum", "ave", "mul"))
+        if isinstance(units, int):
+            units_list = [units] * int(num_layers)
+        else:
+            units_list = [int(u) for u in units]
+            if len(units_list) != num_layers:
+                raise ValueError(
+                    f"`units` has {len(units_list)} entries but "
+                    f"num_layers={num_layers}. Received: units={units!r}"
+                )
+        if num_layers < 1:
+            raise ValueError(
+                f"`num_layers` must be >= 1. Received: num_layers={num_layers}"
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(
+                f"`dropout` must be in [0, 1). Received: dropout={dropout}"
+            )
+        self.cell = cell
+        self.units = units
+        self.units_list = units_list
+        self.num_layers = int(num_layers)
+        self.bidirectional = bool(bidirectional)
+        self.merge_mode = merge_mode
+        self.connection = connection
+        self.dropout = float(dropout)
+        self.highway_gate_bias = float(highway_gate_bias)
+        self.stateful = bool(stateful)
+        self.cell_options = dict(cell_options or {})
+        self.supports_masking = True
+
+        layer_class = CELLS[cell]
+        self.recurrent_layers = []
+        self.connections = []
+        self.dropouts = []
+        for k, u in enumerate(units_list):
+            rnn = layer_class(
+                u,
+                return_sequences=True,
+                stateful=self.stateful,
+                name=f"{cell}_{k}",
+                **self.cell_options,
+            )
+            if self.bidirectional:
+                rnn = keras.layers.Bidirectional(
+                    rnn, merge_mode=merge_mode, name=f"bidirectional_{k}"
+                )
+            self.recurrent_layers.append(rnn)
+            if connection == "residual":
+                self.connections.append(ResidualConnection(name=f"residual_{k}"))
+            elif connection == "highway":
+                self.connections.append(
+                    HighwayConnection(
+                        gate_bias=self.highway_gate_bias, name=f"highway_{k}"
+                    )
+                )
+            if self.dropout and k < self.num_layers - 1:
+                self.dropouts.append(
+                    keras.layers.Dropout(self.dropout, name=f"dropout_{k}")
+                )
+
+    def _layer_width(self, k):
+        u = self.units_list[k]
+        if self.bidirectional and self.merge_mode == "concat":
+            return 2 * u
+        return u
+
+    @property
+    def output_width(self):
+        return self._layer_width(self.num_layers - 1)
+
+    def build(self, input_shape):
+        batch, time, d_in = input_shape
+        width = d_in
+        dense_width = d_in
+        for k, rnn in enumerate(self.recurrent_layers):
+            in_width = dense_width if self.connection == "dense" else width
+            rnn.build((batch, time, in_width))
+            out_width = self._layer_width(k)
+            if self.connections:
+                self.connections[k].build(
+                    ((batch, time, in_width), (batch, time, out_width))
+                )
+            width = out_width
+            dense_width += out_width
+
+    def call(self, inputs, mask=None, training=None):
+        x = inputs
+        features = [inputs]
+        for k, rnn in enumerate(self.recurrent_layers):
+            layer_in = (
+                ops.concatenate(features, axis=-1)
+                if self.connection == "dense" and k > 0
+                else x
+            )
+            h = rnn(layer_in, mask=mask, training=training)
+            if self.connections:
+                h = self.connections[k]((layer_in, h))
+            if k < len(self.dropouts):
+                h = self.dropouts[k](h, training=training)
+            features.append(h)
+            x = h
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.output_width)
+
+    def compute_mask(self, inputs, mask=None):
+        return mask
+
+    def reset_states(self):
+        """Zeros the carried state of every stateful layer."""
+        for rnn in self.recurrent_layers:
+            layers = (
+                [rnn.forward_layer, rnn.backward_layer]
+                if isinstance(rnn, keras.layers.Bidirectional)
+                else [rnn]
+            )
+            for layer in layers:
+                layer.reset_state()
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "cell": self.cell,
+            "units": self.units,
+            "num_layers": self.num_layers,
+            "bidirectional": self.bidirectional,
+            "merge_mode": self.merge_mode,
+            "connection": self.connection,
+            "dropout": self.dropout,
+            "highway_gate_bias": self.highway_gate_bias,
+            "stateful": self.stateful,
+            "cell_options": self.cell_options,
+        }

@@ -1,0 +1,101 @@
+"""The `zoo` command: one subcommand per verb, each a thin wrapper.
+
+This package sits above `zoo`, `training` and `serving` (which depend on
+each other one way only: zoo <- training <- serving). Each verb lives in the
+package that owns it and is imported only when run, so `zoo --help` does not
+import TensorFlow. A verb module exposes `main(argv) -> int`.
+"""
+
+import argparse
+import importlib
+import sys
+
+# verb -> (module, one-line help)
+VERBS = {
+    "list": ("zoo_cli", "list presets; --build builds each and shows shapes"),
+    "train": ("training.cli_train", "train a preset on a data source"),
+    "evaluate": ("training.cli_evaluate", "evaluate a run directory"),
+    "evaluate-pairs": ("training.pairs", "minimal-pair accuracy of a language model"),
+    "tune": ("training.tune", "hyperparameter search with keras-tuner"),
+    "diagnose": ("training.diagnostics", "gradient-flow diagnostics"),
+    "bench": ("training.benchmarks", "benchmarks (e.g. `zoo bench longrange`)"),
+    "export": ("serving.export", "export a run as a TF Serving SavedModel"),
+    "serve": ("serving.cli", "serve a models directory over TF Serving's REST API"),
+    "predict": ("serving.cli", "send a request to a server"),
+    "quickstart": ("serving.quickstart", "train, evaluate, export, serve and query"),
+}
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="zoo",
+        description="RNN Zoo: gated recurrent networks for Keras 3.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="verbs:\n" + "\n".join(
+            f"  {verb:<15} {text}" for verb, (_, text) in VERBS.items()
+        ) + "\n\nRun `zoo VERB --help` for a verb's options.",
+    )
+    parser.add_argument("verb", choices=sorted(VERBS), metavar="VERB")
+    parser.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0
+    ns = parser.parse_args(argv[:1])
+    module_name, _ = VERBS[ns.verb]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name and module_name.startswith(e.name):
+            print(f"zoo {ns.verb}: not available in this build ({e}).",
+                  file=sys.stderr)
+            return 2
+        raise
+    if ns.verb == "list":
+        return list_main(argv[1:])
+    if module_name == "serving.cli":
+        return module.main([ns.verb] + argv[1:])
+    return module.main(argv[1:])
+
+
+def list_main(argv):
+    p = argparse.ArgumentParser(prog="zoo list",
+                                description="List the zoo's presets.")
+    p.add_argument("--build", action="store_true",
+                   help="build every preset and show parameter counts and "
+                   "output shapes on a tiny input")
+    args = p.parse_args(argv)
+    from zoo.models import factory
+
+    for name in factory.list_models():
+        preset = factory.get_preset(name)
+        line = f"{name:<22} {preset['family']:<22} {preset['description']}"
+        if args.build:
+            model, shape = _demo_forward(name)
+            line += (f"\n{'':<22} params={model.count_params():,} "
+                     f"output={shape}")
+        print(line)
+    return 0
+
+
+def _demo_forward(name):
+    import numpy as np
+
+    from zoo.models import factory
+
+    model = factory.build(name)
+    if factory.get_preset(name)["family"] == "sentiment_classifier":
+        model.adapt_vocabulary(["a tiny demo corpus", "to build a vocabulary"])
+        out = model(np.array(["a tiny demo", "sentence"]))
+    else:
+        out = model(np.zeros((2, 8), dtype="int32"))
+    return model, tuple(out.shape)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
