@@ -1,0 +1,88 @@
+"""TFDS sources through `tfds.testing.mock_data` (no network), offline errors."""
+
+import time
+
+import numpy as np
+import pytest
+
+tfds = pytest.importorskip("tensorflow_datasets")
+
+from training.data import DataError, load_language_model, load_text_classification
+from training.data import sources
+
+
+@pytest.fixture
+def online(monkeypatch):
+    """Pretends the download host answers, so the real tfds.load path runs
+    (under mock_data it returns generated examples instead of downloading)."""
+    monkeypatch.setattr(sources, "_download_host_reachable", lambda *a: True)
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    calls = []
+
+    def unreachable(host, port, timeout):
+        calls.append(host)
+        return False
+
+    monkeypatch.setattr(sources, "_download_host_reachable", unreachable)
+    return calls
+
+
+def test_imdb_reviews_mock(online, tmp_path):
+    with tfds.testing.mock_data(num_examples=20, data_dir=str(tmp_path)):
+        data = load_text_classification("tfds:imdb_reviews", splits=("train", "validation", "test"),
+                                        validation_split=0.25, seed=3, data_dir=str(tmp_path))
+    assert data.class_names == ["neg", "pos"]
+    assert len(data.train) + len(data.validation) == 20
+    assert len(data.test) == 20
+    assert 3 <= len(data.validation) <= 7  # stratified 25% of 20 random labels
+    assert set(data.train.labels.tolist()) <= {0, 1}
+    assert all(isinstance(t, str) and t for t in data.train.texts)
+    assert "tfds:imdb_reviews split 'train'" in data.description
+    assert "seed=3" in data.description
+    assert data.fingerprint.startswith("sha256:")
+
+
+def test_glue_sst2_mock_uses_source_validation(online, tmp_path):
+    with tfds.testing.mock_data(num_examples=8, data_dir=str(tmp_path)):
+        data = load_text_classification("tfds:glue/sst2", data_dir=str(tmp_path))
+        with pytest.raises(DataError, match="no labeled 'test' split"):
+            load_text_classification("tfds:glue/sst2", splits=("train", "test"),
+                                     data_dir=str(tmp_path))
+    assert data.class_names == ["negative", "positive"]
+    assert len(data.train) == 8 and len(data.validation) == 8  # nothing carved
+    assert "validation: tfds:glue/sst2 split 'validation'" in data.description
+
+
+def test_tiny_shakespeare_mock(online, tmp_path):
+    with tfds.testing.mock_data(num_examples=2, data_dir=str(tmp_path)):
+        data = load_language_model("tfds:tiny_shakespeare", data_dir=str(tmp_path))
+    assert data.level == "char"
+    assert data.vocab.tokens[-1] == "<unk>"
+    assert data.vocab.tokens[:-1] == sorted(data.vocab.tokens[:-1])
+    assert len(data.train) > 0 and len(data.validation) > 0 and len(data.test) > 0
+    assert data.train.dtype == np.int32
+    assert "".join(data.vocab.decode(data.train)).strip()
+
+
+def test_offline_fails_fast_with_clear_error(offline, tmp_path):
+    start = time.monotonic()
+    with pytest.raises(DataError, match=r"tfds:glue/sst2 is not downloaded.*Pass a local path"):
+        load_text_classification("tfds:glue/sst2", data_dir=str(tmp_path))
+    with pytest.raises(DataError, match=r"tfds:tiny_shakespeare is not downloaded"):
+        load_language_model("tfds:tiny_shakespeare", data_dir=str(tmp_path))
+    assert time.monotonic() - start < 10
+    assert offline == ["dl.fbaipublicfiles.com", "raw.githubusercontent.com"]
+
+
+def test_unknown_tfds_name():
+    with pytest.raises(DataError, match="unknown TFDS dataset"):
+        load_text_classification("tfds:no_such_dataset_xyz")
+
+
+def test_probe_is_bounded():
+    start = time.monotonic()
+    assert sources._download_host_reachable("host.invalid", 443, 1.0) is False
+    assert time.monotonic() - start < 3

@@ -1,0 +1,58 @@
+"""Data loading for RNN Zoo training: sources, text classification, LMs.
+
+Public API:
+
+- `resolve_source(source) -> Source`
+- `load_text_classification(source, ...) -> TextClassificationData`
+- `make_text_classification_dataset(split, ...) -> tf.data.Dataset`
+- `load_language_model(source, ...) -> LanguageModelData`
+- `batchify`, `lm_windows`, `lm_steps_per_epoch`, `make_lm_dataset`
+- `Vocabulary` (save/load `vocab.txt`)
+- `DataError`: every bad-input error, naming the file and line.
+"""
+
+from training.data.errors import DataError
+from training.data.files import atomic_write_text
+from training.data.language_modeling import (
+    EOS_TOKEN,
+    LanguageModelData,
+    batchify,
+    lm_steps_per_epoch,
+    lm_windows,
+    load_language_model,
+    make_lm_dataset,
+)
+from training.data.sources import Source, resolve_source
+from training.data.text_classification import (
+    LabeledTexts,
+    TextClassificationData,
+    auto_bucket_boundaries,
+    load_text_classification,
+    make_text_classification_dataset,
+    split_validation,
+    whitespace_token_counts,
+)
+from training.data.vocab import DEFAULT_OOV_TOKEN, Vocabulary
+
+__all__ = [
+    "DEFAULT_OOV_TOKEN",
+    "DataError",
+    "EOS_TOKEN",
+    "LabeledTexts",
+    "LanguageModelData",
+    "Source",
+    "TextClassificationData",
+    "Vocabulary",
+    "atomic_write_text",
+    "auto_bucket_boundaries",
+    "batchify",
+    "lm_steps_per_epoch",
+    "lm_windows",
+    "load_language_model",
+    "load_text_classification",
+    "make_lm_dataset",
+    "make_text_classification_dataset",
+    "resolve_source",
+    "split_validation",
+    "whitespace_token_counts",
+]

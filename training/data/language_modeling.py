@@ -1,0 +1,399 @@
+"""Language-model data (word- and character-level) and BPTT batching."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import os
+import numpy as np
+
+from training.data.errors import DataError
+from training.data.files import Fingerprint, decode_utf8, read_bytes
+from training.data.sources import (
+    resolve_source,
+    tfds_builder,
+    tfds_split_examples,
+)
+from training.data.vocab import DEFAULT_OOV_TOKEN, Vocabulary
+
+EOS_TOKEN = "<eos>"
+
+
+@dataclasses.dataclass
+class LanguageModelData:
+    """What `load_language_model` returns.
+
+    Attributes:
+        train: int32 token-id stream of the training split.
+        validation: int32 token-id stream, or `None`.
+        test: int32 token-id stream, or `None` (PTB `*.test.txt`, TFDS).
+        vocab: the `Vocabulary` (save it with `vocab.save(run_dir)`).
+        level: `"word"` or `"char"`.
+        fingerprint: `"sha256:..."` over names and bytes of the files read
+            (TFDS: dataset name, version, splits).
+        description: how the splits were obtained and the vocabulary built.
+        source: the SOURCE string.
+        counts: per split tokens, lines, blank lines (kept as `<eos>`) and
+            out-of-vocabulary tokens mapped to the OOV id, e.g.
+            `{"train_tokens": 929589, "validation_oov": 0, ...}`.
+    """
+
+    train: np.ndarray
+    validation: np.ndarray | None
+    test: np.ndarray | None
+    vocab: Vocabulary
+    level: str
+    fingerprint: str
+    description: str
+    source: str
+    counts: dict
+
+    def split(self, name: str) -> np.ndarray:
+        ids = getattr(self, name)
+        if ids is None:
+            raise ValueError(f"this dataset has no {name!r} split")
+        return ids
+
+    def dataset(self, split: str = "train", *, batch_size: int, bptt: int,
+                include_partial: bool = False):
+        """`make_lm_dataset` over one split."""
+        return make_lm_dataset(self.split(split), batch_size=batch_size,
+                               bptt=bptt, include_partial=include_partial)
+
+    def summary(self) -> dict:
+        """JSON-serialisable metadata for the run directory."""
+        return {
+            "source": self.source,
+            "level": self.level,
+            "fingerprint": self.fingerprint,
+            "description": self.description,
+            "vocab_size": len(self.vocab),
+            "oov_token": self.vocab.oov_token,
+            "counts": dict(self.counts),
+        }
+
+
+# ------------------------------------------------------------------ loading
+
+
+def _word_tokens(text: str, counts: dict, split: str) -> list:
+    tokens = []
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline that ends the last line
+    blank = 0
+    for line in lines:
+        words = line.split()
+        if not words:
+            blank += 1
+        tokens.extend(words)
+        tokens.append(EOS_TOKEN)
+    counts[f"{split}_lines"] = len(lines)
+    counts[f"{split}_blank_lines"] = blank
+    return tokens
+
+
+def _encode(vocab: Vocabulary, tokens, counts: dict, split: str) -> np.ndarray:
+    ids = vocab.encode(tokens)
+    counts[f"{split}_tokens"] = int(ids.size)
+    # tokens not in the vocabulary (a literal "<unk>" in the text is not one)
+    unseen = {t for t in set(tokens) if t not in vocab}
+    counts[f"{split}_oov"] = sum(1 for t in tokens if t in unseen) if unseen else 0
+    return ids
+
+
+def load_language_model(
+    source,
+    *,
+    level: str = "auto",
+    vocab: Vocabulary | None = None,
+    max_tokens: int | None = None,
+    validation_fraction: float = 0.1,
+    char_vocab_from: str = "train",
+    oov_token: str = DEFAULT_OOV_TOKEN,
+    data_dir: str | None = None,
+) -> LanguageModelData:
+    """Loads a language-model corpus as token-id streams.
+
+    Word level (a PTB-style folder: `*.train.txt`, `*.valid.txt`, optional
+    `*.test.txt`): whitespace tokens, `<eos>` appended at every line end
+    (a blank line becomes a lone `<eos>`, counted in `counts`). The
+    vocabulary is built from train, ordered by frequency then
+    alphabetically; valid/test tokens unseen in train map to `<unk>` (PTB
+    already contains `<unk>`, which keeps its frequency rank; otherwise it
+    is appended last).
+
+    Character level (a `.txt` file, or `tfds:tiny_shakespeare`): a file is
+    split into its first `1 - validation_fraction` characters (train) and
+    the rest (validation); TFDS splits are used as they are. The
+    vocabulary is the sorted distinct characters (of train, or of the
+    whole file with `char_vocab_from="all"`) followed by the OOV token;
+    unseen characters map to the OOV id.
+
+    Args:
+        source: SOURCE string or `Source`.
+        level: `"word"`, `"char"` or `"auto"` (default: word for a folder,
+            char for a `.txt` file and `tfds:tiny_shakespeare`).
+        vocab: use this vocabulary (e.g. `Vocabulary.load(run_dir)` when
+            resuming) instead of building one. Defaults to `None`.
+        max_tokens: word level: cap the vocabulary size (OOV included);
+            rarer words map to `<unk>`. Defaults to `None` (no cap).
+        validation_fraction: char-level file: share of characters at the
+            end held out as validation. Defaults to `0.1`.
+        char_vocab_from: `"train"` (default) or `"all"`.
+        oov_token: the OOV token. Defaults to `"<unk>"`.
+        data_dir: TFDS data dir. Defaults to `None`.
+
+    Returns:
+        A `LanguageModelData`.
+
+    Raises:
+        DataError: missing path, bad layout, bad encoding (file, line and
+            byte offset), empty files.
+
+    Example:
+
+    ```python
+    data = load_language_model("../shared/data/ptb")
+    data.vocab.save(run_dir)
+    train_ds = data.dataset("train", batch_size=20, bptt=35)
+    steps = lm_steps_per_epoch(len(data.train), batch_size=20, bptt=35)
+    ```
+    """
+    src = resolve_source(source)
+    if level == "auto":
+        if src.kind == "ptb":
+            level = "word"
+        elif src.kind == "text" or (src.kind == "tfds" and src.tfds_name == "tiny_shakespeare"):
+            level = "char"
+        else:
+            raise DataError(
+                f"{src.kind} source is not a language-model corpus; expected a "
+                "PTB-style folder, a .txt file or tfds:tiny_shakespeare",
+                path=src.spec if src.path else None,
+            )
+    if level not in ("word", "char"):
+        raise ValueError(f"level must be 'word', 'char' or 'auto', got {level!r}")
+    if char_vocab_from not in ("train", "all"):
+        raise ValueError(f"char_vocab_from must be 'train' or 'all', got {char_vocab_from!r}")
+
+    counts: dict = {}
+    texts: dict = {}  # split -> str
+    described = []
+    if src.kind == "ptb":
+        fp = Fingerprint("language_model/folder")
+        for split, path in src.files.items():
+            raw = read_bytes(path)
+            fp.update_bytes(f"{split}:{os.path.basename(path)}", raw)
+            texts[split] = decode_utf8(raw, path)
+            described.append(f"{split}: {os.path.basename(path)}")
+    elif src.kind == "text":
+        if not 0.0 < validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
+        fp = Fingerprint("language_model/file")
+        raw = read_bytes(src.path)
+        fp.update_bytes(os.path.basename(src.path), raw)
+        whole = decode_utf8(raw, src.path)
+        cut = int(round(len(whole) * (1.0 - validation_fraction)))
+        if cut <= 1 or cut >= len(whole) - 1:
+            raise DataError(
+                f"file too short ({len(whole)} characters) to split", path=src.path)
+        texts["train"], texts["validation"] = whole[:cut], whole[cut:]
+        described.append(
+            f"train: first {cut} of {len(whole)} characters of "
+            f"{os.path.basename(src.path)}; validation: last {len(whole) - cut} "
+            f"({validation_fraction:g}), contiguous, no shuffle")
+    elif src.kind == "tfds":
+        builder = tfds_builder(src.tfds_name, data_dir)
+        fp = Fingerprint("language_model/tfds")
+        fp.update_str(f"{src.tfds_name}@{builder.version}")
+        if "text" not in builder.info.features:
+            raise DataError(f"tfds:{src.tfds_name}: no 'text' feature")
+        available = tuple(builder.info.splits.keys()) or ("train", "validation", "test")
+        for split in ("train", "validation", "test"):
+            if split not in available:
+                continue
+            fp.update_str(split)
+            parts = []
+            for ex in tfds_split_examples(src.tfds_name, split, data_dir):
+                t = ex["text"]
+                parts.append(t.decode("utf-8") if isinstance(t, bytes) else str(t))
+            texts[split] = "".join(parts) if level == "char" else "\n".join(parts)
+            described.append(f"{split}: tfds:{src.tfds_name} split {split!r}")
+        if "train" not in texts:
+            raise DataError(f"tfds:{src.tfds_name} has no train split")
+    else:
+        raise DataError(
+            f"{src.kind} source is not a language-model corpus; expected a "
+            "PTB-style folder, a .txt file or tfds:tiny_shakespeare",
+            path=src.spec,
+        )
+
+    if vocab is not None:
+        described.append(f"vocabulary: given ({len(vocab)} tokens)")
+    if level == "word":
+        tokens = {s: _word_tokens(t, counts, s) for s, t in texts.items()}
+        if vocab is None:
+            vocab = Vocabulary.from_counts(
+                collections.Counter(tokens["train"]), max_tokens=max_tokens,
+                oov_token=oov_token)
+            described.append(
+                f"vocabulary: {len(vocab)} train tokens by frequency then "
+                f"alphabetical, OOV {vocab.oov_token!r}; <eos> at each line end")
+    else:
+        tokens = {s: t for s, t in texts.items()}
+        if vocab is None:
+            base = texts["train"] if char_vocab_from == "train" else "".join(texts.values())
+            vocab = Vocabulary.from_chars(base, oov_token=oov_token)
+            described.append(
+                f"vocabulary: {len(vocab) - 1} sorted distinct characters of "
+                f"{char_vocab_from} + OOV {vocab.oov_token!r}")
+
+    ids = {s: _encode(vocab, tokens[s], counts, s) for s in texts}
+    return LanguageModelData(
+        train=ids["train"],
+        validation=ids.get("validation"),
+        test=ids.get("test"),
+        vocab=vocab,
+        level=level,
+        fingerprint=fp.hexdigest(),
+        description="; ".join(described),
+        source=src.spec,
+        counts=counts,
+    )
+
+
+# ------------------------------------------------------------------ batching
+
+
+def batchify(ids, batch_size: int) -> np.ndarray:
+    """Cuts a token stream into `batch_size` contiguous rows.
+
+    Row `r` is `ids[r * L:(r + 1) * L]` with `L = len(ids) // batch_size`;
+    the last `len(ids) % batch_size` tokens are dropped.
+
+    Args:
+        ids: 1-D token-id stream.
+        batch_size: number of rows (parallel streams).
+
+    Returns:
+        Array of shape `(batch_size, L)`.
+    """
+    ids = np.asarray(ids)
+    if ids.ndim != 1:
+        raise ValueError(f"ids must be 1-D, got shape {ids.shape}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    length = len(ids) // batch_size
+    if length < 2:
+        raise ValueError(
+            f"{len(ids)} tokens are too few for batch_size={batch_size} "
+            "(each row needs at least 2 tokens)")
+    return ids[: length * batch_size].reshape(batch_size, length)
+
+
+def lm_steps_per_epoch(num_tokens: int, *, batch_size: int, bptt: int,
+                       include_partial: bool = False) -> int:
+    """Number of windows (steps) `lm_windows` / `make_lm_dataset` yield.
+
+    Args:
+        num_tokens: length of the token stream.
+        batch_size: rows.
+        bptt: window length (time steps).
+        include_partial: count a final shorter window. Defaults to `False`.
+    """
+    if bptt < 1:
+        raise ValueError(f"bptt must be >= 1, got {bptt}")
+    usable = num_tokens // batch_size - 1  # positions with a next token
+    if usable < 1:
+        return 0
+    full, rest = divmod(usable, bptt)
+    return full + (1 if include_partial and rest else 0)
+
+
+def lm_windows(ids, *, batch_size: int, bptt: int, include_partial: bool = False):
+    """Plain-numpy BPTT windows, in order.
+
+    The stream is `batchify`-ed into `(batch_size, L)`; window `w` takes
+    inputs `rows[:, w*bptt:(w+1)*bptt]` and targets shifted by one,
+    `rows[:, w*bptt+1:(w+1)*bptt+1]`. So row `r` of consecutive windows
+    continues row `r` of the previous one: a stateful RNN carries its
+    state across windows.
+
+    Args:
+        ids: 1-D token-id stream.
+        batch_size: rows. Use `1` for exact evaluation (every token but the
+            first is predicted once, with all preceding context).
+        bptt: window length.
+        include_partial: keep the final window shorter than `bptt` (covers
+            the whole row; use for evaluation). Defaults to `False` (all
+            windows have `bptt` steps; for training).
+
+    Returns:
+        A list of `(inputs, targets)` pairs of int arrays shaped
+        `(batch_size, bptt)` (the last one may be shorter with
+        `include_partial=True`).
+    """
+    rows = batchify(ids, batch_size)
+    n = lm_steps_per_epoch(len(np.asarray(ids)), batch_size=batch_size, bptt=bptt,
+                           include_partial=include_partial)
+    usable = rows.shape[1] - 1
+    out = []
+    for w in range(n):
+        a, b = w * bptt, min((w + 1) * bptt, usable)
+        out.append((rows[:, a:b], rows[:, a + 1:b + 1]))
+    return out
+
+
+def make_lm_dataset(ids, *, batch_size: int, bptt: int, include_partial: bool = False):
+    """`tf.data.Dataset` of BPTT windows `(inputs, targets)`, in order.
+
+    Same windows as `lm_windows`; no shuffling, so with a stateful RNN of
+    fixed batch size `batch_size` the state carries from one window to the
+    next (reset it at the start of each epoch/evaluation). Its
+    cardinality is `lm_steps_per_epoch(...)`.
+
+    Evaluation: use the same function on the validation/test stream with
+    `include_partial=True`; `batch_size=1` gives exact perplexity over the
+    whole split, a larger `batch_size` is faster but drops
+    `len(ids) % batch_size` tokens and restarts context at each row.
+
+    Args:
+        ids: 1-D token-id stream.
+        batch_size: rows per window.
+        bptt: time steps per window.
+        include_partial: see `lm_windows`. Defaults to `False`.
+
+    Returns:
+        A prefetched `tf.data.Dataset` of `(int32 [batch_size, bptt],
+        int32 [batch_size, bptt])`.
+
+    Example:
+
+    ```python
+    ds = make_lm_dataset(data.train, batch_size=20, bptt=35)
+    model.fit(ds, epochs=1)
+    ```
+    """
+    import tensorflow as tf
+
+    windows = lm_windows(ids, batch_size=batch_size, bptt=bptt,
+                         include_partial=include_partial)
+    if not windows:
+        raise ValueError(
+            f"{len(np.asarray(ids))} tokens give no window for "
+            f"batch_size={batch_size}, bptt={bptt}")
+    full = [w for w in windows if w[0].shape[1] == bptt]
+    tail = [w for w in windows if w[0].shape[1] != bptt]
+
+    def stack(ws, k):
+        return np.stack([w[k] for w in ws]).astype(np.int32)
+
+    ds = None
+    if full:
+        ds = tf.data.Dataset.from_tensor_slices((stack(full, 0), stack(full, 1)))
+    if tail:
+        last = tf.data.Dataset.from_tensors(
+            (tail[0][0].astype(np.int32), tail[0][1].astype(np.int32)))
+        ds = last if ds is None else ds.concatenate(last)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,571 @@
+"""Text classification (sentiment) data: CSV/TSV files, aclImdb trees, TFDS."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import os
+import sys
+from typing import Sequence
+
+import numpy as np
+
+from training.data.errors import DataError
+from training.data.files import Fingerprint, decode_utf8, read_bytes
+from training.data.sources import (
+    resolve_source,
+    tfds_builder,
+    tfds_split_examples,
+)
+
+DEFAULT_TEXT_COLUMNS = ("text", "sentence", "review")
+DEFAULT_LABEL_COLUMNS = ("label", "sentiment")
+ACLIMDB_CLASSES = ("neg", "pos")
+
+# TFDS datasets whose features / splits are known; others are inspected.
+_TFDS_KNOWN = {
+    "imdb_reviews": {"text": "text", "label": "label", "splits": ("train", "test")},
+    "glue/sst2": {
+        "text": "sentence",
+        "label": "label",
+        "splits": ("train", "validation"),  # GLUE test labels are hidden (-1)
+    },
+}
+
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+@dataclasses.dataclass
+class LabeledTexts:
+    """One split: parallel `texts` (list of str) and `labels` (int32 array)."""
+
+    texts: list
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclasses.dataclass
+class TextClassificationData:
+    """What `load_text_classification` returns.
+
+    Attributes:
+        train: `LabeledTexts` (shuffled with `seed`).
+        validation: `LabeledTexts`, or `None` if `validation_split=0` and
+            the source has no validation split.
+        test: `LabeledTexts` if `"test"` was requested, else `None`.
+        class_names: label names; label id `i` is `class_names[i]`.
+        fingerprint: `"sha256:..."` over the names and bytes of every file
+            read (for TFDS: over dataset name, version and split names).
+        description: how each split was obtained, e.g. how validation was
+            carved (fraction, seed, stratified); record it in the run dir.
+        source: the SOURCE string.
+        counts: what was read and skipped, e.g. `{"train": 900,
+            "validation": 100, "blank_lines_skipped": 2}`. Nothing is
+            dropped without being counted here.
+    """
+
+    train: LabeledTexts
+    validation: LabeledTexts | None
+    test: LabeledTexts | None
+    class_names: list
+    fingerprint: str
+    description: str
+    source: str
+    counts: dict
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def summary(self) -> dict:
+        """JSON-serialisable metadata for the run directory."""
+        return {
+            "source": self.source,
+            "fingerprint": self.fingerprint,
+            "description": self.description,
+            "class_names": list(self.class_names),
+            "counts": dict(self.counts),
+        }
+
+
+# ------------------------------------------------------------------ readers
+# Each reader returns {split: (texts, raw_labels, where)} where `where[i]` is
+# a (path, line) pair for error messages, plus a list of split names the
+# source provides and the count of skipped blank lines.
+
+
+def _pick_column(header, wanted, defaults, what, path):
+    if wanted is not None:
+        if wanted in header:
+            return header.index(wanted)
+    else:
+        for name in defaults:
+            if name in header:
+                return header.index(name)
+    asked = repr(wanted) if wanted is not None else " / ".join(map(repr, defaults))
+    raise DataError(
+        f"no {what} column {asked} in the header; columns found: "
+        f"{', '.join(map(repr, header))}. Pass {what}_column=...",
+        path=path,
+        line=1,
+    )
+
+
+def _read_delimited(path, delimiter, text_column, label_column, counts, fp):
+    raw = read_bytes(path)
+    fp.update_bytes(os.path.basename(path), raw)
+    text = decode_utf8(raw, path)
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise DataError("NUL byte in text file (binary file?)", path=path, line=line)
+    if delimiter == "\t":
+        # IANA TSV: no quoting, a '"' is an ordinary character.
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t",
+                            quoting=csv.QUOTE_NONE)
+    else:
+        # RFC 4180: quoted fields may hold commas, quotes ("") and newlines.
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=",",
+                            strict=True)
+    texts, labels, where = [], [], []
+    header = None
+    blank = 0
+    last = 0
+    while True:
+        start = last + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            raise DataError(f"malformed CSV ({e})", path=path, line=start) from None
+        last = reader.line_num
+        if not row or (len(row) == 1 and row[0].strip() == ""):
+            blank += 1
+            continue
+        if header is None:
+            header = [h.strip() for h in row]
+            ti = _pick_column(header, text_column, DEFAULT_TEXT_COLUMNS, "text", path)
+            li = _pick_column(header, label_column, DEFAULT_LABEL_COLUMNS, "label", path)
+            continue
+        if len(row) != len(header):
+            raise DataError(
+                f"expected {len(header)} fields ({', '.join(header)}), found "
+                f"{len(row)}",
+                path=path,
+                line=start,
+            )
+        if not row[ti].strip():
+            raise DataError(f"empty text field {header[ti]!r}", path=path, line=start)
+        if not row[li].strip():
+            raise DataError(f"empty label field {header[li]!r}", path=path, line=start)
+        texts.append(row[ti])
+        labels.append(row[li].strip())
+        where.append((path, start))
+    if header is None:
+        raise DataError("file is empty", path=path)
+    if not texts:
+        raise DataError("no data rows after the header", path=path)
+    counts["blank_lines_skipped"] = counts.get("blank_lines_skipped", 0) + blank
+    return texts, labels, where
+
+
+def _read_aclimdb_split(root, split, fp):
+    texts, labels, where = [], [], []
+    for cls in ACLIMDB_CLASSES:
+        folder = os.path.join(root, split, cls)
+        if not os.path.isdir(folder):
+            raise DataError(f"missing folder {split}/{cls}", path=root)
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".txt"))
+        if not names:
+            raise DataError("no .txt files", path=folder)
+        for name in names:
+            path = os.path.join(folder, name)
+            raw = read_bytes(path)
+            fp.update_bytes(f"{split}/{cls}/{name}", raw)
+            text = decode_utf8(raw, path)
+            texts.append(text)
+            labels.append(cls)
+            where.append((path, 1))
+    return texts, labels, where
+
+
+def _tfds_texts(name, split, data_dir, text_key, label_key):
+    texts, labels = [], []
+    for ex in tfds_split_examples(name, split, data_dir):
+        t = ex[text_key]
+        texts.append(t.decode("utf-8") if isinstance(t, bytes) else str(t))
+        labels.append(int(ex[label_key]))
+    return texts, labels
+
+
+# ------------------------------------------------------------------ labels
+
+
+def _is_int(s: str) -> bool:
+    try:
+        int(s)
+        return True
+    except ValueError:
+        return False
+
+
+def _infer_class_names(raw_labels: Sequence[str]) -> list:
+    distinct = set(raw_labels)
+    if all(_is_int(s) for s in distinct):
+        return [str(v) for v in sorted({int(s) for s in distinct})]
+    return sorted(distinct)
+
+
+def _map_labels(raw_labels, where, class_names):
+    index = {c: i for i, c in enumerate(class_names)}
+    out = np.empty(len(raw_labels), dtype=np.int32)
+    for k, lab in enumerate(raw_labels):
+        if lab in index:
+            out[k] = index[lab]
+        elif _is_int(lab) and str(int(lab)) in index:
+            out[k] = index[str(int(lab))]
+        elif _is_int(lab) and 0 <= int(lab) < len(class_names):
+            out[k] = int(lab)
+        else:
+            path, line = where[k]
+            raise DataError(
+                f"label {lab!r} is not one of the classes {list(class_names)}",
+                path=path,
+                line=line,
+            )
+    return out
+
+
+def split_validation(labels: np.ndarray, fraction: float, seed: int):
+    """Seeded, stratified train/validation split of example indices.
+
+    From each class, `round(fraction * class_size)` examples go to
+    validation; both index arrays are then shuffled with the same seed.
+
+    Args:
+        labels: int label per example.
+        fraction: share of each class held out, in `[0, 1)`.
+        seed: seed of the `numpy.random.default_rng` shuffle.
+
+    Returns:
+        `(train_indices, validation_indices)`, int64 arrays.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"validation_split must be in [0, 1), got {fraction}")
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    train, val = [], []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        k = int(round(fraction * len(idx)))
+        val.append(idx[:k])
+        train.append(idx[k:])
+    train = np.concatenate(train) if train else np.zeros(0, np.int64)
+    val = np.concatenate(val) if val else np.zeros(0, np.int64)
+    return rng.permutation(train), rng.permutation(val)
+
+
+# ------------------------------------------------------------------ loader
+
+
+def load_text_classification(
+    source,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    class_names: Sequence[str] | None = None,
+    validation_split: float = 0.1,
+    seed: int = 1337,
+    splits: Sequence[str] = ("train", "validation"),
+    data_dir: str | None = None,
+) -> TextClassificationData:
+    """Loads a text classification (e.g. sentiment) dataset into memory.
+
+    Sources (see `resolve_source`):
+
+    - `.csv` (RFC 4180: quoted fields may contain commas, `""` and
+      newlines) or `.tsv` (tab separated, no quoting) file with a header
+      row. Text column defaults to the first of `text`, `sentence`,
+      `review`; label column to `label`, `sentiment`.
+    - `aclImdb` tree: `train/{neg,pos}/*.txt` (+ `test/` for the test
+      split); classes `["neg", "pos"]`. Text is kept verbatim (`<br />`
+      included), as TFDS does.
+    - `tfds:imdb_reviews`, `tfds:glue/sst2` (or another TFDS dataset with
+      a text and a `ClassLabel` feature): class names come from TFDS.
+
+    Labels may be ints or strings. Without `class_names`, classes are the
+    distinct labels sorted (numerically if all are ints, so `0/1` stay
+    `0/1`). With `class_names`, a label is either one of the names or an
+    int index into them; anything else is a `DataError`.
+
+    Validation: the source's own validation split if it has one (GLUE
+    SST-2), else a seeded stratified `validation_split` share of train.
+
+    Args:
+        source: SOURCE string or `Source`.
+        text_column: text column of a CSV/TSV (or TFDS feature). Defaults to
+            `None` (auto).
+        label_column: label column / feature. Defaults to `None` (auto).
+        class_names: declared classes, in id order. Defaults to `None`
+            (inferred).
+        validation_split: share of train held out when the source has no
+            validation split; `0` for none. Defaults to `0.1`.
+        seed: seed of the validation carve and of the train order.
+            Defaults to `1337`.
+        splits: splits to return; add `"test"` for the source's labeled
+            test split (aclImdb `test/`, `tfds:imdb_reviews`). Defaults to
+            `("train", "validation")`.
+        data_dir: TFDS data dir. Defaults to `None`.
+
+    Returns:
+        A `TextClassificationData`.
+
+    Raises:
+        DataError: missing path, bad layout, missing columns, ragged rows,
+            bad encoding, empty files/fields, unknown labels; the message
+            names the file and line.
+
+    Example:
+
+    ```python
+    data = load_text_classification("../shared/data/imdb/train.csv",
+                                     class_names=["neg", "pos"])
+    ds = make_text_classification_dataset(data.train, batch_size=64,
+                                          shuffle=True, bucket_boundaries="auto")
+    ```
+    """
+    splits = tuple(splits)
+    unknown = set(splits) - {"train", "validation", "test"}
+    if unknown or "train" not in splits:
+        raise ValueError(
+            f"splits must include 'train' and be among train/validation/test, got {splits}"
+        )
+    if not 0.0 <= validation_split < 1.0:
+        raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
+    src = resolve_source(source)
+    counts = {}
+    raw = {}  # split -> (texts, raw labels, where)
+    described = {}
+
+    if src.kind in ("csv", "tsv"):
+        fp = Fingerprint("text_classification/file")
+        if "test" in splits:
+            raise DataError("a single CSV/TSV file has no test split", path=src.spec)
+        raw["train"] = _read_delimited(
+            src.path, "\t" if src.kind == "tsv" else ",", text_column,
+            label_column, counts, fp,
+        )
+        described["train"] = f"train: {os.path.basename(src.path)}"
+        have_val = False
+    elif src.kind == "aclimdb":
+        fp = Fingerprint("text_classification/aclimdb")
+        if class_names is None:
+            class_names = list(ACLIMDB_CLASSES)
+        for split in ("train", "test"):
+            if split in splits:
+                raw[split] = _read_aclimdb_split(src.path, split, fp)
+                described[split] = f"{split}: aclImdb/{split}/{{neg,pos}}"
+        have_val = False
+    elif src.kind == "tfds":
+        builder = tfds_builder(src.tfds_name, data_dir)
+        fp = Fingerprint("text_classification/tfds")
+        fp.update_str(f"{src.tfds_name}@{builder.version}")
+        known = _TFDS_KNOWN.get(src.tfds_name, {})
+        features = builder.info.features
+        tkey = text_column or known.get("text") or next(
+            (c for c in DEFAULT_TEXT_COLUMNS if c in features), None)
+        lkey = label_column or known.get("label") or next(
+            (c for c in DEFAULT_LABEL_COLUMNS if c in features), None)
+        if tkey not in features or lkey not in features:
+            raise DataError(
+                f"tfds:{src.tfds_name}: text/label features not found "
+                f"(features: {', '.join(features.keys())}); pass text_column/label_column"
+            )
+        names = list(getattr(features[lkey], "names", None) or [])
+        if class_names is None:
+            if not names:
+                raise DataError(f"tfds:{src.tfds_name}: feature {lkey!r} has no class names")
+            class_names = names
+        available = tuple(builder.info.splits.keys()) or known.get("splits", ("train",))
+        if src.tfds_name in _TFDS_KNOWN:
+            available = tuple(s for s in available if s in known["splits"])
+        have_val = "validation" in available and "validation" in splits
+        for split in splits:
+            if split == "validation" and not have_val:
+                continue
+            if split not in available:
+                raise DataError(
+                    f"tfds:{src.tfds_name} has no labeled {split!r} split "
+                    f"(labeled splits: {', '.join(available)})"
+                )
+            fp.update_str(split)
+            texts, ints = _tfds_texts(src.tfds_name, split, data_dir, tkey, lkey)
+            where = [(f"tfds:{src.tfds_name}[{split}]", i + 1) for i in range(len(texts))]
+            raw[split] = (texts, [names[i] if names and 0 <= i < len(names) else str(i)
+                                  for i in ints], where)
+            described[split] = f"{split}: tfds:{src.tfds_name} split {split!r}"
+    else:
+        raise DataError(
+            f"{src.kind} source is not a text classification dataset; expected "
+            "a .csv/.tsv file, an aclImdb folder or tfds:NAME",
+            path=src.spec,
+        )
+
+    if class_names is None:
+        class_names = _infer_class_names([l for s in raw.values() for l in s[1]])
+    class_names = [str(c) for c in class_names]
+    if len(set(class_names)) != len(class_names):
+        raise ValueError(f"class_names has duplicates: {class_names}")
+
+    out = {}
+    for split, (texts, labs, where) in raw.items():
+        for k, t in enumerate(texts):
+            if not t.strip():
+                path, line = where[k]
+                raise DataError("empty text", path=path, line=line)
+        out[split] = LabeledTexts(list(texts), _map_labels(labs, where, class_names))
+
+    train = out["train"]
+    rng = np.random.default_rng(seed)
+    if "validation" in splits and not have_val and validation_split > 0:
+        tr, va = split_validation(train.labels, validation_split, seed)
+        out["validation"] = LabeledTexts(
+            [train.texts[i] for i in va], train.labels[va])
+        out["train"] = LabeledTexts([train.texts[i] for i in tr], train.labels[tr])
+        described["validation"] = (
+            f"validation: {len(va)} of {len(train)} train examples "
+            f"({validation_split:g} of each class, stratified), numpy "
+            f"default_rng(seed={seed}) shuffle"
+        )
+        described["train"] += f" minus validation; order shuffled (seed={seed})"
+    else:
+        perm = rng.permutation(len(train))
+        out["train"] = LabeledTexts([train.texts[i] for i in perm], train.labels[perm])
+        described["train"] += f"; order shuffled (seed={seed})"
+        if "validation" in splits and not have_val:
+            described["validation"] = "validation: none (validation_split=0)"
+
+    for split in ("train", "validation", "test"):
+        if split in out:
+            counts[split] = len(out[split])
+    return TextClassificationData(
+        train=out["train"],
+        validation=out.get("validation"),
+        test=out.get("test"),
+        class_names=class_names,
+        fingerprint=fp.hexdigest(),
+        description="; ".join(described[s] for s in ("train", "validation", "test")
+                              if s in described),
+        source=src.spec,
+        counts=counts,
+    )
+
+
+# ------------------------------------------------------------------ tf.data
+
+
+def whitespace_token_counts(texts: Sequence[str]) -> np.ndarray:
+    """Number of whitespace-separated tokens of each text (int64 array)."""
+    return np.fromiter((len(t.split()) for t in texts), dtype=np.int64, count=len(texts))
+
+
+def auto_bucket_boundaries(texts: Sequence[str], num_buckets: int = 4) -> list:
+    """Bucket boundaries at the length quantiles of `texts`.
+
+    Args:
+        texts: the texts to be bucketed.
+        num_buckets: wanted number of buckets. Defaults to `4`. Fewer are
+            returned when quantiles coincide.
+
+    Returns:
+        Strictly increasing list of ints for `bucket_by_sequence_length`
+        (`len(boundaries) + 1` buckets).
+    """
+    lengths = whitespace_token_counts(texts)
+    if len(lengths) == 0 or num_buckets < 2:
+        return []
+    qs = np.quantile(lengths, np.linspace(0, 1, num_buckets + 1)[1:-1])
+    return sorted({int(q) + 1 for q in qs})
+
+
+def make_text_classification_dataset(
+    data: LabeledTexts,
+    *,
+    batch_size: int = 32,
+    shuffle: bool = False,
+    seed: int | None = None,
+    bucket_boundaries=None,
+    bucket_batch_sizes: Sequence[int] | None = None,
+    drop_remainder: bool = False,
+):
+    """Builds a `tf.data.Dataset` of `(text, label)` batches.
+
+    Texts stay raw strings (tokenise in the model, e.g. with a
+    `keras.layers.TextVectorization` layer); labels are int32 class ids.
+
+    Bucketing groups texts of similar length (whitespace token count) into
+    the same batch with `tf.data.Dataset.bucket_by_sequence_length`, so a
+    RNN pads less and runs faster. Batches then come out in a length-mixed,
+    not data, order.
+
+    Args:
+        data: a `LabeledTexts` split.
+        batch_size: examples per batch. Defaults to `32`.
+        shuffle: shuffle examples each epoch (buffer = whole split). Use
+            for training. Defaults to `False`.
+        seed: shuffle seed. Defaults to `None`.
+        bucket_boundaries: `None` (default) for plain batching; a list of
+            increasing token counts (bucket `i` holds lengths in
+            `[b[i-1], b[i])`); or `"auto"` for `auto_bucket_boundaries`
+            of `data.texts`.
+        bucket_batch_sizes: batch size per bucket (`len(boundaries) + 1`).
+            Defaults to `batch_size` for every bucket.
+        drop_remainder: drop each bucket's (or the final) short batch.
+            Defaults to `False`.
+
+    Returns:
+        A prefetched `tf.data.Dataset` of `(tf.string [batch],
+        tf.int32 [batch])`.
+
+    Example:
+
+    ```python
+    train_ds = make_text_classification_dataset(
+        data.train, batch_size=64, shuffle=True, seed=1337,
+        bucket_boundaries="auto")
+    val_ds = make_text_classification_dataset(data.validation, batch_size=64)
+    ```
+    """
+    import tensorflow as tf
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    texts = tf.constant(list(data.texts), dtype=tf.string)
+    labels = tf.constant(np.asarray(data.labels, dtype=np.int32))
+    ds = tf.data.Dataset.from_tensor_slices((texts, labels))
+    if shuffle and len(data):
+        ds = ds.shuffle(len(data), seed=seed, reshuffle_each_iteration=True)
+    if isinstance(bucket_boundaries, str):
+        if bucket_boundaries != "auto":
+            raise ValueError(f"bucket_boundaries must be None, 'auto' or a list, got {bucket_boundaries!r}")
+        bucket_boundaries = auto_bucket_boundaries(data.texts)
+    if bucket_boundaries is None:
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    else:
+        bucket_boundaries = [int(b) for b in bucket_boundaries]
+        if bucket_batch_sizes is None:
+            bucket_batch_sizes = [batch_size] * (len(bucket_boundaries) + 1)
+        if len(bucket_batch_sizes) != len(bucket_boundaries) + 1:
+            raise ValueError("bucket_batch_sizes needs len(bucket_boundaries) + 1 entries")
+        ds = ds.bucket_by_sequence_length(
+            element_length_func=lambda t, y: tf.size(tf.strings.split(t)),
+            bucket_boundaries=bucket_boundaries,
+            bucket_batch_sizes=list(bucket_batch_sizes),
+            no_padding=True,
+            drop_remainder=drop_remainder,
+        )
+    return ds.prefetch(tf.data.AUTOTUNE)

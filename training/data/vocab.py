@@ -1,0 +1,189 @@
+"""Token vocabularies with an out-of-vocabulary id, saved as `vocab.txt`."""
+
+from __future__ import annotations
+
+import collections
+import os
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from training.data.errors import DataError
+from training.data.files import atomic_write_text, read_text
+
+DEFAULT_OOV_TOKEN = "<unk>"
+
+# vocab.txt holds one token per line; these characters are escaped so that
+# character vocabularies (which contain "\n") survive the round trip.
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r"}
+_UNESCAPES = {"\\": "\\", "n": "\n", "r": "\r"}
+
+
+def _escape(token: str) -> str:
+    return "".join(_ESCAPES.get(c, c) for c in token)
+
+
+def _unescape(line: str, path, lineno: int) -> str:
+    out, i = [], 0
+    while i < len(line):
+        c = line[i]
+        if c == "\\":
+            if i + 1 >= len(line) or line[i + 1] not in _UNESCAPES:
+                raise DataError(
+                    "bad escape in vocabulary (only \\\\, \\n and \\r are valid)",
+                    path=path,
+                    line=lineno,
+                )
+            out.append(_UNESCAPES[line[i + 1]])
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+class Vocabulary:
+    """An ordered token list; id = position. Unknown tokens map to the OOV id.
+
+    Args:
+        tokens: the tokens, in id order. Must be distinct and non-empty
+            strings. The OOV token is appended if it is not among them.
+        oov_token: token that unknown tokens map to. Defaults to `"<unk>"`.
+
+    Example:
+
+    ```python
+    vocab = Vocabulary.from_counts(collections.Counter("a b a".split()))
+    vocab.encode(["a", "zzz"])  # array([0, 2]): "zzz" -> "<unk>"
+    vocab.save("run/vocab.txt")
+    Vocabulary.load("run/vocab.txt") == vocab  # True
+    ```
+    """
+
+    def __init__(self, tokens: Sequence[str], oov_token: str = DEFAULT_OOV_TOKEN):
+        tokens = list(tokens)
+        if oov_token not in tokens:
+            tokens.append(oov_token)
+        index = {}
+        for i, t in enumerate(tokens):
+            if not isinstance(t, str) or t == "":
+                raise ValueError(f"vocabulary token {i} is empty or not a string: {t!r}")
+            if t in index:
+                raise ValueError(f"duplicate vocabulary token {t!r} (ids {index[t]} and {i})")
+            index[t] = i
+        self.tokens = tokens
+        self.oov_token = oov_token
+        self.oov_id = index[oov_token]
+        self._index = index
+
+    @classmethod
+    def from_counts(
+        cls,
+        counts: collections.Counter,
+        *,
+        max_tokens: int | None = None,
+        oov_token: str = DEFAULT_OOV_TOKEN,
+    ) -> "Vocabulary":
+        """Builds a vocabulary ordered by frequency (descending), then token.
+
+        Args:
+            counts: token -> count.
+            max_tokens: keep at most this many tokens, OOV token included.
+                Defaults to `None` (keep all).
+            oov_token: see `Vocabulary`. If it occurs in `counts` (as `<unk>`
+                does in PTB) it keeps its frequency rank, otherwise it is
+                appended last.
+        """
+        ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        tokens = [t for t, _ in ordered]
+        if max_tokens is not None:
+            if max_tokens < 1:
+                raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+            if oov_token in tokens[:max_tokens]:
+                tokens = tokens[:max_tokens]
+            else:
+                tokens = tokens[: max_tokens - 1]
+        return cls(tokens, oov_token=oov_token)
+
+    @classmethod
+    def from_chars(cls, text: str, *, oov_token: str = DEFAULT_OOV_TOKEN) -> "Vocabulary":
+        """Builds a character vocabulary: sorted distinct chars, then OOV."""
+        return cls(sorted(set(text)), oov_token=oov_token)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __eq__(self, other) -> bool:
+        return (
+            isinstance(other, Vocabulary)
+            and self.tokens == other.tokens
+            and self.oov_token == other.oov_token
+        )
+
+    def __repr__(self) -> str:
+        head = ", ".join(map(repr, self.tokens[:5]))
+        return f"Vocabulary(size={len(self)}, oov={self.oov_token!r}, tokens=[{head}, ...])"
+
+    def __contains__(self, token) -> bool:
+        return token in self._index
+
+    def token_to_id(self, token: str) -> int:
+        """Id of `token`, or the OOV id."""
+        return self._index.get(token, self.oov_id)
+
+    def encode(self, tokens: Iterable[str]) -> np.ndarray:
+        """Maps tokens to an int32 id array (unknown tokens -> OOV id)."""
+        get, oov = self._index.get, self.oov_id
+        return np.fromiter((get(t, oov) for t in tokens), dtype=np.int32)
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        """Maps ids back to tokens."""
+        return [self.tokens[int(i)] for i in ids]
+
+    def save(self, path) -> None:
+        """Writes `vocab.txt`: one token per line, in id order, atomically.
+
+        Backslash, newline and carriage return inside tokens are written as
+        `\\\\`, `\\n` and `\\r`.
+
+        Args:
+            path: a file path, or a directory (then `vocab.txt` inside it).
+        """
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            path = os.path.join(path, "vocab.txt")
+        atomic_write_text(path, "".join(_escape(t) + "\n" for t in self.tokens))
+
+    @classmethod
+    def load(cls, path, *, oov_token: str = DEFAULT_OOV_TOKEN) -> "Vocabulary":
+        """Reads a `vocab.txt` written by `save`.
+
+        Args:
+            path: a file path, or a directory holding `vocab.txt`.
+            oov_token: the OOV token. Defaults to `"<unk>"`; appended if the
+                file lacks it.
+
+        Raises:
+            DataError: empty file, empty or duplicate tokens, bad escapes.
+        """
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            path = os.path.join(path, "vocab.txt")
+        text, _ = read_text(path)
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        tokens, seen = [], {}
+        for lineno, line in enumerate(lines, start=1):
+            if line == "":
+                raise DataError("empty vocabulary token", path=path, line=lineno)
+            token = _unescape(line, path, lineno)
+            if token in seen:
+                raise DataError(
+                    f"duplicate token {token!r} (first on line {seen[token]})",
+                    path=path,
+                    line=lineno,
+                )
+            seen[token] = lineno
+            tokens.append(token)
+        return cls(tokens, oov_token=oov_token)
