@@ -226,6 +226,31 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         return {**super().get_config(), **config}
 
 
+def fused_device_available():
+    """Whether the backend sees a GPU on which a fused cuDNN kernel can run.
+
+    On a CPU the cell loop is used (the PyTorch backend would otherwise run a
+    loop of its own instead of the zoo's cell).
+    """
+    try:
+        name = keras.backend.backend()
+        if name == "tensorflow":
+            from keras.src.backend.tensorflow.rnn import _is_gpu_available
+
+            return bool(_is_gpu_available())
+        if name == "torch":
+            from keras.src.backend.torch.rnn import _is_cuda_cudnn_available
+
+            return bool(_is_cuda_cudnn_available())
+        if name == "jax":
+            from keras.src.backend.jax.rnn import _is_gpu_available
+
+            return bool(_is_gpu_available())
+    except Exception:  # a backend without these probes: no fused kernel
+        return False
+    return False
+
+
 def cell_argument_names(cell_class):
     """The constructor arguments a cell class accepts (without `units`)."""
     names = set()
@@ -328,7 +353,8 @@ class RecurrentSequenceLayer(keras.layers.RNN):
         The standard configuration: tanh activation, sigmoid recurrent
         activation, a bias and no recurrent dropout (plus what a subclass
         adds, e.g. `reset_after=True` for the GRU). The backend may still
-        decline (no GPU, non right-padded mask), and then the cell loop runs.
+        decline (e.g. a mask that is not right-padded), and without a GPU
+        the cell loop runs.
         """
         cell = self.cell
         return (
@@ -348,7 +374,7 @@ class RecurrentSequenceLayer(keras.layers.RNN):
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
-        if self.fused_kernel_supported():
+        if self.fused_kernel_supported() and fused_device_available():
             try:
                 if training and self.cell.dropout:
                     dp_mask = self.cell.get_dropout_mask(sequences[:, 0, :])

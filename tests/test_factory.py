@@ -1,0 +1,141 @@
+"""Factory and models: every preset builds, runs, round-trips through .keras."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+
+TINY = {"units": 4, "embedding_dim": 4}
+
+
+def _tiny(name):
+    family = zoo.get_preset(name)["family"]
+    if family == "sentiment_classifier":
+        model = zoo.build(name, vocabulary_size=60, **TINY)
+        model.adapt_vocabulary(["a good film", "a bad film", "great acting here"])
+        x = np.array(["a good movie", "terrible film, bad acting", ""])
+    else:
+        model = zoo.build(name, vocabulary_size=30, **TINY)
+        x = np.random.default_rng(0).integers(0, 30, (2, 5)).astype("int32")
+    return model, x
+
+
+def test_list_models_covers_the_required_presets():
+    names = zoo.list_models()
+    for required in ("imdb_bilstm", "sst2_bigru_highway", "dense_bilstm",
+                     "ptb_small", "ptb_regularized", "shakespeare_char"):
+        assert required in names
+    assert names == sorted(names)
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_preset_builds_runs_and_round_trips(name, tmp_path):
+    model, x = _tiny(name)
+    y = keras.ops.convert_to_numpy(model(x))
+    if zoo.get_preset(name)["family"] == "sentiment_classifier":
+        assert y.shape == (len(x), 2)
+        np.testing.assert_allclose(y.sum(-1), 1.0, atol=1e-5)
+    else:
+        assert y.shape == (*x.shape, 30)
+    path = str(tmp_path / f"{name}.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), y, atol=1e-6)
+    assert type(loaded) is type(model)
+    assert loaded.get_config() == model.get_config()
+
+
+def test_saved_model_loads_in_a_fresh_process_without_custom_objects(tmp_path):
+    model, x = _tiny("sst2_bigru_highway")
+    path = tmp_path / "m.keras"
+    model.save(path)
+    expected = keras.ops.convert_to_numpy(model(x)).tolist()
+    code = (
+        "import json, sys, numpy as np, keras, zoo\n"
+        f"m = keras.saving.load_model({str(path)!r})\n"
+        f"print(json.dumps(np.asarray(m(np.array({x.tolist()!r}))).tolist()))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_presets_have_training_recipes_and_configs_that_match_the_family():
+    for name in zoo.list_models():
+        preset = zoo.get_preset(name)
+        assert preset["description"]
+        assert "epochs" in preset["training"] and "batch_size" in preset["training"]
+        assert preset["family"] in zoo.list_families()
+
+
+def test_preset_sizes():
+    assert zoo.build("ptb_regularized").count_params() <= 10_000_000
+    small = zoo.build("ptb_small")
+    stack = small.get_layer("recurrent_stack")
+    assert [layer.units for layer in stack.recurrent_layers] == [200, 200]
+
+
+def test_unknown_names_and_bad_overrides_list_what_is_valid():
+    with pytest.raises(ValueError, match="Valid presets.*imdb_bilstm"):
+        zoo.build("imdb_transformer")
+    with pytest.raises(ValueError, match="Valid arguments.*units"):
+        zoo.build("imdb_bilstm", unitz=3)
+    with pytest.raises(ValueError, match="Valid values.*highway"):
+        zoo.build("imdb_bilstm", connection="skip")
+    with pytest.raises(ValueError, match="Valid values.*mean"):
+        zoo.build("imdb_bilstm", pooling="attention")
+    with pytest.raises(ValueError, match="units"):
+        zoo.build("ptb_small", units=-1)
+    with pytest.raises(ValueError, match="num_classes"):
+        zoo.build("sentiment_classifier", num_classes=1)
+    with pytest.raises(ValueError, match="batch_size"):
+        zoo.build("ptb_small", stateful=True)
+
+
+def test_family_names_build_with_defaults():
+    assert isinstance(zoo.build("language_model", vocabulary_size=20, units=4,
+                                embedding_dim=4), zoo.models.LanguageModel)
+    assert isinstance(zoo.build("sentiment_classifier", units=4, embedding_dim=4,
+                                num_classes=3, class_names=["neg", "neu", "pos"]),
+                      zoo.models.SentimentClassifier)
+
+
+def test_classifier_truncates_and_ignores_padding():
+    model = zoo.build("imdb_bilstm", vocabulary_size=50, max_length=3, **TINY)
+    model.adapt_vocabulary(["one two three four five six"])
+    a = keras.ops.convert_to_numpy(model(np.array(["one two three four five"])))
+    b = keras.ops.convert_to_numpy(model(np.array(["one two three"])))
+    np.testing.assert_allclose(a, b, atol=1e-6)  # cut to 3 tokens
+    pair = keras.ops.convert_to_numpy(model(np.array(["one two", "one two three four"])))
+    alone = keras.ops.convert_to_numpy(model(np.array(["one two"])))
+    np.testing.assert_allclose(pair[0], alone[0], atol=1e-5)  # padding masked
+
+
+def test_language_model_weight_tying_and_stateful_copy():
+    lm = zoo.build("ptb_regularized", vocabulary_size=40, units=6, embedding_dim=6)
+    names = [w.path for w in lm.weights]
+    assert not any("logits" in n for n in names)  # output uses the embedding
+    tied = zoo.build("ptb_regularized", vocabulary_size=40, units=8, embedding_dim=6)
+    assert tied.get_layer("tied_projection") is not None
+    stateful = lm.with_options(stateful=True, batch_size=2)
+    x = np.random.default_rng(0).integers(0, 40, (2, 4)).astype("int32")
+    first = keras.ops.convert_to_numpy(stateful(x))
+    np.testing.assert_allclose(first, keras.ops.convert_to_numpy(lm(x)), atol=1e-5)
+    second = keras.ops.convert_to_numpy(stateful(x))
+    assert not np.allclose(first, second)
+    stateful.reset_states()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(stateful(x)), first, atol=1e-5)
+
+
+def test_zaremba_init_scale_bounds_every_weight():
+    lm = zoo.build("ptb_small", vocabulary_size=50, units=8, embedding_dim=8)
+    for w in lm.weights:
+        if "bias" not in w.path:
+            assert np.abs(keras.ops.convert_to_numpy(w)).max() <= 0.1 + 1e-7, w.path
