@@ -1,0 +1,56 @@
+"""`zoo evaluate`: a thin command-line wrapper over `training.evaluate`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="zoo evaluate",
+        description="Evaluate a run directory on a data split. Classifiers: "
+        "accuracy and loss over every example. Language models: perplexity "
+        "(word) or bits per character (char) with the hidden state carried "
+        "over the whole split; --batch-size rows in parallel (default 1: "
+        "exact, full context for every token).")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--data", required=True, metavar="SOURCE")
+    p.add_argument("--split", default="validation",
+                   choices=("train", "validation", "test"))
+    p.add_argument("--batch-size", type=int,
+                   help="classifiers: default the training batch size; "
+                   "language models: default 1")
+    p.add_argument("--checkpoint", default="best", choices=("best", "last"),
+                   help="model.keras (best, default) or last.keras")
+    p.add_argument("--max-steps", type=int, help="only the first batches/windows")
+    p.add_argument("--out", metavar="FILE", help="also write the JSON here (atomically)")
+    return p
+
+
+def main(argv=None) -> int:
+    """Runs `zoo evaluate`; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+
+    from training.data import DataError
+    from training.evaluate import evaluate
+    from training.run_dir import RunDirError
+
+    try:
+        result = evaluate(args.run_dir, args.data, split=args.split,
+                          batch_size=args.batch_size, out=args.out,
+                          checkpoint=args.checkpoint, max_steps=args.max_steps)
+    except DataError as e:
+        print(f"zoo evaluate: error: --data: {e}", file=sys.stderr)
+        return 2
+    except (RunDirError, ValueError) as e:
+        print(f"zoo evaluate: error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

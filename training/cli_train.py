@@ -1,0 +1,150 @@
+"""`zoo train`: a thin command-line wrapper over `training.train`."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+
+EPILOG = """\
+Preset training settings are the defaults; flags override them. Batch sizes
+are per replica (global batch = --batch-size x replicas). Gradient clipping
+is on by default (the preset's clipnorm or global_clipnorm); --clipnorm 0 or
+--global-clipnorm 0 turns it off.
+
+RUN_DIR (--out) receives config.json, model.keras (best by validation
+accuracy / loss), last.keras, backup/, vocab.txt (language models),
+history.csv, metrics.json, curves.png and tensorboard/. An existing non-empty
+RUN_DIR is an error unless --resume (continue it from backup/) or --overwrite.
+
+examples:
+  zoo train ptb_small --data ../shared/data/ptb --out runs/ptb
+  zoo train sst2_bigru_highway --data ../shared/data/sst2/train.tsv \\
+      --out runs/sst2 --epochs 1 --set units=32 --max-steps-per-epoch 20
+  zoo train ptb_small --data ../shared/data/ptb --out runs/ptb --resume
+"""
+
+
+def _parse_value(text):
+    """`--set` values: Python/JSON literals (1, 0.5, true, [32, 64], "x"), else strings."""
+    lowered = {"true": True, "false": False, "none": None, "null": None}
+    if text.lower() in lowered:
+        return lowered[text.lower()]
+    for parse in (ast.literal_eval, json.loads):
+        try:
+            return parse(text)
+        except (ValueError, SyntaxError):
+            continue
+    return text
+
+
+def _key_value(text):
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    key, value = text.split("=", 1)
+    if not key.strip():
+        raise argparse.ArgumentTypeError(f"empty key in {text!r}")
+    return key.strip(), _parse_value(value.strip())
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="zoo train",
+        description="Train a preset (see `zoo list`) or a model family on a data source.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("preset", metavar="PRESET_OR_FAMILY",
+                   help="a preset name or `sentiment_classifier` / `language_model`")
+    p.add_argument("--data", required=True, metavar="SOURCE",
+                   help="tfds:NAME[/CONFIG] (online only), a .csv/.tsv/.txt file, "
+                   "an aclImdb folder or a PTB-style folder")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
+    p.add_argument("--epochs", type=_positive_int)
+    p.add_argument("--batch-size", type=_positive_int, help="per replica")
+    p.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float)
+    p.add_argument("--optimizer", choices=("adam", "adamw", "sgd", "rmsprop"))
+    clip = p.add_mutually_exclusive_group()
+    clip.add_argument("--clipnorm", type=float,
+                      help="per-variable gradient norm clipping (0: off)")
+    clip.add_argument("--global-clipnorm", type=float,
+                      help="global gradient norm clipping (0: off)")
+    p.add_argument("--bptt", type=_positive_int, help="language models: window length")
+    p.add_argument("--lr-decay", type=float,
+                   help="language models: multiply the learning rate by this "
+                   "each epoch after --lr-decay-after")
+    p.add_argument("--lr-decay-after", type=int)
+    p.add_argument("--strategy", default="auto",
+                   choices=("auto", "mirrored", "multiworker", "none"),
+                   help="auto: MirroredStrategy if >1 GPU, else none; "
+                   "multiworker reads TF_CONFIG (default: auto)")
+    p.add_argument("--mixed-precision", action="store_true",
+                   help="mixed_float16 on GPU, mixed_bfloat16 on CPU")
+    p.add_argument("--seed", type=int, help="random seed (default 1337)")
+    p.add_argument("--validation-split", type=float,
+                   help="share of train held out when the source has no "
+                   "validation split (default 0.1)")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   type=_key_value, metavar="KEY=VALUE",
+                   help="model constructor override, repeatable (e.g. --set units=32)")
+    p.add_argument("--max-steps-per-epoch", type=_positive_int,
+                   help="cap batches per epoch and validation batches (smoke runs)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true",
+                      help="continue the run in RUN_DIR from its backup/")
+    mode.add_argument("--overwrite", action="store_true",
+                      help="delete a non-empty RUN_DIR first")
+    p.add_argument("--verbose", type=int, choices=(0, 1, 2),
+                   help="0 silent, 1 progress bar, 2 one line per epoch "
+                   "(default: 1 on a terminal, else 2)")
+    return p
+
+
+def main(argv=None) -> int:
+    """Runs `zoo train`; returns the exit status (2: usage, 1: diverged)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    overrides = dict(args.overrides)
+
+    from training.callbacks import TrainingDiverged
+    from training.data import DataError
+    from training.run_dir import RunDirError
+    from training.train import train
+
+    try:
+        result = train(
+            args.preset, args.data, out=args.out, epochs=args.epochs,
+            batch_size=args.batch_size, learning_rate=args.learning_rate,
+            optimizer=args.optimizer, clipnorm=args.clipnorm,
+            global_clipnorm=args.global_clipnorm, bptt=args.bptt,
+            lr_decay=args.lr_decay, lr_decay_after=args.lr_decay_after,
+            overrides=overrides, strategy=args.strategy,
+            mixed_precision=args.mixed_precision, seed=args.seed,
+            validation_split=args.validation_split, resume=args.resume,
+            overwrite=args.overwrite,
+            max_steps_per_epoch=args.max_steps_per_epoch,
+            verbose="auto" if args.verbose is None else args.verbose,
+            command_line=["zoo", "train"] + argv)
+    except TrainingDiverged as e:
+        print(f"zoo train: {e}", file=sys.stderr)
+        return 1
+    except DataError as e:
+        print(f"zoo train: error: --data: {e}", file=sys.stderr)
+        return 2
+    except (RunDirError, ValueError) as e:
+        print(f"zoo train: error: {e}", file=sys.stderr)
+        return 2
+    summary = {k: v for k, v in result.metrics.items() if k != "status"}
+    print(json.dumps({"run_dir": result.run_dir, **summary}, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

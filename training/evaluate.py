@@ -1,0 +1,208 @@
+"""`training.evaluate`: metrics of a trained run on a data split.
+
+Classifiers: accuracy and mean cross-entropy over every example of the
+split. Language models: mean cross-entropy per token with the hidden state
+carried across BPTT windows over the whole split (states reset first);
+reported as perplexity `exp(loss)` (word level) or bits per character
+`loss / ln 2` (char level), with the number of tokens predicted.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+EVAL_LM_BATCH_SIZE = 1
+
+
+def language_model_metrics(loss: float, level: str) -> dict:
+    """`{"perplexity": exp(loss)}` (word) or `{"bits_per_character": loss / ln 2}`."""
+    if level == "char":
+        return {"bits_per_character": loss / math.log(2.0)}
+    return {"perplexity": math.exp(min(loss, 700.0)) if math.isfinite(loss) else loss}
+
+
+def _lm_step_fn(model, batch_size):
+    import tensorflow as tf
+    import keras
+
+    cache = model.__dict__.setdefault("_zoo_eval_fns", {})
+    if batch_size not in cache:
+        spec = tf.TensorSpec((batch_size, None), tf.int32)
+
+        @tf.function(input_signature=[spec, spec])
+        def step(x, y):
+            logits = model(x, training=False)
+            ce = keras.ops.sparse_categorical_crossentropy(
+                y, keras.ops.cast(logits, "float32"), from_logits=True)
+            return tf.reduce_sum(tf.cast(ce, tf.float64))
+
+        cache[batch_size] = step
+    return cache[batch_size]
+
+
+def lm_loss(model, ids, *, batch_size, bptt, max_steps=None):
+    """Summed cross-entropy of a stateful LM over a token stream.
+
+    The stream is cut into `batch_size` rows and read in BPTT windows of
+    `bptt` steps, in order (the last window may be shorter), with the state
+    carried from window to window; states are reset before the first.
+
+    Args:
+        model: a stateful `LanguageModel` whose fixed batch size is
+            `batch_size` (see `LanguageModel.with_options`).
+        ids: 1-D token-id stream.
+        batch_size: rows.
+        bptt: window length.
+        max_steps: only the first `max_steps` windows. Defaults to `None`.
+
+    Returns:
+        `(total_loss, num_tokens)`: summed nats and tokens predicted.
+    """
+    from training.data import lm_windows
+
+    windows = lm_windows(ids, batch_size=batch_size, bptt=bptt, include_partial=True)
+    if max_steps:
+        windows = windows[:max_steps]
+    if not windows:
+        raise ValueError(
+            f"{len(ids)} tokens give no window for batch_size={batch_size}, bptt={bptt}")
+    step = _lm_step_fn(model, batch_size)
+    model.reset_states()
+    total, n = 0.0, 0
+    for x, y in windows:
+        total += float(step(x.astype(np.int32), y.astype(np.int32)))
+        n += int(y.size)
+    return total, n
+
+
+def evaluate_language_model(model, ids, *, level, batch_size=EVAL_LM_BATCH_SIZE,
+                            bptt=35, max_steps=None) -> dict:
+    """Loss and perplexity / bits per character of `model` on `ids`.
+
+    Args:
+        model: a `LanguageModel` (stateful or not; a stateful copy with
+            `batch_size` rows is made when needed, sharing no variables).
+        ids: 1-D token-id stream.
+        level: `"word"` or `"char"`.
+        batch_size: rows evaluated in parallel. Defaults to `1`: every token
+            but the first is predicted once with all its preceding context.
+            Larger is faster but drops `len(ids) % batch_size` tokens and
+            restarts context at each row.
+        bptt: window length (does not change the result, only speed).
+        max_steps: only the first windows (smoke runs). Defaults to `None`.
+    """
+    if not (model.stateful and model.batch_size == batch_size):
+        model = model.with_options(stateful=True, batch_size=batch_size)
+    total, n = lm_loss(model, ids, batch_size=batch_size, bptt=bptt,
+                       max_steps=max_steps)
+    loss = total / n
+    return {"loss": loss, **language_model_metrics(loss, level),
+            "num_tokens": n, "batch_size": batch_size, "bptt": bptt,
+            "state": "carried across windows, reset at the start"}
+
+
+def evaluate_classifier(model, texts, labels, *, batch_size=64, max_steps=None) -> dict:
+    """Accuracy and mean cross-entropy of a `SentimentClassifier`.
+
+    Args:
+        model: the classifier (takes raw strings, returns probabilities).
+        texts: list of strings.
+        labels: int class ids.
+        batch_size: examples per batch. Defaults to `64`.
+        max_steps: only the first `max_steps` batches. Defaults to `None`.
+    """
+    from training.data import LabeledTexts, make_text_classification_dataset
+
+    labels = np.asarray(labels, dtype=np.int64)
+    if max_steps:
+        texts, labels = list(texts)[: max_steps * batch_size], labels[: max_steps * batch_size]
+    ds = make_text_classification_dataset(
+        LabeledTexts(list(texts), labels), batch_size=batch_size)
+    probs = model.predict(ds.map(lambda t, y: t), verbose=0)
+    probs = np.asarray(probs, dtype=np.float64)
+    p = np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1.0)
+    return {"loss": float(-np.mean(np.log(p))),
+            "accuracy": float(np.mean(np.argmax(probs, axis=-1) == labels)),
+            "num_examples": int(len(labels)), "batch_size": batch_size}
+
+
+def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
+             checkpoint="best", max_steps=None) -> dict:
+    """Evaluates a run's model on a split of a data source.
+
+    The split is built exactly as in training: the validation carve uses the
+    fraction and seed recorded in `config.json`, and language models use the
+    run's `vocab.txt`.
+
+    Args:
+        run_dir: a RUN_DIR written by `training.train`.
+        data: SOURCE (`tfds:NAME`, a file or a folder).
+        split: `"validation"`, `"test"` or `"train"`. Defaults to
+            `"validation"`.
+        batch_size: classifiers: examples per batch (default: the training
+            batch size). Language models: parallel rows (default `1`, exact:
+            full context for every token).
+        out: optional JSON file to write (atomically).
+        checkpoint: `"best"` (`model.keras`) or `"last"` (`last.keras`).
+        max_steps: only the first batches/windows (smoke runs).
+
+    Returns:
+        A dict. Classifiers: `loss`, `accuracy`, `num_examples`.
+        Language models: `loss` (nats/token), `perplexity` (word) or
+        `bits_per_character` (char), `num_tokens`, `batch_size`, `bptt`.
+        Plus `run_dir`, `data`, `split`, `checkpoint`, `data_fingerprint`
+        and `same_data_as_training`.
+
+    Raises:
+        RunDirError: incomplete RUN_DIR. DataError: bad source.
+        ValueError: the source has no such split.
+    """
+    from training import run_dir as rd
+    from training.data import load_language_model, load_text_classification
+
+    if checkpoint not in ("best", "last"):
+        raise ValueError(f"checkpoint must be 'best' or 'last', got {checkpoint!r}")
+    run = rd.load_run(run_dir, load_model=checkpoint == "best",
+                      load_last=checkpoint == "last")
+    model = run.model if checkpoint == "best" else run.last
+    cfg = run.config
+    carve = cfg.get("data", {}).get("validation", {})
+    training_cfg = cfg.get("training", {})
+    result = {"run_dir": os.fspath(run_dir), "data": os.fspath(data),
+              "split": split, "checkpoint": checkpoint, "family": run.family}
+    if split not in ("train", "validation", "test"):
+        raise ValueError(f"Unknown split {split!r}. Valid splits: train, validation, test.")
+    if run.family == "sentiment_classifier":
+        splits = ("train", "test") if split == "test" else ("train", "validation")
+        loaded = load_text_classification(
+            data, class_names=run.class_names,
+            validation_split=carve.get("fraction", 0.1) or 0.0,
+            seed=carve.get("seed", cfg.get("seed", 1337)), splits=splits)
+        part = getattr(loaded, split)
+        if part is None or len(part) == 0:
+            raise ValueError(f"{data}: no {split!r} split (validation_split was 0?)")
+        bs = batch_size or training_cfg.get("batch_size", 64)
+        result.update(evaluate_classifier(model, part.texts, part.labels,
+                                          batch_size=bs, max_steps=max_steps))
+    else:
+        loaded = load_language_model(
+            data, level=run.level or "auto", vocab=run.vocab,
+            validation_fraction=carve.get("fraction") or 0.1)
+        ids = getattr(loaded, split)
+        if ids is None:
+            raise ValueError(
+                f"{data}: no {split!r} split; available: "
+                f"{[s for s in ('train', 'validation', 'test') if getattr(loaded, s) is not None]}")
+        result.update(evaluate_language_model(
+            model, ids, level=run.level, batch_size=batch_size or EVAL_LM_BATCH_SIZE,
+            bptt=training_cfg.get("bptt") or 35, max_steps=max_steps))
+        result["level"] = run.level
+    result["data_fingerprint"] = loaded.fingerprint
+    result["same_data_as_training"] = (
+        loaded.fingerprint == cfg.get("data", {}).get("fingerprint"))
+    if out:
+        rd.atomic_write_json(out, result)
+    return result
