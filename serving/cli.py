@@ -1,0 +1,188 @@
+"""``zoo serve`` and ``zoo predict``: thin wrappers over the serving API.
+
+``zoo serve --models-dir DIR [--port 8501] [--host 127.0.0.1]
+[--backend auto|tfserving|local]`` runs :func:`serving.server.serve`.
+
+``zoo predict (--models-dir DIR | --url URL) --name NAME [--version N |
+--label L] [--signature SIG] [--param KEY=VALUE ...] TEXT...`` sends one
+``:predict`` request through :class:`serving.client.ServingClient` and
+prints the JSON answer. With ``--models-dir`` (and no ``--url``) the request
+goes to an in-process :class:`serving.server.LocalModelServer` on a free
+loopback port, started for this one request. Errors print the server's
+message to stderr and exit with status 1.
+
+The texts go in the signature's string input (``text`` for
+``serving_default``/``score``, ``prompt`` for ``generate``); ``--param``
+adds other inputs to every instance, e.g. ``--signature generate --param
+max_length=20 --param temperature=0``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["main", "predict", "serve_main", "predict_main"]
+
+# The string input each signature reads the texts from.
+_TEXT_INPUT = {"generate": "prompt", "generate_seeded": "prompt"}
+
+
+def _serve_parser():
+    p = argparse.ArgumentParser(
+        prog="zoo serve",
+        description="Serve a models directory over TensorFlow Serving's REST "
+        "API: tensorflow_model_server when it is installed, otherwise the "
+        "local in-process server.")
+    p.add_argument("--models-dir", required=True, metavar="DIR",
+                   help="models directory (with models.config)")
+    p.add_argument("--port", type=int, default=8501, help="REST port")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="bind address (local backend)")
+    p.add_argument("--grpc-port", type=int, default=8500,
+                   help="gRPC port (tfserving backend)")
+    p.add_argument("--backend", choices=("auto", "tfserving", "local"),
+                   default="auto",
+                   help="auto: tensorflow_model_server if on PATH, else local")
+    p.add_argument("--poll-interval", type=float, default=1.0,
+                   help="seconds between rescans of models.config/versions")
+    return p
+
+
+def serve_main(argv) -> int:
+    """``zoo serve``: serves until Ctrl-C / SIGTERM."""
+    args = _serve_parser().parse_args(argv)
+    from serving.server import serve
+
+    try:
+        return serve(args.models_dir, port=args.port, host=args.host,
+                     grpc_port=args.grpc_port, backend=args.backend,
+                     poll_interval=args.poll_interval)
+    except (FileNotFoundError, ValueError, OSError) as e:
+        print(f"zoo serve: error: {e}", file=sys.stderr)
+        return 1
+
+
+def _parse_value(text):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def predict(texts, name, *, url=None, models_dir=None, version=None,
+            label=None, signature=None, params=None, timeout=60.0) -> dict:
+    """Sends one ``:predict`` request with ``texts`` and returns the answer.
+
+    Args:
+        texts: the input strings (one instance each).
+        name: model name.
+        url: server URL (e.g. ``http://127.0.0.1:8501``).
+        models_dir: without ``url``: serve this directory in-process on a
+            free loopback port for the request.
+        version: a specific version.
+        label: a version label.
+        signature: signature name (default ``serving_default``).
+        params: other inputs added to each instance, e.g.
+            ``{"max_length": 20, "temperature": 0.0}``.
+        timeout: client timeout in seconds.
+
+    Returns:
+        The decoded JSON answer (``{"predictions": [...]}``).
+
+    Raises:
+        serving.client.ServingError: the server rejected the request.
+        ValueError: neither ``url`` nor ``models_dir``.
+    """
+    from serving.client import ServingClient
+
+    texts = [str(t) for t in texts]
+    if not texts:
+        raise ValueError("Give at least one TEXT to predict.")
+    if params:
+        key = _TEXT_INPUT.get(signature or "", "text")
+        instances = [{key: t, **params} for t in texts]
+    else:
+        instances = texts
+    if url is None and models_dir is None:
+        raise ValueError("Pass --url URL of a running server or "
+                         "--models-dir DIR.")
+    if url is not None:
+        return ServingClient(url, timeout=timeout).predict(
+            name, instances=instances, signature_name=signature,
+            version=version, label=label)
+    from serving.server import LocalModelServer
+
+    with LocalModelServer(models_dir, port=0, host="127.0.0.1",
+                          poll_interval=0.0) as server:
+        return ServingClient(server.url, timeout=timeout).predict(
+            name, instances=instances, signature_name=signature,
+            version=version, label=label)
+
+
+def _predict_parser():
+    p = argparse.ArgumentParser(
+        prog="zoo predict",
+        description="Send texts to a served model (TF Serving REST :predict) "
+        "and print the JSON answer.")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--url", help="server URL, e.g. http://127.0.0.1:8501")
+    where.add_argument("--models-dir", metavar="DIR",
+                       help="serve DIR in-process for this request")
+    p.add_argument("--name", required=True, help="model name")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--version", type=int, default=None)
+    which.add_argument("--label", default=None)
+    p.add_argument("--signature", default=None,
+                   help="signature name: serving_default (default), score, "
+                   "generate, generate_seeded")
+    p.add_argument("--param", action="append", default=[],
+                   metavar="KEY=VALUE",
+                   help="another input for every instance (JSON value), "
+                   "e.g. max_length=20; repeatable")
+    p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument("texts", nargs="+", metavar="TEXT")
+    return p
+
+
+def predict_main(argv) -> int:
+    """``zoo predict``: prints the answer as JSON; 1 on errors."""
+    p = _predict_parser()
+    args = p.parse_args(argv)
+    params = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            p.error(f"--param expects KEY=VALUE, got {item!r}")
+        params[key] = _parse_value(value)
+    from serving.client import ServingError
+
+    try:
+        answer = predict(args.texts, args.name, url=args.url,
+                         models_dir=args.models_dir, version=args.version,
+                         label=args.label, signature=args.signature,
+                         params=params or None, timeout=args.timeout)
+    except ServingError as e:
+        print(f"zoo predict: error: {e}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as e:
+        print(f"zoo predict: error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer, indent=2, ensure_ascii=False))
+    return 0
+
+
+def main(argv=None) -> int:
+    """Dispatches ``["serve", ...]`` and ``["predict", ...]``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in ("serve", "predict"):
+        print("usage: zoo {serve,predict} ...", file=sys.stderr)
+        return 2
+    if argv[0] == "serve":
+        return serve_main(argv[1:])
+    return predict_main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

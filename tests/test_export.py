@@ -1,0 +1,310 @@
+"""zoo export: SavedModels that run with TensorFlow alone, TF Serving layout."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from serving import config as sc  # noqa: E402
+from serving import export as ex  # noqa: E402
+from test_export_support import (  # noqa: E402
+    CHAR_VOCAB, CLASS_NAMES, TEXTS, WORD_VOCAB, build_classifier, build_lm,
+    lm_reference_scores, write_run)
+
+WORD_TEXTS = ["the cat sat on the mat", "", "dog zebra ran"]
+CHAR_TEXTS = ["abc", "", "cab dez"]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """Exports a classifier run, a (stateful) word LM run and a char LM."""
+    root = tmp_path_factory.mktemp("export")
+    models = str(root / "models")
+    clf = build_classifier()
+    clf_run = write_run(str(root / "clf_run"), clf,
+                        family="sentiment_classifier", preset="tiny")
+    word = build_lm(WORD_VOCAB, "word", stateful=True)
+    word_run = write_run(str(root / "lm_run"), word, family="language_model",
+                         vocab=WORD_VOCAB, level="word")
+    char = build_lm(CHAR_VOCAB, "char")
+    results = {
+        "clf": ex.export(clf_run, models, "clf", label="stable"),
+        "word": ex.export(word_run, models, "word", max_generate_length=16),
+        "char": ex.export_model(char, models, "char", vocabulary=CHAR_VOCAB,
+                                level="char", max_generate_length=16),
+    }
+    expected = {
+        "clf_probs": np.asarray(clf(np.array(TEXTS))).tolist(),
+        "word_lp": lm_reference_scores(word.with_options(stateful=False),
+                                       WORD_VOCAB, WORD_TEXTS, "word"),
+        "char_lp": lm_reference_scores(char, CHAR_VOCAB, CHAR_TEXTS, "char"),
+    }
+    return {"root": root, "models": models, "results": results,
+            "expected": expected, "clf_run": clf_run, "clf": clf}
+
+
+_FRESH = textwrap.dedent("""
+    import json, sys
+    import tensorflow as tf
+    paths = json.loads(sys.argv[1])
+    out = {}
+    def run(fn, **kw):
+        return {k: v.numpy().tolist() for k, v in fn(**kw).items()}
+    def dec(xs):
+        return [x.decode() for x in xs]
+    c = tf.saved_model.load(paths["clf"]).signatures["serving_default"]
+    r = run(c, text=tf.constant(json.loads(sys.argv[2])))
+    out["clf"] = {"probabilities": r["probabilities"],
+                  "label": dec(r["label"]), "class_index": r["class_index"]}
+    for key, texts in (("word", json.loads(sys.argv[3])),
+                       ("char", json.loads(sys.argv[4]))):
+        m = tf.saved_model.load(paths[key])
+        out[key] = {"score": run(m.signatures["score"], text=tf.constant(texts)),
+                    "default": run(m.signatures["serving_default"],
+                                   text=tf.constant(texts))}
+        g = m.signatures["generate"]
+        prompts = tf.constant(["the cat", "", "a b"])
+        greedy = [dec(run(g, prompt=prompts, max_length=tf.constant(5),
+                          temperature=tf.constant(0.0))["completion"])
+                  for _ in range(2)]
+        sampled = run(g, prompt=prompts, max_length=tf.constant([2, 40, 0]),
+                      temperature=tf.constant([1.0, 1.5, 1.0]))
+        s = m.signatures["generate_seeded"]
+        seeded = [dec(run(s, prompt=prompts, max_length=tf.constant(6),
+                          temperature=tf.constant(1.0),
+                          seed=tf.constant(42, tf.int64))["text"])
+                  for _ in range(2)]
+        out[key]["greedy"] = greedy
+        out[key]["sampled"] = {"text": dec(sampled["text"]),
+                               "completion": dec(sampled["completion"]),
+                               "num_generated": sampled["num_generated"]}
+        out[key]["seeded"] = seeded
+    out["zoo_imported"] = "zoo" in sys.modules
+    print("RESULT" + json.dumps(out))
+""")
+
+
+@pytest.fixture(scope="module")
+def fresh(exported):
+    """Runs every signature in a fresh process that imports only TF."""
+    paths = {k: r.path for k, r in exported["results"].items()}
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH="")
+    proc = subprocess.run(
+        [sys.executable, "-c", _FRESH, json.dumps(paths), json.dumps(TEXTS),
+         json.dumps(WORD_TEXTS), json.dumps(CHAR_TEXTS)],
+        capture_output=True, text=True, timeout=180, env=env,
+        cwd=str(exported["root"]))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT")][-1]
+    return json.loads(line[len("RESULT"):])
+
+
+def test_fresh_process_never_imports_zoo(fresh):
+    assert fresh["zoo_imported"] is False
+
+
+def test_classifier_matches_keras(exported, fresh):
+    probs = np.array(fresh["clf"]["probabilities"])
+    np.testing.assert_allclose(probs, exported["expected"]["clf_probs"],
+                               rtol=1e-5, atol=1e-6)
+    index = probs.argmax(-1)
+    assert fresh["clf"]["class_index"] == index.tolist()
+    assert fresh["clf"]["label"] == [CLASS_NAMES[i] for i in index]
+
+
+@pytest.mark.parametrize("key,texts", [("word", WORD_TEXTS),
+                                       ("char", CHAR_TEXTS)])
+def test_lm_score_matches_keras(exported, fresh, key, texts):
+    expected = exported["expected"][f"{key}_lp"]
+    score = fresh[key]["score"]
+    np.testing.assert_allclose(score["log_prob"], expected, rtol=1e-4,
+                               atol=1e-4)
+    assert score == fresh[key]["default"]
+    if key == "word":  # words + <eos>
+        assert score["num_tokens"] == [7, 1, 4]
+    else:  # characters
+        assert score["num_tokens"] == [3, 0, 7]
+    n = np.maximum(score["num_tokens"], 1)
+    np.testing.assert_allclose(score["perplexity"],
+                               np.exp(-np.array(score["log_prob"]) / n),
+                               rtol=1e-4)
+
+
+@pytest.mark.parametrize("key", ["word", "char"])
+def test_lm_generate(fresh, key):
+    greedy = fresh[key]["greedy"]
+    assert greedy[0] == greedy[1], "greedy decoding must be deterministic"
+    sampled = fresh[key]["sampled"]
+    # max_length per prompt [2, 40 (clipped to the cap 16), 0]
+    assert sampled["num_generated"][0] <= 2
+    assert sampled["num_generated"][1] <= 16
+    assert sampled["num_generated"][2] == 0
+    assert sampled["completion"][2] == ""
+    assert all(isinstance(t, str) for t in sampled["text"])
+    if key == "char":
+        assert sampled["num_generated"] [:2] == [2, 16]
+        assert [len(c) for c in sampled["completion"][:2]] == [2, 16] or \
+            "<unk>" in "".join(sampled["completion"])
+        assert sampled["text"][0].startswith("the cat")
+    else:
+        assert len(sampled["completion"][0].split()) == \
+            sampled["num_generated"][0]
+        assert "<eos>" not in " ".join(sampled["completion"])
+    seeded = fresh[key]["seeded"]
+    assert seeded[0] == seeded[1], "the same seed must give the same text"
+
+
+def test_saved_model_cli_lists_signatures(exported):
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    if not os.path.exists(cli):
+        pytest.skip("saved_model_cli not installed")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+
+    def show(path):
+        proc = subprocess.run([cli, "show", "--all", "--dir", path],
+                              capture_output=True, text=True, timeout=120,
+                              env=env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        sigs, current, io = {}, None, None
+        for line in proc.stdout.splitlines():
+            line = line.strip()
+            if line.startswith("signature_def['"):
+                current = line.split("'")[1]
+                sigs[current] = {}
+            elif "SignatureDef contains the following input" in line:
+                io = "in"
+            elif "SignatureDef contains the following output" in line:
+                io = "out"
+            elif line.startswith(("inputs['", "outputs['")) and current:
+                key = (io, line.split("'")[1])
+                sigs[current][key] = {}
+            elif line.startswith(("dtype:", "shape:")) and current:
+                sigs[current][key][line.split(":")[0]] = \
+                    line.split(":", 1)[1].strip()
+        return sigs
+
+    clf = show(exported["results"]["clf"].path)
+    sd = clf["serving_default"]
+    assert sd[("in", "text")] == {"dtype": "DT_STRING", "shape": "(-1)"}
+    assert sd[("out", "probabilities")] == {"dtype": "DT_FLOAT",
+                                            "shape": "(-1, 2)"}
+    assert sd[("out", "label")] == {"dtype": "DT_STRING", "shape": "(-1)"}
+    assert sd[("out", "class_index")] == {"dtype": "DT_INT32",
+                                          "shape": "(-1)"}
+
+    lm = show(exported["results"]["word"].path)
+    for name in ("serving_default", "score"):
+        assert lm[name][("in", "text")] == {"dtype": "DT_STRING",
+                                            "shape": "(-1)"}
+        assert lm[name][("out", "log_prob")] == {"dtype": "DT_FLOAT",
+                                                 "shape": "(-1)"}
+        assert lm[name][("out", "perplexity")] == {"dtype": "DT_FLOAT",
+                                                   "shape": "(-1)"}
+    gen = lm["generate"]
+    assert gen[("in", "prompt")] == {"dtype": "DT_STRING", "shape": "(-1)"}
+    assert gen[("in", "max_length")]["dtype"] == "DT_INT32"
+    assert gen[("in", "temperature")]["dtype"] == "DT_FLOAT"
+    assert gen[("out", "text")] == {"dtype": "DT_STRING", "shape": "(-1)"}
+    assert lm["generate_seeded"][("in", "seed")]["dtype"] == "DT_INT64"
+
+
+def test_layout_card_and_config(exported):
+    models = exported["models"]
+    res = exported["results"]["clf"]
+    assert res.version == 1 and res.path == os.path.join(models, "clf", "1")
+    assert os.path.isfile(os.path.join(res.path, "saved_model.pb"))
+    card = ex.read_model_card(res.path)
+    assert card["version"] == 1 and card["name"] == "clf"
+    assert card["family"] == "sentiment_classifier"
+    assert card["class_names"] == CLASS_NAMES
+    assert card["data_fingerprint"] == "sha256:test"
+    assert card["metrics"] == {"val_accuracy": 0.5}
+    assert card["preset"] == "tiny"
+    assert card["model_config"]["units"] == 4
+    assert card["vocabulary_size"] == len(exported["clf"].get_vocabulary())
+    for key in ("tensorflow", "keras", "zoo"):
+        assert card["versions"][key]
+    assert card["created"]
+    word_card = ex.read_model_card(exported["results"]["word"].path)
+    assert word_card["vocabulary_size"] == len(WORD_VOCAB)
+    assert word_card["level"] == "word"
+
+    entries = sc.model_entries(models)
+    assert set(entries) == {"clf", "word", "char"}
+    assert entries["clf"].base_path == os.path.join(models, "clf")
+    assert dict(entries["clf"].version_labels) == {"stable": 1}
+    assert os.path.isfile(os.path.join(models, "batching.config"))
+    # Nothing but integer versions is left beside the versions.
+    for name in ("clf", "word", "char"):
+        assert os.listdir(os.path.join(models, name)) == ["1"]
+
+
+def test_versions_overwrite_and_failures(exported, monkeypatch, tmp_path):
+    clf, run = exported["clf"], exported["clf_run"]
+    models = str(tmp_path / "models")
+    first = ex.export_model(clf, models, "m")
+    second = ex.export(run, models, "m", label="canary")
+    assert (first.version, second.version) == (1, 2)
+    assert ex.list_versions(models, "m") == [1, 2]
+    entry = sc.model_entries(models)["m"]
+    assert dict(entry.version_labels) == {"canary": 2}
+    assert list(entry.model_version_policy.specific.versions) == [2]
+
+    with pytest.raises(ex.ExportError, match="exists"):
+        ex.export_model(clf, models, "m", version=1)
+    card_before = ex.read_model_card(os.path.join(models, "m", "1"))
+
+    # A failure after the SavedModel is written leaves no trace.
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(ex, "_write_card", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        ex.export_model(clf, models, "m")
+    with pytest.raises(RuntimeError, match="disk full"):
+        ex.export_model(clf, models, "m", version=1, overwrite=True)
+    monkeypatch.undo()
+    assert sorted(os.listdir(os.path.join(models, "m"))) == ["1", "2"]
+    assert ex.read_model_card(os.path.join(models, "m", "1")) == card_before
+
+    replaced = ex.export_model(clf, models, "m", version=1, overwrite=True,
+                               card={"note": "replacement"})
+    assert replaced.replaced and replaced.version == 1
+    assert ex.read_model_card(replaced.path)["note"] == "replacement"
+    assert sorted(os.listdir(os.path.join(models, "m"))) == ["1", "2"]
+    # A new unlabelled version is served along with the labelled one.
+    third = ex.export_model(clf, models, "m", version=7)
+    entry = sc.model_entries(models)["m"]
+    assert third.version == 7
+    assert list(entry.model_version_policy.specific.versions) == [2, 7]
+
+
+def test_bad_arguments(tmp_path, exported):
+    clf = exported["clf"]
+    with pytest.raises(ex.ExportError, match="model name"):
+        ex.export_model(clf, str(tmp_path), "bad/name")
+    with pytest.raises(ex.ExportError, match="vocabulary"):
+        ex.export_model(build_lm(WORD_VOCAB), str(tmp_path), "lm")
+    with pytest.raises(ex.ExportError, match="not a run directory"):
+        ex.export(str(tmp_path), str(tmp_path / "m"), "x")
+    assert ex.main([str(tmp_path / "nope"), "--models-dir",
+                    str(tmp_path / "m"), "--name", "x"]) == 1
+
+
+def test_cli_main(exported, tmp_path, capsys):
+    models = str(tmp_path / "models")
+    argv = [exported["clf_run"], "--models-dir", models, "--name", "cli",
+            "--version", "3", "--label", "prod"]
+    assert ex.main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["version"] == 3 and out["name"] == "cli"
+    assert "serving_default" in out["signatures"]
+    assert ex.main(argv) == 1
+    assert "exists" in capsys.readouterr().err
+    assert ex.main(argv + ["--overwrite"]) == 0

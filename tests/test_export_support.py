@@ -1,0 +1,92 @@
+"""Builders shared by the export/serving tests (no tests here).
+
+The tests build their own tiny run directories (the files `zoo train`
+writes: config.json, model.keras, vocab.txt, metrics.json) so they do not
+depend on the training loop.
+"""
+
+import json
+import os
+
+CLASS_NAMES = ["negative", "positive"]
+TEXTS = ["a good film", "a bad film", "great movie , loved it",
+         "terrible plot", "good good good", "zzz unseen words"]
+WORD_VOCAB = ["the", "cat", "sat", "on", "mat", "<eos>", "dog", "ran",
+              "<unk>"]
+CHAR_VOCAB = ["\n", " ", "a", "b", "c", "d", "e", "<unk>"]
+
+
+def build_classifier():
+    import keras
+
+    import zoo
+
+    keras.utils.set_random_seed(7)
+    model = zoo.build("sentiment_classifier", vocabulary_size=40,
+                      max_length=12, embedding_dim=8, units=4, num_layers=1,
+                      class_names=CLASS_NAMES)
+    model.adapt_vocabulary(TEXTS)
+    return model
+
+
+def build_lm(vocab, level="word", stateful=False):
+    import keras
+
+    import zoo
+
+    keras.utils.set_random_seed(11)
+    return zoo.build("language_model", vocabulary_size=len(vocab) + 2,
+                     embedding_dim=8, units=8, num_layers=1, level=level,
+                     stateful=stateful, batch_size=4 if stateful else None)
+
+
+def _escape(token):
+    return token.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def write_run(run_dir, model, *, family, vocab=None, level=None,
+              preset=None):
+    """Writes a minimal RUN_DIR for `model`."""
+    os.makedirs(run_dir, exist_ok=True)
+    model.save(os.path.join(run_dir, "model.keras"))
+    data = {"source": "test", "fingerprint": "sha256:test"}
+    if family == "sentiment_classifier":
+        data["class_names"] = CLASS_NAMES
+    else:
+        data["level"] = level
+        with open(os.path.join(run_dir, "vocab.txt"), "w",
+                  encoding="utf-8") as f:
+            f.write("".join(_escape(t) + "\n" for t in vocab))
+    config = {"preset": preset, "family": family,
+              "model_config": model.get_config(),
+              "training": {"epochs": 1}, "data": data, "seed": 1,
+              "versions": {"zoo": "test"}}
+    with open(os.path.join(run_dir, "config.json"), "w") as f:
+        json.dump(config, f)
+    with open(os.path.join(run_dir, "metrics.json"), "w") as f:
+        json.dump({"val_accuracy": 0.5}, f)
+    return run_dir
+
+
+def lm_reference_scores(model, vocab, texts, level):
+    """log_prob per text computed with the Keras model and numpy."""
+    import numpy as np
+
+    index = {t: i for i, t in enumerate(vocab)}
+    unk = index["<unk>"]
+    out = []
+    for text in texts:
+        if level == "word":
+            toks = [index["<eos>"]] + [index.get(w, unk) for w in
+                                        text.split()] + [index["<eos>"]]
+        else:
+            toks = [index["\n"]] + [index.get(c, unk) for c in text]
+        if len(toks) < 2:
+            out.append(0.0)
+            continue
+        ids = np.array([toks[:-1]], dtype="int32")
+        logits = np.asarray(model(ids, training=False))[0].astype("float64")
+        logits -= logits.max(-1, keepdims=True)
+        logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+        out.append(float(sum(logp[i, t] for i, t in enumerate(toks[1:]))))
+    return out
