@@ -99,8 +99,12 @@ class GradientTrackingTrainer(keras.Model):
             clipped = tf.reduce_any(tf.sqrt(squares) > self.clipnorm)
         else:
             clipped = tf.constant(False)
-        self.grad_norm_tracker.update_state(global_norm)
-        self.clipped_tracker.update_state(tf.cast(clipped, tf.float32))
+        # The updates must depend on the data: otherwise the metric's count
+        # update (a constant) still runs in the step that finds the iterator
+        # exhausted, as independent ops run although get_next failed.
+        with tf.control_dependencies([global_norm]):
+            self.grad_norm_tracker.update_state(global_norm)
+            self.clipped_tracker.update_state(tf.cast(clipped, tf.float32))
 
     def train_step(self, data):
         # Keras 3's TensorFlow train_step, plus `_track_gradients`.

@@ -1,0 +1,210 @@
+"""`training.train` / `zoo train` on a tiny classifier: RUN_DIR, config,
+clip logging, flags and errors."""
+
+import csv
+import json
+import os
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import training
+from training import cli_train
+from training import run_dir as rd
+
+TINY = {"units": 8, "embedding_dim": 8, "vocabulary_size": 50, "num_layers": 1,
+        "max_length": 16}
+
+
+def write_sentiment_csv(path, n=160, seed=0):
+    rng = random.Random(seed)
+    pos, neg = ["good", "great", "fine", "lovely"], ["bad", "awful", "poor", "dull"]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for i in range(n):
+            lab = i % 2
+            words = rng.choices(pos if lab else neg, k=3) + rng.choices(
+                ["film", "movie", "the", "a"], k=3)
+            rng.shuffle(words)
+            w.writerow([" ".join(words), "pos" if lab else "neg"])
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def data_csv(tmp_path_factory):
+    return write_sentiment_csv(tmp_path_factory.mktemp("data") / "reviews.csv")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, data_csv):
+    out = str(tmp_path_factory.mktemp("runs") / "clf")
+    result = training.train("sentiment_classifier", data_csv, out=out, epochs=2,
+                            batch_size=16, overrides=TINY, verbose=0,
+                            command_line=["zoo", "train", "test"])
+    return result
+
+
+def test_run_dir_contents(run):
+    names = set(os.listdir(run.run_dir))
+    assert {"config.json", "model.keras", "last.keras", "backup", "history.csv",
+            "metrics.json", "curves.png", "tensorboard"} <= names
+    assert "vocab.txt" not in names  # classifiers keep their vocabulary inside
+    assert not [n for n in names if n.startswith(".")]  # no temp files left
+    assert os.listdir(os.path.join(run.run_dir, "tensorboard"))
+    with open(os.path.join(run.run_dir, "curves.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_config_fields(run):
+    cfg = rd.read_config(run.run_dir)
+    assert cfg["preset"] == "sentiment_classifier"
+    assert cfg["family"] == "sentiment_classifier"
+    assert cfg["model_config"]["units"] == 8
+    assert cfg["model_config"]["class_names"] == ["neg", "pos"]
+    assert cfg["class_names"] == ["neg", "pos"]
+    t = cfg["training"]
+    assert t["optimizer"] == "adam" and t["epochs"] == 2 and t["batch_size"] == 16
+    assert t["clipnorm"] == 1.0 and t["global_clipnorm"] is None  # on by default
+    assert t["global_batch_size"] == 16 and t["replicas"] == 1
+    assert cfg["data"]["fingerprint"].startswith("sha256:")
+    assert cfg["data"]["validation"] == {"fraction": 0.1, "seed": 1337}
+    assert "seed=1337" in cfg["data"]["description"]
+    assert cfg["seed"] == 1337
+    assert set(cfg["versions"]) >= {"zoo", "keras", "tensorflow"}
+    assert cfg["command_line"] == ["zoo", "train", "test"]
+
+
+def test_history_and_metrics(run):
+    rows = rd.read_history(os.path.join(run.run_dir, "history.csv"))
+    assert [r["epoch"] for r in rows] == [0, 1]
+    for r in rows:
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy", "grad_norm",
+                    "clipped_fraction", "learning_rate"):
+            assert key in r, key
+        assert r["grad_norm"] > 0
+    with open(os.path.join(run.run_dir, "metrics.json")) as f:
+        metrics = json.load(f)
+    assert metrics["status"] == "completed"
+    assert metrics["validation"]["num_examples"] == 16
+    assert 0.0 <= metrics["validation"]["accuracy"] <= 1.0
+    best = metrics["best_epoch"]
+    assert metrics["validation"]["accuracy"] == pytest.approx(
+        rows[best]["val_accuracy"], abs=1e-6)
+
+
+def test_load_run(run):
+    loaded = rd.load_run(run.run_dir, load_last=True)
+    assert loaded.family == "sentiment_classifier"
+    assert loaded.class_names == ["neg", "pos"]
+    probs = loaded.model.predict(np.array(["a good film"], dtype=object), verbose=0)
+    assert probs.shape == (1, 2)
+    assert loaded.last is not None and len(loaded.history) == 2
+
+
+def test_load_run_errors(tmp_path, run):
+    with pytest.raises(rd.RunDirError, match="does not exist"):
+        rd.load_run(tmp_path / "nope")
+    with pytest.raises(rd.RunDirError, match="no config.json"):
+        rd.load_run(tmp_path)
+    os.makedirs(tmp_path / "r")
+    with open(tmp_path / "r" / "config.json", "w") as f:
+        json.dump({"family": "sentiment_classifier"}, f)
+    with pytest.raises(rd.RunDirError, match="model.keras: missing"):
+        rd.load_run(tmp_path / "r")
+
+
+@pytest.mark.parametrize("kwargs,expected", [
+    ({"clipnorm": 1e-7}, 1.0),
+    ({"global_clipnorm": 1e-7}, 1.0),
+    ({"global_clipnorm": 1e7}, 0.0),
+    ({"clipnorm": 0}, 0.0),  # clipping off
+])
+def test_clip_logging(tmp_path, data_csv, kwargs, expected):
+    result = training.train("sentiment_classifier", data_csv, out=tmp_path / "r",
+                            epochs=1, batch_size=16, overrides=TINY, verbose=0,
+                            max_steps_per_epoch=2, **kwargs)
+    row = result.history[0]
+    assert row["clipped_fraction"] == expected
+    assert row["grad_norm"] > 0
+    assert os.listdir(tmp_path / "r" / "tensorboard")
+
+
+def test_existing_run_dir_is_not_overwritten(run, data_csv, capsys):
+    code = cli_train.main(["sentiment_classifier", "--data", data_csv,
+                           "--out", run.run_dir, "--epochs", "1"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "not empty" in err and "--resume" in err and "--overwrite" in err
+    assert "Traceback" not in err
+
+
+def test_clip_flags_are_mutually_exclusive(tmp_path, data_csv, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli_train.main(["sentiment_classifier", "--data", data_csv, "--out",
+                        str(tmp_path), "--clipnorm", "1", "--global-clipnorm", "1"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "--clipnorm" in err and "--global-clipnorm" in err
+    with pytest.raises(ValueError, match="mutually exclusive"):
+        training.train("sentiment_classifier", data_csv, out=tmp_path / "x",
+                       clipnorm=1.0, global_clipnorm=1.0)
+
+
+def test_unknown_preset_and_override(tmp_path, data_csv, capsys):
+    assert cli_train.main(["no_such_preset", "--data", data_csv,
+                           "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert "Valid presets" in err and "imdb_bilstm" in err and "Traceback" not in err
+    assert cli_train.main(["sentiment_classifier", "--data", data_csv, "--out",
+                           str(tmp_path / "b"), "--set", "bogus=1"]) == 2
+    err = capsys.readouterr().err
+    assert "bogus" in err and "Valid arguments" in err
+    assert not os.path.exists(tmp_path / "a")
+
+
+def test_missing_data_names_flag(tmp_path, capsys):
+    assert cli_train.main(["sentiment_classifier", "--data", str(tmp_path / "x.csv"),
+                           "--out", str(tmp_path / "r")]) == 2
+    assert "--data" in capsys.readouterr().err
+
+
+def test_offline_tfds_fails_fast(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("tensorflow_datasets")
+    from training.data import sources
+
+    monkeypatch.setattr(sources, "_download_host_reachable", lambda *a: False)
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    code = cli_train.main(["imdb_bilstm", "--data", "tfds:imdb_reviews",
+                           "--out", str(tmp_path / "r")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--data" in err and "local path" in err
+
+
+def test_set_values_are_parsed():
+    assert cli_train._key_value("units=[8, 16]") == ("units", [8, 16])
+    assert cli_train._key_value("bidirectional=false") == ("bidirectional", False)
+    assert cli_train._key_value("cell=gru") == ("cell", "gru")
+    assert cli_train._key_value("dropout=0.5") == ("dropout", 0.5)
+
+
+@pytest.mark.slow
+def test_checkpoints_load_in_fresh_process_with_only_import_zoo(run):
+    code = (
+        "import sys, numpy as np, keras, zoo\n"
+        "for name in ('model.keras', 'last.keras'):\n"
+        "    m = keras.saving.load_model(sys.argv[1] + '/' + name)\n"
+        "    p = m.predict(np.array(['a good film', 'bad'], dtype=object), verbose=0)\n"
+        "    assert p.shape == (2, 2), p.shape\n"
+        "    assert m.class_names == ['neg', 'pos']\n"
+        "print('OK')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, run.run_dir],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "OK" in proc.stdout
