@@ -212,7 +212,7 @@ CLIP_MODES = ("none", "clipnorm", "global_clipnorm")
 
 
 def exploding(length=50, units=64, gain=3.0, init="orthogonal", steps=300,
-              batch_size=32, learning_rate=0.01, optimizer="sgd",
+              batch_size=32, learning_rate=0.1, optimizer="sgd",
               threshold=1.0, seed=0, out=DEFAULT_OUT, name="exploding",
               command=None):
     """A vanilla RNN with a large recurrent init, trained three ways.
@@ -282,9 +282,13 @@ def exploding(length=50, units=64, gain=3.0, init="orthogonal", steps=300,
 
         losses, gnorms, maxvar, clipped = [], [], [], []
         nan_step = None
+        first_norms = None
         for i, (x, y) in enumerate(batches):
             loss, gnorm, norms = step(x, y)
             loss, gnorm, norms = float(loss), float(gnorm), norms.numpy()
+            if first_norms is None:
+                first_norms = {v.path: float(n)
+                               for v, n in zip(variables, norms)}
             if not (np.isfinite(loss) and np.isfinite(gnorm)):
                 nan_step = i
                 break
@@ -311,6 +315,7 @@ def exploding(length=50, units=64, gain=3.0, init="orthogonal", steps=300,
             "final_loss": losses[-1] if losses else None,
             "test_mse": test if np.isfinite(test) else None,
             "max_grad_global_norm": max(gnorms) if gnorms else None,
+            "first_step_variable_norms": first_norms,
         }
         print(f"{mode:<16} steps={len(losses)} nan={nan_step is not None} "
               f"clipped={runs[mode]['clipped_fraction']} "
@@ -395,7 +400,7 @@ def build_parser():
                     default="orthogonal")
     ex.add_argument("--steps", type=int, default=300)
     ex.add_argument("--batch-size", type=int, default=32)
-    ex.add_argument("--learning-rate", type=float, default=0.01)
+    ex.add_argument("--learning-rate", type=float, default=0.1)
     ex.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
     ex.add_argument("--threshold", type=float, default=1.0)
     ex.add_argument("--seed", type=int, default=0)

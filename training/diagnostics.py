@@ -523,7 +523,7 @@ def _variant_name(cell, num_layers, connection):
 def compare(cells=("simple_rnn", "lstm", "gru"), length=100,
             connections=(), layers=4, stack_cell="lstm", units=32,
             train_steps=0, batch_size=32, learning_rate=1e-3, seed=0,
-            out="diagnostics_compare", command=None):
+            out="diagnostics_compare", command=None, name="compare"):
     """Gradient norm against distance for several models, side by side.
 
     Builds adding-problem regressors (`training.tasks.build_adding_model`):
@@ -532,7 +532,7 @@ def compare(cells=("simple_rnn", "lstm", "gru"), length=100,
     if `train_steps`, after that many Adam steps on the adding problem of
     the same length. The plotted curve of a deep stack is its bottom layer
     (the longest path: through time and through depth); every layer is in
-    the JSON. Writes `OUT/compare.json` and `OUT/compare.png`.
+    the JSON. Writes `OUT/NAME.json` and `OUT/NAME.png`.
     """
     import keras
 
@@ -585,7 +585,7 @@ def compare(cells=("simple_rnn", "lstm", "gru"), length=100,
         title = ("at initialisation" if stage == "init" else
                  f"after {train_steps} steps on the adding problem")
         _decorate(ax, f"T={length}, {title}")
-    png = os.path.join(out, "compare.png")
+    png = os.path.join(out, name + ".png")
     _save_figure(fig, png)
     data = {
         "command": command,
@@ -601,7 +601,7 @@ def compare(cells=("simple_rnn", "lstm", "gru"), length=100,
         "models": results,
         "wall_s": round(time.time() - t0, 1),
     }
-    write_json(os.path.join(out, "compare.json"), data)
+    write_json(os.path.join(out, name + ".json"), data)
     return data
 
 
@@ -659,6 +659,8 @@ def build_parser():
                    "adding problem (default 0: initialisation only)")
     p.add_argument("--out", help="output directory (default RUN_DIR/"
                    "diagnostics, or ./diagnostics_compare)")
+    p.add_argument("--name", default="compare",
+                   help="--compare: results file stem (default compare)")
     return p
 
 
@@ -686,11 +688,11 @@ def main(argv=None):
                            args.train_steps, max(args.batch_size, 1),
                            seed=args.seed,
                            out=args.out or "diagnostics_compare",
-                           command=command)
+                           command=command, name=args.name)
             summary = {
                 "plot": data["plot"],
                 "json": os.path.join(os.path.dirname(data["plot"]),
-                                     "compare.json"),
+                                     args.name + ".json"),
                 "command": command,
                 "wall_s": data["wall_s"],
                 "ratio_farthest_to_last": {
