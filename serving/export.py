@@ -181,7 +181,7 @@ def _classifier_archive(model, class_names):
                 "class_index": index}
 
     spec = [tf.TensorSpec([None], tf.string, name="text")]
-    archive.add_endpoint("serving_default", classify, input_signature=spec)
+    # The first endpoint is also written as "serving_default" (one trace).
     archive.add_endpoint("classify_text", classify, input_signature=spec)
     return archive, ["serving_default", "classify_text"]
 
@@ -330,19 +330,23 @@ def _language_model_archive(model, tokens, level, max_generate_length):
         return {"text": text, "completion": completion,
                 "num_generated": cur - lens}
 
-    def generate(prompt, max_length, temperature):
-        seed = tf.cast(tf.timestamp() * 1e6, tf.int64)
-        return _generate(prompt, max_length, temperature, seed)
-
-    def generate_seeded(prompt, max_length, temperature, seed):
-        seed = tf.reshape(tf.cast(seed, tf.int64), [-1])[0]
-        return _generate(prompt, max_length, temperature, seed)
-
     text_spec = [tf.TensorSpec([None], tf.string, name="text")]
     gen_spec = [tf.TensorSpec([None], tf.string, name="prompt"),
                 tf.TensorSpec(None, tf.int32, name="max_length"),
                 tf.TensorSpec(None, tf.float32, name="temperature")]
-    archive.add_endpoint("serving_default", score, input_signature=text_spec)
+    # Traced once, called by both generate signatures.
+    sample = tf.function(_generate, input_signature=gen_spec + [
+        tf.TensorSpec([], tf.int64, name="seed")])
+
+    def generate(prompt, max_length, temperature):
+        seed = tf.cast(tf.timestamp() * 1e6, tf.int64)
+        return sample(prompt, max_length, temperature, seed)
+
+    def generate_seeded(prompt, max_length, temperature, seed):
+        seed = tf.reshape(tf.cast(seed, tf.int64), [-1])[0]
+        return sample(prompt, max_length, temperature, seed)
+
+    # The first endpoint is also written as "serving_default" (one trace).
     archive.add_endpoint("score", score, input_signature=text_spec)
     archive.add_endpoint("generate", generate, input_signature=gen_spec)
     archive.add_endpoint(

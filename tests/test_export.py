@@ -14,39 +14,26 @@ tf = pytest.importorskip("tensorflow")
 from serving import config as sc  # noqa: E402
 from serving import export as ex  # noqa: E402
 from test_export_support import (  # noqa: E402
-    CHAR_VOCAB, CLASS_NAMES, TEXTS, WORD_VOCAB, build_classifier, build_lm,
-    lm_reference_scores, write_run)
+    CHAR_VOCAB, CLASS_NAMES, TEXTS, WORD_VOCAB, build_lm,
+    lm_reference_scores, shared_exports)
 
 WORD_TEXTS = ["the cat sat on the mat", "", "dog zebra ran"]
 CHAR_TEXTS = ["abc", "", "cab dez"]
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """Exports a classifier run, a (stateful) word LM run and a char LM."""
-    root = tmp_path_factory.mktemp("export")
-    models = str(root / "models")
-    clf = build_classifier()
-    clf_run = write_run(str(root / "clf_run"), clf,
-                        family="sentiment_classifier", preset="tiny")
-    word = build_lm(WORD_VOCAB, "word", stateful=True)
-    word_run = write_run(str(root / "lm_run"), word, family="language_model",
-                         vocab=WORD_VOCAB, level="word")
-    char = build_lm(CHAR_VOCAB, "char")
-    results = {
-        "clf": ex.export(clf_run, models, "clf", label="stable"),
-        "word": ex.export(word_run, models, "word", max_generate_length=16),
-        "char": ex.export_model(char, models, "char", vocabulary=CHAR_VOCAB,
-                                level="char", max_generate_length=16),
-    }
+def exported():
+    """A classifier run (v1, label "stable", and v2), a stateful word LM run
+    and a char LM, exported once per test session."""
+    shared = shared_exports()
     expected = {
-        "clf_probs": np.asarray(clf(np.array(TEXTS))).tolist(),
-        "word_lp": lm_reference_scores(word.with_options(stateful=False),
-                                       WORD_VOCAB, WORD_TEXTS, "word"),
-        "char_lp": lm_reference_scores(char, CHAR_VOCAB, CHAR_TEXTS, "char"),
+        "clf_probs": shared["clf_probs"],
+        "word_lp": lm_reference_scores(shared["word"], WORD_VOCAB,
+                                       WORD_TEXTS, "word"),
+        "char_lp": lm_reference_scores(shared["char"], CHAR_VOCAB,
+                                       CHAR_TEXTS, "char"),
     }
-    return {"root": root, "models": models, "results": results,
-            "expected": expected, "clf_run": clf_run, "clf": clf}
+    return {**shared, "expected": expected}
 
 
 _FRESH = textwrap.dedent("""
@@ -93,13 +80,13 @@ _FRESH = textwrap.dedent("""
 @pytest.fixture(scope="module")
 def fresh(exported):
     """Runs every signature in a fresh process that imports only TF."""
-    paths = {k: r.path for k, r in exported["results"].items()}
+    paths = {k: exported["results"][k].path for k in ("clf", "word", "char")}
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH="")
     proc = subprocess.run(
         [sys.executable, "-c", _FRESH, json.dumps(paths), json.dumps(TEXTS),
          json.dumps(WORD_TEXTS), json.dumps(CHAR_TEXTS)],
         capture_output=True, text=True, timeout=180, env=env,
-        cwd=str(exported["root"]))
+        cwd=exported["root"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT")][-1]
     return json.loads(line[len("RESULT"):])
@@ -166,13 +153,19 @@ def test_saved_model_cli_lists_signatures(exported):
         pytest.skip("saved_model_cli not installed")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 
-    def show(path):
-        proc = subprocess.run([cli, "show", "--all", "--dir", path],
-                              capture_output=True, text=True, timeout=120,
-                              env=env)
-        assert proc.returncode == 0, proc.stderr[-2000:]
+    procs = {key: subprocess.Popen(
+        [cli, "show", "--all", "--dir", exported["results"][key].path],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for key in ("clf", "word")}
+    outputs = {}
+    for key, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=180)
+        assert proc.returncode == 0, stderr[-2000:]
+        outputs[key] = stdout
+
+    def show(key):
         sigs, current, io = {}, None, None
-        for line in proc.stdout.splitlines():
+        for line in outputs[key].splitlines():
             line = line.strip()
             if line.startswith("signature_def['"):
                 current = line.split("'")[1]
@@ -189,7 +182,7 @@ def test_saved_model_cli_lists_signatures(exported):
                     line.split(":", 1)[1].strip()
         return sigs
 
-    clf = show(exported["results"]["clf"].path)
+    clf = show("clf")
     sd = clf["serving_default"]
     assert sd[("in", "text")] == {"dtype": "DT_STRING", "shape": "(-1)"}
     assert sd[("out", "probabilities")] == {"dtype": "DT_FLOAT",
@@ -198,7 +191,7 @@ def test_saved_model_cli_lists_signatures(exported):
     assert sd[("out", "class_index")] == {"dtype": "DT_INT32",
                                           "shape": "(-1)"}
 
-    lm = show(exported["results"]["word"].path)
+    lm = show("word")
     for name in ("serving_default", "score"):
         assert lm[name][("in", "text")] == {"dtype": "DT_STRING",
                                             "shape": "(-1)"}
@@ -239,13 +232,38 @@ def test_layout_card_and_config(exported):
     assert set(entries) == {"clf", "word", "char"}
     assert entries["clf"].base_path == os.path.join(models, "clf")
     assert dict(entries["clf"].version_labels) == {"stable": 1}
+    # The newest version and every labelled one are served.
+    assert list(entries["clf"].model_version_policy.specific.versions) == \
+        [1, 2]
+    assert exported["results"]["clf2"].version == 2
+    assert ex.read_model_card(exported["results"]["clf2"].path)[
+        "class_names"] == ["neg", "pos"]
     assert os.path.isfile(os.path.join(models, "batching.config"))
     # Nothing but integer versions is left beside the versions.
-    for name in ("clf", "word", "char"):
+    assert sorted(os.listdir(os.path.join(models, "clf"))) == ["1", "2"]
+    for name in ("word", "char"):
         assert os.listdir(os.path.join(models, name)) == ["1"]
 
 
-def test_versions_overwrite_and_failures(exported, monkeypatch, tmp_path):
+class _FakeArchive:
+    """Stands in for the Keras ExportArchive: writes a stub SavedModel fast."""
+
+    def write_out(self, path, verbose=False):
+        os.makedirs(os.path.join(path, "variables"))
+        with open(os.path.join(path, "saved_model.pb"), "wb") as f:
+            f.write(b"stub")
+
+
+@pytest.fixture
+def fast_archive(monkeypatch):
+    """Version bookkeeping is tested without tracing TensorFlow graphs."""
+    monkeypatch.setattr(ex, "build_export_archive",
+                        lambda model, **kw: (_FakeArchive(),
+                                             ["serving_default"]))
+
+
+def test_versions_overwrite_and_failures(exported, monkeypatch, tmp_path,
+                                         fast_archive):
     clf, run = exported["clf"], exported["clf_run"]
     models = str(tmp_path / "models")
     first = ex.export_model(clf, models, "m")
@@ -264,12 +282,12 @@ def test_versions_overwrite_and_failures(exported, monkeypatch, tmp_path):
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(ex, "_write_card", boom)
-    with pytest.raises(RuntimeError, match="disk full"):
-        ex.export_model(clf, models, "m")
-    with pytest.raises(RuntimeError, match="disk full"):
-        ex.export_model(clf, models, "m", version=1, overwrite=True)
-    monkeypatch.undo()
+    with monkeypatch.context() as m:
+        m.setattr(ex, "_write_card", boom)
+        with pytest.raises(RuntimeError, match="disk full"):
+            ex.export_model(clf, models, "m")
+        with pytest.raises(RuntimeError, match="disk full"):
+            ex.export_model(clf, models, "m", version=1, overwrite=True)
     assert sorted(os.listdir(os.path.join(models, "m"))) == ["1", "2"]
     assert ex.read_model_card(os.path.join(models, "m", "1")) == card_before
 
@@ -285,6 +303,31 @@ def test_versions_overwrite_and_failures(exported, monkeypatch, tmp_path):
     assert list(entry.model_version_policy.specific.versions) == [2, 7]
 
 
+def test_concurrent_exports_get_distinct_versions(exported, tmp_path,
+                                                  fast_archive):
+    import threading
+
+    models = str(tmp_path / "models")
+    results, errors = [], []
+
+    def one():
+        try:
+            results.append(ex.export_model(exported["clf"], models, "m",
+                                           update_config=False).version)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert sorted(results) == [1, 2, 3, 4]
+    assert sorted(os.listdir(os.path.join(models, "m"))) == ["1", "2", "3",
+                                                             "4"]
+
+
 def test_bad_arguments(tmp_path, exported):
     clf = exported["clf"]
     with pytest.raises(ex.ExportError, match="model name"):
@@ -297,7 +340,7 @@ def test_bad_arguments(tmp_path, exported):
                     str(tmp_path / "m"), "--name", "x"]) == 1
 
 
-def test_cli_main(exported, tmp_path, capsys):
+def test_cli_main(exported, tmp_path, capsys, fast_archive):
     models = str(tmp_path / "models")
     argv = [exported["clf_run"], "--models-dir", models, "--name", "cli",
             "--version", "3", "--label", "prod"]

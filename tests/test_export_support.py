@@ -90,3 +90,50 @@ def lm_reference_scores(model, vocab, texts, level):
         logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
         out.append(float(sum(logp[i, t] for i, t in enumerate(toks[1:]))))
     return out
+
+
+_SHARED = {}
+
+
+def shared_exports():
+    """One models dir for the whole pytest process (built on first use).
+
+    ``clf`` v1 (from a run dir, label ``stable``) and v2 (class names
+    ``neg``/``pos``), ``word`` (a stateful word LM run) and ``char``. Tests
+    must treat it as read-only.
+    """
+    if _SHARED:
+        return _SHARED
+    import atexit
+    import shutil
+    import tempfile
+
+    import numpy as np
+
+    from serving import export as ex
+
+    root = tempfile.mkdtemp(prefix="zoo-export-test-")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    models = os.path.join(root, "models")
+    clf = build_classifier()
+    clf_run = write_run(os.path.join(root, "clf_run"), clf,
+                        family="sentiment_classifier", preset="tiny")
+    word = build_lm(WORD_VOCAB, "word", stateful=True)
+    word_run = write_run(os.path.join(root, "lm_run"), word,
+                         family="language_model", vocab=WORD_VOCAB,
+                         level="word")
+    char = build_lm(CHAR_VOCAB, "char")
+    results = {
+        "clf": ex.export(clf_run, models, "clf", label="stable"),
+        "clf2": ex.export_model(clf, models, "clf", class_names=["neg", "pos"]),
+        "word": ex.export(word_run, models, "word", max_generate_length=16),
+        "char": ex.export_model(char, models, "char", vocabulary=CHAR_VOCAB,
+                                level="char", max_generate_length=16),
+    }
+    _SHARED.update({
+        "root": root, "models": models, "results": results, "clf": clf,
+        "clf_run": clf_run, "word": word.with_options(stateful=False),
+        "char": char,
+        "clf_probs": np.asarray(clf(np.array(TEXTS))).tolist(),
+    })
+    return _SHARED
