@@ -1,0 +1,153 @@
+#!/usr/bin/env python
+"""Prints the README's reproduction table (markdown) from bench/results/*.json.
+
+Only reproduction results are read (files whose `schema` is
+`rnn-zoo/reproduction/v1`, written by `bench/reproduce/*.py`); other files in
+bench/results are skipped. Nothing is typed in: every cell comes from a
+results file.
+
+    .venv/bin/python bench/readme_table.py [--results DIR] [--ablation]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import shlex
+
+SCHEMA = "rnn-zoo/reproduction/v1"
+ORDER = ("sst2_bigru_highway", "imdb_bilstm", "shakespeare_char", "ablation_connections",
+         "ptb_small", "ptb_regularized")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def load(results_dir):
+    out = []
+    for path in sorted(glob.glob(os.path.join(results_dir, "*.json"))):
+        try:
+            with open(path) as f:
+                r = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if isinstance(r, dict) and r.get("schema") == SCHEMA:
+            out.append(r)
+    rank = {k: i for i, k in enumerate(ORDER)}
+    return sorted(out, key=lambda r: (rank.get(r.get("recipe"), len(ORDER)), r.get("recipe", "")))
+
+
+def fmt_value(metric, v):
+    if v is None:
+        return "—"
+    if metric == "accuracy":
+        return f"{100 * v:.2f}%"
+    if metric == "perplexity":
+        return f"{v:.1f}"
+    if metric == "loss":
+        return f"{v:.3f} nats/char"
+    return f"{v:.4g}"
+
+
+def fmt_target(r):
+    t = r.get("target")
+    if not t:
+        return "—"
+    v = t["value"]
+    shown = f"{100 * v:.1f}%" if r["metric"] == "accuracy" else f"{v:g}"
+    extra = ""
+    if r.get("time_budget_s"):
+        extra = f", ≤ {r['time_budget_s'] / 60:g} min"
+    met = r.get("met")
+    mark = " ✅" if met else (" ❌" if met is False else "")
+    return f"{t['op'].replace('>=', '≥').replace('<=', '≤')} {shown}{extra}{mark}"
+
+
+def fmt_time(s):
+    if s is None:
+        return "—"
+    m, sec = divmod(int(round(s)), 60)
+    return f"{m} min {sec:02d} s" if m else f"{sec} s"
+
+
+def fmt_params(n):
+    if n is None:
+        return "—"
+    return f"{n / 1e6:.2f} M" if n >= 1e6 else f"{n / 1e3:.0f} k"
+
+
+def short_command(cmd):
+    """The `zoo train` command as a user would type it (repo-relative paths kept short)."""
+    if not cmd:
+        return ""
+    cmd = list(cmd)
+    cmd[0] = "zoo"
+    out = []
+    skip = False
+    for i, tok in enumerate(cmd):
+        if skip:
+            skip = False
+            continue
+        if tok == "--out":
+            out.append("--out runs/" + os.path.basename(cmd[i + 1].rstrip("/")))
+            skip = True
+            continue
+        if tok in ("--verbose",):
+            skip = True
+            continue
+        if tok in ("--overwrite",):
+            continue
+        if "/shared/data/" in tok:
+            tok = "../shared/data/" + tok.split("/shared/data/", 1)[1]
+        out.append(shlex.quote(tok))
+    return " ".join(out)
+
+
+def table(results):
+    lines = ["| recipe | preset | metric (split) | value | target | training time | params | command |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        metric = r.get("metric", "")
+        split = "val" if "validation" in str(r.get("split", "")) else r.get("split", "")
+        name = r["recipe"]
+        if r.get("partial"):
+            name += " (partial)"
+        lines.append("| " + " | ".join([
+            name, f"`{r.get('preset', '')}`", f"{metric} ({split})",
+            fmt_value(metric, r.get("value")), fmt_target(r),
+            fmt_time(r.get("training_seconds")), fmt_params(r.get("params")),
+            f"`{short_command(r.get('command'))}`",
+        ]) + " |")
+    return "\n".join(lines)
+
+
+def ablation_table(results):
+    for r in results:
+        if r.get("rows"):
+            lines = [f"Ablation ({r['task']}; {r.get('budget', '')}):", "",
+                     "| connection | val accuracy | val loss | training time | params |",
+                     "|---|---|---|---|---|"]
+            for row in r["rows"]:
+                lines.append(f"| {row['connection']} | {100 * row['accuracy']:.2f}% | "
+                             f"{row['loss']:.4f} | {fmt_time(row['training_seconds'])} | "
+                             f"{fmt_params(row['params'])} |")
+            return "\n".join(lines)
+    return ""
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--results", default=os.path.join(HERE, "results"))
+    p.add_argument("--ablation", action="store_true", help="also print the ablation rows")
+    a = p.parse_args()
+    results = load(a.results)
+    print(table(results))
+    if a.ablation:
+        ab = ablation_table(results)
+        if ab:
+            print()
+            print(ab)
+
+
+if __name__ == "__main__":
+    main()

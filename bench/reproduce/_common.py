@@ -1,0 +1,187 @@
+"""Shared plumbing for the reproduction recipes in `bench/reproduce/`.
+
+Each recipe runs `zoo train` and `zoo evaluate` exactly as a user would (as
+subprocesses of the installed `zoo` command), then writes
+`bench/results/<recipe>.json` atomically. Every figure in a results file is
+parsed from what the run wrote (metrics.json, history.csv, config.json,
+`zoo evaluate --out`); nothing is typed in by hand.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RESULTS_DIR = os.path.join(REPO, "bench", "results")
+DATA = os.environ.get("ZOO_DATA", os.path.normpath(os.path.join(REPO, "..", "shared", "data")))
+RUNS = os.environ.get("ZOO_RUNS", os.path.normpath(os.path.join(REPO, "..", "runs")))
+SCHEMA = "rnn-zoo/reproduction/v1"
+
+
+def zoo_exe():
+    """The `zoo` console script next to this interpreter (the venv's), else PATH."""
+    here = os.path.join(os.path.dirname(sys.executable), "zoo")
+    return here if os.path.exists(here) else "zoo"
+
+
+def machine():
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    flags = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = line
+                    break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": None,
+            "platform": platform.platform(),
+            "avx512_bf16": "avx512_bf16" in flags, "amx_bf16": "amx_bf16" in flags}
+
+
+def run(cmd, log=None):
+    """Runs a command (list), streaming output to stdout and `log`; returns (rc, seconds)."""
+    print("+ " + shlex.join(cmd), flush=True)
+    t0 = time.monotonic()
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, bufsize=1) as p:
+        out = open(log, "a") if log else None
+        try:
+            for line in p.stdout:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+                if out:
+                    out.write(line)
+                    out.flush()
+        finally:
+            if out:
+                out.close()
+        rc = p.wait()
+    return rc, time.monotonic() - t0
+
+
+def train(preset, data, out, *args, resume=False):
+    """`zoo train PRESET --data DATA --out OUT ARGS...`; returns (cmd, rc, seconds).
+
+    With `resume`, an existing unfinished run is continued (`--resume`);
+    otherwise an existing run directory is replaced (`--overwrite`).
+    """
+    cmd = [zoo_exe(), "train", preset, "--data", data, "--out", out,
+           "--verbose", "2", *args]
+    cmd.append("--resume" if resume else "--overwrite")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    log = out.rstrip("/") + ".train.log"
+    rc, secs = run(cmd, log=log)
+    if rc != 0:
+        raise SystemExit(f"zoo train failed with exit status {rc}")
+    with open(out.rstrip("/") + ".train.time.json", "w") as f:
+        json.dump({"command": cmd, "seconds": secs, "resumed": resume}, f)
+    return cmd, secs
+
+
+def collected_train(out):
+    """(cmd, seconds) of a finished `train` call, from its .train.time.json, else
+    from the per-epoch times Keras printed in its .train.log (`- 174s -`)."""
+    import re
+    timing = out.rstrip("/") + ".train.time.json"
+    if os.path.exists(timing):
+        t = read_json(timing)
+        return t["command"], t["seconds"], "wall clock of the `zoo train` process"
+    cfg = read_json(os.path.join(out, "config.json"))
+    with open(out.rstrip("/") + ".train.log") as f:
+        secs = sum(int(m.group(1)) for m in re.finditer(r" - (\d+)s - \d+m?s/step", f.read()))
+    return cfg["command_line"], float(secs), ("sum of the per-epoch times Keras printed "
+                                             "(process wall clock was not recorded)")
+
+
+def evaluate(run_dir, data, *args, split="validation"):
+    """`zoo evaluate RUN_DIR --data DATA --split SPLIT --out FILE`; returns (cmd, result)."""
+    out = os.path.join(run_dir, f"eval_{split}.json")
+    cmd = [zoo_exe(), "evaluate", run_dir, "--data", data, "--split", split,
+           "--out", out, *args]
+    rc, _ = run(cmd)
+    if rc != 0:
+        raise SystemExit(f"zoo evaluate failed with exit status {rc}")
+    with open(out) as f:
+        return cmd, json.load(f)
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def read_history(run_dir):
+    with open(os.path.join(run_dir, "history.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [{k: _num(v) for k, v in r.items()} for r in rows]
+
+
+def _num(v):
+    try:
+        x = float(v)
+        return int(x) if x.is_integer() and "." not in v and "e" not in v else x
+    except (TypeError, ValueError):
+        return v
+
+
+def count_params(run_dir):
+    """Parameter count of the run's model.keras (loaded, not typed in)."""
+    code = ("import sys, keras, zoo, training; m = keras.saving.load_model(sys.argv[1], compile=False); "
+            "print(m.count_params())")
+    out = subprocess.run([sys.executable, "-c", code, os.path.join(run_dir, "model.keras")],
+                         capture_output=True, text=True, check=True)
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def run_summary(run_dir):
+    """What config.json and metrics.json say about a run."""
+    cfg = read_json(os.path.join(run_dir, "config.json"))
+    metrics = read_json(os.path.join(run_dir, "metrics.json"))
+    return {
+        "run_dir": run_dir,
+        "config_command_line": cfg.get("command_line"),
+        "training_settings": cfg.get("training"),
+        "overrides": cfg.get("overrides"),
+        "data": cfg.get("data"),
+        "validation_carve": cfg.get("data", {}).get("validation"),
+        "seed": cfg.get("seed"),
+        "versions": cfg.get("versions"),
+        "metrics_json": metrics,
+        "history": read_history(run_dir),
+    }
+
+
+def write_result(recipe, result):
+    """Writes bench/results/<recipe>.json atomically."""
+    result = {"schema": SCHEMA, "recipe": recipe,
+              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "machine": machine(), **result}
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    path = os.path.join(RESULTS_DIR, f"{recipe}.json")
+    fd, tmp = tempfile.mkstemp(dir=RESULTS_DIR, prefix=f".{recipe}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(result, f, indent=2, default=str)
+        f.write("\n")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+    print(f"wrote {path}")
+    return path
