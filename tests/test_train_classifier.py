@@ -121,7 +121,6 @@ def test_load_run_errors(tmp_path, run):
     ({"clipnorm": 1e-7}, 1.0),
     ({"global_clipnorm": 1e-7}, 1.0),
     ({"global_clipnorm": 1e7}, 0.0),
-    ({"clipnorm": 0}, 0.0),  # clipping off
 ])
 def test_clip_logging(tmp_path, data_csv, kwargs, expected):
     result = training.train("sentiment_classifier", data_csv, out=tmp_path / "r",

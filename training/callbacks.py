@@ -202,6 +202,7 @@ class LanguageModelValidation(keras.callbacks.Callback):
                            bptt=self.bptt, max_steps=self.max_steps)
         loss = total / max(n, 1)
         logs["val_loss"] = loss
+        check_finite(epoch, logs)
         logs.update({"val_" + k: v
                      for k, v in language_model_metrics(loss, self.level).items()})
 
@@ -244,6 +245,20 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
             if not math.isfinite(loss):
                 self.model.stop_training = True
                 raise TrainingDiverged(self.epoch, batch, loss)
+
+    def on_epoch_end(self, epoch, logs=None):
+        # Runs first at epoch end: a non-finite validation loss (weights
+        # blown up without a NaN training loss) also stops before any save.
+        check_finite(epoch, logs)
+
+
+def check_finite(epoch, logs, keys=("loss", "val_loss")):
+    """Raises `TrainingDiverged` if one of `keys` in `logs` is NaN/inf."""
+    for key in keys:
+        value = (logs or {}).get(key)
+        if value is not None and not math.isfinite(float(np.asarray(value))):
+            raise TrainingDiverged(epoch, "end" if key == "loss" else
+                                   "end (validation)", float(np.asarray(value)))
 
 
 # ------------------------------------------------------- RUN_DIR writers

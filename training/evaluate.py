@@ -21,7 +21,7 @@ def language_model_metrics(loss: float, level: str) -> dict:
     """`{"perplexity": exp(loss)}` (word) or `{"bits_per_character": loss / ln 2}`."""
     if level == "char":
         return {"bits_per_character": loss / math.log(2.0)}
-    return {"perplexity": math.exp(min(loss, 700.0)) if math.isfinite(loss) else loss}
+    return {"perplexity": math.exp(loss) if loss < 700.0 else float("inf")}
 
 
 def _lm_step_fn(model, batch_size):

@@ -1,0 +1,75 @@
+"""`training.evaluate` / `zoo evaluate` on tiny runs."""
+
+import json
+import math
+import os
+import sys
+
+import pytest
+
+import training
+from training import cli_evaluate
+from training import run_dir as rd
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_train_classifier import TINY as TINY_CLF  # noqa: E402
+from test_train_classifier import write_sentiment_csv  # noqa: E402
+from test_train_lm import TINY as TINY_LM  # noqa: E402
+from test_train_lm import write_ptb  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def clf_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("clf")
+    data = write_sentiment_csv(d / "reviews.csv")
+    training.train("sentiment_classifier", data, out=d / "run", epochs=1,
+                   batch_size=16, overrides=TINY_CLF, verbose=0)
+    return str(d / "run"), data
+
+
+@pytest.fixture(scope="module")
+def lm_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("lm")
+    data = write_ptb(d / "ptb")
+    training.train("language_model", data, out=d / "run", epochs=1, batch_size=4,
+                   bptt=5, overrides=TINY_LM, verbose=0)
+    return str(d / "run"), data
+
+
+def test_evaluate_classifier_cli(clf_run, tmp_path, capsys):
+    run_dir, data = clf_run
+    out = tmp_path / "eval.json"
+    assert cli_evaluate.main([run_dir, "--data", data, "--split", "validation",
+                              "--out", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    with open(out) as f:
+        written = json.load(f)
+    assert printed == written
+    assert written["num_examples"] == 16  # the same stratified carve as training
+    assert 0 <= written["accuracy"] <= 1 and written["loss"] > 0
+    assert written["same_data_as_training"] is True
+    metrics = rd.load_run(run_dir, load_model=False).metrics
+    assert written["accuracy"] == pytest.approx(metrics["validation"]["accuracy"])
+    assert written["loss"] == pytest.approx(metrics["validation"]["loss"], rel=1e-5)
+
+
+def test_evaluate_lm_exact_batch_one(lm_run):
+    run_dir, data = lm_run
+    result = training.evaluate(run_dir, data, split="test")
+    assert result["batch_size"] == 1
+    assert result["perplexity"] == pytest.approx(math.exp(result["loss"]))
+    # batch 1: every token of the split but the first is predicted once
+    with open(os.path.join(data, "toy.test.txt")) as f:
+        n_tokens = sum(len(line.split()) + 1 for line in f)
+    assert result["num_tokens"] == n_tokens - 1
+    wide = training.evaluate(run_dir, data, split="test", batch_size=4)
+    assert wide["num_tokens"] < result["num_tokens"]
+    assert wide["perplexity"] == pytest.approx(result["perplexity"], rel=0.2)
+
+
+def test_evaluate_errors(lm_run, tmp_path, capsys):
+    run_dir, data = lm_run
+    assert cli_evaluate.main([str(tmp_path / "missing"), "--data", data]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert cli_evaluate.main([run_dir, "--data", str(tmp_path / "nope")]) == 2
+    assert "--data" in capsys.readouterr().err

@@ -1,0 +1,124 @@
+"""Resume after SIGKILL, and stopping cleanly on NaN."""
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+import training
+from training import cli_train
+from training import run_dir as rd
+from training.callbacks import TrainingDiverged
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_train_classifier import TINY, write_sentiment_csv  # noqa: E402
+from test_train_lm import TINY as TINY_LM, write_ptb  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_mid_epoch(tmp_path):
+    data = write_sentiment_csv(tmp_path / "reviews.csv")
+    out = tmp_path / "run"
+    # 3 epochs of 3 steps; killed at global step 5 (epoch 1, batch 1).
+    script = tmp_path / "killed_run.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, signal, keras, training
+
+        class KillAt(keras.callbacks.Callback):
+            steps = 0
+            def on_train_batch_end(self, batch, logs=None):
+                KillAt.steps += 1
+                if KillAt.steps == 5:
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+        training.train("sentiment_classifier", {data!r}, out={str(out)!r},
+                       epochs=3, batch_size=16, max_steps_per_epoch=3,
+                       overrides={TINY!r}, verbose=0, callbacks=[KillAt()])
+    """))
+    proc = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    assert [r["epoch"] for r in rd.read_history(out / "history.csv")] == [0]
+    assert os.path.exists(out / "last.keras")
+
+    set_args = [a for k, v in TINY.items() for a in ("--set", f"{k}={v}")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "training.cli_train", "sentiment_classifier",
+         "--data", data, "--out", str(out), "--epochs", "3", "--batch-size", "16",
+         "--max-steps-per-epoch", "3", "--resume", "--verbose", "2"] + set_args,
+        cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Epoch 2/3" in proc.stdout and "Epoch 1/3" not in proc.stdout
+    rows = rd.read_history(out / "history.csv")
+    assert [r["epoch"] for r in rows] == [0, 1, 2]
+    cfg = rd.read_config(out)
+    assert len(cfg["resumed"]) == 1
+    assert rd.load_run(out).metrics["epochs_completed"] == 3
+
+
+def test_resume_refuses_changed_settings(tmp_path):
+    data = write_sentiment_csv(tmp_path / "reviews.csv")
+    training.train("sentiment_classifier", data, out=tmp_path / "r", epochs=1,
+                   batch_size=16, max_steps_per_epoch=2, overrides=TINY, verbose=0)
+    with pytest.raises(ValueError, match="only epochs may change"):
+        training.train("sentiment_classifier", data, out=tmp_path / "r",
+                       resume=True, learning_rate=0.5, overrides=TINY, verbose=0)
+    # A finished run resumed with more epochs continues its history.
+    result = training.train("sentiment_classifier", data, out=tmp_path / "r",
+                            resume=True, epochs=2, verbose=0)
+    assert [r["epoch"] for r in result.history] == [0, 1]
+
+
+class InjectNaN(keras.callbacks.Callback):
+    """Puts a NaN into the classifier head at the start of an epoch."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.at = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.at:
+            kernel = self.model.zoo_model.get_layer("head").kernel
+            kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+
+
+def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path):
+    data = write_sentiment_csv(tmp_path / "reviews.csv")
+    out = tmp_path / "r"
+    with pytest.raises(TrainingDiverged, match="diverged"):
+        training.train("sentiment_classifier", data, out=out, epochs=3,
+                       batch_size=16, optimizer="sgd", clipnorm=0,
+                       max_steps_per_epoch=4, overrides=TINY, verbose=0,
+                       callbacks=[InjectNaN(1)])
+    assert [r["epoch"] for r in rd.read_history(out / "history.csv")] == [0]
+    run = rd.load_run(out, load_last=True)
+    for model in (run.model, run.last):
+        assert all(np.isfinite(w).all() for w in model.get_weights())
+    assert run.metrics["status"] == "diverged"
+    assert run.metrics["last_good_epoch"] == 0
+    import json
+    with open(out / "backup" / "training_metadata.json") as f:
+        assert json.load(f)["epoch"] == 1  # backup of the good epoch only
+
+
+def test_nan_cli_exits_non_zero(tmp_path, capsys):
+    data = write_ptb(tmp_path / "ptb")
+    set_args = [a for k, v in TINY_LM.items() for a in ("--set", f"{k}={v}")]
+    code = cli_train.main(["language_model", "--data", data, "--out",
+                           str(tmp_path / "r"), "--optimizer", "sgd", "--lr", "nan",
+                           "--global-clipnorm", "0", "--epochs", "2",
+                           "--batch-size", "4", "--bptt", "5", "--verbose", "0"]
+                          + set_args)
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "diverged" in err and "Traceback" not in err
+    assert not os.path.exists(tmp_path / "r" / "last.keras")
