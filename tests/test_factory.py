@@ -139,3 +139,10 @@ def test_zaremba_init_scale_bounds_every_weight():
     for w in lm.weights:
         if "bias" not in w.path:
             assert np.abs(keras.ops.convert_to_numpy(w)).max() <= 0.1 + 1e-7, w.path
+
+
+def test_classifier_predict_accepts_python_strings():
+    model, _ = _tiny("imdb_bilstm")
+    for texts in (["a good film", "bad"], np.array(["a good film", "bad"])):
+        probs = model.predict(texts, verbose=0)
+        assert probs.shape == (2, 2)

@@ -1,0 +1,226 @@
+"""Bidirectional recurrent sentiment classifier that takes raw strings."""
+
+import keras
+import numpy as np
+
+from zoo.layers import POOLINGS
+from zoo.layers import RecurrentStack
+from zoo.layers import SequencePooling
+from zoo.layers import TruncateSequence
+from zoo.layers.base import PACKAGE
+
+
+def _as_strings(x):
+    """Numpy unicode arrays and lists of str become object arrays for Keras."""
+    if isinstance(x, np.ndarray) and x.dtype.kind in "US":
+        return x.astype(object)
+    if isinstance(x, (list, tuple)) and x and all(isinstance(s, str) for s in x):
+        return np.array(x, dtype=object)
+    return x
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(
+            f"`{name}` must be a positive integer. Received: {name}={value!r}"
+        )
+    return value
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SentimentClassifier(keras.Model):
+    """Text classifier: raw strings in, class probabilities out.
+
+    The graph is `TextVectorization` (inside the model, so the model takes
+    raw strings) → `TruncateSequence(max_length)` → `Embedding(mask_zero)` →
+    `RecurrentStack` → `SequencePooling` → dropout → softmax head. The
+    vectorizer's vocabulary must be learned with `adapt_vocabulary(texts)`
+    before training; it is saved with the model.
+
+    Args:
+        vocabulary_size: maximum vocabulary size including padding and OOV.
+            Default: `20000`.
+        max_length: texts are cut to their first `max_length` tokens;
+            `None` keeps them whole. Default: `400`.
+        embedding_dim: embedding width. Default: `128`.
+        cell: `"lstm"`, `"gru"` or `"simple_rnn"`. Default: `"lstm"`.
+        units: units per direction per layer (int or list). Default: `64`.
+        num_layers: recurrent layers. Default: `2`.
+        bidirectional: bidirectional layers. Default: `True`.
+        connection: `"none"`, `"residual"`, `"highway"` or `"dense"`.
+            Default: `"none"`.
+        pooling: `"last"`, `"max"` or `"mean"`. Default: `"max"`.
+        dropout: dropout between recurrent layers. Default: `0.0`.
+        embedding_dropout: dropout on the embeddings. Default: `0.0`.
+        recurrent_dropout: variational dropout inside the cells.
+            Default: `0.0`.
+        head_dropout: dropout before the output layer. Default: `0.0`.
+        num_classes: number of classes (>= 2). Default: `2`.
+        class_names: optional list of `num_classes` label names, in index
+            order. Default: `["0", "1", ...]`.
+        standardize: `TextVectorization` standardization. Default:
+            `"lower_and_strip_punctuation"`.
+        highway_gate_bias: initial highway gate bias. Default: `-2.0`.
+        vocabulary: optional initial vocabulary (list of tokens).
+
+    Example:
+
+    >>> model = SentimentClassifier(vocabulary_size=100, units=8)
+    >>> model.adapt_vocabulary(["a good film", "a bad film"])
+    >>> model(np.array(["good film"])).shape
+    (1, 2)
+    """
+
+    def __init__(
+        self,
+        vocabulary_size=20000,
+        max_length=400,
+        embedding_dim=128,
+        cell="lstm",
+        units=64,
+        num_layers=2,
+        bidirectional=True,
+        connection="none",
+        pooling="max",
+        dropout=0.0,
+        embedding_dropout=0.0,
+        recurrent_dropout=0.0,
+        head_dropout=0.0,
+        num_classes=2,
+        class_names=None,
+        standardize="lower_and_strip_punctuation",
+        highway_gate_bias=-2.0,
+        vocabulary=None,
+        **kwargs,
+    ):
+        _positive_int("vocabulary_size", vocabulary_size)
+        _positive_int("embedding_dim", embedding_dim)
+        if max_length is not None:
+            _positive_int("max_length", max_length)
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) \
+                or num_classes < 2:
+            raise ValueError(
+                "`num_classes` must be an integer >= 2. "
+                f"Received: num_classes={num_classes!r}"
+            )
+        if class_names is None:
+            class_names = [str(i) for i in range(num_classes)]
+        class_names = [str(c) for c in class_names]
+        if len(class_names) != num_classes:
+            raise ValueError(
+                f"`class_names` has {len(class_names)} entries but "
+                f"num_classes={num_classes}. Received: {class_names!r}"
+            )
+        if pooling not in POOLINGS:
+            raise ValueError(
+                f"Unknown pooling {pooling!r}. Valid values: {list(POOLINGS)}."
+            )
+        for name, rate in (("embedding_dropout", embedding_dropout),
+                           ("head_dropout", head_dropout)):
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(
+                    f"`{name}` must be in [0, 1). Received: {name}={rate}"
+                )
+
+        # The stack validates cell, connection, units and dropout.
+        stack = RecurrentStack(
+            cell=cell,
+            units=units,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            connection=connection,
+            dropout=dropout,
+            highway_gate_bias=highway_gate_bias,
+            cell_options={"recurrent_dropout": recurrent_dropout}
+            if recurrent_dropout
+            else None,
+            name="recurrent_stack",
+        )
+        vectorizer = keras.layers.TextVectorization(
+            max_tokens=vocabulary_size,
+            standardize=standardize,
+            vocabulary=vocabulary,
+            name="vectorizer",
+        )
+        text = keras.Input(shape=(), dtype="string", name="text")
+        ids = vectorizer(text)
+        ids = TruncateSequence(max_length, name="truncate")(ids)
+        x = keras.layers.Embedding(
+            vocabulary_size, embedding_dim, mask_zero=True, name="embedding"
+        )(ids)
+        if embedding_dropout:
+            x = keras.layers.Dropout(embedding_dropout, name="embedding_dropout")(x)
+        x = stack(x)
+        x = SequencePooling(pooling, bidirectional=bidirectional, name="pooling")(x)
+        if head_dropout:
+            x = keras.layers.Dropout(head_dropout, name="head_dropout")(x)
+        probs = keras.layers.Dense(
+            num_classes, activation="softmax", dtype="float32", name="head"
+        )(x)
+        super().__init__(inputs=text, outputs=probs, **kwargs)
+
+        self.vocabulary_size = vocabulary_size
+        self.max_length = max_length
+        self.embedding_dim = embedding_dim
+        self.cell = cell
+        self.units = units
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.connection = connection
+        self.pooling = pooling
+        self.dropout = dropout
+        self.embedding_dropout = embedding_dropout
+        self.recurrent_dropout = recurrent_dropout
+        self.head_dropout = head_dropout
+        self.num_classes = num_classes
+        self.class_names = class_names
+        self.standardize = standardize
+        self.highway_gate_bias = highway_gate_bias
+
+    def predict(self, x, *args, **kwargs):
+        """`keras.Model.predict`, also accepting a list or array of str."""
+        return super().predict(_as_strings(x), *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        return super().evaluate(_as_strings(x), *args, **kwargs)
+
+    def fit(self, x=None, *args, **kwargs):
+        return super().fit(_as_strings(x), *args, **kwargs)
+
+    @property
+    def vectorizer(self):
+        return self.get_layer("vectorizer")
+
+    def adapt_vocabulary(self, texts, batch_size=256):
+        """Learns the vocabulary from an iterable/array/`tf.data` of strings."""
+        self.vectorizer.adapt(texts, batch_size=batch_size)
+
+    def get_vocabulary(self):
+        return self.vectorizer.get_vocabulary()
+
+    def get_config(self):
+        return {
+            "vocabulary_size": self.vocabulary_size,
+            "max_length": self.max_length,
+            "embedding_dim": self.embedding_dim,
+            "cell": self.cell,
+            "units": self.units,
+            "num_layers": self.num_layers,
+            "bidirectional": self.bidirectional,
+            "connection": self.connection,
+            "pooling": self.pooling,
+            "dropout": self.dropout,
+            "embedding_dropout": self.embedding_dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "head_dropout": self.head_dropout,
+            "num_classes": self.num_classes,
+            "class_names": self.class_names,
+            "standardize": self.standardize,
+            "highway_gate_bias": self.highway_gate_bias,
+            "name": self.name,
+            "trainable": self.trainable,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,0 +1,220 @@
+"""Stacked recurrent language model (word or character level)."""
+
+import keras
+
+from zoo.layers import BiasAdd
+from zoo.layers import RecurrentStack
+from zoo.layers.base import PACKAGE
+
+LEVELS = ("word", "char")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LanguageModel(keras.Model):
+    """Embedding → recurrent stack → dropout → logits over the vocabulary.
+
+    Takes token ids `(batch, time)` and returns float32 logits
+    `(batch, time, vocabulary_size)`. With `stateful=True` (and a fixed
+    `batch_size`) the hidden state is carried from one call to the next, for
+    truncated back-propagation through time; `reset_states()` zeros it.
+    `with_options(stateful=False)` gives a copy with the same weights (e.g. to
+    evaluate or export with another batch size).
+
+    Args:
+        vocabulary_size: number of tokens. Default: `10000`.
+        embedding_dim: embedding width. Default: `200`.
+        cell: `"lstm"`, `"gru"` or `"simple_rnn"`. Default: `"lstm"`.
+        units: units per layer (int or list). Default: `200`.
+        num_layers: recurrent layers. Default: `2`.
+        connection: `"none"`, `"residual"`, `"highway"` or `"dense"`.
+            Default: `"none"`.
+        dropout: dropout between recurrent layers. Default: `0.0`.
+        embedding_dropout: dropout on the embeddings. Default: `0.0`.
+        output_dropout: dropout on the last layer's output. Default: `0.0`.
+        recurrent_dropout: variational dropout inside the cells.
+            Default: `0.0`.
+        tie_weights: share the input embedding with the output projection
+            (Press & Wolf 2017; Inan et al. 2017); a linear projection is
+            added when the last layer's width differs from `embedding_dim`.
+            Default: `False`.
+        init_scale: if set, every weight is initialised uniformly in
+            `[-init_scale, init_scale]` (Zaremba et al. 2014). Default: `None`
+            (Keras' defaults: Glorot/orthogonal).
+        unit_forget_bias: LSTM forget-gate bias starts at 1. Default: `True`.
+        highway_gate_bias: initial highway gate bias. Default: `-2.0`.
+        level: `"word"` or `"char"`; recorded for data and export.
+            Default: `"word"`.
+        stateful: carry state across calls. Default: `False`.
+        batch_size: fixed batch size, required when `stateful`.
+            Default: `None`.
+
+    Example:
+
+    >>> lm = LanguageModel(vocabulary_size=50, embedding_dim=8, units=8)
+    >>> lm(np.zeros((2, 5), "int32")).shape
+    (2, 5, 50)
+    """
+
+    def __init__(
+        self,
+        vocabulary_size=10000,
+        embedding_dim=200,
+        cell="lstm",
+        units=200,
+        num_layers=2,
+        connection="none",
+        dropout=0.0,
+        embedding_dropout=0.0,
+        output_dropout=0.0,
+        recurrent_dropout=0.0,
+        tie_weights=False,
+        init_scale=None,
+        unit_forget_bias=True,
+        highway_gate_bias=-2.0,
+        level="word",
+        stateful=False,
+        batch_size=None,
+        **kwargs,
+    ):
+        for name, value in (("vocabulary_size", vocabulary_size),
+                            ("embedding_dim", embedding_dim)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(
+                    f"`{name}` must be a positive integer. "
+                    f"Received: {name}={value!r}"
+                )
+        if level not in LEVELS:
+            raise ValueError(
+                f"Unknown level {level!r}. Valid values: {list(LEVELS)}."
+            )
+        if stateful and not batch_size:
+            raise ValueError(
+                "A stateful LanguageModel needs a fixed `batch_size`. "
+                f"Received: stateful={stateful}, batch_size={batch_size!r}"
+            )
+        for name, rate in (("embedding_dropout", embedding_dropout),
+                           ("output_dropout", output_dropout)):
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(
+                    f"`{name}` must be in [0, 1). Received: {name}={rate}"
+                )
+        if init_scale is not None:
+            init = keras.initializers.RandomUniform(-init_scale, init_scale)
+            embedding_init = kernel_init = recurrent_init = init
+        else:
+            embedding_init, kernel_init, recurrent_init = (
+                "uniform", "glorot_uniform", "orthogonal"
+            )
+        cell_options = {
+            "kernel_initializer": kernel_init,
+            "recurrent_initializer": recurrent_init,
+        }
+        if cell == "lstm":
+            cell_options["unit_forget_bias"] = bool(unit_forget_bias)
+        if recurrent_dropout:
+            cell_options["recurrent_dropout"] = recurrent_dropout
+        stack = RecurrentStack(
+            cell=cell,
+            units=units,
+            num_layers=num_layers,
+            connection=connection,
+            dropout=dropout,
+            highway_gate_bias=highway_gate_bias,
+            stateful=stateful,
+            cell_options=cell_options,
+            name="recurrent_stack",
+        )
+        ids = keras.Input(
+            batch_shape=(batch_size if stateful else None, None),
+            dtype="int32",
+            name="token_ids",
+        )
+        embedding = keras.layers.ReversibleEmbedding(
+            vocabulary_size,
+            embedding_dim,
+            tie_weights=True,
+            embeddings_initializer=embedding_init,
+            name="embedding",
+        )
+        x = embedding(ids)
+        if embedding_dropout:
+            x = keras.layers.Dropout(embedding_dropout, name="embedding_dropout")(x)
+        x = stack(x)
+        if output_dropout:
+            x = keras.layers.Dropout(output_dropout, name="output_dropout")(x)
+        if tie_weights:
+            if stack.output_width != embedding_dim:
+                x = keras.layers.Dense(
+                    embedding_dim, kernel_initializer=kernel_init,
+                    name="tied_projection",
+                )(x)
+            logits = embedding(x, reverse=True)
+            logits = BiasAdd(name="output_bias")(logits)
+        else:
+            logits = keras.layers.Dense(
+                vocabulary_size, kernel_initializer=kernel_init, name="logits"
+            )(x)
+        logits = keras.layers.Activation("linear", dtype="float32",
+                                         name="float32_logits")(logits)
+        super().__init__(inputs=ids, outputs=logits, **kwargs)
+
+        self.vocabulary_size = vocabulary_size
+        self.embedding_dim = embedding_dim
+        self.cell = cell
+        self.units = units
+        self.num_layers = num_layers
+        self.connection = connection
+        self.dropout = dropout
+        self.embedding_dropout = embedding_dropout
+        self.output_dropout = output_dropout
+        self.recurrent_dropout = recurrent_dropout
+        self.tie_weights = bool(tie_weights)
+        self.init_scale = init_scale
+        self.unit_forget_bias = bool(unit_forget_bias)
+        self.highway_gate_bias = highway_gate_bias
+        self.level = level
+        self.stateful = bool(stateful)
+        self.batch_size = batch_size
+
+    def reset_states(self):
+        """Zeros the carried hidden state (stateful models)."""
+        self.get_layer("recurrent_stack").reset_states()
+
+    def with_options(self, **overrides):
+        """A copy of this model with changed options and the same weights.
+
+        Example: `lm.with_options(stateful=False, batch_size=None)`.
+        """
+        config = {**self.get_config(), **overrides}
+        if not config.get("stateful"):
+            config["batch_size"] = None
+        clone = type(self).from_config(config)
+        clone.set_weights(self.get_weights())
+        return clone
+
+    def get_config(self):
+        return {
+            "vocabulary_size": self.vocabulary_size,
+            "embedding_dim": self.embedding_dim,
+            "cell": self.cell,
+            "units": self.units,
+            "num_layers": self.num_layers,
+            "connection": self.connection,
+            "dropout": self.dropout,
+            "embedding_dropout": self.embedding_dropout,
+            "output_dropout": self.output_dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "tie_weights": self.tie_weights,
+            "init_scale": self.init_scale,
+            "unit_forget_bias": self.unit_forget_bias,
+            "highway_gate_bias": self.highway_gate_bias,
+            "level": self.level,
+            "stateful": self.stateful,
+            "batch_size": self.batch_size,
+            "name": self.name,
+            "trainable": self.trainable,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
