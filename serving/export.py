@@ -653,7 +653,7 @@ def _load_run(run_dir, which):
 
 
 def export(run_dir, models_dir, name, *, version=None, label=None,
-           overwrite=False, which="best",
+           overwrite=False, which="best", class_names=None,
            max_generate_length=DEFAULT_MAX_GENERATE_LENGTH,
            verbose=False) -> ExportResult:
     """Exports a run directory (``zoo train --out RUN_DIR``) for TF Serving.
@@ -670,6 +670,8 @@ def export(run_dir, models_dir, name, *, version=None, label=None,
         label: optional version label pointing at the new version.
         overwrite: replace an existing ``version``.
         which: ``"best"`` (``model.keras``) or ``"last"`` (``last.keras``).
+        class_names: classifiers: names for the ``label`` output, overriding
+            the run's (e.g. ``["negative", "positive"]`` for 0/1 labels).
         max_generate_length: language models: cap on ``generate`` length.
         verbose: print Keras' endpoint summary.
 
@@ -695,7 +697,11 @@ def export(run_dir, models_dir, name, *, version=None, label=None,
         "metrics": metrics,
         "run_versions": config.get("versions"),
     }
-    class_names = data.get("class_names") or config.get("class_names")
+    if class_names is None:
+        class_names = data.get("class_names") or config.get("class_names")
+    else:
+        card["run_class_names"] = data.get("class_names") or \
+            config.get("class_names")
     level = data.get("level") or config.get("level")
     return export_model(
         model, models_dir, name, vocabulary=vocabulary,
@@ -729,6 +735,9 @@ def _parser():
                    help="replace an existing version")
     p.add_argument("--which", choices=("best", "last"), default="best",
                    help="checkpoint: best (model.keras) or last (last.keras)")
+    p.add_argument("--class-names", default=None, metavar="A,B,...",
+                   help="classifiers: comma-separated names for the label "
+                   "output (default: the run's class names)")
     p.add_argument("--max-generate-length", type=int,
                    default=DEFAULT_MAX_GENERATE_LENGTH,
                    help="language models: cap on generate's max_length")
@@ -742,6 +751,8 @@ def main(argv=None) -> int:
         result = export(args.run_dir, args.models_dir, args.name,
                         version=args.version, label=args.label,
                         overwrite=args.overwrite, which=args.which,
+                        class_names=args.class_names.split(",")
+                        if args.class_names else None,
                         max_generate_length=args.max_generate_length)
     except (ExportError, OSError) as e:
         print(f"zoo export: error: {e}", file=sys.stderr)

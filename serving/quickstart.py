@@ -171,7 +171,11 @@ def quickstart(data=None, out="zoo-quickstart", *, minutes=3.0,
         f"{metrics['num_examples']} examples")
 
     log(f"[3/4] Exporting to {models_dir}")
-    exported = ex.export(run_dir, models_dir, MODEL_NAME)
+    run_names = [str(c) for c in (result.config.get("class_names") or
+                 (result.config.get("data") or {}).get("class_names") or [])]
+    # SST-2 and IMDB label 1 as positive; give 0/1 labels readable names.
+    names = ["negative", "positive"] if run_names == ["0", "1"] else None
+    exported = ex.export(run_dir, models_dir, MODEL_NAME, class_names=names)
     log(f"      {exported.path} (signatures: "
         f"{', '.join(exported.signatures)})")
 

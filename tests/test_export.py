@@ -350,4 +350,7 @@ def test_cli_main(exported, tmp_path, capsys, fast_archive):
     assert "serving_default" in out["signatures"]
     assert ex.main(argv) == 1
     assert "exists" in capsys.readouterr().err
-    assert ex.main(argv + ["--overwrite"]) == 0
+    assert ex.main(argv + ["--overwrite", "--class-names", "bad,good"]) == 0
+    card = ex.read_model_card(os.path.join(models, "cli", "3"))
+    assert card["class_names"] == ["bad", "good"]
+    assert card["run_class_names"] == CLASS_NAMES

@@ -64,7 +64,7 @@ def test_quickstart_end_to_end(tmp_path, monkeypatch):
 
     card = read_model_card(os.path.join(summary["models_dir"], "sentiment",
                                         "1"))
-    assert len(card["class_names"]) == 2
+    assert card["class_names"] == ["negative", "positive"]
     assert all(p["label"] in card["class_names"] for p in preds)
     assert all(abs(sum(p["probabilities"]) - 1) < 1e-3 for p in preds)
     assert 0.0 <= summary["metrics"]["accuracy"] <= 1.0
