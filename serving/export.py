@@ -504,7 +504,12 @@ def export_model(model, models_dir, name, *, vocabulary=None,
         raise
     path = os.path.join(base, str(version))
     if update_config:
-        _register(models_dir, name, version, label)
+        try:
+            _register(models_dir, name, version, label)
+        except (ValueError, OSError) as e:
+            raise ExportError(
+                f"Exported {path}, but could not update "
+                f"{os.path.join(models_dir, 'models.config')}: {e}") from e
     return ExportResult(name=name, version=version, path=path,
                         models_dir=models_dir, signatures=signatures,
                         card=card, replaced=replaced)

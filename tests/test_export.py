@@ -354,3 +354,15 @@ def test_cli_main(exported, tmp_path, capsys, fast_archive):
     card = ex.read_model_card(os.path.join(models, "cli", "3"))
     assert card["class_names"] == ["bad", "good"]
     assert card["run_class_names"] == CLASS_NAMES
+
+
+def test_malformed_models_config_is_reported(exported, tmp_path,
+                                             fast_archive):
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "models.config").write_text("model_config_list { oops")
+    with pytest.raises(ex.ExportError, match="could not update"):
+        ex.export_model(exported["clf"], str(models), "m")
+    # The broken file is left for the user to fix, untouched.
+    assert (models / "models.config").read_text() == \
+        "model_config_list { oops"
