@@ -481,8 +481,8 @@ def diagnose_run(run_dir, length=100, batch_size=16, seed=0, text=None,
     if text is not None:
         if family != "language_model" or vocab is None:
             raise ValueError("--text needs a language-model run with vocab.txt")
-        level = getattr(model, "level", None) or \
-            config.get("model_config", {}).get("level", "word")
+        level = getattr(model, "level", None) or config.get("level") or \
+            (config.get("model_config") or {}).get("level", "word")
         ids = _text_ids(text, vocab, level, length, batch_size, seed)
     model, flow = diagnose_model(model, family, length, batch_size, seed,
                                  ids=ids, vocab=vocab)

@@ -191,7 +191,8 @@ def _run_level(model, config):
     level = getattr(model, "level", None)
     if level:
         return level
-    return (config.get("model_config") or {}).get("level", "word")
+    return config.get("level") or \
+        (config.get("model_config") or {}).get("level", "word")
 
 
 def evaluate_run(run_dir, pairs_path, batch_size=64, out=None):
