@@ -147,6 +147,7 @@ def test_lm_generate(fresh, key):
     assert seeded[0] == seeded[1], "the same seed must give the same text"
 
 
+@pytest.mark.slow
 def test_saved_model_cli_lists_signatures(exported):
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     if not os.path.exists(cli):
