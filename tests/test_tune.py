@@ -1,0 +1,229 @@
+"""`zoo tune` / `training.tune`: search spaces, errors, search, resume,
+failed trials, results files and --export-best (tiny models, tiny data)."""
+
+import csv
+import json
+import os
+import random
+
+import pytest
+
+from training import tune as tn
+
+TINY = ["--fix", "units=4", "--fix", "embedding_dim=4", "--fix", "num_layers=1",
+        "--fix", "vocabulary_size=40", "--fix", "max_length=12"]
+TINY_FIX = {"units": 4, "embedding_dim": 4, "num_layers": 1,
+            "vocabulary_size": 40, "max_length": 12}
+
+
+@pytest.fixture(scope="module")
+def tsv(tmp_path_factory):
+    rng = random.Random(0)
+    pos, neg = "good great fine lovely".split(), "bad awful poor dull".split()
+    path = tmp_path_factory.mktemp("data") / "tiny.tsv"
+    lines = ["sentence\tlabel"]
+    for i in range(80):
+        words = (pos if i % 2 else neg) + ["the", "film"]
+        lines.append(" ".join(rng.choice(words) for _ in range(rng.randint(2, 6)))
+                     + f"\t{i % 2}")
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+# ----------------------------------------------------------- space (fast)
+
+
+def test_default_spaces_follow_the_preset_recipe():
+    clf = tn.default_space("sst2_bigru_highway")
+    assert set(clf) == {"cell", "units", "num_layers", "connection", "bidirectional",
+                        "pooling", "dropout", "embedding_dim", "learning_rate",
+                        "clipnorm"}
+    assert clf["learning_rate"] == {"min": 1e-4, "max": 1e-2, "sampling": "log"}
+    lm = tn.default_space("ptb_small")  # SGD at lr 20, global clip 0.25
+    assert "pooling" not in lm and "bidirectional" not in lm
+    assert lm["learning_rate"]["min"] == 2.0 and lm["learning_rate"]["max"] == 200.0
+    assert "global_clipnorm" in lm and "clipnorm" not in lm
+
+
+def test_space_file_and_fix_narrow_and_extend(tmp_path):
+    f = tmp_path / "space.json"
+    f.write_text(json.dumps({
+        "units": {"choice": [16, 32]}, "connection": None, "dropout": 0.25,
+        "head_dropout": {"min": 0.0, "max": 0.5, "step": 0.25},
+        "batch_size": {"choice": [16, 32]}}))
+    searched, fixed = tn.build_space("sst2_bigru_highway", str(f), {"cell": "gru"})
+    assert searched["units"] == {"choice": [16, 32]}
+    assert "connection" not in searched and "connection" not in fixed
+    assert fixed == {"dropout": 0.25, "cell": "gru"}
+    assert "head_dropout" in searched and "batch_size" in searched
+    searched, fixed = tn.build_space("sst2_bigru_highway",
+                                     {"defaults": False, "units": {"choice": [8]}})
+    assert searched == {"units": {"choice": [8]}} and fixed == {}
+
+
+@pytest.mark.parametrize("space, fix, message", [
+    ({"unit": {"choice": [8]}}, None, "Valid keys: ["),
+    (None, {"cell": "transformer"}, "Valid values: ['gru', 'lstm', 'simple_rnn']"),
+    ({"connection": {"choice": ["none", "skip"]}}, None, "Valid values: ['none'"),
+    ({"dropout": {"min": 0.0, "max": 1.5}}, None, "must be a number in [0, 1)"),
+    ({"units": {"min": 8}}, None, "an entry is"),
+    ({"learning_rate": {"min": 0, "max": 1, "sampling": "log"}}, None, "min > 0"),
+    ({"cell": {"min": 1, "max": 2}}, None, "takes a 'choice' list"),
+    (None, {"pooling": "avg"}, "Valid values: ['last', 'max', 'mean']"),
+    ({"global_clipnorm": 1.0}, None, "mutually exclusive"),
+])
+def test_bad_space_is_a_clear_error(space, fix, message):
+    with pytest.raises(ValueError) as e:
+        tn.build_space("sst2_bigru_highway", space, fix)
+    assert message in str(e.value)
+
+
+def test_lm_space_rejects_classifier_keys():
+    with pytest.raises(ValueError, match="Valid keys"):
+        tn.build_space("ptb_small", {"pooling": {"choice": ["max"]}})
+
+
+def test_cli_show_space_and_usage_errors(capsys):
+    assert tn.main(["sst2_bigru_highway", "--show-space", "--fix", "cell=gru"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["fixed"] == {"cell": "gru"} and "cell" not in out["searched"]
+    assert "units" in out["valid_keys"]
+    assert tn.main(["sst2_bigru_highway", "--show-space", "--fix", "cell=rnn"]) == 2
+    assert "Valid values" in capsys.readouterr().err
+    assert tn.main(["nope", "--show-space"]) == 2
+    assert "Valid presets" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        tn.main(["sst2_bigru_highway", "--dir", "x"])  # --data missing
+
+
+# ----------------------------------------------------------- search (slow)
+
+
+@pytest.mark.slow
+def test_search_resume_results_and_export(tsv, tmp_path, capsys, monkeypatch):
+    from zoo.models.classifier import SentimentClassifier
+
+    adapts = []
+    real_adapt = SentimentClassifier.adapt_vocabulary
+    monkeypatch.setattr(SentimentClassifier, "adapt_vocabulary",
+                        lambda self, *a, **k: adapts.append(1) or real_adapt(self, *a, **k))
+    d = tmp_path / "search"
+    argv = ["sentiment_classifier", "--data", tsv, "--dir", str(d), "--epochs", "1",
+            "--max-steps-per-epoch", "2", "--quiet", "--space",
+            _space(tmp_path, {"defaults": False,
+                              "cell": {"choice": ["lstm", "gru", "simple_rnn"]}})] + TINY
+    assert tn.main(argv + ["--max-trials", "2"]) == 0
+    out = capsys.readouterr()
+    assert "new search" in out.err
+    assert "rank" in out.out and "val_accuracy" in out.out
+    assert not adapts  # the vocabulary was learned once, outside the trials
+
+    # Resume: the same command with more trials continues the search.
+    assert tn.main(argv + ["--max-trials", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "resuming the search" in err and "2 trial(s) exist" in err
+    assert "1 remain" in err
+    rows = json.loads((d / "trials.json").read_text())["trials"]
+    assert len(rows) == 3 and {r["hyperparameters"]["cell"] for r in rows} == {
+        "lstm", "gru", "simple_rnn"}
+    scores = [r["objective"] for r in rows]
+    assert scores == sorted(scores, reverse=True)  # ranked best first
+    assert [r["rank"] for r in rows] == [1, 2, 3]
+    assert all(r["seconds"] > 0 for r in rows)
+    with open(d / "trials.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert [t["trial_id"] for t in table] == [r["trial_id"] for r in rows]
+    assert {"rank", "status", "val_accuracy", "seconds", "cell",
+            "error"} <= set(table[0])
+    assert (d / "trials.png").read_bytes()[:4] == b"\x89PNG"
+    assert not [n for n in os.listdir(d) if n.startswith(".")]  # no temp files
+
+    # Nothing remains: no new trial, and a changed space is refused.
+    assert tn.main(argv + ["--max-trials", "3"]) == 0
+    assert "0 remain" in capsys.readouterr().err
+    assert len(json.loads((d / "trials.json").read_text())["trials"]) == 3
+    assert tn.main(argv + ["--max-trials", "3", "--fix", "pooling=mean"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+    # Export: the best configuration becomes a normal run directory.
+    from training.run_dir import load_run
+
+    run_dir = tmp_path / "best"
+    result = tn.export_best_run(str(d), str(run_dir), verbose=0)
+    run = load_run(str(run_dir))
+    best = rows[0]["hyperparameters"]
+    assert run.config["model_config"]["cell"] == best["cell"]
+    assert run.config["model_config"]["units"] == 4
+    assert run.model is not None and result.metrics["status"] == "completed"
+
+    # --overwrite starts over.
+    assert tn.main(argv + ["--max-trials", "1", "--overwrite"]) == 0
+    assert "new search" in capsys.readouterr().err
+    assert len(json.loads((d / "trials.json").read_text())["trials"]) == 1
+
+
+@pytest.mark.slow
+def test_failed_trial_is_recorded_and_search_goes_on(tsv, tmp_path, monkeypatch):
+    import keras
+
+    from zoo.models import factory
+
+    real_build = factory.build
+    cleared = []
+
+    def build(name, **kw):
+        if kw.get("cell") == "gru":
+            raise ValueError("boom: gru is broken today")
+        return real_build(name, **kw)
+
+    real_clear = keras.backend.clear_session
+    monkeypatch.setattr(factory, "build", build)
+    monkeypatch.setattr(keras.backend, "clear_session",
+                        lambda *a, **k: cleared.append(1) or real_clear(*a, **k))
+    space = {"defaults": False, "cell": {"choice": ["lstm", "gru"]}}
+    # The first model keras-tuner builds (to collect the space) uses the
+    # first choice, so order "gru" second.
+    result = tn.tune("sentiment_classifier", tsv, directory=tmp_path / "s",
+                     max_trials=2, epochs=1, space=space, fix=TINY_FIX,
+                     max_steps_per_epoch=2, verbose=0)
+    by_cell = {r["hyperparameters"]["cell"]: r for r in result.trials}
+    assert by_cell["gru"]["status"] == "FAILED"
+    assert "boom: gru is broken today" in by_cell["gru"]["error"]
+    assert by_cell["lstm"]["status"] == "COMPLETED"
+    assert result.best["hyperparameters"]["cell"] == "lstm"
+    assert result.trials[0]["rank"] == 1 and result.trials[1]["rank"] is None
+    assert len(cleared) >= 2  # a fresh session for every trial
+
+    # Every trial failing stops the search with a clear error.
+    monkeypatch.setattr(factory, "build", real_build)
+    with pytest.raises(RuntimeError, match="consecutive failures"):
+        tn.tune("sentiment_classifier", tsv, directory=tmp_path / "s2",
+                max_trials=3, epochs=1, fix=TINY_FIX, objective="val_nothing:max",
+                space={"defaults": False, "learning_rate": {
+                    "choice": [0.001, 0.002, 0.003]}},
+                max_steps_per_epoch=2, verbose=0, max_consecutive_failed_trials=2)
+    assert os.path.exists(tmp_path / "s2" / "trials.csv")
+
+
+@pytest.mark.slow
+def test_hyperband_on_a_language_model(tmp_path):
+    text = tmp_path / "lm.txt"
+    rng = random.Random(1)
+    text.write_text("\n".join(" ".join(rng.choice("a b c d e f".split())
+                                       for _ in range(12)) for _ in range(60)))
+    result = tn.tune("language_model", str(text), directory=tmp_path / "lm",
+                     tuner="hyperband", max_trials=2, epochs=2,
+                     space={"defaults": False, "units": {"choice": [4, 8]}},
+                     fix={"embedding_dim": 4, "num_layers": 1, "batch_size": 4,
+                          "bptt": 5},
+                     max_steps_per_epoch=2, verbose=0)
+    assert result.objective == {"name": "val_loss", "direction": "min"}
+    assert 1 <= len(result.trials) <= 2
+    assert result.best["status"] == "COMPLETED" and result.best["objective"] > 0
+    assert "tuner/epochs" in result.best["hyperparameters"]
+
+
+def _space(tmp_path, space):
+    p = tmp_path / "space.json"
+    p.write_text(json.dumps(space))
+    return str(p)
