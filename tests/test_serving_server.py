@@ -370,17 +370,28 @@ def test_oversized_body_is_413(server):
 
 
 def test_chunked_body_is_411(server):
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    try:
-        conn.request("POST", "/v1/models/toy:predict",
-                     body=iter([b'{"instances": ["a"]}']),
-                     encode_chunked=True,
-                     headers={"Transfer-Encoding": "chunked"})
-        resp = conn.getresponse()
-        assert resp.status == 411
-        assert "Content-Length" in json.loads(resp.read())["error"]
-    finally:
-        conn.close()
+    import socket
+
+    # The whole request goes out in one write, so a server that answers
+    # before reading the body cannot make the client hit a broken pipe.
+    body = b'{"instances": ["a"]}'
+    request = (
+        b"POST /v1/models/toy:predict HTTP/1.1\r\n"
+        b"Host: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Type: application/json\r\n\r\n"
+        + f"{len(body):x}".encode() + b"\r\n" + body + b"\r\n0\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, payload = data.partition(b"\r\n\r\n")
+    assert b" 411 " in head.split(b"\r\n")[0]
+    assert "Content-Length" in json.loads(payload)["error"]
     assert_alive(server)
 
 
