@@ -128,12 +128,43 @@ class GradientTrackingTrainer(keras.Model):
         grads = tape.gradient(loss, weights)
         self._track_gradients(grads)
         self.optimizer.apply_gradients(zip(grads, weights))
-        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        return self._rank1_logs(
+            self.compute_metrics(x, y, y_pred, sample_weight=sample_weight))
 
     def test_step(self, data):
         logs = super().test_step(data)
-        return {k: v for k, v in logs.items()
-                if k not in ("grad_norm", "clipped_fraction")}
+        return self._rank1_logs({k: v for k, v in logs.items()
+                                 if k not in ("grad_norm", "clipped_fraction")})
+
+    # -- Keras 3.15 under MultiWorkerMirroredStrategy (tensorflow#72388) ----
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Builds from this worker's first replica's batch.
+
+        Keras all-reduces the first batch across workers only to learn its
+        shapes, which fails for the classifiers' string inputs.
+        """
+        if self._distribute_strategy is None:
+            return
+        if iterator is not None and data_batch is None:
+            from keras.src import tree
+
+            for _, _, it in iterator:
+                batch = next(it)
+                data_batch = tree.map_structure(
+                    lambda v: self.distribute_strategy
+                    .experimental_local_results(v)[0]
+                    if isinstance(v, tf.distribute.DistributedValues) else v,
+                    batch)
+                break
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    def _rank1_logs(self, logs):
+        """Multi-worker Keras reduces logs along axis 0: give them shape [1]."""
+        extended = getattr(self.distribute_strategy, "extended", None)
+        if not getattr(extended, "_in_multi_worker_mode", lambda: False)():
+            return logs
+        return {k: tf.reshape(v, [1]) for k, v in logs.items()}
 
 
 def recurrent_state_variables(model):
