@@ -89,12 +89,37 @@ def train(preset, data, out, *args, resume=False):
     cmd.append("--resume" if resume else "--overwrite")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     log = out.rstrip("/") + ".train.log"
+    load_before = os.getloadavg()
     rc, secs = run(cmd, log=log)
+    load_after = os.getloadavg()
     if rc != 0:
         raise SystemExit(f"zoo train failed with exit status {rc}")
     with open(out.rstrip("/") + ".train.time.json", "w") as f:
-        json.dump({"command": cmd, "seconds": secs, "resumed": resume}, f)
+        json.dump({"command": cmd, "seconds": secs, "resumed": resume,
+                   "loadavg_before": load_before, "loadavg_after": load_after}, f)
     return cmd, secs
+
+
+def logged_epoch_seconds(out):
+    """Sum of the per-epoch times Keras printed (`- 174s -`) in OUT.train.log,
+    over every invocation that appended to it (a run stopped and resumed)."""
+    import re
+    with open(out.rstrip("/") + ".train.log") as f:
+        return float(sum(int(m.group(1)) for m in
+                         re.finditer(r" - (\d+)s - \d+m?s/step", f.read())))
+
+
+def train_or_resume(preset, data, out, *args, resume=False):
+    """`train`; when resuming, seconds = the epochs Keras printed before this
+    invocation + this invocation's wall clock. Returns (cmd, secs, note)."""
+    before = logged_epoch_seconds(out) if resume and os.path.exists(
+        out.rstrip("/") + ".train.log") else 0.0
+    cmd, secs = train(preset, data, out, *args, resume=resume)
+    if resume:
+        return cmd, before + secs, (
+            f"resumed run: {before:g} s of epochs printed by the earlier invocation(s) "
+            f"+ {secs:.0f} s wall clock of `zoo train --resume`")
+    return cmd, secs, "wall clock of the `zoo train` process"
 
 
 def collected_train(out):
@@ -106,22 +131,39 @@ def collected_train(out):
         t = read_json(timing)
         return t["command"], t["seconds"], "wall clock of the `zoo train` process"
     cfg = read_json(os.path.join(out, "config.json"))
-    with open(out.rstrip("/") + ".train.log") as f:
-        secs = sum(int(m.group(1)) for m in re.finditer(r" - (\d+)s - \d+m?s/step", f.read()))
-    return cfg["command_line"], float(secs), ("sum of the per-epoch times Keras printed "
-                                             "(process wall clock was not recorded)")
+    return cfg["command_line"], logged_epoch_seconds(out), (
+        "sum of the per-epoch times Keras printed (process wall clock was not recorded)")
 
 
-def evaluate(run_dir, data, *args, split="validation"):
-    """`zoo evaluate RUN_DIR --data DATA --split SPLIT --out FILE`; returns (cmd, result)."""
+PATCHED_EVALUATE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "_evaluate_patched.py")
+
+
+def evaluate(run_dir, data, *args, split="validation", fallback=False):
+    """`zoo evaluate RUN_DIR --data DATA --split SPLIT --out FILE`; returns (cmd, result).
+
+    With `fallback`, a failing `zoo evaluate` is retried with
+    `_evaluate_patched.py` (the same entry point with the Keras vocabulary
+    work-around); the result then carries `"workaround"`.
+    """
     out = os.path.join(run_dir, f"eval_{split}.json")
-    cmd = [zoo_exe(), "evaluate", run_dir, "--data", data, "--split", split,
-           "--out", out, *args]
+    tail = [run_dir, "--data", data, "--split", split, "--out", out, *args]
+    cmd = [zoo_exe(), "evaluate", *tail]
     rc, _ = run(cmd)
+    workaround = None
+    if rc != 0 and fallback:
+        workaround = ("`zoo evaluate` could not load model.keras (Keras vocabulary "
+                      "round-trip bug with U+0085 tokens); evaluated with "
+                      "bench/reproduce/_evaluate_patched.py")
+        cmd = [sys.executable, PATCHED_EVALUATE, *tail]
+        rc, _ = run(cmd)
     if rc != 0:
         raise SystemExit(f"zoo evaluate failed with exit status {rc}")
     with open(out) as f:
-        return cmd, json.load(f)
+        result = json.load(f)
+    if workaround:
+        result["workaround"] = workaround
+    return cmd, result
 
 
 def read_json(path):
@@ -145,9 +187,11 @@ def _num(v):
 
 def count_params(run_dir):
     """Parameter count of the run's model.keras (loaded, not typed in)."""
-    code = ("import sys, keras, zoo, training; m = keras.saving.load_model(sys.argv[1], compile=False); "
+    code = ("import sys; sys.path.insert(0, sys.argv[2]); import _evaluate_patched; "
+            "_evaluate_patched._patch(); import keras, zoo, training; m = keras.saving.load_model(sys.argv[1], compile=False); "
             "print(m.count_params())")
-    out = subprocess.run([sys.executable, "-c", code, os.path.join(run_dir, "model.keras")],
+    out = subprocess.run([sys.executable, "-c", code, os.path.join(run_dir, "model.keras"),
+                          os.path.dirname(os.path.abspath(__file__))],
                          capture_output=True, text=True, check=True)
     return int(out.stdout.strip().splitlines()[-1])
 
@@ -155,7 +199,8 @@ def count_params(run_dir):
 def run_summary(run_dir):
     """What config.json and metrics.json say about a run."""
     cfg = read_json(os.path.join(run_dir, "config.json"))
-    metrics = read_json(os.path.join(run_dir, "metrics.json"))
+    mpath = os.path.join(run_dir, "metrics.json")
+    metrics = read_json(mpath) if os.path.exists(mpath) else None  # a stopped run has none
     return {
         "run_dir": run_dir,
         "config_command_line": cfg.get("command_line"),

@@ -14,6 +14,7 @@ def parse_args(doc, recipe):
     p.add_argument("--out", default=os.path.join(c.RUNS, recipe))
     p.add_argument("--resume", action="store_true",
                    help="continue an unfinished run in --out (zoo train --resume)")
+    p.add_argument("--note", default=None, help="a note recorded in the results file")
     p.add_argument("--collect", action="store_true",
                    help="do not train: evaluate and record the finished run in --out")
     p.add_argument("--eval-batch-size", type=int, default=None,
@@ -62,8 +63,8 @@ def run_recipe(a, *, recipe, preset, data, metric, target, anchor, task, notes=N
     if a.collect:
         cmd, secs, time_note = c.collected_train(a.out)
     else:
-        cmd, secs = c.train(preset, data, a.out, *args, resume=a.resume)
-        time_note = "wall clock of the `zoo train` process"
+        cmd, secs, time_note = c.train_or_resume(preset, data, a.out, *args,
+                                                 resume=a.resume)
     eargs = ["--batch-size", str(a.eval_batch_size)] if a.eval_batch_size else []
     ecmd, ev = c.evaluate(a.out, data, *eargs, split="validation")
     s = c.run_summary(a.out)
@@ -82,13 +83,12 @@ def run_recipe(a, *, recipe, preset, data, metric, target, anchor, task, notes=N
         "anchor": anchor,
         "training_seconds": round(secs, 1),
         "training_seconds_note": time_note + " (data loading, training, per-epoch "
-                                 "validation, final metrics)"
-                                 + ("; this invocation resumed an earlier one" if a.resume else ""),
+                                 "validation, final metrics)",
         "params": c.count_params(a.out),
         "command": cmd,
         "evaluate_command": ecmd,
         "evaluation": ev,
-        "notes": notes,
+        "notes": " ".join(x for x in (notes, a.note) if x) or None,
         **{k: s[k] for k in ("training_settings", "overrides", "data", "seed",
                              "versions", "metrics_json", "history")},
     }

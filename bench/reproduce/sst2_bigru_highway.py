@@ -29,6 +29,7 @@ def main():
     p.add_argument("--epochs", type=int, default=None, help="default: the preset's")
     p.add_argument("--out", default=os.path.join(c.RUNS, RECIPE))
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--note", default=None, help="a note recorded in the results file")
     p.add_argument("--collect", action="store_true",
                    help="do not train: evaluate and record the finished run in --out")
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
@@ -39,8 +40,8 @@ def main():
     if a.collect:
         cmd, secs, time_note = c.collected_train(a.out)
     else:
-        cmd, secs = c.train(PRESET, data, a.out, *args, resume=a.resume)
-        time_note = "wall clock of the `zoo train` process"
+        cmd, secs, time_note = c.train_or_resume(PRESET, data, a.out, *args,
+                                                 resume=a.resume)
     ecmd, ev = c.evaluate(a.out, data, split="validation")
     s = c.run_summary(a.out)
     c.write_result(RECIPE, {
@@ -62,6 +63,7 @@ def main():
         "command": cmd,
         "evaluate_command": ecmd,
         "evaluation": ev,
+        "notes": a.note,
         **{k: s[k] for k in ("training_settings", "overrides", "data", "seed",
                              "versions", "metrics_json", "history")},
     })
