@@ -139,14 +139,35 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--results", default=os.path.join(HERE, "results"))
     p.add_argument("--ablation", action="store_true", help="also print the ablation rows")
+    p.add_argument("--update", metavar="FILE",
+                   help="replace the text between <!-- reproduction-table:begin --> and "
+                        "<!-- reproduction-table:end --> in FILE (e.g. docs/reproduction.md)")
     a = p.parse_args()
     results = load(a.results)
-    print(table(results))
-    if a.ablation:
-        ab = ablation_table(results)
-        if ab:
-            print()
-            print(ab)
+    text = table(results)
+    ab = ablation_table(results)
+    if a.ablation and ab:
+        text += "\n\n" + ab
+    if a.update:
+        update(a.update, table(results) + ("\n\n" + ab if ab else ""))
+    print(text)
+
+
+BEGIN, END = "<!-- reproduction-table:begin -->", "<!-- reproduction-table:end -->"
+
+
+def update(path, text):
+    with open(path, encoding="utf-8") as f:
+        doc = f.read()
+    if BEGIN not in doc or END not in doc:
+        raise SystemExit(f"{path}: no {BEGIN} ... {END} markers")
+    head, rest = doc.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    doc = head + BEGIN + "\n" + text + "\n" + END + tail
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(doc)
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

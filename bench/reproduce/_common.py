@@ -119,7 +119,8 @@ def train_or_resume(preset, data, out, *args, resume=False):
         return cmd, before + secs, (
             f"resumed run: {before:g} s of epochs printed by the earlier invocation(s) "
             f"+ {secs:.0f} s wall clock of `zoo train --resume`")
-    return cmd, secs, "wall clock of the `zoo train` process"
+    return cmd, secs, ("wall clock of the `zoo train` process (data loading, training, "
+                       "per-epoch validation, final metrics)")
 
 
 def collected_train(out):
@@ -129,10 +130,12 @@ def collected_train(out):
     timing = out.rstrip("/") + ".train.time.json"
     if os.path.exists(timing):
         t = read_json(timing)
-        return t["command"], t["seconds"], "wall clock of the `zoo train` process"
+        return t["command"], t["seconds"], ("wall clock of the `zoo train` process (data "
+                                            "loading, training, per-epoch validation, final metrics)")
     cfg = read_json(os.path.join(out, "config.json"))
     return cfg["command_line"], logged_epoch_seconds(out), (
-        "sum of the per-epoch times Keras printed (process wall clock was not recorded)")
+        "sum of the per-epoch times Keras printed, training and per-epoch validation only "
+        "(the process wall clock was not recorded)")
 
 
 PATCHED_EVALUATE = os.path.join(os.path.dirname(os.path.abspath(__file__)),

@@ -82,8 +82,7 @@ def run_recipe(a, *, recipe, preset, data, metric, target, anchor, task, notes=N
         "met": met,
         "anchor": anchor,
         "training_seconds": round(secs, 1),
-        "training_seconds_note": time_note + " (data loading, training, per-epoch "
-                                 "validation, final metrics)",
+        "training_seconds_note": time_note,
         "params": c.count_params(a.out),
         "command": cmd,
         "evaluate_command": ecmd,
