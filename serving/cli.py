@@ -23,6 +23,8 @@ import argparse
 import json
 import sys
 
+from training.cli_args import parse_value
+
 __all__ = ["main", "predict", "serve_main", "predict_main"]
 
 # The string input each signature reads the texts from.
@@ -62,13 +64,6 @@ def serve_main(argv) -> int:
     except (FileNotFoundError, ValueError, OSError) as e:
         print(f"zoo serve: error: {e}", file=sys.stderr)
         return 1
-
-
-def _parse_value(text):
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def predict(texts, name, *, url=None, models_dir=None, version=None,
@@ -155,7 +150,7 @@ def predict_main(argv) -> int:
         key, sep, value = item.partition("=")
         if not sep or not key:
             p.error(f"--param expects KEY=VALUE, got {item!r}")
-        params[key] = _parse_value(value)
+        params[key] = parse_value(value)
     from serving.client import ServingError
 
     try:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import training
-from training import cli_train
+from training import cli_args, cli_train
 from training import run_dir as rd
 
 TINY = {"units": 8, "embedding_dim": 8, "vocabulary_size": 50, "num_layers": 1,
@@ -185,10 +185,10 @@ def test_offline_tfds_fails_fast(tmp_path, monkeypatch, capsys):
 
 
 def test_set_values_are_parsed():
-    assert cli_train._key_value("units=[8, 16]") == ("units", [8, 16])
-    assert cli_train._key_value("bidirectional=false") == ("bidirectional", False)
-    assert cli_train._key_value("cell=gru") == ("cell", "gru")
-    assert cli_train._key_value("dropout=0.5") == ("dropout", 0.5)
+    assert cli_args.key_value("units=[8, 16]") == ("units", [8, 16])
+    assert cli_args.key_value("bidirectional=false") == ("bidirectional", False)
+    assert cli_args.key_value("cell=gru") == ("cell", "gru")
+    assert cli_args.key_value("dropout=0.5") == ("dropout", 0.5)
 
 
 @pytest.mark.slow

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import sys
+
+from training.cli_args import key_value, positive_int
 
 EPILOG = """\
 Preset training settings are the defaults; flags override them. Batch sizes
@@ -26,35 +27,6 @@ examples:
 """
 
 
-def _parse_value(text):
-    """`--set` values: Python/JSON literals (1, 0.5, true, [32, 64], "x"), else strings."""
-    lowered = {"true": True, "false": False, "none": None, "null": None}
-    if text.lower() in lowered:
-        return lowered[text.lower()]
-    for parse in (ast.literal_eval, json.loads):
-        try:
-            return parse(text)
-        except (ValueError, SyntaxError):
-            continue
-    return text
-
-
-def _key_value(text):
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
-    key, value = text.split("=", 1)
-    if not key.strip():
-        raise argparse.ArgumentTypeError(f"empty key in {text!r}")
-    return key.strip(), _parse_value(value.strip())
-
-
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 def build_parser():
     p = argparse.ArgumentParser(
         prog="zoo train",
@@ -66,8 +38,8 @@ def build_parser():
                    help="tfds:NAME[/CONFIG] (online only), a .csv/.tsv/.txt file, "
                    "an aclImdb folder or a PTB-style folder")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
-    p.add_argument("--epochs", type=_positive_int)
-    p.add_argument("--batch-size", type=_positive_int, help="per replica")
+    p.add_argument("--epochs", type=positive_int)
+    p.add_argument("--batch-size", type=positive_int, help="per replica")
     p.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float)
     p.add_argument("--optimizer", choices=("adam", "adamw", "sgd", "rmsprop"))
     clip = p.add_mutually_exclusive_group()
@@ -75,7 +47,7 @@ def build_parser():
                       help="per-variable gradient norm clipping (0: off)")
     clip.add_argument("--global-clipnorm", type=float,
                       help="global gradient norm clipping (0: off)")
-    p.add_argument("--bptt", type=_positive_int, help="language models: window length")
+    p.add_argument("--bptt", type=positive_int, help="language models: window length")
     p.add_argument("--lr-decay", type=float,
                    help="language models: multiply the learning rate by this "
                    "each epoch after --lr-decay-after")
@@ -91,9 +63,9 @@ def build_parser():
                    help="share of train held out when the source has no "
                    "validation split (default 0.1)")
     p.add_argument("--set", dest="overrides", action="append", default=[],
-                   type=_key_value, metavar="KEY=VALUE",
+                   type=key_value, metavar="KEY=VALUE",
                    help="model constructor override, repeatable (e.g. --set units=32)")
-    p.add_argument("--max-steps-per-epoch", type=_positive_int,
+    p.add_argument("--max-steps-per-epoch", type=positive_int,
                    help="cap batches per epoch and validation batches (smoke runs)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true",

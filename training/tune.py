@@ -46,7 +46,6 @@ results table when every worker is done. See docs/distributed.md.
 from __future__ import annotations
 
 import argparse
-import ast
 import copy
 import dataclasses
 import gc
@@ -56,6 +55,8 @@ import os
 import shutil
 import sys
 import time
+
+from training.cli_args import key_value, positive_int
 
 TUNERS = ("random", "bayesian", "hyperband")
 CONFIG_FILE = "tune_config.json"
@@ -1043,37 +1044,6 @@ examples:
 """
 
 
-def _parse_value(text):
-    lowered = {"true": True, "false": False, "none": None, "null": None}
-    if text.lower() in lowered:
-        return lowered[text.lower()]
-    for parse in (json.loads, ast.literal_eval):
-        try:
-            return parse(text)
-        except (ValueError, SyntaxError):
-            continue
-    return text
-
-
-def _key_value(text):
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    key, value = text.split("=", 1)
-    if not key.strip():
-        raise argparse.ArgumentTypeError(f"empty key in {text!r}")
-    return key.strip(), _parse_value(value.strip())
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 def build_parser():
     p = argparse.ArgumentParser(
         prog="zoo tune",
@@ -1086,28 +1056,28 @@ def build_parser():
                    help="search directory (required to search)")
     p.add_argument("--tuner", choices=TUNERS, default="random",
                    help="search algorithm (default: random)")
-    p.add_argument("--max-trials", type=_positive_int, default=10,
+    p.add_argument("--max-trials", type=positive_int, default=10,
                    help="trials in all, failed ones included (default: 10)")
-    p.add_argument("--epochs", type=_positive_int,
+    p.add_argument("--epochs", type=positive_int,
                    help="epochs per trial (hyperband: at most); default: the preset's")
     p.add_argument("--objective", metavar="METRIC[:min|max]",
                    help="default: val_accuracy (classifiers), val_loss (LMs)")
     p.add_argument("--overwrite", action="store_true",
                    help="delete the search in DIR and start over")
     p.add_argument("--space", metavar="FILE", help="JSON search space entries")
-    p.add_argument("--fix", action="append", default=[], type=_key_value,
+    p.add_argument("--fix", action="append", default=[], type=key_value,
                    metavar="KEY=VALUE", help="fix a setting, repeatable")
     p.add_argument("--export-best", metavar="RUN_DIR",
                    help="retrain the best configuration into RUN_DIR")
-    p.add_argument("--export-epochs", type=_positive_int,
+    p.add_argument("--export-epochs", type=positive_int,
                    help="epochs of the --export-best run (default: --epochs)")
-    p.add_argument("--max-steps-per-epoch", type=_positive_int,
+    p.add_argument("--max-steps-per-epoch", type=positive_int,
                    help="cap batches per epoch and validation batches")
-    p.add_argument("--max-train-examples", type=_positive_int,
+    p.add_argument("--max-train-examples", type=positive_int,
                    help="train trials on the first N training examples only")
     p.add_argument("--seed", type=int, help="default: 1337")
     p.add_argument("--validation-split", type=float, help="default: 0.1")
-    p.add_argument("--max-consecutive-failed-trials", type=_positive_int, default=3)
+    p.add_argument("--max-consecutive-failed-trials", type=positive_int, default=3)
     p.add_argument("--show-space", action="store_true",
                    help="print the resolved search space as JSON and exit")
     p.add_argument("--quiet", action="store_true", help="less output")

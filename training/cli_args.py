@@ -1,0 +1,39 @@
+"""Argument types shared by the `zoo` verbs (`--set`, `--fix`, counts)."""
+
+import argparse
+import ast
+import json
+
+
+def parse_value(text):
+    """A command-line value: JSON/Python literal (1, 0.5, true, [32, 64]), else str."""
+    lowered = {"true": True, "false": False, "none": None, "null": None}
+    if text.lower() in lowered:
+        return lowered[text.lower()]
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            return parse(text)
+        except (ValueError, SyntaxError):
+            continue
+    return text
+
+
+def key_value(text):
+    """argparse type for `KEY=VALUE`; returns `(key, parse_value(value))`."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    if not key.strip():
+        raise argparse.ArgumentTypeError(f"empty key in {text!r}")
+    return key.strip(), parse_value(value.strip())
+
+
+def positive_int(text):
+    """argparse type for an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
