@@ -728,6 +728,9 @@ class _HttpError(Exception):
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "RNNZooModelServer/0.1"
+    # Small JSON answers: send them at once (TCP_NODELAY) rather than letting
+    # Nagle's algorithm hold the last segment back.
+    disable_nagle_algorithm = True
 
     def _read_body(self):
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -788,10 +791,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Connection", "close")
-        self.end_headers()
         self.close_connection = True
+        # Headers and body leave in one write (one segment for small answers).
+        self._headers_buffer.append(b"\r\n")
         if self.command != "HEAD":
-            self.wfile.write(data)
+            self._headers_buffer.append(data)
+        self.flush_headers()
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = \
         do_OPTIONS = _dispatch
