@@ -135,13 +135,16 @@ def throughput(args):
                 for n, t in cpu_times.items()
             },
         }
-        ratios = {}
+        cpu = row["tokens_per_cpu_s"]
+        ratios, cpu_ratios = {}, {}
         for ours, ref in (("zoo_lstm", "keras_lstm"), ("zoo_gru", "keras_gru"),
                           ("zoo_lstm_bf16", "keras_lstm"),
                           ("keras_lstm_bf16", "keras_lstm")):
             if ours in medians and ref in medians:
                 ratios[f"{ours}/{ref}"] = round(medians[ours] / medians[ref], 3)
+                cpu_ratios[f"{ours}/{ref}"] = round(cpu[ours] / cpu[ref], 3)
         row["ratios"] = ratios
+        row["ratios_per_cpu_s"] = cpu_ratios
         results.append(row)
         print(json.dumps(row), flush=True)
     return {
