@@ -146,3 +146,16 @@ def test_classifier_predict_accepts_python_strings():
     for texts in (["a good film", "bad"], np.array(["a good film", "bad"])):
         probs = model.predict(texts, verbose=0)
         assert probs.shape == (2, 2)
+
+
+def test_vocabulary_with_unicode_line_breaks_survives_save_and_load(tmp_path):
+    model = zoo.build("imdb_bilstm", vocabulary_size=60, **TINY)
+    texts = ["good\x85 film", "bad\u2028movie here", "fine film"]
+    model.adapt_vocabulary(texts)
+    assert not any("\x85" in t or "\u2028" in t for t in model.get_vocabulary())
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    x = np.array(texts, dtype=object)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)),
+                               keras.ops.convert_to_numpy(model(x)), atol=1e-6)

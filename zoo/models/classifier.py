@@ -19,6 +19,19 @@ def _as_strings(x):
     return x
 
 
+# Characters `str.splitlines()` breaks lines on besides "\n". Keras saves a
+# TextVectorization vocabulary joined with "\n" but reads it back with
+# `splitlines()`, so a token holding one of these (IMDB reviews contain
+# U+0085) makes the saved model unloadable. Such tokens are left out of the
+# vocabulary (they map to the OOV token) so that every model saves and loads.
+_LINE_BREAKS = frozenset("\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def saveable_vocabulary(tokens):
+    """`tokens` without those that would not survive a `.keras` round trip."""
+    return [t for t in tokens if not _LINE_BREAKS.intersection(t)]
+
+
 def _positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(
@@ -136,6 +149,8 @@ class SentimentClassifier(keras.Model):
             else None,
             name="recurrent_stack",
         )
+        if vocabulary is not None and not isinstance(vocabulary, str):
+            vocabulary = saveable_vocabulary(list(vocabulary))
         vectorizer = keras.layers.TextVectorization(
             max_tokens=vocabulary_size,
             standardize=standardize,
@@ -192,8 +207,16 @@ class SentimentClassifier(keras.Model):
         return self.get_layer("vectorizer")
 
     def adapt_vocabulary(self, texts, batch_size=256):
-        """Learns the vocabulary from an iterable/array/`tf.data` of strings."""
-        self.vectorizer.adapt(texts, batch_size=batch_size)
+        """Learns the vocabulary from an iterable/array/`tf.data` of strings.
+
+        Tokens holding a line-break character other than "\\n" (e.g. U+0085)
+        are dropped, since Keras cannot read them back from a saved model.
+        """
+        self.vectorizer.adapt(_as_strings(texts), batch_size=batch_size)
+        vocabulary = self.vectorizer.get_vocabulary()
+        kept = saveable_vocabulary(vocabulary)
+        if len(kept) != len(vocabulary):
+            self.vectorizer.set_vocabulary(kept)
 
     def get_vocabulary(self):
         return self.vectorizer.get_vocabulary()
