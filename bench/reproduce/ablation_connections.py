@@ -38,8 +38,11 @@ def main():
         rows = {r["connection"]: r for r in c.read_json(path).get("rows", [])}
     for conn in a.only:
         run_dir = os.path.join(a.out, conn)
+        # `--set connection=none` is parsed as Python None by `zoo train` and
+        # rejected ("Unknown connection None"); a JSON string keeps it a string.
+        value = '"none"' if conn == "none" else conn
         cmd, secs = c.train(PRESET, data, run_dir, *ABLATION_ARGS,
-                            "--set", f"connection={conn}")
+                            "--set", f"connection={value}")
         ecmd, ev = c.evaluate(run_dir, data, split="validation")
         s = c.run_summary(run_dir)
         rows[conn] = {
