@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from typing import Iterable, Mapping
 
 from google.protobuf import descriptor_pb2
@@ -29,6 +28,8 @@ from google.protobuf import descriptor_pool
 from google.protobuf import message_factory
 from google.protobuf import text_format
 from google.protobuf import wrappers_pb2
+
+from training.atomic import atomic_write_text
 from tensorflow_serving.config import model_server_config_pb2
 
 MODELS_CONFIG = "models.config"
@@ -149,28 +150,6 @@ def _apply_version_policy(model_config, policy) -> None:
 def _config_path(path, filename) -> str:
     path = os.fspath(path)
     return os.path.join(path, filename) if os.path.isdir(path) else path
-
-
-def _atomic_write_text(path: str, text: str) -> None:
-    """Writes ``text`` to ``path`` via a temp file in the same directory."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-        dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _parse_text(path: str, text: str, message):
@@ -337,7 +316,8 @@ def _write_models_config(path: str, config) -> None:
     # Validate exactly what will be written.
     check = _parse_text(path, text, model_server_config_pb2.ModelServerConfig())
     _validate_models_config(check, path)
-    _atomic_write_text(path, text)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    atomic_write_text(path, text)
 
 
 # ---------------------------------------------------------------------------
@@ -450,7 +430,8 @@ def write_batching_config(models_dir, *, max_batch_size: int = 32,
                         BATCHING_CONFIG)
     text = text_format.MessageToString(params)
     _parse_text(path, text, BatchingParameters())
-    _atomic_write_text(path, text)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    atomic_write_text(path, text)
     return path
 
 

@@ -41,10 +41,11 @@ import dataclasses
 import json
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
+
+from training.atomic import atomic_savefig, atomic_write_json
 
 GATE_NAMES = {
     "LSTMCell": ("input", "forget", "cell", "output"),
@@ -347,34 +348,19 @@ def _save_figure(fig, path):
     import matplotlib.pyplot as plt
 
     path = os.fspath(path)
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".png")
-    os.close(fd)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     try:
         fig.tight_layout()
-        fig.savefig(tmp, format="png", dpi=110)
-        os.replace(tmp, path)
+        atomic_savefig(fig, path, dpi=110)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def write_json(path, data):
     """Writes JSON atomically (temp file in the same directory + replace)."""
     path = os.fspath(path)
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic_write_json(path, data)
 
 
 # ---------------------------------------------------------------------------

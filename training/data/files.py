@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 
+from training.atomic import atomic_write_text  # noqa: F401  (re-exported)
 from training.data.errors import DataError
 
 
@@ -86,33 +85,3 @@ class Fingerprint:
 
     def hexdigest(self) -> str:
         return "sha256:" + self._h.hexdigest()
-
-
-def atomic_write_text(path, text: str) -> None:
-    """Writes `text` (UTF-8) to `path` atomically.
-
-    The text goes to a temporary file in the same directory, is flushed to
-    disk, then moved over `path` with `os.replace`, so readers never see a
-    partial file.
-
-    Args:
-        path: destination file. Its directory must exist.
-        text: content to write.
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(
-        dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise

@@ -1,0 +1,112 @@
+"""Atomic file writes: a temporary file in the same directory, then rename.
+
+Anything another process may read (run directories, exports, configs,
+reports) is written through these helpers, so a reader never sees a
+half-written file and a crash leaves the previous version intact. Files get
+the usual permissions (0666 less the umask), not `mkstemp`'s 0600.
+"""
+
+import dataclasses
+import io
+import json
+import math
+import os
+import tempfile
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+
+
+def _temp_path(path, suffix=".tmp"):
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(
+        dir=directory, prefix="." + os.path.basename(path) + ".", suffix=suffix
+    )
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give normal modes
+    return tmp
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Writes `data` to `path` atomically (temp file + fsync + os.replace)."""
+    tmp = _temp_path(path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink(tmp)
+        raise
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Writes UTF-8 `text` to `path` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(o):
+    try:
+        import numpy as np
+
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    if dataclasses.is_dataclass(o):
+        return dataclasses.asdict(o)
+    return str(o)
+
+
+def _finite(o):
+    """Replaces NaN/inf floats by None so the JSON stays standard."""
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    return o
+
+
+def atomic_write_json(path, obj) -> None:
+    """Writes `obj` as indented, standard JSON (NaN/inf become null)."""
+    text = json.dumps(_finite(obj), indent=2, sort_keys=False,
+                      default=_json_default)
+    atomic_write_text(path, text + "\n")
+
+
+def atomic_save_model(model, path) -> None:
+    """Saves a Keras model to `path` (`.keras`) atomically.
+
+    `model.save` writes in place, so the model is saved to a temporary
+    `.keras` file beside `path` and renamed over it: a run killed while
+    saving leaves the previous checkpoint intact.
+    """
+    tmp = _temp_path(path, suffix=".keras")
+    try:
+        model.save(tmp, overwrite=True)
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink(tmp)
+        raise
+
+
+def atomic_savefig(figure, path, **kwargs) -> None:
+    """Saves a matplotlib figure atomically (format from `path`'s suffix)."""
+    fmt = os.path.splitext(path)[1].lstrip(".") or "png"
+    buf = io.BytesIO()
+    figure.savefig(buf, format=fmt, **kwargs)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
