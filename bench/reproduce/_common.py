@@ -195,7 +195,10 @@ def count_params(run_dir):
             "print(m.count_params())")
     out = subprocess.run([sys.executable, "-c", code, os.path.join(run_dir, "model.keras"),
                           os.path.dirname(os.path.abspath(__file__))],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.stderr.write(out.stdout + out.stderr)
+        out.check_returncode()
     return int(out.stdout.strip().splitlines()[-1])
 
 

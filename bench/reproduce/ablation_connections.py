@@ -30,6 +30,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="*", default=list(CONNECTIONS))
     p.add_argument("--out", default=os.path.join(c.RUNS, RECIPE))
+    p.add_argument("--collect", action="store_true",
+                   help="do not train: evaluate and record the finished runs under --out")
     a = p.parse_args()
     data = os.path.join(c.DATA, "sst2", "train.tsv")
     path = os.path.join(c.RESULTS_DIR, f"{RECIPE}.json")
@@ -41,8 +43,11 @@ def main():
         # `--set connection=none` is parsed as Python None by `zoo train` and
         # rejected ("Unknown connection None"); a JSON string keeps it a string.
         value = '"none"' if conn == "none" else conn
-        cmd, secs = c.train(PRESET, data, run_dir, *ABLATION_ARGS,
-                            "--set", f"connection={value}")
+        if a.collect:
+            cmd, secs, _ = c.collected_train(run_dir)
+        else:
+            cmd, secs = c.train(PRESET, data, run_dir, *ABLATION_ARGS,
+                                "--set", f"connection={value}")
         ecmd, ev = c.evaluate(run_dir, data, split="validation")
         s = c.run_summary(run_dir)
         rows[conn] = {
