@@ -31,6 +31,9 @@ def main():
     p.add_argument("--out", default=os.path.join(c.RUNS, RECIPE))
     p.add_argument("--resume", action="store_true")
     p.add_argument("--note", default=None, help="a note recorded in the results file")
+    p.add_argument("--reuse-eval", action="store_true",
+                   help="with --collect: use the run's eval_validation.json written by an "
+                        "earlier `zoo evaluate --out` instead of evaluating again")
     p.add_argument("--collect", action="store_true",
                    help="do not train: evaluate and record the finished run in --out")
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
@@ -43,7 +46,13 @@ def main():
     else:
         cmd, secs, time_note = c.train_or_resume(PRESET, data, a.out, *args,
                                                  resume=a.resume)
-    ecmd, ev = c.evaluate(a.out, data, split="validation", fallback=True)
+    if a.collect and a.reuse_eval:
+        ev = c.read_json(os.path.join(a.out, "eval_validation.json"))
+        old = c.read_json(os.path.join(c.RESULTS_DIR, f"{RECIPE}.json"))
+        ecmd, ev = old["evaluate_command"], {**ev, **{k: v for k, v in old["evaluation"].items()
+                                                      if k == "workaround"}}
+    else:
+        ecmd, ev = c.evaluate(a.out, data, split="validation", fallback=True)
     s = c.run_summary(a.out)
     c.write_result(RECIPE, {
         "preset": PRESET,
