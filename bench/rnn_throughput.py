@@ -210,6 +210,36 @@ def convergence(args):
     }
 
 
+def matmul(args):
+    """float32 vs bfloat16 square matmul FLOP rate (what mixed precision buys)."""
+    import tensorflow as tf
+
+    rows = []
+    for n in (256, 1024, 2048):
+        row = {"n": n}
+        for dtype in (tf.float32, tf.bfloat16):
+            a = tf.cast(tf.random.normal((n, n)), dtype)
+            b = tf.cast(tf.random.normal((n, n)), dtype)
+            fn = tf.function(tf.matmul)
+            fn(a, b).numpy()
+            reps = max(3, int(4e9 / (2 * n**3)))
+            start, cpu_start = time.perf_counter(), time.process_time()
+            for _ in range(reps):
+                out = fn(a, b)
+            out.numpy()
+            flops = 2 * n**3 * reps
+            row[dtype.name] = {
+                "tflops_wall": round(flops / (time.perf_counter() - start) / 1e12, 3),
+                "tflops_per_cpu_s": round(
+                    flops / (time.process_time() - cpu_start) / 1e12, 3),
+            }
+        row["bf16/fp32_per_cpu_s"] = round(
+            row["bfloat16"]["tflops_per_cpu_s"] / row["float32"]["tflops_per_cpu_s"], 2)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return {"benchmark": "matmul_bf16_vs_fp32", "results": rows}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--steps", type=int, default=200)
@@ -221,12 +251,17 @@ def main(argv=None):
     p.add_argument("--seq-len", type=int, default=50)
     p.add_argument("--only", nargs="*", help="variants to run (default: all)")
     p.add_argument("--convergence", action="store_true")
+    p.add_argument("--matmul", action="store_true",
+                   help="float32 vs bfloat16 matmul FLOP rate on this CPU")
     p.add_argument("--data", help="text file for --convergence")
     p.add_argument("--chars", type=int, default=200_000)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--out", help="JSON output path")
     args = p.parse_args(argv)
-    if args.convergence:
+    if args.matmul:
+        payload = matmul(args)
+        default_out = "matmul_bf16.json"
+    elif args.convergence:
         if not args.data or not os.path.isfile(args.data):
             p.error("--convergence needs --data PATH to a text file "
                     "(e.g. ../shared/data/tinyshakespeare/input.txt)")
