@@ -189,6 +189,9 @@ def test_set_values_are_parsed():
     assert cli_args.key_value("bidirectional=false") == ("bidirectional", False)
     assert cli_args.key_value("cell=gru") == ("cell", "gru")
     assert cli_args.key_value("dropout=0.5") == ("dropout", 0.5)
+    assert cli_args.key_value("connection=none") == ("connection", "none")
+    assert cli_args.key_value("max_length=None") == ("max_length", None)
+    assert cli_args.key_value("max_length=null") == ("max_length", None)
 
 
 @pytest.mark.slow

@@ -6,8 +6,12 @@ import json
 
 
 def parse_value(text):
-    """A command-line value: JSON/Python literal (1, 0.5, true, [32, 64]), else str."""
-    lowered = {"true": True, "false": False, "none": None, "null": None}
+    """A command-line value: JSON/Python literal (1, 0.5, true, [32, 64]), else str.
+
+    `null` and `None` give None; a lower-case `none` stays the string "none"
+    (a valid choice, e.g. `--set connection=none`).
+    """
+    lowered = {"true": True, "false": False, "null": None}
     if text.lower() in lowered:
         return lowered[text.lower()]
     for parse in (json.loads, ast.literal_eval):
