@@ -112,6 +112,9 @@ def table(results):
         name = r["recipe"]
         if r.get("partial"):
             name += " (partial)"
+        if r.get("rows"):
+            best = max(r["rows"], key=lambda x: x.get("accuracy", 0))
+            name += f" (best of {len(r['rows'])}: {best['connection']}; time = all runs)"
         lines.append("| " + " | ".join([
             name, f"`{r.get('preset', '')}`", f"{metric} ({split})",
             fmt_value(metric, r.get("value")), fmt_target(r),
