@@ -17,6 +17,8 @@ def parse_args(doc, recipe):
     p.add_argument("--note", default=None, help="a note recorded in the results file")
     p.add_argument("--collect", action="store_true",
                    help="do not train: evaluate and record the finished run in --out")
+    p.add_argument("--name", default=recipe,
+                   help="results file name (bench/results/NAME.json), for variants")
     p.add_argument("--eval-batch-size", type=int, default=None,
                    help="zoo evaluate --batch-size (default: zoo's, 1 = exact)")
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
@@ -96,4 +98,4 @@ def run_recipe(a, *, recipe, preset, data, metric, target, anchor, task, notes=N
                             "temperature": 0.8, "seed": 0,
                             "checkpoint": "model.keras",
                             "text": sample(a.out, sample_prime, sample_length)}
-    c.write_result(recipe, result)
+    c.write_result(a.name, result)
