@@ -134,11 +134,16 @@ def test_language_model_weight_tying_and_stateful_copy():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(stateful(x)), first, atol=1e-5)
 
 
-def test_zaremba_init_scale_bounds_every_weight():
+def test_zaremba_init_scale_bounds_every_weight_and_bias():
     lm = zoo.build("ptb_small", vocabulary_size=50, units=8, embedding_dim=8)
+    biases = 0
     for w in lm.weights:
-        if "bias" not in w.path:
-            assert np.abs(keras.ops.convert_to_numpy(w)).max() <= 0.1 + 1e-7, w.path
+        values = keras.ops.convert_to_numpy(w)
+        assert np.abs(values).max() <= 0.1 + 1e-7, w.path
+        if "bias" in w.path:
+            biases += 1
+            assert np.abs(values).max() > 0, w.path  # drawn, not zeros
+    assert biases == 3  # two LSTM layers and the softmax
 
 
 def test_classifier_predict_accepts_python_strings():

@@ -37,9 +37,10 @@ class LanguageModel(keras.Model):
             (Press & Wolf 2017; Inan et al. 2017); a linear projection is
             added when the last layer's width differs from `embedding_dim`.
             Default: `False`.
-        init_scale: if set, every weight is initialised uniformly in
-            `[-init_scale, init_scale]` (Zaremba et al. 2014). Default: `None`
-            (Keras' defaults: Glorot/orthogonal).
+        init_scale: if set, every weight and bias is initialised uniformly
+            in `[-init_scale, init_scale]` (Zaremba et al. 2014; with
+            `unit_forget_bias` the forget gate's bias still starts at 1).
+            Default: `None` (Keras' defaults: Glorot/orthogonal, zero biases).
         unit_forget_bias: LSTM forget-gate bias starts at 1. Default: `True`.
         highway_gate_bias: initial highway gate bias. Default: `-2.0`.
         level: `"word"` or `"char"`; recorded for data and export.
@@ -100,14 +101,15 @@ class LanguageModel(keras.Model):
                 )
         if init_scale is not None:
             init = keras.initializers.RandomUniform(-init_scale, init_scale)
-            embedding_init = kernel_init = recurrent_init = init
+            embedding_init = kernel_init = recurrent_init = bias_init = init
         else:
-            embedding_init, kernel_init, recurrent_init = (
-                "uniform", "glorot_uniform", "orthogonal"
+            embedding_init, kernel_init, recurrent_init, bias_init = (
+                "uniform", "glorot_uniform", "orthogonal", "zeros"
             )
         cell_options = {
             "kernel_initializer": kernel_init,
             "recurrent_initializer": recurrent_init,
+            "bias_initializer": bias_init,
         }
         if cell == "lstm":
             cell_options["unit_forget_bias"] = bool(unit_forget_bias)
@@ -152,7 +154,8 @@ class LanguageModel(keras.Model):
             logits = BiasAdd(name="output_bias")(logits)
         else:
             logits = keras.layers.Dense(
-                vocabulary_size, kernel_initializer=kernel_init, name="logits"
+                vocabulary_size, kernel_initializer=kernel_init,
+                bias_initializer=bias_init, name="logits"
             )(x)
         logits = keras.layers.Activation("linear", dtype="float32",
                                          name="float32_logits")(logits)
