@@ -10,7 +10,9 @@ IMDB classifier's model.keras cannot be loaded (`zoo evaluate` fails with
 
 This wrapper reads the vocabulary file split on "\\n" only (what was written)
 and then runs the unmodified `zoo evaluate` entry point. Same arguments as
-`zoo evaluate`.
+`zoo evaluate`. Only classifier runs saved before the fix in
+`zoo/models/classifier.py` (such tokens are now kept out of the vocabulary)
+need it.
 """
 
 import sys
