@@ -14,19 +14,13 @@ from keras import initializers
 from keras import ops
 from keras import regularizers
 
+from zoo import checks
+
 # Keras' own cells mix this class in: it caches one dropout mask per sequence
 # and `keras.layers.RNN` creates and resets the masks outside the time loop.
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 PACKAGE = "zoo"
-
-
-def _check_rate(name, value):
-    if not isinstance(value, (int, float)) or not 0.0 <= float(value) < 1.0:
-        raise ValueError(
-            f"`{name}` must be a float in [0, 1). Received: {name}={value!r}"
-        )
-    return float(value)
 
 
 class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
@@ -83,11 +77,7 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         seed=None,
         **kwargs,
     ):
-        if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
-            raise ValueError(
-                "`units` must be a positive integer. "
-                f"Received: units={units!r}"
-            )
+        checks.positive_int("units", units)
         super().__init__(**kwargs)
         self.units = units
         self.activation = activations.get(activation)
@@ -101,8 +91,8 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.recurrent_constraint = constraints.get(recurrent_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
-        self.dropout = _check_rate("dropout", dropout)
-        self.recurrent_dropout = _check_rate(
+        self.dropout = checks.rate("dropout", dropout)
+        self.recurrent_dropout = checks.rate(
             "recurrent_dropout", recurrent_dropout
         )
         self.seed = seed

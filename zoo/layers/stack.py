@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from zoo import checks
 from zoo.layers.base import PACKAGE
 from zoo.layers.connections import CONNECTIONS
 from zoo.layers.connections import HighwayConnection
@@ -92,10 +93,7 @@ class RecurrentStack(keras.layers.Layer):
             raise ValueError(
                 f"`num_layers` must be >= 1. Received: num_layers={num_layers}"
             )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(
-                f"`dropout` must be in [0, 1). Received: dropout={dropout}"
-            )
+        checks.rate("dropout", dropout)
         self.cell = cell
         self.units = units
         self.units_list = units_list

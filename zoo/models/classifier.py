@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 
+from zoo import checks
 from zoo.layers import POOLINGS
 from zoo.layers import RecurrentStack
 from zoo.layers import SequencePooling
@@ -30,14 +31,6 @@ _LINE_BREAKS = frozenset("\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 def saveable_vocabulary(tokens):
     """`tokens` without those that would not survive a `.keras` round trip."""
     return [t for t in tokens if not _LINE_BREAKS.intersection(t)]
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
-    return value
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -106,10 +99,10 @@ class SentimentClassifier(keras.Model):
         vocabulary=None,
         **kwargs,
     ):
-        _positive_int("vocabulary_size", vocabulary_size)
-        _positive_int("embedding_dim", embedding_dim)
+        checks.positive_int("vocabulary_size", vocabulary_size)
+        checks.positive_int("embedding_dim", embedding_dim)
         if max_length is not None:
-            _positive_int("max_length", max_length)
+            checks.positive_int("max_length", max_length)
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) \
                 or num_classes < 2:
             raise ValueError(
@@ -128,12 +121,8 @@ class SentimentClassifier(keras.Model):
             raise ValueError(
                 f"Unknown pooling {pooling!r}. Valid values: {list(POOLINGS)}."
             )
-        for name, rate in (("embedding_dropout", embedding_dropout),
-                           ("head_dropout", head_dropout)):
-            if not 0.0 <= rate < 1.0:
-                raise ValueError(
-                    f"`{name}` must be in [0, 1). Received: {name}={rate}"
-                )
+        checks.rate("embedding_dropout", embedding_dropout)
+        checks.rate("head_dropout", head_dropout)
 
         # The stack validates cell, connection, units and dropout.
         stack = RecurrentStack(

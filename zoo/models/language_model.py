@@ -2,6 +2,7 @@
 
 import keras
 
+from zoo import checks
 from zoo.layers import BiasAdd
 from zoo.layers import RecurrentStack
 from zoo.layers.base import PACKAGE
@@ -77,13 +78,8 @@ class LanguageModel(keras.Model):
         batch_size=None,
         **kwargs,
     ):
-        for name, value in (("vocabulary_size", vocabulary_size),
-                            ("embedding_dim", embedding_dim)):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(
-                    f"`{name}` must be a positive integer. "
-                    f"Received: {name}={value!r}"
-                )
+        checks.positive_int("vocabulary_size", vocabulary_size)
+        checks.positive_int("embedding_dim", embedding_dim)
         if level not in LEVELS:
             raise ValueError(
                 f"Unknown level {level!r}. Valid values: {list(LEVELS)}."
@@ -93,12 +89,8 @@ class LanguageModel(keras.Model):
                 "A stateful LanguageModel needs a fixed `batch_size`. "
                 f"Received: stateful={stateful}, batch_size={batch_size!r}"
             )
-        for name, rate in (("embedding_dropout", embedding_dropout),
-                           ("output_dropout", output_dropout)):
-            if not 0.0 <= rate < 1.0:
-                raise ValueError(
-                    f"`{name}` must be in [0, 1). Received: {name}={rate}"
-                )
+        checks.rate("embedding_dropout", embedding_dropout)
+        checks.rate("output_dropout", output_dropout)
         if init_scale is not None:
             init = keras.initializers.RandomUniform(-init_scale, init_scale)
             embedding_init = kernel_init = recurrent_init = bias_init = init

@@ -1,0 +1,23 @@
+"""Argument checks shared by the zoo's layers and models.
+
+Each raises a `ValueError` that names the argument and what was received.
+"""
+
+
+def positive_int(name, value):
+    """Returns `value` if it is an int > 0 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(
+            f"`{name}` must be a positive integer. Received: {name}={value!r}"
+        )
+    return value
+
+
+def rate(name, value):
+    """Returns `value` as a float if it is a number in [0, 1)."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not 0.0 <= float(value) < 1.0):
+        raise ValueError(
+            f"`{name}` must be a float in [0, 1). Received: {name}={value!r}"
+        )
+    return float(value)
