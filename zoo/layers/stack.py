@@ -108,6 +108,13 @@ class RecurrentStack(keras.layers.Layer):
         self.supports_masking = True
 
         layer_class = CELLS[cell]
+        # `Bidirectional` copies the layer it wraps by serialising it. While a
+        # model loads, Keras tracks serialised objects by `id()`; a template
+        # freed in an earlier iteration can hand its id to the next one, and
+        # Keras then returns the earlier copy (a forward layer) as the backward
+        # layer. Keeping every template alive for the whole loop keeps the
+        # ids distinct.
+        templates = []
         self.recurrent_layers = []
         self.connections = []
         self.dropouts = []
@@ -120,6 +127,7 @@ class RecurrentStack(keras.layers.Layer):
                 **self.cell_options,
             )
             if self.bidirectional:
+                templates.append(rnn)
                 rnn = keras.layers.Bidirectional(
                     rnn, merge_mode=merge_mode, name=f"bidirectional_{k}"
                 )
