@@ -75,3 +75,12 @@ def test_unknown_verb_is_an_error():
                          capture_output=True, text=True)
     assert out.returncode == 2
     assert "invalid choice" in out.stderr
+
+
+def test_readme_presets_table_matches_the_registry():
+    from zoo_cli import presets_markdown
+
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    for line in presets_markdown().splitlines():
+        assert line in readme, f"README presets table is stale (zoo list --markdown): {line}"

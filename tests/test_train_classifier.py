@@ -210,3 +210,24 @@ def test_checkpoints_load_in_fresh_process_with_only_import_zoo(run):
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "OK" in proc.stdout
+
+
+def test_lr_decay_applies_to_classifiers(tmp_path, data_csv):
+    result = training.train("sentiment_classifier", data_csv, out=str(tmp_path / "r"),
+                            epochs=3, batch_size=16, overrides=TINY, verbose=0,
+                            learning_rate=1e-2, lr_decay=0.5, lr_decay_after=1)
+    rates = [r["learning_rate"] for r in result.history]
+    assert rates == pytest.approx([1e-2, 5e-3, 2.5e-3], rel=1e-5)
+    t = rd.read_config(result.run_dir)["training"]
+    assert t["lr_decay"] == 0.5 and t["lr_decay_after"] == 1
+
+
+def test_bad_schedule_flags_fail_before_run_dir_is_made(tmp_path, data_csv, capsys):
+    out = tmp_path / "r"
+    assert cli_train.main(["sentiment_classifier", "--data", data_csv, "--out",
+                           str(out), "--bptt", "20"]) == 2
+    assert "bptt applies to language models only" in capsys.readouterr().err
+    assert cli_train.main(["sentiment_classifier", "--data", data_csv, "--out",
+                           str(out), "--lr-decay", "1.5"]) == 2
+    assert "lr_decay must be in (0, 1]" in capsys.readouterr().err
+    assert not out.exists()

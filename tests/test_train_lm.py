@@ -123,3 +123,33 @@ def test_char_level_bits_per_character(tmp_path):
     assert "val_bits_per_character" in row
     assert result.config["level"] == "char"
     assert "bits_per_character" in result.metrics["validation"]
+
+
+def test_time_budget_stops_mid_epoch_and_keeps_the_partial_epoch(tmp_path):
+    data = write_ptb(tmp_path / "ptb")
+    out = str(tmp_path / "budget")
+    # A budget of ~0 s: the first batch crosses it, so training stops there.
+    result = training.train("language_model", data, out=out, epochs=3,
+                            batch_size=4, bptt=5, overrides=TINY, verbose=0,
+                            time_budget=1e-9)
+    assert len(result.history) == 1, result.history
+    assert math.isfinite(result.history[0]["val_loss"])
+    stopped = result.metrics["time_budget"]["stopped_at"]
+    assert stopped["epoch"] == 0 and stopped["batch"] == 0
+    with open(rd.path(out, rd.METRICS)) as f:
+        assert json.load(f)["time_budget"]["stopped_at"] == stopped
+    assert os.path.exists(rd.path(out, rd.BEST))
+    assert result.metrics["best_epoch"] == 0
+
+
+def test_time_budget_rejects_non_positive(tmp_path, capsys):
+    from training import cli_train
+
+    with pytest.raises(SystemExit) as e:
+        cli_train.main(["language_model", "--data", str(tmp_path), "--out",
+                        str(tmp_path / "o"), "--time-budget", "0"])
+    assert e.value.code == 2
+    assert "--time-budget" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="time_budget"):
+        training.train("language_model", str(tmp_path), out=str(tmp_path / "o"),
+                       time_budget=-1)

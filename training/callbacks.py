@@ -251,6 +251,51 @@ def lr_decay_schedule(learning_rate, lr_decay, lr_decay_after):
     return schedule
 
 
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training once a wall-clock budget is spent.
+
+    Checked after every batch: the batch that crosses the budget is the last
+    one. Keras then ends that epoch as usual (validation, history,
+    checkpoints and the resume backup all run for the partial epoch), so
+    nothing trained is lost.
+
+    Args:
+        seconds: the budget, counted from the start of `fit`.
+
+    Attributes:
+        stopped_at: `None`, or `{"epoch", "batch", "elapsed_seconds"}` of the
+            batch after which training stopped.
+    """
+
+    def __init__(self, seconds):
+        super().__init__()
+        seconds = float(seconds)
+        if not seconds > 0:
+            raise ValueError(f"time budget must be > 0 seconds, received {seconds}")
+        self.seconds = seconds
+        self.stopped_at = None
+        self._start = None
+        self._epoch = 0
+
+    def on_train_begin(self, logs=None):
+        import time
+
+        self._start = time.monotonic()
+        self.stopped_at = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        import time
+
+        elapsed = time.monotonic() - self._start
+        if elapsed >= self.seconds and self.stopped_at is None:
+            self.stopped_at = {"epoch": self._epoch, "batch": batch,
+                               "elapsed_seconds": round(elapsed, 1)}
+            self.model.stop_training = True
+
+
 # ----------------------------------------------------------- NaN handling
 
 

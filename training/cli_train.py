@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from training.cli_args import key_value, positive_int
+from training.cli_args import key_value, positive_float, positive_int
 
 EPILOG = """\
 Preset training settings are the defaults; flags override them. Batch sizes
@@ -49,9 +49,10 @@ def build_parser():
                       help="global gradient norm clipping (0: off)")
     p.add_argument("--bptt", type=positive_int, help="language models: window length")
     p.add_argument("--lr-decay", type=float,
-                   help="language models: multiply the learning rate by this "
-                   "each epoch after --lr-decay-after")
-    p.add_argument("--lr-decay-after", type=int)
+                   help="multiply the learning rate by this each epoch after "
+                   "--lr-decay-after (e.g. 0.5)")
+    p.add_argument("--lr-decay-after", type=int, metavar="EPOCHS",
+                   help="epochs at the full learning rate before --lr-decay starts")
     p.add_argument("--strategy", default="auto",
                    choices=("auto", "mirrored", "multiworker", "none"),
                    help="auto: MirroredStrategy if >1 GPU, else none; "
@@ -67,6 +68,9 @@ def build_parser():
                    help="model constructor override, repeatable (e.g. --set units=32)")
     p.add_argument("--max-steps-per-epoch", type=positive_int,
                    help="cap batches per epoch and validation batches (smoke runs)")
+    p.add_argument("--time-budget", type=positive_float, metavar="MINUTES",
+                   help="stop after MINUTES of training; the epoch in progress "
+                   "ends early and is validated and checkpointed")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true",
                       help="continue the run in RUN_DIR from its backup/")
@@ -102,6 +106,7 @@ def main(argv=None) -> int:
             validation_split=args.validation_split, resume=args.resume,
             overwrite=args.overwrite,
             max_steps_per_epoch=args.max_steps_per_epoch,
+            time_budget=args.time_budget,
             verbose="auto" if args.verbose is None else args.verbose,
             command_line=["zoo", "train"] + argv)
     except TrainingDiverged as e:

@@ -77,13 +77,19 @@ def _settings(family, preset, given):
         if k in base and not base[k]:
             base[k] = None  # 0 turns clipping off
         base.setdefault(k, None)
+    base.setdefault("lr_decay", None)
+    base.setdefault("lr_decay_after", None)
     if family == "language_model":
         base.setdefault("bptt", 35)
-        base.setdefault("lr_decay", None)
-        base.setdefault("lr_decay_after", None)
+    elif given.get("bptt") is not None:
+        raise ValueError(f"bptt applies to language models only; {preset!r} is a "
+                         f"{family}")
     else:
-        for k in ("bptt", "lr_decay", "lr_decay_after"):
-            base.pop(k, None)
+        base.pop("bptt", None)
+    if base["lr_decay"] is not None and not 0 < base["lr_decay"] <= 1:
+        raise ValueError(f"lr_decay must be in (0, 1], got {base['lr_decay']!r}")
+    if base["lr_decay_after"] is not None and base["lr_decay_after"] < 0:
+        raise ValueError(f"lr_decay_after must be >= 0, got {base['lr_decay_after']!r}")
     if base["optimizer"] not in OPTIMIZERS:
         raise ValueError(f"Unknown optimizer {base['optimizer']!r}. "
                          f"Valid values: {list(OPTIMIZERS)}.")
@@ -140,7 +146,7 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
           lr_decay=None, lr_decay_after=None, overrides=None, strategy="auto",
           mixed_precision=False, seed=None, validation_split=None,
           resume=False, overwrite=False, max_steps_per_epoch=None,
-          callbacks=None, verbose="auto", command_line=None) -> RunResult:
+          time_budget=None, callbacks=None, verbose="auto", command_line=None) -> RunResult:
     """Trains a preset (or a bare model family) and writes a RUN_DIR.
 
     Classifiers read `(text, label)` data, learn their vocabulary from the
@@ -161,7 +167,8 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             lr_decay_after: override the preset's training settings.
             `batch_size` is per replica (global = per replica x replicas).
             `lr_decay`: multiply the learning rate by this factor at each
-            epoch after `lr_decay_after` (language models).
+            epoch after `lr_decay_after` (both families; `bptt` is for
+            language models only).
         clipnorm: per-variable gradient clipping threshold; `0` disables.
             Mutually exclusive with `global_clipnorm`.
         global_clipnorm: global-norm clipping threshold; `0` disables.
@@ -180,6 +187,11 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
         overwrite: delete a non-empty `out` first.
         max_steps_per_epoch: cap batches per epoch (and validation
             batches), for smoke runs.
+        time_budget: stop after this many minutes of training (wall
+            clock, counted from the first batch of this invocation). The
+            epoch in progress ends early and is validated and checkpointed
+            as usual; `metrics.json` records where training stopped.
+            Defaults to `None` (no limit).
         callbacks: extra `keras.callbacks.Callback`s (run after the run's
             own; `callback.model.zoo_model` is the zoo model).
         verbose: `"auto"` (progress bar on a TTY, one line per epoch
@@ -211,12 +223,15 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
     from zoo.models import factory
 
     out = os.fspath(out)
+    if time_budget is not None and not float(time_budget) > 0:
+        raise ValueError(f"time_budget must be > 0 minutes, received {time_budget!r}")
     given = {"optimizer": optimizer, "learning_rate": learning_rate,
              "clipnorm": clipnorm, "global_clipnorm": global_clipnorm,
              "epochs": epochs, "batch_size": batch_size, "bptt": bptt,
              "lr_decay": lr_decay, "lr_decay_after": lr_decay_after}
     overrides = dict(overrides or {})
     family, _ = factory.resolve(preset, **overrides)  # validates early
+    _settings(family, preset, given)  # bad settings fail before RUN_DIR is touched
 
     if _is_chief_env():
         stored = _prepare_run_dir(out, resume, overwrite)
@@ -314,13 +329,16 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
                                         history_rows=lambda: history.rows,
                                         initial_epoch=start)
         cbs = [cb.StopOnNaN()]
+        budget = cb.TimeBudget(float(time_budget) * 60) if time_budget else None
+        if budget is not None:
+            cbs.append(budget)
+        if settings.get("lr_decay"):
+            cbs.append(keras.callbacks.LearningRateScheduler(
+                cb.lr_decay_schedule(settings["learning_rate"],
+                                     settings["lr_decay"],
+                                     settings.get("lr_decay_after") or 0)))
         if family == "language_model":
             cbs.append(cb.ResetStates(model))
-            if settings.get("lr_decay"):
-                cbs.append(keras.callbacks.LearningRateScheduler(
-                    cb.lr_decay_schedule(settings["learning_rate"],
-                                         settings["lr_decay"],
-                                         settings.get("lr_decay_after") or 0)))
             cbs.append(cb.LanguageModelValidation(
                 model, val_ids, batch_size=per_replica, bptt=settings["bptt"],
                 level=data_obj.level, max_steps=max_steps_per_epoch))
@@ -359,6 +377,9 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
         metrics = _final_metrics(family, write_dir, data_obj, settings, val_ids,
                                  global_batch, max_steps_per_epoch, checkpoints,
                                  monitor, history.rows)
+        if budget is not None:
+            metrics["time_budget"] = {"minutes": float(time_budget),
+                                      "stopped_at": budget.stopped_at}
         if chief:
             rd.atomic_write_json(rd.path(out, rd.METRICS), metrics)
             cb.plot_curves(history.rows, rd.path(out, rd.CURVES),

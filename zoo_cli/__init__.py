@@ -69,9 +69,15 @@ def list_main(argv):
     p.add_argument("--build", action="store_true",
                    help="build every preset and show parameter counts and "
                    "output shapes on a tiny input")
+    p.add_argument("--markdown", action="store_true",
+                   help="print the README's presets table (builds each preset "
+                   "to count its parameters)")
     args = p.parse_args(argv)
     from zoo.models import factory
 
+    if args.markdown:
+        print(presets_markdown())
+        return 0
     for name in factory.list_models():
         preset = factory.get_preset(name)
         line = f"{name:<22} {preset['family']:<22} {preset['description']}"
@@ -81,6 +87,36 @@ def list_main(argv):
                      f"output={shape}")
         print(line)
     return 0
+
+
+def recipe_summary(training):
+    """One line for a preset's training settings, e.g. `adam lr 0.001, ...`."""
+    t = training
+    parts = [f"{t['optimizer']} lr {t['learning_rate']:g}"]
+    if t.get("clipnorm"):
+        parts.append(f"clipnorm {t['clipnorm']:g}")
+    if t.get("global_clipnorm"):
+        parts.append(f"global clip {t['global_clipnorm']:g}")
+    if t.get("lr_decay"):
+        parts.append(f"lr x{t['lr_decay']:g} per epoch after {t.get('lr_decay_after') or 0}")
+    parts.append(f"{t['epochs']} epochs, batch {t['batch_size']}")
+    if t.get("bptt"):
+        parts.append(f"bptt {t['bptt']}")
+    return ", ".join(parts)
+
+
+def presets_markdown():
+    """The README's presets table, from the preset registry."""
+    from zoo.models import factory
+
+    lines = ["| preset | family | model | parameters | training recipe |",
+             "|---|---|---|---:|---|"]
+    for name in factory.list_models():
+        preset = factory.get_preset(name)
+        model, _ = _demo_forward(name)
+        lines.append(f"| `{name}` | {preset['family']} | {preset['description']} | "
+                     f"{model.count_params():,} | {recipe_summary(preset['training'])} |")
+    return "\n".join(lines)
 
 
 def _demo_forward(name):

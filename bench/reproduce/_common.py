@@ -126,7 +126,6 @@ def train_or_resume(preset, data, out, *args, resume=False):
 def collected_train(out):
     """(cmd, seconds) of a finished `train` call, from its .train.time.json, else
     from the per-epoch times Keras printed in its .train.log (`- 174s -`)."""
-    import re
     timing = out.rstrip("/") + ".train.time.json"
     if os.path.exists(timing):
         t = read_json(timing)

@@ -17,13 +17,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common as c  # noqa: E402
-import _lm  # noqa: E402
+import _recipe  # noqa: E402
 
 RECIPE = PRESET = "ptb_small"
 
 if __name__ == "__main__":
-    a = _lm.parse_args(__doc__, RECIPE)
-    _lm.run_recipe(
+    a = _recipe.parse_args(__doc__, RECIPE)
+    _recipe.run_recipe(
         a, recipe=RECIPE, preset=PRESET, data=os.path.join(c.DATA, "ptb"),
         metric="perplexity",
         target={"metric": "perplexity", "op": "<=", "value": 121.4},

@@ -19,11 +19,15 @@ PRESETS = {
             "bidirectional": True,
             "connection": "none",
             "pooling": "max",
-            "embedding_dropout": 0.2,
+            "embedding_dropout": 0.3,
             "head_dropout": 0.3,
         },
+        # One epoch at 1e-3 already reaches about 89%; a second at the same
+        # rate over-fits (docs/reproduction.md), so the rate drops to 0.3x
+        # per epoch after the first.
         "training": {"optimizer": "adam", "learning_rate": 1e-3,
-                     "clipnorm": 1.0, "epochs": 3, "batch_size": 64},
+                     "clipnorm": 1.0, "epochs": 3, "batch_size": 64,
+                     "lr_decay": 0.3, "lr_decay_after": 1},
     },
     "sst2_bigru_highway": {
         "family": "sentiment_classifier",
@@ -88,23 +92,28 @@ PRESETS = {
     "ptb_regularized": {
         "family": "language_model",
         "description": "Regularised PTB LSTM (< 10M parameters): 2x512 with "
-        "tied embeddings, embedding/between/output dropout.",
+        "tied embeddings, dropout 0.3 on embeddings, between layers and output.",
         "config": {
             "vocabulary_size": 10000,
             "embedding_dim": 512,
             "cell": "lstm",
             "units": 512,
             "num_layers": 2,
-            "dropout": 0.4,
-            "embedding_dropout": 0.4,
-            "output_dropout": 0.4,
+            "dropout": 0.3,
+            "embedding_dropout": 0.3,
+            "output_dropout": 0.3,
             "tie_weights": True,
             "init_scale": 0.05,
             "level": "word",
         },
-        "training": {"optimizer": "sgd", "learning_rate": 20.0,
-                     "global_clipnorm": 0.25, "epochs": 20, "batch_size": 20,
-                     "bptt": 35, "lr_decay": 0.8, "lr_decay_after": 6},
+        # Sized for a 60-minute budget on a 2-core CPU (about 7 epochs of
+        # 8 minutes): Adam converges in far fewer epochs than Zaremba's SGD
+        # schedule; batch 32 keeps 830 updates per epoch at close to the
+        # tokens per second of batch 64; halving the rate from the 5th
+        # epoch on anneals within the budget (see docs/reproduction.md).
+        "training": {"optimizer": "adam", "learning_rate": 2e-3,
+                     "global_clipnorm": 0.25, "epochs": 7, "batch_size": 32,
+                     "bptt": 35, "lr_decay": 0.5, "lr_decay_after": 4},
     },
     "shakespeare_char": {
         "family": "language_model",
