@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Recipe: PTB word level with the regularised `ptb_regularized` preset (<= 10M parameters).
 
-Tied 2x512 LSTM, embedding/between-layer/output dropout 0.3, Adam with the
-rate halved each epoch from the 4th. Trains on ptb.train.txt with
+Tied 2x400 LSTM, embedding/between-layer/output dropout 0.3, SGD (lr 20 /
+global clip 0.25 on the mean loss) with the rate halved each epoch from the 6th. Trains on ptb.train.txt with
 `--time-budget 57` (the run stops, validates and checkpoints once 57 minutes
 of training are spent, leaving room for loading and the final metrics inside
 60 minutes), validates on ptb.valid.txt, then `zoo evaluate`.
