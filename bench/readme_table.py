@@ -19,7 +19,7 @@ import shlex
 
 SCHEMA = "rnn-zoo/reproduction/v1"
 ORDER = ("sst2_bigru_highway", "imdb_bilstm", "shakespeare_char", "ablation_connections",
-         "ptb_small", "ptb_regularized")
+         "ptb_small", "ptb_small_bf16", "ptb_regularized")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -114,7 +114,9 @@ def table(results):
             name += " (partial)"
         if r.get("rows"):
             best = max(r["rows"], key=lambda x: x.get("accuracy", 0))
-            name += f" (best of {len(r['rows'])}: {best['connection']}; time = all runs)"
+            seeds = len(best.get("seeds", [None]))
+            name += (f" (best of {len(r['rows'])}: {best['connection']}"
+                     f"{f', mean of {seeds} seeds' if seeds > 1 else ''}; time = all runs)")
         lines.append("| " + " | ".join([
             name, f"`{r.get('preset', '')}`", f"{metric} ({split})",
             fmt_value(metric, r.get("value")), fmt_target(r),
@@ -124,16 +126,33 @@ def table(results):
     return "\n".join(lines)
 
 
+def _pct(x):
+    return f"{100 * x:.2f}%"
+
+
 def ablation_table(results):
     for r in results:
         if r.get("rows"):
-            lines = [f"Ablation ({r['task']}; {r.get('budget', '')}):", "",
-                     "| connection | val accuracy | val loss | training time | params |",
-                     "|---|---|---|---|---|"]
+            lines = [f"Ablation ({r['task']}; {r.get('budget', '')}; "
+                     f"seeds {', '.join(str(s) for s in r['validation_carve'].get('seeds', []))}):",
+                     "",
+                     "| connection | val accuracy, mean ± sd | per seed | minus `none`, per seed "
+                     "| val loss | train loss (epoch mean) | training time, all seeds | params |",
+                     "|---|---|---|---|---|---|---|---|"]
+            runs = r.get("runs", [])
             for row in r["rows"]:
-                lines.append(f"| {row['connection']} | {100 * row['accuracy']:.2f}% | "
-                             f"{row['loss']:.4f} | {fmt_time(row['training_seconds'])} | "
-                             f"{fmt_params(row['params'])} |")
+                sd = row.get("accuracy_std")
+                mine = [x for x in runs if x["connection"] == row["connection"]]
+                diffs = row.get("accuracy_minus_none", [])
+                lines.append("| " + " | ".join([
+                    row["connection"],
+                    _pct(row["accuracy"]) + (f" ± {100 * sd:.2f}" if sd is not None else ""),
+                    " / ".join(_pct(x["accuracy"]) for x in mine),
+                    "—" if row["connection"] == "none" else
+                    " / ".join(f"{100 * d:+.2f}" for d in diffs),
+                    f"{row['loss']:.4f}", f"{row['train_loss']:.4f}",
+                    fmt_time(row["training_seconds"]), fmt_params(row["params"]),
+                ]) + " |")
             return "\n".join(lines)
     return ""
 

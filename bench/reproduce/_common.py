@@ -123,6 +123,18 @@ def train_or_resume(preset, data, out, *args, resume=False):
                        "per-epoch validation, final metrics)")
 
 
+def train_loadavg(out):
+    """The 1/5/15-minute load averages before and after the last `train` call
+    for OUT (from OUT.train.time.json), or None when not recorded."""
+    path = out.rstrip("/") + ".train.time.json"
+    if not os.path.exists(path):
+        return None
+    t = read_json(path)
+    if "loadavg_before" not in t:
+        return None
+    return {"before": t["loadavg_before"], "after": t["loadavg_after"]}
+
+
 def collected_train(out):
     """(cmd, seconds) of a finished `train` call, from its .train.time.json, else
     from the per-epoch times Keras printed in its .train.log (`- 174s -`)."""
@@ -137,35 +149,15 @@ def collected_train(out):
         "(the process wall clock was not recorded)")
 
 
-PATCHED_EVALUATE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                "_evaluate_patched.py")
-
-
-def evaluate(run_dir, data, *args, split="validation", fallback=False):
-    """`zoo evaluate RUN_DIR --data DATA --split SPLIT --out FILE`; returns (cmd, result).
-
-    With `fallback`, a failing `zoo evaluate` is retried with
-    `_evaluate_patched.py` (the same entry point with the Keras vocabulary
-    work-around); the result then carries `"workaround"`.
-    """
+def evaluate(run_dir, data, *args, split="validation"):
+    """`zoo evaluate RUN_DIR --data DATA --split SPLIT --out FILE`; returns (cmd, result)."""
     out = os.path.join(run_dir, f"eval_{split}.json")
-    tail = [run_dir, "--data", data, "--split", split, "--out", out, *args]
-    cmd = [zoo_exe(), "evaluate", *tail]
+    cmd = [zoo_exe(), "evaluate", run_dir, "--data", data, "--split", split, "--out", out, *args]
     rc, _ = run(cmd)
-    workaround = None
-    if rc != 0 and fallback:
-        workaround = ("`zoo evaluate` could not load model.keras (Keras vocabulary "
-                      "round-trip bug with U+0085 tokens); evaluated with "
-                      "bench/reproduce/_evaluate_patched.py")
-        cmd = [sys.executable, PATCHED_EVALUATE, *tail]
-        rc, _ = run(cmd)
     if rc != 0:
         raise SystemExit(f"zoo evaluate failed with exit status {rc}")
     with open(out) as f:
-        result = json.load(f)
-    if workaround:
-        result["workaround"] = workaround
-    return cmd, result
+        return cmd, json.load(f)
 
 
 def read_json(path):
@@ -189,11 +181,9 @@ def _num(v):
 
 def count_params(run_dir):
     """Parameter count of the run's model.keras (loaded, not typed in)."""
-    code = ("import sys; sys.path.insert(0, sys.argv[2]); import _evaluate_patched; "
-            "_evaluate_patched._patch(); import keras, zoo, training; m = keras.saving.load_model(sys.argv[1], compile=False); "
-            "print(m.count_params())")
-    out = subprocess.run([sys.executable, "-c", code, os.path.join(run_dir, "model.keras"),
-                          os.path.dirname(os.path.abspath(__file__))],
+    code = ("import sys, keras, zoo, training; "
+            "m = keras.saving.load_model(sys.argv[1], compile=False); print(m.count_params())")
+    out = subprocess.run([sys.executable, "-c", code, os.path.join(run_dir, "model.keras")],
                          capture_output=True, text=True)
     if out.returncode != 0:
         sys.stderr.write(out.stdout + out.stderr)

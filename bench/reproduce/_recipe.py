@@ -70,6 +70,7 @@ def run_recipe(a, *, recipe, preset, data, metric, target, anchor, task, split="
         "anchor": anchor,
         "training_seconds": round(secs, 1),
         "training_seconds_note": time_note,
+        "loadavg": c.train_loadavg(a.out),
         "params": c.count_params(a.out),
         "command": cmd,
         "evaluate_command": ecmd,

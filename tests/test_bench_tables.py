@@ -1,0 +1,83 @@
+"""The reproduction tables in README.md and docs/reproduction.md are generated
+from bench/results/*.json, and the ablation summary is computed correctly."""
+
+import importlib.util
+import json
+import math
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _load(path, name):
+    import sys
+
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    finally:
+        sys.path.remove(str(path.parent))
+
+
+@pytest.fixture(scope="module")
+def table():
+    return _load(ROOT / "bench" / "readme_table.py", "readme_table")
+
+
+@pytest.fixture(scope="module")
+def ablation():
+    return _load(ROOT / "bench" / "reproduce" / "ablation_connections.py", "ablation_connections")
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/reproduction.md"])
+def test_reproduction_table_is_generated_from_the_results_files(table, doc):
+    results = table.load(str(ROOT / "bench" / "results"))
+    generated = table.table(results) + "\n\n" + table.ablation_table(results)
+    text = (ROOT / doc).read_text(encoding="utf-8")
+    between = text.split(table.BEGIN, 1)[1].split(table.END, 1)[0].strip()
+    assert between == generated.strip(), (
+        f"{doc}: reproduction table is stale; run "
+        f"`python bench/readme_table.py --update {doc}`")
+
+
+def test_every_recipe_result_is_in_the_table(table):
+    results = table.load(str(ROOT / "bench" / "results"))
+    text = table.table(results)
+    for path in (ROOT / "bench" / "results").glob("*.json"):
+        r = json.loads(path.read_text())
+        if r.get("schema") == table.SCHEMA:
+            assert r["recipe"] == path.stem, path
+            assert f"| {r['recipe']}" in text, path
+
+
+def _run(conn, seed, acc, loss=0.3, train_loss=0.4):
+    return {"connection": conn, "seed": seed, "accuracy": acc, "loss": loss,
+            "training_seconds": 10.0, "params": 100, "history": [{"loss": train_loss}]}
+
+
+def test_ablation_summary_pairs_runs_by_seed(ablation):
+    runs = [_run("none", 1, 0.80), _run("none", 2, 0.84),
+            _run("dense", 1, 0.83, loss=0.2, train_loss=0.5),
+            _run("dense", 2, 0.83, loss=0.4, train_loss=0.3)]
+    rows = {r["connection"]: r for r in ablation.summarise(runs)}
+    assert list(rows) == ["none", "dense"]  # in CONNECTIONS order, missing ones left out
+    dense = rows["dense"]
+    assert dense["seeds"] == [1, 2]
+    assert math.isclose(dense["accuracy"], 0.83)
+    assert math.isclose(dense["accuracy_std"], 0.0, abs_tol=1e-12)
+    assert math.isclose(rows["none"]["accuracy_std"], math.sqrt(2 * 0.02 ** 2))
+    assert [round(d, 6) for d in dense["accuracy_minus_none"]] == [0.03, -0.01]
+    assert dense["wins_over_none"] == 1
+    assert math.isclose(dense["loss"], 0.3) and math.isclose(dense["train_loss"], 0.4)
+    assert dense["training_seconds"] == 20.0
+
+
+def test_ablation_summary_single_seed_has_no_std(ablation):
+    rows = ablation.summarise([_run("none", 1, 0.8), _run("highway", 1, 0.9)])
+    assert rows[0]["accuracy_std"] is None
+    assert [round(d, 6) for d in rows[1]["accuracy_minus_none"]] == [0.1]
