@@ -157,6 +157,12 @@ def ablation_table(results):
     return ""
 
 
+def generated(results):
+    """What goes between the markers: the table, then the ablation table."""
+    ab = ablation_table(results)
+    return table(results) + ("\n\n" + ab if ab else "")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--results", default=os.path.join(HERE, "results"))
@@ -166,13 +172,9 @@ def main():
                         "<!-- reproduction-table:end --> in FILE (e.g. docs/reproduction.md)")
     a = p.parse_args()
     results = load(a.results)
-    text = table(results)
-    ab = ablation_table(results)
-    if a.ablation and ab:
-        text += "\n\n" + ab
     if a.update:
-        update(a.update, table(results) + ("\n\n" + ab if ab else ""))
-    print(text)
+        update(a.update, generated(results))
+    print(generated(results) if a.ablation else table(results))
 
 
 BEGIN, END = "<!-- reproduction-table:begin -->", "<!-- reproduction-table:end -->"

@@ -130,8 +130,6 @@ def train_loadavg(out):
     if not os.path.exists(path):
         return None
     t = read_json(path)
-    if "loadavg_before" not in t:
-        return None
     return {"before": t["loadavg_before"], "after": t["loadavg_after"]}
 
 
