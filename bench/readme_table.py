@@ -187,11 +187,9 @@ def update(path, text):
         raise SystemExit(f"{path}: no {BEGIN} ... {END} markers")
     head, rest = doc.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    doc = head + BEGIN + "\n" + text + "\n" + END + tail
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(doc)
-    os.replace(tmp, path)
+    from training.atomic import atomic_write_text
+
+    atomic_write_text(path, head + BEGIN + "\n" + text + "\n" + END + tail)
 
 
 if __name__ == "__main__":

@@ -40,37 +40,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 
-def _atomic_json(path, payload):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def _machine():
-    import keras
-    import tensorflow as tf
+    from training import reports
 
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "gpus": len(tf.config.list_physical_devices("GPU")),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "backend": keras.backend.backend(),
-    }
+    return {**reports.machine(), **reports.versions()}
 
 
 def _variants(units):
@@ -276,7 +249,9 @@ def main(argv=None):
     payload["date"] = datetime.datetime.now(datetime.timezone.utc).isoformat(
         timespec="seconds")
     out = args.out or os.path.join(HERE, "results", default_out)
-    _atomic_json(out, payload)
+    from training import reports
+
+    reports.write_report(out, payload, repo=os.path.dirname(HERE))
     print(json.dumps(payload, indent=2))
     return 0
 

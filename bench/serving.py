@@ -31,7 +31,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import shlex
 import socket
 import statistics
@@ -173,6 +172,7 @@ def main(argv=None):
     import tensorflow as tf
 
     from serving.client import ServingClient
+    from training import reports
 
     texts = _read_texts(args.data, 2000, seed=2)
     with tempfile.TemporaryDirectory(prefix="zoo-bench-serving-") as tmp:
@@ -289,24 +289,14 @@ def main(argv=None):
                   "text)",
         "target_met": target,
         "environment": {
-            "python": platform.python_version(),
-            "tensorflow": tf.__version__,
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_average_at_end": os.getloadavg(),
+            **reports.machine(), **reports.versions(),
             "note": "shared machine (2 cores, other jobs running); "
                     "figures are indicative",
         },
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     text = json.dumps(report, indent=2) + "\n"
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(args.out)),
-                               prefix=".serving.", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, args.out)
+    reports.write_report(args.out, report, repo=ROOT)
     print(text)
     return 0
 

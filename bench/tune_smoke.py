@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -44,10 +43,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
-
-    from training import run_dir as rd
+    from training import reports
     from training.tune import tune
 
     root = args.dir or tempfile.mkdtemp(prefix="zoo_tune_smoke_")
@@ -104,15 +100,11 @@ def main(argv=None) -> int:
                       for r in search.trials],
         },
         "total_seconds": round(total, 1),
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "tensorflow": tf.__version__, "keras": keras.__version__,
-                    "gpus": len(tf.config.list_physical_devices("GPU")),
+        "machine": {**reports.machine(), **reports.versions(),
                     "note": "2 CPU cores shared with other jobs; times are noisy"},
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    rd.atomic_write_json(args.out, result)
+    print(json.dumps(result, indent=2))
+    reports.write_report(args.out, result, repo=os.path.dirname(HERE))
     return 0
 
 

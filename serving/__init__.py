@@ -1,8 +1,13 @@
-"""Serving RNN Zoo models with TensorFlow Serving.
+"""Serving RNN Zoo models with TensorFlow Serving: RUN_DIR -> MODELS_DIR -> server.
 
 Submodules (imported lazily, so ``import serving`` stays cheap):
 
-* :mod:`serving.config` - ``models.config`` / ``batching.config`` writers,
+* :mod:`serving.export` - ``zoo export``: a run directory (read through
+  ``training.run_dir``) into a models directory.
+* :mod:`serving.signatures` - the exported graph: classify, score, generate.
+* :mod:`serving.models_dir` - MODELS_DIR: names, versions, the model card,
+  atomic publishing, the version scan.
+* :mod:`serving.config` - ``models.config`` / ``batching.config`` formats,
   ``tensorflow_model_server`` and ``docker run`` command lines.
 * :mod:`serving.server` - :func:`~serving.server.serve` and
   :class:`~serving.server.LocalModelServer`, TF Serving's REST API in-process

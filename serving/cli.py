@@ -23,7 +23,7 @@ import argparse
 import json
 import sys
 
-from training.cli_args import parse_value
+from training.cli_args import error, parse_value
 
 __all__ = ["main", "predict", "serve_main", "predict_main"]
 
@@ -62,8 +62,7 @@ def serve_main(argv) -> int:
                      grpc_port=args.grpc_port, backend=args.backend,
                      poll_interval=args.poll_interval)
     except (FileNotFoundError, ValueError, OSError) as e:
-        print(f"zoo serve: error: {e}", file=sys.stderr)
-        return 1
+        return error("serve", e, status=1)
 
 
 def predict(texts, name, *, url=None, models_dir=None, version=None,
@@ -158,12 +157,8 @@ def predict_main(argv) -> int:
                          models_dir=args.models_dir, version=args.version,
                          label=args.label, signature=args.signature,
                          params=params or None, timeout=args.timeout)
-    except ServingError as e:
-        print(f"zoo predict: error: {e}", file=sys.stderr)
-        return 1
-    except (ValueError, OSError) as e:
-        print(f"zoo predict: error: {e}", file=sys.stderr)
-        return 1
+    except (ServingError, ValueError, OSError) as e:
+        return error("predict", e, status=1)
     print(json.dumps(answer, indent=2, ensure_ascii=False))
     return 0
 

@@ -67,6 +67,12 @@ class ConfigError(ValueError):
     """A serving config file or a value destined for one is invalid."""
 
 
+def valid_name(name) -> bool:
+    """Whether `name` can name a model or a version label: letters, digits,
+    `_`, `-` and `.` (TF Serving's REST routes cannot address `/` or `:`)."""
+    return isinstance(name, str) and bool(_NAME_RE.match(name))
+
+
 # ---------------------------------------------------------------------------
 # Version policies.
 # ---------------------------------------------------------------------------
@@ -191,7 +197,7 @@ def read_models_config(path) -> "model_server_config_pb2.ModelServerConfig":
 def _validate_models_config(config, path: str) -> None:
     seen = set()
     for entry in config.model_config_list.config:
-        if not entry.name or not _NAME_RE.match(entry.name):
+        if not valid_name(entry.name):
             raise ConfigError(
                 f"Invalid model name {entry.name!r} in {path}: use letters, "
                 "digits, '_', '-' and '.' only.")
@@ -244,7 +250,7 @@ def update_models_config(models_dir, name: str, *, base_path=None,
             ``models.config``.
     """
     models_dir = os.path.abspath(os.fspath(models_dir))
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not valid_name(name):
         raise ConfigError(
             f"Invalid model name {name!r}: use letters, digits, '_', '-' "
             "and '.' only.")
@@ -276,7 +282,7 @@ def update_models_config(models_dir, name: str, *, base_path=None,
                 "version.")
         entry.ClearField("version_labels")
         for label, version in labels.items():
-            if not isinstance(label, str) or not _NAME_RE.match(label):
+            if not valid_name(label):
                 raise ConfigError(
                     f"Invalid version label {label!r} for model {name!r}.")
             if isinstance(version, bool) or not isinstance(version, int) or \

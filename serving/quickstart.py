@@ -22,10 +22,8 @@ RUN_DIR) and ``models/`` (the MODELS_DIR, ready for ``zoo serve`` or
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import json
 import os
-import socket
 import sys
 import time
 
@@ -41,26 +39,8 @@ SENTENCES = [
     "an uneven but ultimately rewarding film",
     "i would not recommend this to anyone .",
 ]
-_TFDS_HOST = ("storage.googleapis.com", 443)
-
-
 class QuickstartError(RuntimeError):
     """The quickstart cannot run (no data, offline, ...)."""
-
-
-def _online(host=_TFDS_HOST, timeout=3.0) -> bool:
-    """Whether ``host`` accepts a TCP connection within ``timeout`` seconds."""
-    def probe():
-        with socket.create_connection(host, timeout=timeout):
-            return True
-
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    try:
-        return bool(pool.submit(probe).result(timeout=timeout + 0.5))
-    except Exception:  # noqa: BLE001 - any failure means offline
-        return False
-    finally:
-        pool.shutdown(wait=False)
 
 
 def _no_data_message(reason):
@@ -88,28 +68,14 @@ def resolve_data(data=None) -> str:
         raise QuickstartError(_no_data_message(
             "no --data or ZOO_DATA given and tensorflow_datasets is not "
             f"installed for the default {DEFAULT_TFDS}")) from None
-    if not _online():
+    from training.data import sources
+
+    name = DEFAULT_TFDS[len(sources.TFDS_PREFIX):]
+    if not sources.tfds_download_reachable(name):
         raise QuickstartError(_no_data_message(
             f"no --data or ZOO_DATA given and {DEFAULT_TFDS} cannot be "
-            f"downloaded ({_TFDS_HOST[0]} is unreachable: offline?)"))
+            "downloaded (its download host is unreachable: offline?)"))
     return DEFAULT_TFDS
-
-
-def _time_limit_callback(seconds):
-    import keras
-
-    class TimeLimit(keras.callbacks.Callback):
-        """Stops training after ``seconds`` (the epoch still finishes its
-        validation and checkpoint)."""
-
-        def on_train_begin(self, logs=None):
-            self.start = time.monotonic()
-
-        def on_train_batch_end(self, batch, logs=None):
-            if time.monotonic() - self.start > seconds:
-                self.model.stop_training = True
-
-    return TimeLimit()
 
 
 def quickstart(data=None, out="zoo-quickstart", *, minutes=3.0,
@@ -159,8 +125,7 @@ def quickstart(data=None, out="zoo-quickstart", *, minutes=3.0,
     result = training.train(
         preset, source, out=run_dir, epochs=1, overwrite=True,
         overrides=overrides, batch_size=batch_size,
-        max_steps_per_epoch=max_steps,
-        callbacks=[_time_limit_callback(max(1.0, 60.0 * float(minutes)))],
+        max_steps_per_epoch=max_steps, time_budget=max(1.0 / 60, float(minutes)),
         verbose=0)
     log(f"      trained in {time.monotonic() - t_start:.0f} s")
 
@@ -171,8 +136,7 @@ def quickstart(data=None, out="zoo-quickstart", *, minutes=3.0,
         f"{metrics['num_examples']} examples")
 
     log(f"[3/4] Exporting to {models_dir}")
-    run_names = [str(c) for c in (result.config.get("class_names") or
-                 (result.config.get("data") or {}).get("class_names") or [])]
+    run_names = result.run.class_names or []
     # SST-2 and IMDB label 1 as positive; give 0/1 labels readable names.
     names = ["negative", "positive"] if run_names == ["0", "1"] else None
     exported = ex.export(run_dir, models_dir, MODEL_NAME, class_names=names)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from tests._files import write
 from training.data import (
     DataError,
     Vocabulary,
@@ -12,16 +13,6 @@ from training.data import (
     load_language_model,
     make_lm_dataset,
 )
-
-
-def write(path, text):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-    return path
 
 
 def make_ptb(root, test=False):

@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 
+from tests._files import write
 from training.data import (
     DataError,
     auto_bucket_boundaries,
@@ -13,16 +14,6 @@ from training.data import (
     resolve_source,
     split_validation,
 )
-
-
-def write(path, text, mode="w"):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-    return path
 
 
 def make_csv(tmp_path, n_pos=10, n_neg=10):

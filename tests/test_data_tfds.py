@@ -15,7 +15,7 @@ from training.data import sources
 def online(monkeypatch):
     """Pretends the download host answers, so the real tfds.load path runs
     (under mock_data it returns generated examples instead of downloading)."""
-    monkeypatch.setattr(sources, "_download_host_reachable", lambda *a: True)
+    monkeypatch.setattr(sources, "host_reachable", lambda *a: True)
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def offline(monkeypatch):
         calls.append(host)
         return False
 
-    monkeypatch.setattr(sources, "_download_host_reachable", unreachable)
+    monkeypatch.setattr(sources, "host_reachable", unreachable)
     return calls
 
 
@@ -84,5 +84,5 @@ def test_unknown_tfds_name():
 
 def test_probe_is_bounded():
     start = time.monotonic()
-    assert sources._download_host_reachable("host.invalid", 443, 1.0) is False
+    assert sources.host_reachable("host.invalid", 443, 1.0) is False
     assert time.monotonic() - start < 3

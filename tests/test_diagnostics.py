@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import zoo
-from training import diagnostics as D
-from training.tasks import adding_arrays
-from training.tasks import build_adding_model
+from training.lab import diagnose as DG
+from training.lab import gradient_flow as D
+from training.lab.tasks import adding_arrays
+from training.lab.tasks import build_adding_model
 from zoo.layers import RecurrentStack
 
 T = 24
@@ -112,7 +113,7 @@ def _tiny_lm_run(tmp_path, level="word"):
 
 def test_diagnose_run_dir_and_cli(tmp_path, capsys):
     run = _tiny_lm_run(tmp_path)
-    rc = D.main([str(run), "--length", "12", "--batch-size", "3"])
+    rc = DG.main([str(run), "--length", "12", "--batch-size", "3"])
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["layers"]) == 2
@@ -122,14 +123,14 @@ def test_diagnose_run_dir_and_cli(tmp_path, capsys):
     assert os.path.getsize(run / "diagnostics" / "gradient_flow.png") > 1000
     text = tmp_path / "t.txt"
     text.write_text(" ".join(f"w{i % 10}" for i in range(60)))
-    rc = D.main([str(run), "--length", "8", "--batch-size", "2", "--text",
+    rc = DG.main([str(run), "--length", "8", "--batch-size", "2", "--text",
                  str(text), "--out", str(tmp_path / "d2")])
     assert rc == 0
 
 
 def test_compare_cli(tmp_path, capsys):
     out = tmp_path / "cmp"
-    rc = D.main(["--compare", "simple_rnn,lstm", "--length", "8",
+    rc = DG.main(["--compare", "simple_rnn,lstm", "--length", "8",
                  "--connections", "residual", "--layers", "2", "--units", "4",
                  "--batch-size", "4", "--train-steps", "2", "--out", str(out)])
     assert rc == 0
@@ -142,9 +143,9 @@ def test_compare_cli(tmp_path, capsys):
 
 def test_cli_errors():
     with pytest.raises(SystemExit):
-        D.main([])
+        DG.main([])
     with pytest.raises(SystemExit):
-        D.main(["--compare", "nope", "--length", "4"])
+        DG.main(["--compare", "nope", "--length", "4"])
 
 
 def test_sentiment_classifier_bidirectional():
@@ -152,7 +153,7 @@ def test_sentiment_classifier_bidirectional():
                       embedding_dim=4, units=4, num_layers=1,
                       bidirectional=True, max_length=16)
     model.adapt_vocabulary(["a good film", "a bad film", "the plot"])
-    model, flow = D.diagnose_model(model, "sentiment_classifier", length=9,
+    model, flow = DG.diagnose_model(model, "sentiment_classifier", length=9,
                                    batch_size=2)
     assert flow.norms.shape == (2, 9)
     assert np.isfinite(flow.norms).all()

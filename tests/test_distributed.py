@@ -9,13 +9,14 @@
 
 import json
 import os
-import random
 import socket
 import subprocess
 import sys
 import textwrap
 
 import pytest
+
+from tests._files import sentiment_tsv
 
 pytestmark = pytest.mark.slow
 
@@ -73,16 +74,8 @@ def _result(out):
 
 @pytest.fixture(scope="module")
 def tsv(tmp_path_factory):
-    rng = random.Random(0)
-    pos, neg = "good great fine lovely".split(), "bad awful poor dull".split()
-    path = tmp_path_factory.mktemp("data") / "tiny.tsv"
-    lines = ["sentence\tlabel"]
-    for i in range(200):
-        words = (pos if i % 2 else neg) + ["the", "film", "was"]
-        lines.append(" ".join(rng.choice(words) for _ in range(rng.randint(3, 8)))
-                     + f"\t{i % 2}")
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
+    return sentiment_tsv(tmp_path_factory.mktemp("data") / "tiny.tsv", 200,
+                         extra_words=("the", "film", "was"), lengths=(3, 8))
 
 
 def test_multiworker_training_matches_single_process(tsv, tmp_path):

@@ -12,7 +12,8 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 from serving import config as sc  # noqa: E402
-from serving import export as ex  # noqa: E402
+from serving import export as ex  # noqa
+from serving import models_dir as md  # noqa: E402
 from test_export_support import (  # noqa: E402
     CHAR_VOCAB, CLASS_NAMES, TEXTS, WORD_VOCAB, build_lm,
     lm_reference_scores, shared_exports)
@@ -284,7 +285,7 @@ def test_versions_overwrite_and_failures(exported, monkeypatch, tmp_path,
         raise RuntimeError("disk full")
 
     with monkeypatch.context() as m:
-        m.setattr(ex, "_write_card", boom)
+        m.setattr(md, "_write_card", boom)
         with pytest.raises(RuntimeError, match="disk full"):
             ex.export_model(clf, models, "m")
         with pytest.raises(RuntimeError, match="disk full"):

@@ -12,7 +12,9 @@ from serving import quickstart as qs
 
 def test_offline_without_data_fails_fast(monkeypatch, capsys):
     monkeypatch.delenv("ZOO_DATA", raising=False)
-    monkeypatch.setattr(qs, "_online", lambda *a, **k: False)
+    from training.data import sources
+
+    monkeypatch.setattr(sources, "host_reachable", lambda *a, **k: False)
     t0 = time.monotonic()
     assert qs.main(["--out", "unused-quickstart-dir"]) == 2
     assert time.monotonic() - t0 < 10

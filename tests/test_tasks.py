@@ -3,15 +3,15 @@
 import numpy as np
 import pytest
 
-from training.tasks import ADDING_BASELINE_MSE
-from training.tasks import adding_arrays
-from training.tasks import adding_dataset
-from training.tasks import build_adding_model
-from training.tasks import build_copy_model
-from training.tasks import copy_memory_arrays
-from training.tasks import copy_memory_baseline
-from training.tasks import copy_memory_dataset
-from training.tasks import matched_units
+from training.lab.tasks import ADDING_BASELINE_MSE
+from training.lab.tasks import adding_arrays
+from training.lab.tasks import adding_dataset
+from training.lab.tasks import build_adding_model
+from training.lab.tasks import build_copy_model
+from training.lab.tasks import copy_memory_arrays
+from training.lab.tasks import copy_memory_baseline
+from training.lab.tasks import copy_memory_dataset
+from training.lab.tasks import matched_units
 
 
 def test_adding_targets_are_sum_of_two_marked_values():

@@ -64,14 +64,17 @@ def test_config_fields(run):
     assert cfg["preset"] == "sentiment_classifier"
     assert cfg["family"] == "sentiment_classifier"
     assert cfg["model_config"]["units"] == 8
+    assert cfg["schema"] == rd.SCHEMA_VERSION
     assert cfg["model_config"]["class_names"] == ["neg", "pos"]
-    assert cfg["class_names"] == ["neg", "pos"]
+    # Each fact once: the class names live in the model config only.
+    assert "class_names" not in cfg and "class_names" not in cfg["data"]
+    assert rd.open_run(run.run_dir).class_names == ["neg", "pos"]
     t = cfg["training"]
     assert t["optimizer"] == "adam" and t["epochs"] == 2 and t["batch_size"] == 16
     assert t["clipnorm"] == 1.0 and t["global_clipnorm"] is None  # on by default
     assert t["global_batch_size"] == 16 and t["replicas"] == 1
     assert cfg["data"]["fingerprint"].startswith("sha256:")
-    assert cfg["data"]["validation"] == {"fraction": 0.1, "seed": 1337}
+    assert cfg["data"]["validation"]["fraction"] == 0.1 and cfg["seed"] == 1337
     assert "seed=1337" in cfg["data"]["description"]
     assert cfg["seed"] == 1337
     assert set(cfg["versions"]) >= {"zoo", "keras", "tensorflow"}
@@ -175,7 +178,7 @@ def test_offline_tfds_fails_fast(tmp_path, monkeypatch, capsys):
     pytest.importorskip("tensorflow_datasets")
     from training.data import sources
 
-    monkeypatch.setattr(sources, "_download_host_reachable", lambda *a: False)
+    monkeypatch.setattr(sources, "host_reachable", lambda *a: False)
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
     code = cli_train.main(["imdb_bilstm", "--data", "tfds:imdb_reviews",
                            "--out", str(tmp_path / "r")])
@@ -226,8 +229,8 @@ def test_bad_schedule_flags_fail_before_run_dir_is_made(tmp_path, data_csv, caps
     out = tmp_path / "r"
     assert cli_train.main(["sentiment_classifier", "--data", data_csv, "--out",
                            str(out), "--bptt", "20"]) == 2
-    assert "bptt applies to language models only" in capsys.readouterr().err
+    assert "`bptt` applies to language models only" in capsys.readouterr().err
     assert cli_train.main(["sentiment_classifier", "--data", data_csv, "--out",
                            str(out), "--lr-decay", "1.5"]) == 2
-    assert "lr_decay must be in (0, 1]" in capsys.readouterr().err
+    assert "`lr_decay` must be in (0, 1]" in capsys.readouterr().err
     assert not out.exists()

@@ -12,7 +12,7 @@ import pytest
 
 import training
 from training import run_dir as rd
-from training.callbacks import recurrent_state_variables
+from training.trainer import recurrent_state_variables
 
 TINY = {"units": 8, "embedding_dim": 8, "num_layers": 1}
 WORDS = "the cat sat on a mat and the dog ran to it".split()
@@ -74,13 +74,16 @@ def test_lm_run_dir(lm_run):
     assert {"config.json", "model.keras", "last.keras", "backup", "vocab.txt",
             "history.csv", "metrics.json", "curves.png", "tensorboard"} <= names
     cfg = rd.read_config(result.run_dir)
-    assert cfg["level"] == "word" and cfg["family"] == "language_model"
+    assert cfg["model_config"]["level"] == "word" and cfg["family"] == "language_model"
+    assert "level" not in cfg and "level" not in cfg["data"]  # each fact once
+    assert rd.open_run(result.run_dir).level == "word"
     assert cfg["training"]["bptt"] == 5 and cfg["training"]["global_clipnorm"] == 1.0
     assert cfg["model_config"]["stateful"] is True
     assert cfg["model_config"]["batch_size"] == 4
     with open(os.path.join(result.run_dir, "vocab.txt")) as f:
         tokens = f.read().split("\n")[:-1]
-    assert len(tokens) == cfg["vocab_size"] == cfg["model_config"]["vocabulary_size"]
+    assert len(tokens) == cfg["model_config"]["vocabulary_size"]
+    assert len(rd.open_run(result.run_dir).vocabulary) == len(tokens)
     assert "<eos>" in tokens and tokens[0] == "the"  # most frequent first
 
 
@@ -107,9 +110,9 @@ def test_lm_checkpoint_is_stateless_and_loads(lm_run):
     result, _, _ = lm_run
     run = rd.load_run(result.run_dir)
     assert run.model.stateful is False
-    assert len(run.vocab) == run.model.vocabulary_size
+    assert len(run.vocabulary) == run.model.vocabulary_size
     logits = run.model(np.zeros((3, 7), "int32"))
-    assert tuple(logits.shape) == (3, 7, len(run.vocab))
+    assert tuple(logits.shape) == (3, 7, len(run.vocabulary))
 
 
 def test_char_level_bits_per_character(tmp_path):
@@ -121,7 +124,7 @@ def test_char_level_bits_per_character(tmp_path):
     row = result.history[0]
     assert row["bits_per_character"] == pytest.approx(row["loss"] / math.log(2), rel=1e-5)
     assert "val_bits_per_character" in row
-    assert result.config["level"] == "char"
+    assert result.run.level == "char"
     assert "bits_per_character" in result.metrics["validation"]
 
 

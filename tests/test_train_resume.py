@@ -114,7 +114,7 @@ def test_nan_cli_exits_non_zero(tmp_path, capsys):
     data = write_ptb(tmp_path / "ptb")
     set_args = [a for k, v in TINY_LM.items() for a in ("--set", f"{k}={v}")]
     code = cli_train.main(["language_model", "--data", data, "--out",
-                           str(tmp_path / "r"), "--optimizer", "sgd", "--lr", "nan",
+                           str(tmp_path / "r"), "--optimizer", "sgd", "--lr", "1e38",
                            "--global-clipnorm", "0", "--epochs", "2",
                            "--batch-size", "4", "--bptt", "5", "--verbose", "0"]
                           + set_args)
@@ -122,3 +122,12 @@ def test_nan_cli_exits_non_zero(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "diverged" in err and "Traceback" not in err
     assert not os.path.exists(tmp_path / "r" / "last.keras")
+
+
+def test_a_nan_learning_rate_is_refused_before_training(tmp_path, capsys):
+    data = write_ptb(tmp_path / "ptb")
+    code = cli_train.main(["language_model", "--data", data, "--out",
+                           str(tmp_path / "r"), "--lr", "nan"])
+    assert code == 2
+    assert "Received: learning_rate=nan" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "r")

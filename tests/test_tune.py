@@ -8,6 +8,8 @@ import random
 
 import pytest
 
+from tests._files import sentiment_tsv
+
 from training import tune as tn
 
 TINY = ["--fix", "units=4", "--fix", "embedding_dim=4", "--fix", "num_layers=1",
@@ -18,16 +20,8 @@ TINY_FIX = {"units": 4, "embedding_dim": 4, "num_layers": 1,
 
 @pytest.fixture(scope="module")
 def tsv(tmp_path_factory):
-    rng = random.Random(0)
-    pos, neg = "good great fine lovely".split(), "bad awful poor dull".split()
-    path = tmp_path_factory.mktemp("data") / "tiny.tsv"
-    lines = ["sentence\tlabel"]
-    for i in range(80):
-        words = (pos if i % 2 else neg) + ["the", "film"]
-        lines.append(" ".join(rng.choice(words) for _ in range(rng.randint(2, 6)))
-                     + f"\t{i % 2}")
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
+    return sentiment_tsv(tmp_path_factory.mktemp("data") / "tiny.tsv", 80,
+                         extra_words=("the", "film"), lengths=(2, 6))
 
 
 # ----------------------------------------------------------- space (fast)

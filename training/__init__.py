@@ -4,7 +4,7 @@ Public API:
 
 - `training.train(preset, data, *, out, ...) -> RunResult` (`zoo train`)
 - `training.evaluate(run_dir, data, *, split=...) -> dict` (`zoo evaluate`)
-- `training.run_dir.load_run(run_dir) -> Run` (config, best/last model,
+- `training.run_dir.open_run(run_dir) -> Run` (config, best/last model,
   vocabulary) for evaluate, export and tune
 - `training.data`: data sources and loaders
 

@@ -1,9 +1,10 @@
 """Atomic file writes: a temporary file in the same directory, then rename.
 
 Anything another process may read (run directories, exports, configs,
-reports) is written through these helpers, so a reader never sees a
-half-written file and a crash leaves the previous version intact. Files get
-the usual permissions (0666 less the umask), not `mkstemp`'s 0600.
+reports, bench results) is written through these helpers, so a reader never
+sees a half-written file and a crash leaves the previous version intact. The
+parent folder is created if missing. Files get the usual permissions (0666
+less the umask), not `mkstemp`'s 0600.
 """
 
 import dataclasses
@@ -17,10 +18,9 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-
-
 def _temp_path(path, suffix=".tmp"):
     directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
         dir=directory, prefix="." + os.path.basename(path) + ".", suffix=suffix
     )

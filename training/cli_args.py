@@ -1,6 +1,8 @@
-"""Argument types shared by the `zoo` verbs (`--set`, `--fix`, counts)."""
+"""What the `zoo` verbs share: argument types (`--set`, `--fix`, counts)
+and the one way an error is reported."""
 
 import argparse
+import sys
 import ast
 import json
 
@@ -54,3 +56,10 @@ def positive_float(text):
     if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
     return value
+
+
+def error(verb, exc, status=2, what=None):
+    """Prints `zoo VERB: error: [WHAT: ]EXC` to stderr; returns `status`."""
+    prefix = f"{what}: " if what else ""
+    print(f"zoo {verb}: error: {prefix}{exc}", file=sys.stderr)
+    return status

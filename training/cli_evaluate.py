@@ -34,6 +34,7 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
 
+    from training.cli_args import error
     from training.data import DataError
     from training.evaluate import evaluate
     from training.run_dir import RunDirError
@@ -43,11 +44,9 @@ def main(argv=None) -> int:
                           batch_size=args.batch_size, out=args.out,
                           checkpoint=args.checkpoint, max_steps=args.max_steps)
     except DataError as e:
-        print(f"zoo evaluate: error: --data: {e}", file=sys.stderr)
-        return 2
+        return error("evaluate", e, what="--data")
     except (RunDirError, ValueError) as e:
-        print(f"zoo evaluate: error: {e}", file=sys.stderr)
-        return 2
+        return error("evaluate", e)
     print(json.dumps(result, indent=2))
     return 0
 

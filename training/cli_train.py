@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from training.cli_args import key_value, positive_float, positive_int
+from training.cli_args import error, key_value, positive_float, positive_int
 
 EPILOG = """\
 Preset training settings are the defaults; flags override them. Batch sizes
@@ -113,11 +113,9 @@ def main(argv=None) -> int:
         print(f"zoo train: {e}", file=sys.stderr)
         return 1
     except DataError as e:
-        print(f"zoo train: error: --data: {e}", file=sys.stderr)
-        return 2
+        return error("train", e, what="--data")
     except (RunDirError, ValueError) as e:
-        print(f"zoo train: error: {e}", file=sys.stderr)
-        return 2
+        return error("train", e)
     summary = {k: v for k, v in result.metrics.items() if k != "status"}
     print(json.dumps({"run_dir": result.run_dir, **summary}, indent=2, default=str))
     return 0

@@ -24,26 +24,31 @@ def language_model_metrics(loss: float, level: str) -> dict:
     return {"perplexity": math.exp(loss) if loss < 700.0 else float("inf")}
 
 
-def _lm_step_fn(model, batch_size):
-    import tensorflow as tf
+def token_loss_model(model):
+    """A Keras model `(ids, targets) -> per-token cross-entropy` over `model`.
+
+    Run it with `predict_on_batch`, which every backend compiles and which
+    carries a stateful model's state: the loss is then computed inside the
+    compiled step on TensorFlow, JAX and PyTorch alike. Keep it for repeated
+    evaluations of the same model (it compiles once).
+    """
     import keras
 
-    cache = model.__dict__.setdefault("_zoo_eval_fns", {})
-    if batch_size not in cache:
-        spec = tf.TensorSpec((batch_size, None), tf.int32)
+    class TokenLoss(keras.Model):
+        def __init__(self, lm):
+            super().__init__(name="token_loss")
+            self.lm = lm
 
-        @tf.function(input_signature=[spec, spec])
-        def step(x, y):
-            logits = model(x, training=False)
-            ce = keras.ops.sparse_categorical_crossentropy(
-                y, keras.ops.cast(logits, "float32"), from_logits=True)
-            return tf.reduce_sum(tf.cast(ce, tf.float64))
+        def call(self, inputs):
+            ids, targets = inputs
+            logits = keras.ops.cast(self.lm(ids, training=False), "float32")
+            return keras.ops.sparse_categorical_crossentropy(
+                targets, logits, from_logits=True)
 
-        cache[batch_size] = step
-    return cache[batch_size]
+    return TokenLoss(model)
 
 
-def lm_loss(model, ids, *, batch_size, bptt, max_steps=None):
+def lm_loss(model, ids, *, batch_size, bptt, max_steps=None, scorer=None):
     """Summed cross-entropy of a stateful LM over a token stream.
 
     The stream is cut into `batch_size` rows and read in BPTT windows of
@@ -57,6 +62,7 @@ def lm_loss(model, ids, *, batch_size, bptt, max_steps=None):
         batch_size: rows.
         bptt: window length.
         max_steps: only the first `max_steps` windows. Defaults to `None`.
+        scorer: `token_loss_model(model)`, to reuse one across calls.
 
     Returns:
         `(total_loss, num_tokens)`: summed nats and tokens predicted.
@@ -69,11 +75,12 @@ def lm_loss(model, ids, *, batch_size, bptt, max_steps=None):
     if not windows:
         raise ValueError(
             f"{len(ids)} tokens give no window for batch_size={batch_size}, bptt={bptt}")
-    step = _lm_step_fn(model, batch_size)
+    scorer = scorer or token_loss_model(model)
     model.reset_states()
     total, n = 0.0, 0
     for x, y in windows:
-        total += float(step(x.astype(np.int32), y.astype(np.int32)))
+        ce = scorer.predict_on_batch((x.astype(np.int32), y.astype(np.int32)))
+        total += float(np.sum(np.asarray(ce, dtype=np.float64)))
         n += int(y.size)
     return total, n
 
@@ -163,46 +170,46 @@ def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
     from training import run_dir as rd
     from training.data import load_language_model, load_text_classification
 
-    if checkpoint not in ("best", "last"):
-        raise ValueError(f"checkpoint must be 'best' or 'last', got {checkpoint!r}")
-    run = rd.load_run(run_dir, load_model=checkpoint == "best",
-                      load_last=checkpoint == "last")
-    model = run.model if checkpoint == "best" else run.last
-    cfg = run.config
-    carve = cfg.get("data", {}).get("validation", {})
-    training_cfg = cfg.get("training", {})
+    if checkpoint not in rd.CHECKPOINTS:
+        raise ValueError(f"checkpoint must be 'best' or 'last'. Received: "
+                         f"checkpoint={checkpoint!r}")
+    if split not in ("train", "validation", "test"):
+        raise ValueError(f"Unknown split {split!r}. Valid splits: train, "
+                         f"validation, test. Received: split={split!r}")
+    run = rd.open_run(run_dir)
+    model = run.load_model(checkpoint)
+    carve = run.carve
     result = {"run_dir": os.fspath(run_dir), "data": os.fspath(data),
               "split": split, "checkpoint": checkpoint, "family": run.family}
-    if split not in ("train", "validation", "test"):
-        raise ValueError(f"Unknown split {split!r}. Valid splits: train, validation, test.")
     if run.family == "sentiment_classifier":
         splits = ("train", "test") if split == "test" else ("train", "validation")
         loaded = load_text_classification(
             data, class_names=run.class_names,
-            validation_split=carve.get("fraction", 0.1) or 0.0,
-            seed=carve.get("seed", cfg.get("seed", 1337)), splits=splits)
+            validation_split=carve.fraction or 0.0, seed=carve.seed,
+            splits=splits)
         part = getattr(loaded, split)
         if part is None or len(part) == 0:
             raise ValueError(f"{data}: no {split!r} split (validation_split was 0?)")
-        bs = batch_size or training_cfg.get("batch_size", 64)
+        bs = batch_size or run.training.get("batch_size", 64)
         result.update(evaluate_classifier(model, part.texts, part.labels,
                                           batch_size=bs, max_steps=max_steps))
     else:
         loaded = load_language_model(
-            data, level=run.level or "auto", vocab=run.vocab,
-            validation_fraction=carve.get("fraction") or 0.1)
+            data, level=run.level, vocab=run.vocabulary,
+            validation_fraction=carve.fraction or 0.1)
         ids = getattr(loaded, split)
         if ids is None:
             raise ValueError(
                 f"{data}: no {split!r} split; available: "
                 f"{[s for s in ('train', 'validation', 'test') if getattr(loaded, s) is not None]}")
         result.update(evaluate_language_model(
-            model, ids, level=run.level, batch_size=batch_size or EVAL_LM_BATCH_SIZE,
-            bptt=training_cfg.get("bptt") or 35, max_steps=max_steps))
+            model, ids, level=run.level,
+            batch_size=batch_size or EVAL_LM_BATCH_SIZE,
+            bptt=run.training.get("bptt") or 35, max_steps=max_steps))
         result["level"] = run.level
     result["data_fingerprint"] = loaded.fingerprint
     result["same_data_as_training"] = (
-        loaded.fingerprint == cfg.get("data", {}).get("fingerprint"))
+        loaded.fingerprint == run.data.get("fingerprint"))
     if out:
         rd.atomic_write_json(out, result)
     return result

@@ -1,11 +1,14 @@
-"""RUN_DIR: the directory `zoo train` writes and evaluate/export/tune read.
+"""RUN_DIR: the one module that reads and writes a run directory.
 
-Layout (see DESIGN.md):
+`zoo train` writes a run directory; `zoo evaluate`, `zoo export`,
+`zoo diagnose`, `zoo evaluate-pairs`, `zoo tune --export-best`, the
+quickstart and the bench recipes read it, all through this module
+(`open_run`). See docs/architecture.md for who owns which hand-off.
 
 ```
-config.json      preset, family, model config, training config, data source
-                 + fingerprint + validation carve, class_names / level, seed,
-                 versions, command line
+config.json      schema version, preset, family, overrides, model config,
+                 training settings, data (source, fingerprint, validation
+                 carve), seed, versions, command line
 model.keras      best checkpoint by the validation metric
 last.keras       end of the last finished epoch
 backup/          resume state (keras.callbacks.BackupAndRestore)
@@ -13,29 +16,41 @@ vocab.txt        language models: one token per line, line i = id i
 history.csv      one row per epoch (grad_norm and clipped_fraction included)
 metrics.json     final validation (and test) metrics
 curves.png       learning curves
-tensorboard/     event files
+tensorboard/     event files (TensorFlow backend)
 ```
 
-Every file is written atomically: to a temporary file in the same directory,
-then moved into place with `os.replace`, so a reader (or a run killed
-half-way) never sees a partial file.
+`config.json` stores each fact once (schema 2). The model's level
+(`"word"`/`"char"`) and class names are in `model_config`, the model's own
+Keras config, and nowhere else; `Run.level` and `Run.class_names` read them
+from there. Run directories written before the schema version existed
+(schema 1: `level` and `class_names` repeated at the top level and in
+`data`) still load: `upgrade_config` turns them into schema 2 when read,
+and a resumed run rewrites its `config.json` in the new form.
+
+Every file is written atomically (a temporary file in the same directory,
+then `os.replace`), so a reader, or a run killed half-way, never sees a
+partial file.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime
 import io
 import json
 import os
+import shutil
 
-from training.atomic import (  # noqa: F401  (re-exported)
+from training import reports
+from training.atomic import (
     atomic_save_model,
-    atomic_savefig,
-    atomic_write_bytes,
+    atomic_savefig,  # noqa: F401  (re-exported for the writers)
     atomic_write_json,
     atomic_write_text,
 )
+
+SCHEMA_VERSION = 2
 
 CONFIG = "config.json"
 BEST = "model.keras"
@@ -46,18 +61,146 @@ HISTORY = "history.csv"
 METRICS = "metrics.json"
 CURVES = "curves.png"
 TENSORBOARD = "tensorboard"
-
+CHECKPOINTS = {"best": BEST, "last": LAST}
+FAMILIES = ("sentiment_classifier", "language_model")
 
 
 class RunDirError(ValueError):
-    """A RUN_DIR is missing, incomplete or in use; the message says which."""
+    """A RUN_DIR is missing, incomplete, malformed or in use; the message
+    names the directory or file and says which."""
 
 
+def path(run_dir, name) -> str:
+    """The path of `name` (e.g. `BEST`) inside `run_dir`."""
+    return os.path.join(os.fspath(run_dir), name)
 
-# ------------------------------------------------------------------ history
+
+# ------------------------------------------------------------------ config
 
 
-def write_history(path, rows) -> None:
+def now() -> str:
+    """The current UTC time, as recorded in config.json."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(
+        timespec="seconds")
+
+
+def new_config(*, preset, family, description, overrides, model_config,
+               training, data, validation, seed, command_line) -> dict:
+    """The schema-2 `config.json` of a new run.
+
+    Args:
+        preset: the preset (or family) name trained.
+        family: `"sentiment_classifier"` or `"language_model"`.
+        description: the preset's description, or `None`.
+        overrides: the model arguments given on the command line.
+        model_config: the model's `get_config()`: the only record of its
+            level, class names and vocabulary size.
+        training: the resolved training settings plus how they ran
+            (replicas, global batch, strategy, mixed precision).
+        data: the data summary (source, fingerprint, description, counts);
+            any `level` or `class_names` in it are dropped (they are in
+            `model_config`).
+        validation: how the validation split was obtained:
+            `{"how": str, "fraction": float or None}`.
+        seed: the run's seed (weights, shuffling, validation carve).
+        command_line: the argv that started the run.
+    """
+    data = {k: v for k, v in dict(data).items()
+            if k not in ("level", "class_names", "vocab_size", "validation")}
+    data["validation"] = dict(validation)
+    return {
+        "schema": SCHEMA_VERSION,
+        "preset": preset,
+        "family": family,
+        "description": description,
+        "overrides": dict(overrides),
+        "model_config": dict(model_config),
+        "training": dict(training),
+        "data": data,
+        "seed": int(seed),
+        "versions": reports.versions(),
+        "command_line": list(command_line),
+        "created": now(),
+    }
+
+
+def upgrade_config(raw, where="config.json") -> dict:
+    """Returns `raw` (a parsed config.json of any schema) as schema 2.
+
+    Schema 1 (no `schema` key) repeated `level` (top level, `data`,
+    `model_config`) and `class_names` (top level, `data`); the copy in
+    `model_config` is kept, filled from the others if it lacks one, and the
+    validation carve loses its copy of the seed.
+
+    Raises:
+        RunDirError: not a JSON object, a newer schema, or no `family`.
+    """
+    if not isinstance(raw, dict):
+        raise RunDirError(f"{where}: not a JSON object")
+    schema = raw.get("schema", 1)
+    if not isinstance(schema, int) or schema < 1:
+        raise RunDirError(f"{where}: invalid schema {schema!r}")
+    if schema > SCHEMA_VERSION:
+        raise RunDirError(
+            f"{where}: written by a newer RNN Zoo (config schema {schema}; "
+            f"this one reads up to {SCHEMA_VERSION}); upgrade rnn-zoo")
+    config = json.loads(json.dumps(raw))  # a deep copy
+    if config.get("family") not in FAMILIES:
+        raise RunDirError(f"{where}: unknown model family "
+                          f"{config.get('family')!r}; expected one of "
+                          f"{list(FAMILIES)}")
+    if schema == 1:
+        data = config.setdefault("data", {})
+        model_config = config.setdefault("model_config", {})
+        level = config.pop("level", None) or data.get("level")
+        names = config.pop("class_names", None) or data.get("class_names")
+        if config["family"] == "language_model":
+            model_config.setdefault("level", level or "word")
+        elif names is not None:
+            model_config.setdefault("class_names", list(names))
+        for key in ("level", "class_names", "vocab_size"):
+            data.pop(key, None)
+        config.pop("vocab_size", None)
+        config.pop("checkpoints", None)
+        carve = dict(data.get("validation") or {})
+        carve.pop("seed", None)
+        data["validation"] = carve
+        config["schema"] = SCHEMA_VERSION
+        config["upgraded_from_schema"] = 1
+    return config
+
+
+def write_config(run_dir, config) -> None:
+    """Writes `config.json` (atomically)."""
+    atomic_write_json(path(run_dir, CONFIG), config)
+
+
+def read_config(run_dir) -> dict:
+    """Reads `RUN_DIR/config.json` as schema 2 (see `upgrade_config`).
+
+    Raises:
+        RunDirError: the directory or `config.json` is missing or malformed.
+    """
+    run_dir = os.fspath(run_dir)
+    if not os.path.isdir(run_dir):
+        raise RunDirError(f"{run_dir}: run directory does not exist")
+    p = path(run_dir, CONFIG)
+    if not os.path.exists(p):
+        raise RunDirError(
+            f"{run_dir}: not a run directory (no {CONFIG}); pass the --out "
+            "folder of a `zoo train` run")
+    try:
+        with open(p, encoding="utf-8") as f:
+            raw = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RunDirError(f"{p}: cannot be read as JSON ({e})") from None
+    return upgrade_config(raw, where=p)
+
+
+# ----------------------------------------------------------------- history
+
+
+def write_history(file, rows) -> None:
     """Writes `history.csv` atomically: one row per epoch, `epoch` first.
 
     Columns are the union of the rows' keys (`epoch`, then sorted), like
@@ -69,7 +212,7 @@ def write_history(path, rows) -> None:
     writer.writerow(["epoch"] + keys)
     for r in rows:
         writer.writerow([r.get("epoch", "")] + [_cell(r.get(k)) for k in keys])
-    atomic_write_text(path, buf.getvalue())
+    atomic_write_text(file, buf.getvalue())
 
 
 def _cell(v):
@@ -80,14 +223,14 @@ def _cell(v):
     return v
 
 
-def read_history(path) -> list[dict]:
+def read_history(file) -> list[dict]:
     """Reads `history.csv` into a list of dicts (numbers as float, epoch int).
 
     Returns `[]` if the file does not exist.
     """
-    if not os.path.exists(path):
+    if not os.path.exists(file):
         return []
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(file, newline="", encoding="utf-8") as f:
         rows = []
         for raw in csv.DictReader(f):
             row = {}
@@ -102,124 +245,270 @@ def read_history(path) -> list[dict]:
     return rows
 
 
-# ------------------------------------------------------------------ loading
+# -------------------------------------------------------------------- Run
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
+class Carve:
+    """How a run's validation split was obtained.
+
+    Attributes:
+        how: a description, e.g. `"stratified carve of train"`.
+        fraction: the share of train held out, or `None` (the source's own
+            validation split).
+        seed: the seed of the carve (the run's seed).
+    """
+
+    how: str | None
+    fraction: float | None
+    seed: int
+
+
 class Run:
-    """What `load_run` returns.
+    """A run directory, as `open_run` returns it.
 
     Attributes:
         run_dir: the directory.
-        config: the parsed `config.json`.
-        model: the best model (`model.keras`), or `None` if not loaded.
-        last: the `last.keras` model, or `None` (not requested / absent).
-        vocab: a `training.data.Vocabulary` for language models, else `None`.
-        history: rows of `history.csv` (list of dicts).
-        metrics: parsed `metrics.json`, or `None` if absent.
-    """
-
-    run_dir: str
-    config: dict
-    model: object = None
-    last: object = None
-    vocab: object = None
-    history: list = dataclasses.field(default_factory=list)
-    metrics: dict | None = None
-
-    @property
-    def family(self) -> str:
-        return self.config["family"]
-
-    @property
-    def class_names(self):
-        return self.config.get("class_names")
-
-    @property
-    def level(self):
-        return self.config.get("level")
-
-
-def path(run_dir, name) -> str:
-    return os.path.join(os.fspath(run_dir), name)
-
-
-def read_config(run_dir) -> dict:
-    """Reads `RUN_DIR/config.json`, with a clear error if it is missing."""
-    run_dir = os.fspath(run_dir)
-    if not os.path.isdir(run_dir):
-        raise RunDirError(f"{run_dir}: run directory does not exist")
-    p = path(run_dir, CONFIG)
-    if not os.path.exists(p):
-        raise RunDirError(
-            f"{run_dir}: not a run directory (no {CONFIG}); pass the --out "
-            "folder of a `zoo train` run"
-        )
-    with open(p, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def load_run(run_dir, *, load_model: bool = True, load_last: bool = False,
-             compile: bool = False) -> Run:
-    """Loads a run directory written by `training.train`.
-
-    Args:
-        run_dir: the RUN_DIR.
-        load_model: load the best model `model.keras`. Defaults to `True`.
-        load_last: also load `last.keras`. Defaults to `False`.
-        compile: passed to `keras.saving.load_model`. Defaults to `False`
-            (checkpoints are saved uncompiled).
-
-    Returns:
-        A `Run` with `config`, `model`, `last`, `vocab` (language models),
-        `history` and `metrics`.
-
-    Raises:
-        RunDirError: the directory, `config.json`, a requested checkpoint or
-            (for language models) `vocab.txt` is missing; the message names
-            the file.
+        config: the schema-2 `config.json` (see `upgrade_config`).
+        family: `"sentiment_classifier"` or `"language_model"`.
+        preset: the preset (or family) name trained.
+        model_config: the model's Keras config.
+        training: the training settings.
+        data: the data summary (source, fingerprint, description, counts,
+            validation).
+        seed: the run's seed.
+        overrides: the model arguments given on the command line.
+        level: `"word"` or `"char"` (language models), else `None`.
+        class_names: the class names (classifiers), else `None`.
+        carve: the validation `Carve`.
+        best_path, last_path, backup_dir, vocab_path, history_path,
+        metrics_path, curves_path, tensorboard_dir: the files inside.
 
     Example:
 
     ```python
-    run = load_run("runs/ptb")
-    logits = run.model(ids)  # stateless copy; any batch size
-    run.vocab.decode(ids[0])
+    run = open_run("runs/ptb")
+    run.level, run.vocabulary.decode([0, 1])
+    model = run.load_model()          # model.keras, stateless
     ```
     """
-    run_dir = os.fspath(run_dir)
-    config = read_config(run_dir)
-    run = Run(run_dir=run_dir, config=config)
-    wanted = []
-    if load_model:
-        wanted.append((BEST, "model"))
-    if load_last:
-        wanted.append((LAST, "last"))
-    for name, attr in wanted:
-        p = path(run_dir, name)
+
+    def __init__(self, run_dir, config):
+        self.run_dir = os.fspath(run_dir)
+        self.config = config
+        self._vocabulary = None
+        self._models = {}
+
+    def __repr__(self):
+        return (f"Run({self.run_dir!r}, family={self.family!r}, "
+                f"preset={self.preset!r})")
+
+    # -- facts ---------------------------------------------------------------
+    family = property(lambda self: self.config["family"])
+    preset = property(lambda self: self.config.get("preset"))
+    model_config = property(lambda self: self.config.get("model_config") or {})
+    training = property(lambda self: self.config.get("training") or {})
+    data = property(lambda self: self.config.get("data") or {})
+    overrides = property(lambda self: dict(self.config.get("overrides") or {}))
+
+    @property
+    def seed(self) -> int:
+        return int(self.config.get("seed", 1337))
+
+    @property
+    def level(self):
+        if self.family != "language_model":
+            return None
+        return self.model_config.get("level", "word")
+
+    @property
+    def class_names(self):
+        if self.family != "sentiment_classifier":
+            return None
+        names = self.model_config.get("class_names")
+        return None if names is None else [str(c) for c in names]
+
+    @property
+    def carve(self) -> Carve:
+        v = self.data.get("validation") or {}
+        return Carve(how=v.get("how"), fraction=v.get("fraction"),
+                     seed=self.seed)
+
+    # -- files ---------------------------------------------------------------
+    def file(self, name) -> str:
+        return path(self.run_dir, name)
+
+    best_path = property(lambda self: self.file(BEST))
+    last_path = property(lambda self: self.file(LAST))
+    backup_dir = property(lambda self: self.file(BACKUP))
+    vocab_path = property(lambda self: self.file(VOCAB))
+    history_path = property(lambda self: self.file(HISTORY))
+    metrics_path = property(lambda self: self.file(METRICS))
+    curves_path = property(lambda self: self.file(CURVES))
+    tensorboard_dir = property(lambda self: self.file(TENSORBOARD))
+
+    def checkpoint_path(self, which="best") -> str:
+        """`model.keras` (`"best"`) or `last.keras` (`"last"`).
+
+        Raises:
+            RunDirError: another `which`, or the checkpoint does not exist.
+        """
+        if which not in CHECKPOINTS:
+            raise RunDirError(f"checkpoint must be 'best' or 'last'. "
+                              f"Received: checkpoint={which!r}")
+        p = self.file(CHECKPOINTS[which])
         if not os.path.exists(p):
             raise RunDirError(
                 f"{p}: missing; the run has not finished an epoch yet "
-                "(resume it with `zoo train ... --resume`)"
-            )
-    if config.get("family") == "language_model":
-        from training.data import Vocabulary
+                "(resume it with `zoo train ... --resume`)")
+        return p
 
-        p = path(run_dir, VOCAB)
-        if not os.path.exists(p):
-            raise RunDirError(f"{p}: missing (language-model runs save their vocabulary)")
-        run.vocab = Vocabulary.load(p)
-    if wanted:
-        import keras
+    # -- contents ------------------------------------------------------------
+    @property
+    def vocabulary(self):
+        """The language model's `Vocabulary` (`vocab.txt`), else `None`.
 
-        import zoo  # noqa: F401  (registers the zoo's classes)
+        Raises:
+            RunDirError: a language-model run without `vocab.txt`.
+            training.data.DataError: a malformed `vocab.txt`.
+        """
+        if self.family != "language_model":
+            return None
+        if self._vocabulary is None:
+            from training.data.vocab import Vocabulary
 
-        for name, attr in wanted:
-            setattr(run, attr, keras.saving.load_model(path(run_dir, name),
-                                                       compile=compile))
-    run.history = read_history(path(run_dir, HISTORY))
-    mp = path(run_dir, METRICS)
-    if os.path.exists(mp):
-        with open(mp, encoding="utf-8") as f:
-            run.metrics = json.load(f)
+            if not os.path.exists(self.vocab_path):
+                raise RunDirError(f"{self.vocab_path}: missing (language-model "
+                                  "runs save their vocabulary)")
+            self._vocabulary = Vocabulary.load(
+                self.vocab_path,
+                oov_token=self.data.get("oov_token") or "<unk>")
+        return self._vocabulary
+
+    def load_model(self, which="best", *, compile=False):
+        """Loads `model.keras` or `last.keras` (cached per checkpoint).
+
+        Language-model checkpoints are stateless copies (any batch size);
+        `model.with_options(stateful=True, batch_size=B)` carries state.
+        """
+        p = self.checkpoint_path(which)
+        key = (which, bool(compile))
+        if key not in self._models:
+            import keras
+
+            import zoo  # noqa: F401  (registers the zoo's classes)
+
+            self._models[key] = keras.saving.load_model(p, compile=compile)
+        return self._models[key]
+
+    @property
+    def model(self):
+        """`load_model("best")`."""
+        return self.load_model("best")
+
+    @property
+    def last(self):
+        """`load_model("last")`."""
+        return self.load_model("last")
+
+    @property
+    def history(self) -> list:
+        return read_history(self.history_path)
+
+    @property
+    def metrics(self):
+        """`metrics.json`, or `None` before the run has finished."""
+        if not os.path.exists(self.metrics_path):
+            return None
+        with open(self.metrics_path, encoding="utf-8") as f:
+            return json.load(f)
+
+
+def open_run(run_dir) -> Run:
+    """Opens a run directory written by `training.train` (any schema).
+
+    Nothing heavy is read until asked for (`load_model`, `vocabulary`).
+
+    Raises:
+        RunDirError: the directory or `config.json` is missing or malformed.
+    """
+    return Run(run_dir, read_config(run_dir))
+
+
+def load_run(run_dir, *, load_model=True, load_last=False) -> Run:
+    """`open_run`, then loads the checkpoints asked for (and, for language
+    models, the vocabulary), so that missing files fail here.
+
+    Raises:
+        RunDirError: a missing directory, config, checkpoint or vocabulary.
+    """
+    run = open_run(run_dir)
+    for which, wanted in (("best", load_model), ("last", load_last)):
+        if wanted:
+            run.checkpoint_path(which)
+    run.vocabulary  # noqa: B018  (fails now if vocab.txt is missing)
+    if load_model:
+        run.load_model("best")
+    if load_last:
+        run.load_model("last")
     return run
+
+
+# ---------------------------------------------------------------- writing
+
+
+def prepare(run_dir, *, resume, overwrite):
+    """Makes `run_dir` ready for a new run, or opens the run to resume.
+
+    Only the chief of a multi-worker run may call this (see
+    `training.strategy.is_chief`).
+
+    Returns:
+        The `Run` to resume (`resume=True` and a non-empty `run_dir`), else
+        `None` after creating an empty `run_dir`.
+
+    Raises:
+        RunDirError: `run_dir` is a file, is not empty and neither `resume`
+            nor `overwrite` is set, or is to be resumed without config.
+    """
+    run_dir = os.fspath(run_dir)
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise RunDirError(f"{run_dir}: exists and is not a directory")
+    exists = os.path.isdir(run_dir) and bool(os.listdir(run_dir))
+    if exists and resume:
+        if not os.path.exists(path(run_dir, CONFIG)):
+            raise RunDirError(
+                f"{run_dir}: cannot resume, no {CONFIG} (not a run directory)")
+        return open_run(run_dir)
+    if exists and not overwrite:
+        raise RunDirError(
+            f"{run_dir}: run directory exists and is not empty; pass --resume "
+            "to continue that run or --overwrite to replace it")
+    if exists:
+        shutil.rmtree(run_dir)
+    os.makedirs(run_dir, exist_ok=True)
+    return None
+
+
+def write_vocabulary(run_dir, vocab) -> None:
+    """Writes `vocab.txt` (see `training.data.vocab.Vocabulary.save`)."""
+    vocab.save(path(run_dir, VOCAB))
+
+
+def write_metrics(run_dir, metrics) -> None:
+    """Writes `metrics.json` (atomically)."""
+    atomic_write_json(path(run_dir, METRICS), metrics)
+
+
+def save_checkpoint(run_dir, model, which) -> None:
+    """Saves `model` (uncompiled) as `model.keras` or `last.keras`."""
+    atomic_save_model(model, path(run_dir, CHECKPOINTS[which]))
+
+
+def backup_epoch(backup_dir) -> int:
+    """The epoch a resume from `backup_dir` starts at (0 without backup)."""
+    meta = os.path.join(backup_dir, "training_metadata.json")
+    if not os.path.exists(meta):
+        return 0
+    with open(meta, encoding="utf-8") as f:
+        return int(json.load(f)["epoch"])

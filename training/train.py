@@ -1,38 +1,22 @@
 """`training.train`: trains a zoo preset on a data source into a RUN_DIR.
 
-The preset's `training` settings are the defaults; arguments override them.
-See `training.run_dir` for what is written, `training.strategy` for
-distribution, and `training.callbacks` for how gradient norms, checkpoints,
-resume and NaN are handled.
+The preset's recipe gives the defaults and arguments override them
+(`training.recipe`); `training.trainer` compiles the model and builds its
+inputs and callbacks (shared with `zoo tune`); `training.checkpoints`
+writes RUN_DIR during `fit` and `training.run_dir` owns its layout;
+`training.strategy` decides the distribution and who writes.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import os
-import platform
-import shutil
 import sys
 import warnings
 
+from training import recipe as recipe_lib
 from training import run_dir as rd
-
-DEFAULT_SEED = 1337
-DEFAULT_VALIDATION_SPLIT = 0.1
-
-# Recipes for the bare family names (presets carry their own).
-FAMILY_TRAINING = {
-    "sentiment_classifier": {"optimizer": "adam", "learning_rate": 1e-3,
-                             "clipnorm": 1.0, "epochs": 3, "batch_size": 64},
-    "language_model": {"optimizer": "adam", "learning_rate": 1e-3,
-                       "global_clipnorm": 1.0, "epochs": 5, "batch_size": 20,
-                       "bptt": 35},
-}
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-# Settings a resumed run takes from config.json; only `epochs` may change.
-_SETTINGS = ("optimizer", "learning_rate", "clipnorm", "global_clipnorm",
-             "epochs", "batch_size", "bptt", "lr_decay", "lr_decay_after")
+from training.recipe import DEFAULT_SEED, DEFAULT_VALIDATION_SPLIT  # noqa: F401
 
 
 @dataclasses.dataclass
@@ -55,90 +39,10 @@ class RunResult:
     metrics: dict
     best_epoch: int | None = None
 
-
-def _settings(family, preset, given):
-    from zoo.models import factory
-
-    if preset in factory.list_models():
-        base = dict(factory.get_preset(preset)["training"])
-    else:
-        base = dict(FAMILY_TRAINING[family])
-    if given.get("clipnorm") is not None and given.get("global_clipnorm") is not None:
-        raise ValueError("clipnorm and global_clipnorm are mutually exclusive; "
-                         "pass one of them")
-    if given.get("clipnorm") is not None:
-        base.pop("global_clipnorm", None)
-    if given.get("global_clipnorm") is not None:
-        base.pop("clipnorm", None)
-    for k, v in given.items():
-        if v is not None:
-            base[k] = v
-    for k in ("clipnorm", "global_clipnorm"):
-        if k in base and not base[k]:
-            base[k] = None  # 0 turns clipping off
-        base.setdefault(k, None)
-    base.setdefault("lr_decay", None)
-    base.setdefault("lr_decay_after", None)
-    if family == "language_model":
-        base.setdefault("bptt", 35)
-    elif given.get("bptt") is not None:
-        raise ValueError(f"bptt applies to language models only; {preset!r} is a "
-                         f"{family}")
-    else:
-        base.pop("bptt", None)
-    if base["lr_decay"] is not None and not 0 < base["lr_decay"] <= 1:
-        raise ValueError(f"lr_decay must be in (0, 1], got {base['lr_decay']!r}")
-    if base["lr_decay_after"] is not None and base["lr_decay_after"] < 0:
-        raise ValueError(f"lr_decay_after must be >= 0, got {base['lr_decay_after']!r}")
-    if base["optimizer"] not in OPTIMIZERS:
-        raise ValueError(f"Unknown optimizer {base['optimizer']!r}. "
-                         f"Valid values: {list(OPTIMIZERS)}.")
-    for k in ("epochs", "batch_size") + (("bptt",) if family == "language_model" else ()):
-        if not isinstance(base[k], int) or base[k] < 1:
-            raise ValueError(f"{k} must be a positive integer, got {base[k]!r}")
-    return base
-
-
-def make_optimizer(name, learning_rate, *, clipnorm=None, global_clipnorm=None):
-    """A Keras optimizer by name with the given clipping."""
-    import keras
-
-    cls = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
-           "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}[name]
-    return cls(learning_rate=learning_rate, clipnorm=clipnorm or None,
-               global_clipnorm=global_clipnorm or None)
-
-
-def _versions():
-    import keras
-    import numpy
-    import tensorflow as tf
-
-    import zoo
-
-    return {"zoo": zoo.__version__, "keras": keras.__version__,
-            "tensorflow": tf.__version__, "numpy": numpy.__version__,
-            "python": platform.python_version()}
-
-
-def _prepare_run_dir(out, resume, overwrite):
-    """Returns the stored config when resuming a run, else `None`."""
-    exists = os.path.isdir(out) and bool(os.listdir(out))
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise rd.RunDirError(f"{out}: exists and is not a directory")
-    if exists and resume:
-        if not os.path.exists(rd.path(out, rd.CONFIG)):
-            raise rd.RunDirError(
-                f"{out}: cannot resume, no {rd.CONFIG} (not a run directory)")
-        return rd.read_config(out)
-    if exists and not overwrite:
-        raise rd.RunDirError(
-            f"{out}: run directory exists and is not empty; pass --resume to "
-            "continue that run or --overwrite to replace it")
-    if exists and overwrite:
-        shutil.rmtree(out)
-    os.makedirs(out, exist_ok=True)
-    return None
+    @property
+    def run(self):
+        """The run directory, opened (`training.run_dir.Run`)."""
+        return rd.open_run(self.run_dir)
 
 
 def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None,
@@ -146,18 +50,20 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
           lr_decay=None, lr_decay_after=None, overrides=None, strategy="auto",
           mixed_precision=False, seed=None, validation_split=None,
           resume=False, overwrite=False, max_steps_per_epoch=None,
-          time_budget=None, callbacks=None, verbose="auto", command_line=None) -> RunResult:
+          time_budget=None, callbacks=None, verbose="auto",
+          command_line=None) -> RunResult:
     """Trains a preset (or a bare model family) and writes a RUN_DIR.
 
     Classifiers read `(text, label)` data, learn their vocabulary from the
     training texts (`adapt_vocabulary`) and train with sparse categorical
     cross-entropy and accuracy; the best checkpoint is the highest
-    `val_accuracy`. Language models read a token stream, cut into
-    `batch_size` rows read in BPTT windows in order by a stateful model
-    whose state is carried across windows and reset at each epoch start;
-    the loss is the mean cross-entropy from logits, reported as perplexity
-    (word) or bits per character (char) over the whole validation stream;
-    the best checkpoint is the lowest `val_loss`.
+    `val_accuracy`. They train on the TensorFlow backend. Language models
+    read a token stream, cut into `batch_size` rows read in BPTT windows in
+    order by a stateful model whose state is carried across windows and
+    reset at each epoch start; the loss is the mean cross-entropy from
+    logits, reported as perplexity (word) or bits per character (char) over
+    the whole validation stream; the best checkpoint is the lowest
+    `val_loss`. They train on the TensorFlow, JAX and PyTorch backends.
 
     Args:
         preset: a preset name (`zoo.list_models()`) or a family name.
@@ -203,7 +109,8 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
 
     Raises:
         ValueError: unknown preset/argument/setting (the message lists the
-            valid ones), or mutually exclusive clipping options.
+            valid ones), mutually exclusive clipping options, or a family
+            the Keras backend cannot train.
         training.data.DataError: bad data source (or TFDS while offline).
         training.run_dir.RunDirError: `out` is not empty and neither
             `resume` nor `overwrite` is set.
@@ -220,40 +127,43 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
     """
     import keras
 
+    from training import strategy as st
+    from training import trainer as tr
+    from training.callbacks import TrainingDiverged
     from zoo.models import factory
 
     out = os.fspath(out)
     if time_budget is not None and not float(time_budget) > 0:
-        raise ValueError(f"time_budget must be > 0 minutes, received {time_budget!r}")
+        raise ValueError("`time_budget` must be > 0 minutes. Received: "
+                         f"time_budget={time_budget!r}")
     given = {"optimizer": optimizer, "learning_rate": learning_rate,
              "clipnorm": clipnorm, "global_clipnorm": global_clipnorm,
              "epochs": epochs, "batch_size": batch_size, "bptt": bptt,
              "lr_decay": lr_decay, "lr_decay_after": lr_decay_after}
     overrides = dict(overrides or {})
     family, _ = factory.resolve(preset, **overrides)  # validates early
-    _settings(family, preset, given)  # bad settings fail before RUN_DIR is touched
+    tr.require_backend_for(family)
+    recipe_lib.resolve(preset, family, given)  # fails before RUN_DIR is touched
+    st.check_strategy(strategy)
 
-    if _is_chief_env():
-        stored = _prepare_run_dir(out, resume, overwrite)
+    chief = st.is_chief(strategy)
+    if chief:
+        stored = rd.prepare(out, resume=resume, overwrite=overwrite)
     elif resume and os.path.exists(rd.path(out, rd.CONFIG)):
-        stored = rd.read_config(out)  # workers only read RUN_DIR
+        stored = rd.open_run(out)  # workers only read RUN_DIR
     else:
         stored = None
     if stored is not None:
-        settings, overrides, seed, validation_split = _resume_settings(
+        recipe, overrides, seed, validation_split = _resume(
             stored, preset, given, overrides, seed, validation_split)
     else:
-        settings = _settings(family, preset, given)
+        recipe = recipe_lib.resolve(preset, family, given)
     seed = DEFAULT_SEED if seed is None else int(seed)
     validation_split = (DEFAULT_VALIDATION_SPLIT if validation_split is None
                         else float(validation_split))
 
-    from training import callbacks as cb
-    from training import strategy as st
-
     dist = st.make_strategy(strategy)
-    chief = st.is_chief(dist)
-    write_dir = out if chief else cb.worker_temp_dir(st.task_info()[1])
+    write_dir = out if chief else st.worker_temp_dir(st.task_info()[1])
     replicas = dist.num_replicas_in_sync
     previous_policy = keras.mixed_precision.global_policy().name
     policy = st.mixed_precision_policy() if mixed_precision else None
@@ -269,9 +179,8 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
         if policy:
             keras.mixed_precision.set_global_policy(policy)
         data_obj, model_overrides = _load_data(
-            family, preset, data, overrides, stored, seed, validation_split, out,
-            settings)
-        per_replica = settings["batch_size"]
+            family, preset, data, overrides, stored, seed, validation_split)
+        per_replica = recipe["batch_size"]
         global_batch = per_replica * replicas
         with dist.scope():
             if family == "language_model":
@@ -280,79 +189,52 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             else:
                 model = factory.build(preset, **model_overrides)
                 model.adapt_vocabulary(data_obj.train.texts)
-            opt = make_optimizer(settings["optimizer"], settings["learning_rate"],
-                                 clipnorm=settings["clipnorm"],
-                                 global_clipnorm=settings["global_clipnorm"])
-            trainer = cb.GradientTrackingTrainer(
-                model, clipnorm=settings["clipnorm"],
-                global_clipnorm=settings["global_clipnorm"])
-            if family == "language_model":
-                loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-                metrics = []
-            else:
-                loss = keras.losses.SparseCategoricalCrossentropy()
-                metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-            trainer.compile(optimizer=opt, loss=loss, metrics=metrics,
-                            jit_compile=False)
+            trainer = tr.compile_trainer(model, family, recipe)
+        train_data, val_data = tr.fit_data(
+            family, data_obj, recipe, global_batch=global_batch, seed=seed,
+            max_steps=max_steps_per_epoch)
 
-        train_ds, val_ds, val_ids = _datasets(family, data_obj, settings,
-                                              global_batch, seed,
-                                              max_steps_per_epoch)
         if stored is None:
-            config = _config(preset, family, model, settings, data_obj, seed,
-                             validation_split, strategy, replicas, global_batch,
-                             policy, max_steps_per_epoch, overrides, command_line)
+            config = rd.new_config(
+                preset=preset, family=family,
+                description=(factory.get_preset(preset)["description"]
+                             if preset in factory.list_models() else None),
+                overrides=overrides, model_config=model.get_config(),
+                training={**recipe, "batch_size_is": "per replica",
+                          "replicas": replicas, "global_batch_size": global_batch,
+                          "strategy": strategy, "mixed_precision": policy,
+                          "max_steps_per_epoch": max_steps_per_epoch,
+                          "loss": _LOSS[family],
+                          "jit_compile": tr.jit_compile()},
+                data=data_obj.summary(), validation=data_obj.validation_carve,
+                seed=seed, command_line=_command_line(command_line))
         else:
-            config = stored
-            config["training"]["epochs"] = settings["epochs"]
+            config = stored.config
+            config["training"]["epochs"] = recipe["epochs"]
             config.setdefault("resumed", []).append({
-                "at": _now(), "command_line": _command_line(command_line)})
+                "at": rd.now(), "command_line": _command_line(command_line)})
         if chief:
-            rd.atomic_write_json(rd.path(out, rd.CONFIG), config)
+            rd.write_config(out, config)
             if family == "language_model":
-                data_obj.vocab.save(rd.path(out, rd.VOCAB))
-                os.chmod(rd.path(out, rd.VOCAB), 0o644)
+                rd.write_vocabulary(out, data_obj.vocab)
 
         if family == "language_model":
             monitor, mode = "val_loss", "min"
             export = lambda: model.with_options(stateful=False)  # noqa: E731
+            has_validation = data_obj.validation is not None
         else:
             monitor, mode = "val_accuracy", "max"
             export = lambda: model  # noqa: E731
-        if val_ds is None and val_ids is None:
+            has_validation = val_data is not None
+        if not has_validation:
             monitor = None
-        backup_dir = rd.path(write_dir, rd.BACKUP)
-        restore_dir = rd.path(out, rd.BACKUP)
-        start = cb.backup_epoch(restore_dir)
-        history = cb.RunHistory(rd.path(write_dir, rd.HISTORY), initial_epoch=start)
-        checkpoints = cb.RunCheckpoints(write_dir, export, monitor, mode,
-                                        history_rows=lambda: history.rows,
-                                        initial_epoch=start)
-        cbs = [cb.StopOnNaN()]
-        budget = cb.TimeBudget(float(time_budget) * 60) if time_budget else None
-        if budget is not None:
-            cbs.append(budget)
-        if settings.get("lr_decay"):
-            cbs.append(keras.callbacks.LearningRateScheduler(
-                cb.lr_decay_schedule(settings["learning_rate"],
-                                     settings["lr_decay"],
-                                     settings.get("lr_decay_after") or 0)))
-        if family == "language_model":
-            cbs.append(cb.ResetStates(model))
-            cbs.append(cb.LanguageModelValidation(
-                model, val_ids, batch_size=per_replica, bptt=settings["bptt"],
-                level=data_obj.level, max_steps=max_steps_per_epoch))
-        cbs += [
-            history,
-            checkpoints,
-            cb.LearningCurves(rd.path(write_dir, rd.CURVES), lambda: history.rows,
-                              title=f"{preset} on {os.path.basename(os.path.normpath(str(data)))}"),
-            cb.RunBackup(backup_dir, restore_dir=restore_dir),
-            keras.callbacks.TensorBoard(rd.path(write_dir, rd.TENSORBOARD),
-                                        write_graph=False, profile_batch=0),
-        ] + list(callbacks or [])
-
-        if start >= settings["epochs"]:
+        cbs, history, checkpoints, budget = _callbacks(
+            family, trainer, recipe, data_obj, out, write_dir, monitor, mode,
+            export, per_replica, max_steps_per_epoch, time_budget,
+            title=f"{preset} on {os.path.basename(os.path.normpath(str(data)))}")
+        cbs += list(callbacks or [])
+        start = rd.backup_epoch(rd.path(out, rd.BACKUP))
+        if start >= recipe["epochs"]:
             print(f"zoo train: {out} already finished {start} epoch(s); "
                   "nothing to train (pass a larger --epochs to continue).",
                   file=sys.stderr)
@@ -361,12 +243,12 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
                 # Bucketed datasets have unknown cardinality; Keras warns
                 # when it first reaches their end. That is expected.
                 warnings.filterwarnings("ignore", message=".*ran out of data")
-                trainer.fit(train_ds, validation_data=val_ds, shuffle=False,
-                            epochs=settings["epochs"], callbacks=cbs,
+                trainer.fit(train_data, validation_data=val_data, shuffle=False,
+                            epochs=recipe["epochs"], callbacks=cbs,
                             verbose=verbose)
-        except cb.TrainingDiverged as e:
+        except TrainingDiverged as e:
             if chief:
-                rd.atomic_write_json(rd.path(out, rd.METRICS), {
+                rd.write_metrics(out, {
                     "status": "diverged", "message": str(e),
                     "epoch": e.epoch, "batch": e.batch,
                     "last_good_epoch": (history.rows[-1]["epoch"]
@@ -374,16 +256,18 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
                 })
             raise
 
-        metrics = _final_metrics(family, write_dir, data_obj, settings, val_ids,
-                                 global_batch, max_steps_per_epoch, checkpoints,
-                                 monitor, history.rows)
+        metrics = _final_metrics(family, write_dir, data_obj, recipe,
+                                 global_batch, max_steps_per_epoch,
+                                 checkpoints, monitor, history.rows)
         if budget is not None:
             metrics["time_budget"] = {"minutes": float(time_budget),
                                       "stopped_at": budget.stopped_at}
         if chief:
-            rd.atomic_write_json(rd.path(out, rd.METRICS), metrics)
-            cb.plot_curves(history.rows, rd.path(out, rd.CURVES),
-                           title=f"{preset}")
+            from training import plots
+
+            rd.write_metrics(out, metrics)
+            plots.plot_curves(history.rows, rd.path(out, rd.CURVES),
+                              title=f"{preset}")
         return RunResult(run_dir=out, family=family, config=config,
                          history=list(history.rows), metrics=metrics,
                          best_epoch=checkpoints.best_epoch)
@@ -391,48 +275,68 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
         if policy:
             keras.mixed_precision.set_global_policy(previous_policy)
         if not chief:
-            cb.remove_tree(write_dir)
+            st.remove_tree(write_dir)
 
 
-def _is_chief_env():
-    from training import strategy as st
-
-    task_type, task_id = st.task_info()
-    if task_type is None:
-        return True
-    return task_type == "chief" or (task_type == "worker" and task_id == 0)
+_LOSS = {"language_model": "mean sparse categorical cross-entropy from "
+                           "logits per token",
+         "sentiment_classifier": "sparse categorical cross-entropy"}
 
 
-def _resume_settings(stored, preset, given, overrides, seed, validation_split):
-    if stored.get("preset") != preset:
-        raise ValueError(f"cannot resume: the run trains {stored.get('preset')!r}, "
+def _callbacks(family, trainer, recipe, data, out, write_dir, monitor, mode,
+               export, batch_size, max_steps, time_budget, title):
+    """The run's callbacks, in order: the family's (NaN stop, gradient log,
+    decay, LM state and validation), the time budget, then the RUN_DIR
+    writers (history and checkpoints before the resume backup)."""
+    import keras
+
+    from training import checkpoints as ck
+    from training import trainer as tr
+    from training.callbacks import TimeBudget
+
+    cbs = tr.family_callbacks(family, trainer, recipe, data=data,
+                              batch_size=batch_size, max_steps=max_steps)
+    budget = TimeBudget(float(time_budget) * 60) if time_budget else None
+    if budget is not None:
+        cbs.append(budget)
+    start = rd.backup_epoch(rd.path(out, rd.BACKUP))
+    history = ck.RunHistory(rd.path(write_dir, rd.HISTORY), initial_epoch=start)
+    checkpoints = ck.RunCheckpoints(write_dir, export, monitor, mode,
+                                    history_rows=lambda: history.rows,
+                                    initial_epoch=start)
+    cbs += [history, checkpoints,
+            ck.LearningCurves(rd.path(write_dir, rd.CURVES),
+                              lambda: history.rows, title=title),
+            ck.RunBackup(rd.path(write_dir, rd.BACKUP),
+                         restore_dir=rd.path(out, rd.BACKUP))]
+    if keras.backend.backend() == "tensorflow":
+        # Keras writes TensorBoard events with TensorFlow's summary ops.
+        cbs.append(keras.callbacks.TensorBoard(
+            rd.path(write_dir, rd.TENSORBOARD), write_graph=False,
+            profile_batch=0))
+    return cbs, history, checkpoints, budget
+
+
+def _resume(stored, preset, given, overrides, seed, validation_split):
+    """The recipe, overrides, seed and validation split of a resumed run."""
+    if stored.preset != preset:
+        raise ValueError(f"cannot resume: the run trains {stored.preset!r}, "
                          f"not {preset!r}")
-    settings = dict(stored["training"])
-    for k, v in given.items():
-        if v is None or k == "epochs":
-            continue
-        if settings.get(k) != v:
-            raise ValueError(
-                f"cannot resume with {k}={v!r}: the run was started with "
-                f"{k}={settings.get(k)!r} (resume uses config.json; only "
-                "epochs may change)")
-    if given.get("epochs") is not None:
-        settings["epochs"] = given["epochs"]
-    if overrides and overrides != stored.get("overrides", {}):
+    recipe = recipe_lib.for_resume(stored.training, given)
+    if overrides and overrides != stored.overrides:
         raise ValueError(f"cannot resume with model overrides {overrides}: the "
-                         f"run was started with {stored.get('overrides', {})}")
-    carve = stored.get("data", {}).get("validation", {})
-    if seed is not None and seed != stored.get("seed"):
+                         f"run was started with {stored.overrides}")
+    if seed is not None and seed != stored.seed:
         raise ValueError(f"cannot resume with seed={seed}: the run used "
-                         f"seed={stored.get('seed')}")
-    return (settings, dict(stored.get("overrides", {})), stored.get("seed"),
-            carve.get("fraction", validation_split))
+                         f"seed={stored.seed}")
+    fraction = stored.carve.fraction
+    return (recipe, stored.overrides, stored.seed,
+            validation_split if fraction is None else fraction)
 
 
-def _load_data(family, preset, data, overrides, stored, seed, validation_split,
-               out, settings):
+def _load_data(family, preset, data, overrides, stored, seed, validation_split):
     """Loads the data and returns `(data, model_overrides)`."""
-    from training.data import Vocabulary, load_language_model, load_text_classification
+    from training.data import load_language_model, load_text_classification
     from training.data import resolve_source
     from zoo.models import factory
 
@@ -441,12 +345,12 @@ def _load_data(family, preset, data, overrides, stored, seed, validation_split,
     if family == "sentiment_classifier":
         splits = ("train", "validation")
         src = resolve_source(data)
-        if src.kind == "aclimdb" or (src.kind == "tfds" and src.tfds_name == "imdb_reviews"):
+        if src.kind == "aclimdb" or (src.kind == "tfds" and
+                                     src.tfds_name == "imdb_reviews"):
             splits += ("test",)
-        class_names = overrides.get("class_names")
-        obj = load_text_classification(data, class_names=class_names,
-                                       validation_split=validation_split,
-                                       seed=seed, splits=splits)
+        obj = load_text_classification(
+            data, class_names=overrides.get("class_names"),
+            validation_split=validation_split, seed=seed, splits=splits)
         if "num_classes" in overrides and overrides["num_classes"] != obj.num_classes:
             raise ValueError(
                 f"num_classes={overrides['num_classes']} but the data has "
@@ -455,8 +359,8 @@ def _load_data(family, preset, data, overrides, stored, seed, validation_split,
         model_overrides["class_names"] = list(obj.class_names)
     else:
         vocab = None
-        if stored is not None and os.path.exists(rd.path(out, rd.VOCAB)):
-            vocab = Vocabulary.load(rd.path(out, rd.VOCAB))
+        if stored is not None and os.path.exists(stored.vocab_path):
+            vocab = stored.vocabulary
         level = overrides.get("level") or (config.get("level") if preset in
                                            factory.list_models() else None) or "auto"
         obj = load_language_model(data, level=level, vocab=vocab,
@@ -468,101 +372,20 @@ def _load_data(family, preset, data, overrides, stored, seed, validation_split,
                 f"({len(obj.vocab)} tokens)")
         model_overrides["vocabulary_size"] = size or len(obj.vocab)
         model_overrides["level"] = obj.level
-    if stored is not None and stored.get("data", {}).get("fingerprint") != obj.fingerprint:
+    if stored is not None and stored.data.get("fingerprint") != obj.fingerprint:
         raise ValueError(
             f"cannot resume: {data} is not the data the run was started with "
             f"(fingerprint {obj.fingerprint} != "
-            f"{stored.get('data', {}).get('fingerprint')})")
+            f"{stored.data.get('fingerprint')})")
     return obj, model_overrides
-
-
-def _datasets(family, data, settings, global_batch, seed, max_steps):
-    """`(train_ds, val_ds, val_ids)`; LMs validate via a callback (val_ids)."""
-    from training.data import lm_steps_per_epoch, make_lm_dataset
-    from training.data import make_text_classification_dataset
-
-    if family == "language_model":
-        bptt = settings["bptt"]
-        if lm_steps_per_epoch(len(data.train), batch_size=global_batch, bptt=bptt) < 1:
-            raise ValueError(
-                f"the training split ({len(data.train)} tokens) is too short for "
-                f"batch_size={global_batch} and bptt={bptt}")
-        train_ds = make_lm_dataset(data.train, batch_size=global_batch, bptt=bptt)
-        if max_steps:
-            train_ds = train_ds.take(max_steps)
-        return train_ds, None, data.validation
-    train_ds = make_text_classification_dataset(
-        data.train, batch_size=global_batch, shuffle=True, seed=seed,
-        bucket_boundaries="auto")
-    val_ds = None
-    if data.validation is not None and len(data.validation):
-        val_ds = make_text_classification_dataset(
-            data.validation, batch_size=global_batch, bucket_boundaries="auto")
-    if max_steps:
-        train_ds = train_ds.take(max_steps)
-        val_ds = val_ds.take(max_steps) if val_ds is not None else None
-    return train_ds, val_ds, None
 
 
 def _command_line(command_line):
     return list(command_line) if command_line is not None else list(sys.argv)
 
 
-def _now():
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-def _config(preset, family, model, settings, data, seed, validation_split,
-            strategy, replicas, global_batch, policy, max_steps, overrides,
-            command_line):
-    from zoo.models import factory
-
-    summary = data.summary()
-    summary["validation"] = {"fraction": validation_split, "seed": seed}
-    if family == "language_model":
-        summary["validation"]["how"] = (
-            "the source's validation file" if data.counts.get("validation_tokens")
-            and "valid" in data.description else
-            f"last {validation_split:g} of the characters, contiguous")
-    config = {
-        "preset": preset,
-        "family": family,
-        "description": (factory.get_preset(preset)["description"]
-                        if preset in factory.list_models() else None),
-        "overrides": overrides,
-        "model_config": model.get_config(),
-        "training": {
-            **settings,
-            "batch_size_is": "per replica",
-            "replicas": replicas,
-            "global_batch_size": global_batch,
-            "strategy": strategy,
-            "mixed_precision": policy,
-            "max_steps_per_epoch": max_steps,
-            "loss": ("mean sparse categorical cross-entropy from logits per token"
-                     if family == "language_model" else
-                     "sparse categorical cross-entropy"),
-            "jit_compile": False,
-        },
-        "data": summary,
-        "seed": seed,
-        "versions": _versions(),
-        "command_line": _command_line(command_line),
-        "created": _now(),
-    }
-    if family == "language_model":
-        config["level"] = data.level
-        config["vocab_size"] = len(data.vocab)
-        config["checkpoints"] = ("model.keras and last.keras are stateless copies "
-                                 "(stateful=False); use with_options(stateful=True, "
-                                 "batch_size=B) to carry state")
-    else:
-        config["class_names"] = list(data.class_names)
-    return config
-
-
-def _final_metrics(family, write_dir, data, settings, val_ids, global_batch,
-                   max_steps, checkpoints, monitor, rows):
+def _final_metrics(family, write_dir, data, recipe, global_batch, max_steps,
+                   checkpoints, monitor, rows):
     import keras
 
     from training.evaluate import evaluate_classifier, evaluate_language_model
@@ -581,8 +404,8 @@ def _final_metrics(family, write_dir, data, settings, val_ids, global_batch,
             continue
         if family == "language_model":
             metrics[name] = evaluate_language_model(
-                best, part, level=data.level, batch_size=settings["batch_size"],
-                bptt=settings["bptt"], max_steps=max_steps)
+                best, part, level=data.level, batch_size=recipe["batch_size"],
+                bptt=recipe["bptt"], max_steps=max_steps)
         else:
             metrics[name] = evaluate_classifier(
                 best, part.texts, part.labels, batch_size=global_batch,

@@ -13,6 +13,16 @@ def positive_int(name, value):
     return value
 
 
+def choice(name, value, choices):
+    """Returns `value` if it is one of `choices`."""
+    if value not in choices:
+        raise ValueError(
+            f"Unknown {name} {value!r}. Valid values: {list(choices)}. "
+            f"Received: {name}={value!r}"
+        )
+    return value
+
+
 def rate(name, value):
     """Returns `value` as a float if it is a number in [0, 1)."""
     if (isinstance(value, bool) or not isinstance(value, (int, float))

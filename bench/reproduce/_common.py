@@ -3,22 +3,25 @@
 Each recipe runs `zoo train` and `zoo evaluate` exactly as a user would (as
 subprocesses of the installed `zoo` command), then writes
 `bench/results/<recipe>.json` atomically. Every figure in a results file is
-parsed from what the run wrote (metrics.json, history.csv, config.json,
-`zoo evaluate --out`); nothing is typed in by hand.
+parsed from what the run wrote, read through `training.run_dir` (config,
+history, metrics) and `zoo evaluate --out`; nothing is typed in by hand.
+Results files record the machine and its load (`training.reports`) and
+commands with paths relative to the repository.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime
 import json
 import os
-import platform
 import shlex
 import subprocess
 import sys
-import tempfile
 import time
+
+from training import reports
+from training import run_dir as rd
+from training.atomic import atomic_write_json
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RESULTS_DIR = os.path.join(REPO, "bench", "results")
@@ -31,30 +34,6 @@ def zoo_exe():
     """The `zoo` console script next to this interpreter (the venv's), else PATH."""
     here = os.path.join(os.path.dirname(sys.executable), "zoo")
     return here if os.path.exists(here) else "zoo"
-
-
-def machine():
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    flags = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = line
-                    break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": None,
-            "platform": platform.platform(),
-            "avx512_bf16": "avx512_bf16" in flags, "amx_bf16": "amx_bf16" in flags}
 
 
 def run(cmd, log=None):
@@ -94,9 +73,9 @@ def train(preset, data, out, *args, resume=False):
     load_after = os.getloadavg()
     if rc != 0:
         raise SystemExit(f"zoo train failed with exit status {rc}")
-    with open(out.rstrip("/") + ".train.time.json", "w") as f:
-        json.dump({"command": cmd, "seconds": secs, "resumed": resume,
-                   "loadavg_before": load_before, "loadavg_after": load_after}, f)
+    atomic_write_json(out.rstrip("/") + ".train.time.json",
+                      {"command": cmd, "seconds": secs, "resumed": resume,
+                       "loadavg_before": load_before, "loadavg_after": load_after})
     return cmd, secs
 
 
@@ -141,8 +120,7 @@ def collected_train(out):
         t = read_json(timing)
         return t["command"], t["seconds"], ("wall clock of the `zoo train` process (data "
                                             "loading, training, per-epoch validation, final metrics)")
-    cfg = read_json(os.path.join(out, "config.json"))
-    return cfg["command_line"], logged_epoch_seconds(out), (
+    return rd.open_run(out).config["command_line"], logged_epoch_seconds(out), (
         "sum of the per-epoch times Keras printed, training and per-epoch validation only "
         "(the process wall clock was not recorded)")
 
@@ -163,25 +141,11 @@ def read_json(path):
         return json.load(f)
 
 
-def read_history(run_dir):
-    with open(os.path.join(run_dir, "history.csv"), newline="") as f:
-        rows = list(csv.DictReader(f))
-    return [{k: _num(v) for k, v in r.items()} for r in rows]
-
-
-def _num(v):
-    try:
-        x = float(v)
-        return int(x) if x.is_integer() and "." not in v and "e" not in v else x
-    except (TypeError, ValueError):
-        return v
-
-
 def count_params(run_dir):
     """Parameter count of the run's model.keras (loaded, not typed in)."""
-    code = ("import sys, keras, zoo, training; "
-            "m = keras.saving.load_model(sys.argv[1], compile=False); print(m.count_params())")
-    out = subprocess.run([sys.executable, "-c", code, os.path.join(run_dir, "model.keras")],
+    code = ("import sys; from training import run_dir as rd; "
+            "print(rd.open_run(sys.argv[1]).load_model().count_params())")
+    out = subprocess.run([sys.executable, "-c", code, run_dir],
                          capture_output=True, text=True)
     if out.returncode != 0:
         sys.stderr.write(out.stdout + out.stderr)
@@ -190,36 +154,29 @@ def count_params(run_dir):
 
 
 def run_summary(run_dir):
-    """What config.json and metrics.json say about a run."""
-    cfg = read_json(os.path.join(run_dir, "config.json"))
-    mpath = os.path.join(run_dir, "metrics.json")
-    metrics = read_json(mpath) if os.path.exists(mpath) else None  # a stopped run has none
+    """What the run directory says about a run (`training.run_dir`)."""
+    run = rd.open_run(run_dir)
     return {
         "run_dir": run_dir,
-        "config_command_line": cfg.get("command_line"),
-        "training_settings": cfg.get("training"),
-        "overrides": cfg.get("overrides"),
-        "data": cfg.get("data"),
-        "validation_carve": cfg.get("data", {}).get("validation"),
-        "seed": cfg.get("seed"),
-        "versions": cfg.get("versions"),
-        "metrics_json": metrics,
-        "history": read_history(run_dir),
+        "config_command_line": run.config.get("command_line"),
+        "training_settings": run.training,
+        "overrides": run.overrides,
+        "data": run.data,
+        "validation_carve": run.data.get("validation"),
+        "seed": run.seed,
+        "versions": run.config.get("versions"),
+        "metrics_json": run.metrics,  # a stopped run has none
+        "history": run.history,
     }
 
 
 def write_result(recipe, result):
-    """Writes bench/results/<recipe>.json atomically."""
+    """Writes bench/results/<recipe>.json atomically, with the machine and
+    its load, and paths relative to the repository."""
     result = {"schema": SCHEMA, "recipe": recipe,
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "machine": machine(), **result}
-    os.makedirs(RESULTS_DIR, exist_ok=True)
+              "machine": reports.machine(), **result}
     path = os.path.join(RESULTS_DIR, f"{recipe}.json")
-    fd, tmp = tempfile.mkstemp(dir=RESULTS_DIR, prefix=f".{recipe}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(result, f, indent=2, default=str)
-        f.write("\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    reports.write_report(path, result, repo=REPO)
     print(f"wrote {path}")
     return path

@@ -6,22 +6,23 @@ from __future__ import annotations
 def sample(run_dir, prime, length, temperature=0.8, seed=0):
     """Samples `length` tokens from a run's best checkpoint, primed with `prime`.
 
-    Loads model.keras and vocab.txt from RUN_DIR, makes a stateful batch-1
-    copy (`with_options`), feeds the prime and then one sampled token at a
-    time, carrying the recurrent state.
+    Reads the run through `training.run_dir`, makes a stateful batch-1 copy
+    (`with_options`), feeds the prime as `training.scoring.prompt_ids` gives
+    it (the context token, then the prime's tokens) and then one sampled
+    token at a time, carrying the recurrent state.
     """
     import numpy as np
 
     from training import run_dir as rd
+    from training import scoring
 
-    run = rd.load_run(run_dir)
-    vocab = run.vocab
+    run = rd.open_run(run_dir)
+    vocab = run.vocabulary
     lm = run.model.with_options(stateful=True, batch_size=1)
     lm.reset_states()
     rng = np.random.default_rng(seed)
     char = run.level == "char"
-    toks = list(prime) if char else prime.split()
-    ids = np.asarray(vocab.encode(toks), dtype="int32")[None, :]
+    ids = scoring.prompt_ids(prime, vocab, run.level)[None, :]
     logits = np.asarray(lm(ids, training=False))[0, -1]
     out = []
     for _ in range(length):

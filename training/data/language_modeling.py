@@ -14,9 +14,12 @@ from training.data.sources import (
     tfds_builder,
     tfds_split_examples,
 )
-from training.data.vocab import DEFAULT_OOV_TOKEN, Vocabulary
-
-EOS_TOKEN = "<eos>"
+from training.data.vocab import (
+    DEFAULT_OOV_TOKEN,
+    EOS_TOKEN,
+    Vocabulary,
+    corpus_tokens,
+)
 
 
 @dataclasses.dataclass
@@ -36,6 +39,10 @@ class LanguageModelData:
         counts: per split tokens, lines, blank lines (kept as `<eos>`) and
             out-of-vocabulary tokens mapped to the OOV id, e.g.
             `{"train_tokens": 929589, "validation_oov": 0, ...}`.
+        validation_carve: how validation was obtained, for the run
+            directory: `{"how": ..., "fraction": ...}`; `fraction` is the
+            share of a text file held out at its end, or `None` for the
+            source's own split.
     """
 
     train: np.ndarray
@@ -47,6 +54,7 @@ class LanguageModelData:
     description: str
     source: str
     counts: dict
+    validation_carve: dict = dataclasses.field(default_factory=dict)
 
     def split(self, name: str) -> np.ndarray:
         ids = getattr(self, name)
@@ -76,29 +84,10 @@ class LanguageModelData:
 # ------------------------------------------------------------------ loading
 
 
-def _word_tokens(text: str, counts: dict, split: str) -> list:
-    tokens = []
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the newline that ends the last line
-    blank = 0
-    for line in lines:
-        words = line.split()
-        if not words:
-            blank += 1
-        tokens.extend(words)
-        tokens.append(EOS_TOKEN)
-    counts[f"{split}_lines"] = len(lines)
-    counts[f"{split}_blank_lines"] = blank
-    return tokens
-
-
 def _encode(vocab: Vocabulary, tokens, counts: dict, split: str) -> np.ndarray:
     ids = vocab.encode(tokens)
     counts[f"{split}_tokens"] = int(ids.size)
-    # tokens not in the vocabulary (a literal "<unk>" in the text is not one)
-    unseen = {t for t in set(tokens) if t not in vocab}
-    counts[f"{split}_oov"] = sum(1 for t in tokens if t in unseen) if unseen else 0
+    counts[f"{split}_oov"] = vocab.count_unknown(tokens)
     return ids
 
 
@@ -180,6 +169,7 @@ def load_language_model(
     counts: dict = {}
     texts: dict = {}  # split -> str
     described = []
+    carve = {"how": "the source's validation split", "fraction": None}
     if src.kind == "ptb":
         fp = Fingerprint("language_model/folder")
         for split, path in src.files.items():
@@ -199,6 +189,8 @@ def load_language_model(
             raise DataError(
                 f"file too short ({len(whole)} characters) to split", path=src.path)
         texts["train"], texts["validation"] = whole[:cut], whole[cut:]
+        carve = {"how": "the last share of the file's characters, contiguous",
+                 "fraction": float(validation_fraction)}
         described.append(
             f"train: first {cut} of {len(whole)} characters of "
             f"{os.path.basename(src.path)}; validation: last {len(whole) - cut} "
@@ -232,7 +224,7 @@ def load_language_model(
     if vocab is not None:
         described.append(f"vocabulary: given ({len(vocab)} tokens)")
     if level == "word":
-        tokens = {s: _word_tokens(t, counts, s) for s, t in texts.items()}
+        tokens = {s: corpus_tokens(t, "word", counts, s) for s, t in texts.items()}
         if vocab is None:
             vocab = Vocabulary.from_counts(
                 collections.Counter(tokens["train"]), max_tokens=max_tokens,
@@ -260,6 +252,7 @@ def load_language_model(
         description="; ".join(described),
         source=src.spec,
         counts=counts,
+        validation_carve=carve,
     )
 
 

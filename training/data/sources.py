@@ -150,11 +150,12 @@ def resolve_source(source) -> Source:
 # --------------------------------------------------------------------- TFDS
 
 
-def _download_host_reachable(host: str, port: int, timeout: float) -> bool:
+def host_reachable(host: str, port: int, timeout: float) -> bool:
     """Returns whether a TCP connection to `host:port` opens within `timeout`.
 
-    Runs in a worker thread so that a hanging DNS lookup cannot block longer
-    than `timeout`. Tests monkeypatch this function.
+    The one network probe of the project. It runs in a worker thread so
+    that a hanging DNS lookup cannot block longer than `timeout`. Tests
+    monkeypatch this function.
     """
 
     def probe():
@@ -168,6 +169,12 @@ def _download_host_reachable(host: str, port: int, timeout: float) -> bool:
         return False
     finally:
         pool.shutdown(wait=False)
+
+
+def tfds_download_reachable(name: str, timeout: float = _PROBE_TIMEOUT_S) -> bool:
+    """Whether the host a TFDS dataset downloads from answers (`host_reachable`)."""
+    host, port = _TFDS_HOSTS.get(name.split("/")[0], _TFDS_DEFAULT_HOST)
+    return host_reachable(host, port, timeout)
 
 
 def tfds_builder(name: str, data_dir: str | None = None):
@@ -192,8 +199,8 @@ def tfds_builder(name: str, data_dir: str | None = None):
     except Exception as e:  # DatasetNotFoundError, bad config, ...
         raise DataError(f"tfds:{name}: unknown TFDS dataset ({e})") from None
     if not builder.is_prepared():
-        host, port = _TFDS_HOSTS.get(name.split("/")[0], _TFDS_DEFAULT_HOST)
-        if not _download_host_reachable(host, port, _PROBE_TIMEOUT_S):
+        host, _ = _TFDS_HOSTS.get(name.split("/")[0], _TFDS_DEFAULT_HOST)
+        if not tfds_download_reachable(name):
             raise DataError(
                 f"tfds:{name} is not downloaded in {builder.data_dir} and "
                 f"{host} cannot be reached (offline?). Pass a local path "

@@ -65,6 +65,9 @@ class TextClassificationData:
         counts: what was read and skipped, e.g. `{"train": 900,
             "validation": 100, "blank_lines_skipped": 2}`. Nothing is
             dropped without being counted here.
+        validation_carve: how validation was obtained, for the run
+            directory: `{"how": ..., "fraction": ...}`; `fraction` is the
+            share of train carved off, or `None` for the source's own split.
     """
 
     train: LabeledTexts
@@ -75,6 +78,7 @@ class TextClassificationData:
     description: str
     source: str
     counts: dict
+    validation_carve: dict = dataclasses.field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -431,7 +435,10 @@ def load_text_classification(
 
     train = out["train"]
     rng = np.random.default_rng(seed)
+    carve = {"how": "the source's validation split", "fraction": None}
     if "validation" in splits and not have_val and validation_split > 0:
+        carve = {"how": "a stratified random share of train (seeded)",
+                 "fraction": float(validation_split)}
         tr, va = split_validation(train.labels, validation_split, seed)
         out["validation"] = LabeledTexts(
             [train.texts[i] for i in va], train.labels[va])
@@ -448,6 +455,7 @@ def load_text_classification(
         described["train"] += f"; order shuffled (seed={seed})"
         if "validation" in splits and not have_val:
             described["validation"] = "validation: none (validation_split=0)"
+            carve = {"how": "none", "fraction": 0.0}
 
     for split in ("train", "validation", "test"):
         if split in out:
@@ -462,6 +470,7 @@ def load_text_classification(
                               if s in described),
         source=src.spec,
         counts=counts,
+        validation_carve=carve,
     )
 
 

@@ -1,4 +1,19 @@
-"""Token vocabularies with an out-of-vocabulary id, saved as `vocab.txt`."""
+"""Tokenisation and vocabularies of language models: the one definition.
+
+`tokenize(text, level)` is how a language model sees a text, and
+`corpus_tokens(text, level)` how a training corpus becomes a token stream.
+`Vocabulary` maps tokens to ids and is saved as a run's `vocab.txt`. The
+data loaders, `zoo diagnose --text`, `zoo evaluate-pairs`, the samplers and
+the exported SavedModel (whose TensorFlow graph splits words with
+`WORD_SEPARATORS`) all tokenise through these definitions.
+
+- Word level: a text is split on Unicode whitespace, exactly as Python's
+  `str.split()` does (space, tab, newline, U+0085, U+2028, U+00A0, ...);
+  nothing else changes (no lower-casing, no punctuation split: PTB-style
+  text is pre-tokenised). A corpus adds `<eos>` at every line end ("\n").
+- Character level: one token per Unicode code point, newline included.
+- A token missing from the vocabulary maps to its OOV token, `<unk>`.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +27,72 @@ from training.data.errors import DataError
 from training.data.files import atomic_write_text, read_text
 
 DEFAULT_OOV_TOKEN = "<unk>"
+UNK_TOKEN = DEFAULT_OOV_TOKEN
+EOS_TOKEN = "<eos>"
+LEVELS = ("word", "char")
+
+# The characters `str.split()` splits on, as an RE2 class, for the exported
+# graph: ASCII whitespace, the separators U+001C-U+001F and U+0085, and
+# every character of Unicode category Z (spaces, U+2028, U+2029).
+WORD_SEPARATORS = r"[\t\n\x0b\x0c\r\x1c-\x1f\x{85}\p{Z}]+"
+
+
+def _check_level(level):
+    if level not in LEVELS:
+        raise ValueError(f"Unknown level {level!r}. Valid values: "
+                         f"{list(LEVELS)}. Received: level={level!r}")
+
+
+def tokenize(text: str, level: str) -> list:
+    r"""The tokens of `text` at `level` (`"word"` or `"char"`).
+
+    Example:
+
+    >>> tokenize("a  cat\u2028sat", "word")
+    ['a', 'cat', 'sat']
+    >>> tokenize("ab\n", "char")
+    ['a', 'b', '\n']
+    """
+    _check_level(level)
+    return text.split() if level == "word" else list(text)
+
+
+def corpus_tokens(text: str, level: str, counts: dict | None = None,
+                  split: str = "train") -> list:
+    r"""The token stream of a corpus: word level adds `<eos>` at each line end.
+
+    A blank line becomes a lone `<eos>`; the newline that ends the last line
+    does not add an empty line. Character level is `tokenize(text, "char")`.
+
+    Args:
+        text: the corpus.
+        level: `"word"` or `"char"`.
+        counts: optional dict; receives `{split}_lines` and
+            `{split}_blank_lines` at word level.
+        split: the name used in `counts`.
+
+    Example:
+
+    >>> corpus_tokens("a b\n\nc\n", "word")
+    ['a', 'b', '<eos>', '<eos>', 'c', '<eos>']
+    """
+    if level == "char":
+        return tokenize(text, level)
+    _check_level(level)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    tokens, blank = [], 0
+    for line in lines:
+        words = line.split()
+        if not words:
+            blank += 1
+        tokens.extend(words)
+        tokens.append(EOS_TOKEN)
+    if counts is not None:
+        counts[f"{split}_lines"] = len(lines)
+        counts[f"{split}_blank_lines"] = blank
+    return tokens
 
 # vocab.txt holds one token per line; these characters are escaped so that
 # character vocabularies (which contain "\n") survive the round trip.
@@ -139,6 +220,15 @@ class Vocabulary:
     def decode(self, ids: Iterable[int]) -> list[str]:
         """Maps ids back to tokens."""
         return [self.tokens[int(i)] for i in ids]
+
+    def encode_text(self, text: str, level: str) -> np.ndarray:
+        """`encode(tokenize(text, level))`."""
+        return self.encode(tokenize(text, level))
+
+    def count_unknown(self, tokens: Iterable[str]) -> int:
+        """How many of `tokens` are not in the vocabulary (a literal OOV
+        token in the text is not one)."""
+        return sum(1 for t in tokens if t not in self._index)
 
     def save(self, path) -> None:
         """Writes `vocab.txt`: one token per line, in id order, atomically.

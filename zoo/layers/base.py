@@ -5,7 +5,6 @@ backend (TensorFlow, JAX, PyTorch).
 """
 
 import contextlib
-import inspect
 
 import keras
 from keras import activations
@@ -54,6 +53,11 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             dropped before the recurrent matmul; one mask per sequence
             (variational dropout, Gal & Ghahramani 2016). Default: `0.0`.
         seed: random seed for dropout. Default: `None`.
+
+    Call arguments (of a subclass's `call`):
+        inputs: a 2D tensor `(batch, features)`, one time step.
+        states: the list of state tensors, each `(batch, state_size)`.
+        training: Python bool, whether dropout applies.
     """
 
     num_gates = 1
@@ -241,44 +245,26 @@ def fused_device_available():
     return False
 
 
-def cell_argument_names(cell_class):
-    """The constructor arguments a cell class accepts (without `units`)."""
-    names = set()
-    for klass in cell_class.__mro__:
-        if not issubclass(klass, RecurrentCell):
-            continue
-        params = inspect.signature(klass.__init__).parameters
-        names.update(
-            p
-            for p, spec in params.items()
-            if p not in ("self", "units")
-            and spec.kind not in (spec.VAR_KEYWORD, spec.VAR_POSITIONAL)
-        )
-    return names
-
-
-# Arguments of the sequence layer itself (everything else goes to the cell).
-_LAYER_ARGS = (
-    "return_sequences",
-    "return_state",
-    "go_backwards",
-    "stateful",
-    "unroll",
-    "zero_output_for_mask",
-)
-# Arguments of `keras.layers.Layer` that the sequence layer accepts.
-_BASE_LAYER_ARGS = ("name", "dtype", "trainable", "activity_regularizer")
-
-
 class RecurrentSequenceLayer(keras.layers.RNN):
-    """A `keras.layers.RNN` over one of the zoo's cells, built from flat args.
+    """A `keras.layers.RNN` over one of the zoo's cells.
 
-    Subclasses set `cell_class`. Everything `keras.layers.RNN` offers works:
+    Subclasses (`LSTM`, `GRU`, `SimpleRNN`) list their cell's arguments
+    explicitly, as Keras' own layers do, build the cell and pass it here
+    with the layer arguments. Everything `keras.layers.RNN` offers works:
     `return_sequences`, `return_state`, `go_backwards`, `stateful`,
-    `unroll`, masking, and `keras.layers.Bidirectional`.
+    `unroll`, masking, and `keras.layers.Bidirectional`. `get_config` is
+    flat (cell and layer arguments together), so `from_config` calls the
+    subclass's constructor.
 
     Under a mixed-precision policy the weights are cast to the compute dtype
     once per sequence rather than at every time step.
+
+    Args:
+        cell: the cell (an instance of the subclass's `cell_class`).
+        return_sequences, return_state, go_backwards, stateful, unroll: as
+            for `keras.layers.RNN`.
+        use_cudnn: `"auto"`, `True` or `False` (see `zoo.layers.LSTM`).
+        **kwargs: `keras.layers.Layer` arguments (`name`, `dtype`, ...).
     """
 
     cell_class = None
@@ -287,7 +273,7 @@ class RecurrentSequenceLayer(keras.layers.RNN):
 
     def __init__(
         self,
-        units,
+        cell,
         return_sequences=False,
         return_state=False,
         go_backwards=False,
@@ -296,29 +282,11 @@ class RecurrentSequenceLayer(keras.layers.RNN):
         use_cudnn="auto",
         **kwargs,
     ):
-        valid = cell_argument_names(self.cell_class)
-        cell_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in valid}
-        unknown = sorted(
-            k for k in kwargs if k not in _BASE_LAYER_ARGS + _LAYER_ARGS
-        )
-        if unknown:
-            raise ValueError(
-                f"{type(self).__name__} got unknown argument(s) {unknown}. "
-                f"Valid cell arguments: {sorted(valid)}; layer arguments: "
-                f"{sorted(_LAYER_ARGS + ('use_cudnn',) + _BASE_LAYER_ARGS)}."
-            )
         if use_cudnn not in ("auto", True, False):
             raise ValueError(
                 "`use_cudnn` must be one of 'auto', True, False. "
                 f"Received: use_cudnn={use_cudnn!r}"
             )
-        cell = self.cell_class(
-            units,
-            dtype=kwargs.get("dtype"),
-            trainable=kwargs.get("trainable", True),
-            name=f"{self.cell_class.__name__.lower()}",
-            **cell_kwargs,
-        )
         super().__init__(
             cell,
             return_sequences=return_sequences,
@@ -380,7 +348,8 @@ class RecurrentSequenceLayer(keras.layers.RNN):
             raise ValueError(
                 "use_cudnn=True was specified, but the fused cuDNN kernel is "
                 "not available for this configuration on this backend/"
-                "device. Pass use_cudnn='auto' to fall back to the cell loop."
+                "device. Pass use_cudnn='auto' to fall back to the cell loop. "
+                "Received: use_cudnn=True"
             )
         self.last_path = "loop"
         with self.cell.cast_weights_once():

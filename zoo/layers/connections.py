@@ -31,8 +31,11 @@ def _projection(in_width, out_width, name):
 class ResidualConnection(keras.layers.Layer):
     """`y = h + P x`: identity skip, or a linear projection when widths differ.
 
-    Call arguments: `(x, h)`, two tensors `(batch, time, d_x)` and
-    `(batch, time, d_h)`; returns `(batch, time, d_h)`.
+    Call arguments:
+        inputs: `(x, h)`, the layer's input `(batch, time, d_x)` and the
+            recurrent layer's output `(batch, time, d_h)`. Returns
+            `(batch, time, d_h)`.
+        mask: optional boolean `(batch, time)`, passed through.
 
     Example:
 
@@ -75,13 +78,17 @@ class HighwayConnection(keras.layers.Layer):
         kernel_initializer: initializer of the gate's kernel.
             Default: `"glorot_uniform"`.
 
-    Call arguments: `(x, h)`; returns a tensor shaped like `h`.
+    Call arguments:
+        inputs: `(x, h)`, as for `ResidualConnection`. Returns a tensor
+            shaped like `h`.
+        mask: optional boolean `(batch, time)`, passed through.
 
     Example:
 
     >>> hw = HighwayConnection(gate_bias=-20.0)
     >>> x = np.random.rand(2, 3, 4).astype("float32")
-    >>> np.allclose(hw((x, np.zeros_like(x))), x, atol=1e-6)
+    >>> y = keras.ops.convert_to_numpy(hw((x, np.zeros_like(x))))
+    >>> np.allclose(y, x, atol=1e-6)
     True
     """
 

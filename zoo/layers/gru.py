@@ -27,10 +27,30 @@ class GRUCell(RecurrentCell):
 
     Args:
         units: positive int, dimensionality of the output space.
+        activation: activation of the candidate. Default: `"tanh"`.
         recurrent_activation: activation of the gates. Default: `"sigmoid"`.
+        use_bias: whether the cell has a bias vector. Default: `True`.
+        kernel_initializer, recurrent_initializer, bias_initializer:
+            initializers of the three weights. Default: `"glorot_uniform"`,
+            `"orthogonal"`, `"zeros"`.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer:
+            optional regularizers. Default: `None`.
+        kernel_constraint, recurrent_constraint, bias_constraint: optional
+            constraints. Default: `None`.
+        dropout: float in [0, 1), input dropout; one mask per sequence.
+            Default: `0.0`.
+        recurrent_dropout: float in [0, 1), dropout of the recurrent state
+            (variational, one mask per sequence). Default: `0.0`.
+        seed: random seed for dropout. Default: `None`.
         reset_after: apply the reset gate after the recurrent matmul.
             Default: `True`.
-        **kwargs: every argument of `RecurrentCell` and `keras.layers.Layer`.
+        **kwargs: the arguments above that `RecurrentCell` takes (all but
+            the cell's own), and `keras.layers.Layer` arguments.
+
+    Call arguments:
+        inputs: a 2D tensor `(batch, features)`, one time step.
+        states: `[h]`, `(batch, units)`.
+        training: Python bool, whether dropout applies.
 
     Example:
 
@@ -41,9 +61,8 @@ class GRUCell(RecurrentCell):
 
     num_gates = 3
 
-    def __init__(
-        self, units, recurrent_activation="sigmoid", reset_after=True, **kwargs
-    ):
+    def __init__(self, units, recurrent_activation="sigmoid",
+                 reset_after=True, **kwargs):
         super().__init__(units, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation)
         self.reset_after = bool(reset_after)
@@ -107,9 +126,22 @@ class GRU(RecurrentSequenceLayer):
 
     Args:
         units: positive int, dimensionality of the output space.
+        activation, recurrent_activation, use_bias, kernel_initializer,
+            recurrent_initializer, bias_initializer, kernel_regularizer,
+            recurrent_regularizer, bias_regularizer, kernel_constraint,
+            recurrent_constraint, bias_constraint, dropout,
+            recurrent_dropout, seed, reset_after: the `GRUCell` arguments.
+        activity_regularizer: regularizer of the layer's output.
+            Default: `None`.
         return_sequences, return_state, go_backwards, stateful, unroll,
             use_cudnn: as for `zoo.layers.LSTM`.
-        **kwargs: every `GRUCell` argument, plus `name`, `dtype`.
+        **kwargs: `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        sequences: a 3D tensor `(batch, timesteps, features)`.
+        initial_state: optional list `[h]` of a `(batch, units)` tensor.
+        mask: optional boolean `(batch, timesteps)`.
+        training: Python bool, whether dropout applies.
 
     Example:
 
@@ -119,6 +151,68 @@ class GRU(RecurrentSequenceLayer):
 
     cell_class = GRUCell
     fused_backend_fn = "gru"
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        reset_after=True,
+        activity_regularizer=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        use_cudnn="auto",
+        **kwargs,
+    ):
+        cell = GRUCell(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            reset_after=reset_after,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name="grucell",
+        )
+        super().__init__(
+            cell,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            use_cudnn=use_cudnn,
+            activity_regularizer=activity_regularizer,
+            **kwargs,
+        )
 
     def fused_kernel_supported(self):
         return super().fused_kernel_supported() and self.cell.reset_after

@@ -30,12 +30,28 @@ class LSTMCell(RecurrentCell):
         activation: activation of the candidate and of the cell state.
             Default: `"tanh"`.
         recurrent_activation: activation of the gates. Default: `"sigmoid"`.
+        use_bias: whether the cell has a bias vector. Default: `True`.
+        kernel_initializer, recurrent_initializer, bias_initializer:
+            initializers of the three weights. Default: `"glorot_uniform"`,
+            `"orthogonal"`, `"zeros"`.
         unit_forget_bias: add 1 to the forget-gate bias at initialisation
-            (Jozefowicz et al. 2015); forces `bias_initializer="zeros"` for
-            the other gates. Default: `True`.
-        **kwargs: every argument of `RecurrentCell` (initializers,
-            regularizers, constraints, `dropout`, `recurrent_dropout`,
-            `seed`, `use_bias`) and of `keras.layers.Layer`.
+            (Jozefowicz et al. 2015). Default: `True`.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer:
+            optional regularizers. Default: `None`.
+        kernel_constraint, recurrent_constraint, bias_constraint: optional
+            constraints. Default: `None`.
+        dropout: float in [0, 1), input dropout; one mask per sequence.
+            Default: `0.0`.
+        recurrent_dropout: float in [0, 1), dropout of the recurrent state
+            (variational, one mask per sequence). Default: `0.0`.
+        seed: random seed for dropout. Default: `None`.
+        **kwargs: the arguments above that `RecurrentCell` takes (all but
+            the cell's own), and `keras.layers.Layer` arguments.
+
+    Call arguments:
+        inputs: a 2D tensor `(batch, features)`, one time step.
+        states: `[h, c]`, each `(batch, units)`.
+        training: Python bool, whether dropout applies.
 
     Example:
 
@@ -47,13 +63,8 @@ class LSTMCell(RecurrentCell):
 
     num_gates = 4
 
-    def __init__(
-        self,
-        units,
-        recurrent_activation="sigmoid",
-        unit_forget_bias=True,
-        **kwargs,
-    ):
+    def __init__(self, units, recurrent_activation="sigmoid",
+                 unit_forget_bias=True, **kwargs):
         super().__init__(units, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation)
         self.unit_forget_bias = bool(unit_forget_bias)
@@ -111,6 +122,13 @@ class LSTM(RecurrentSequenceLayer):
 
     Args:
         units: positive int, dimensionality of the output space.
+        activation, recurrent_activation, use_bias, kernel_initializer,
+            recurrent_initializer, bias_initializer, unit_forget_bias,
+            kernel_regularizer, recurrent_regularizer, bias_regularizer,
+            kernel_constraint, recurrent_constraint, bias_constraint,
+            dropout, recurrent_dropout, seed: the `LSTMCell` arguments.
+        activity_regularizer: regularizer of the layer's output.
+            Default: `None`.
         return_sequences: return the full sequence, not only the last
             output. Default: `False`.
         return_state: also return the final states `[h, c]`.
@@ -121,7 +139,14 @@ class LSTM(RecurrentSequenceLayer):
         unroll: unroll the time loop. Default: `False`.
         use_cudnn: `"auto"` (fused kernel when possible), `True` (require
             it) or `False` (always the cell loop). Default: `"auto"`.
-        **kwargs: every `LSTMCell` argument, plus `name`, `dtype`.
+        **kwargs: `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        sequences: a 3D tensor `(batch, timesteps, features)`.
+        initial_state: optional list `[h, c]` of `(batch, units)` tensors.
+        mask: optional boolean `(batch, timesteps)`; masked steps keep the
+            previous state.
+        training: Python bool, whether dropout applies.
 
     Example:
 
@@ -132,6 +157,68 @@ class LSTM(RecurrentSequenceLayer):
 
     cell_class = LSTMCell
     fused_backend_fn = "lstm"
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        unit_forget_bias=True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        use_cudnn="auto",
+        **kwargs,
+    ):
+        cell = LSTMCell(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            unit_forget_bias=unit_forget_bias,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name="lstmcell",
+        )
+        super().__init__(
+            cell,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            use_cudnn=use_cudnn,
+            activity_regularizer=activity_regularizer,
+            **kwargs,
+        )
 
     def _fused_call(self, sequences, initial_state, mask):
         return backend.lstm(

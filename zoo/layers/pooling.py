@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from zoo import checks
 from zoo.layers.base import PACKAGE
 
 POOLINGS = ("last", "max", "mean")
@@ -25,6 +26,10 @@ class SequencePooling(keras.layers.Layer):
         mode: `"last"`, `"max"` or `"mean"`. Default: `"last"`.
         bidirectional: see `"last"`. Default: `False`.
 
+    Call arguments:
+        inputs: a tensor `(batch, time, features)`.
+        mask: optional boolean `(batch, time)`; `True` marks real steps.
+
     Example:
 
     >>> SequencePooling("mean")(np.ones((2, 5, 3))).shape
@@ -33,10 +38,7 @@ class SequencePooling(keras.layers.Layer):
 
     def __init__(self, mode="last", bidirectional=False, **kwargs):
         super().__init__(**kwargs)
-        if mode not in POOLINGS:
-            raise ValueError(
-                f"Unknown pooling {mode!r}. Valid values: {list(POOLINGS)}."
-            )
+        checks.choice("pooling", mode, POOLINGS)
         self.mode = mode
         self.bidirectional = bool(bidirectional)
         self.supports_masking = True

@@ -16,6 +16,9 @@ class TruncateSequence(keras.layers.Layer):
     Args:
         max_length: positive int, or `None` for no truncation.
 
+    Call arguments:
+        inputs: a tensor `(batch, time, ...)`.
+
     Example:
 
     >>> TruncateSequence(3)(np.ones((2, 10), "int32")).shape
@@ -51,6 +54,9 @@ class TruncateSequence(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class BiasAdd(keras.layers.Layer):
     """Adds a learned bias over the last axis (e.g. to tied output logits).
+
+    Call arguments:
+        inputs: a tensor `(..., features)`.
 
     Example:
 

@@ -15,14 +15,6 @@ from zoo.layers.simple_rnn import SimpleRNN
 CELLS = {"lstm": LSTM, "gru": GRU, "simple_rnn": SimpleRNN}
 
 
-def _choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(
-            f"Unknown {name} {value!r}. Valid values: {sorted(choices)}."
-        )
-    return value
-
-
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class RecurrentStack(keras.layers.Layer):
     """A stack of recurrent layers joined by a chosen connection.
@@ -54,6 +46,11 @@ class RecurrentStack(keras.layers.Layer):
             `{"recurrent_dropout": 0.25, "kernel_initializer": ...}`).
             Default: `None`.
 
+    Call arguments:
+        inputs: a tensor `(batch, time, d_in)`.
+        mask: optional boolean `(batch, time)`, passed to every layer.
+        training: Python bool, whether dropout applies.
+
     Example:
 
     >>> stack = RecurrentStack("gru", units=32, num_layers=3,
@@ -77,9 +74,9 @@ class RecurrentStack(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _choice("cell", cell, CELLS)
-        _choice("connection", connection, CONNECTIONS)
-        _choice("merge_mode", merge_mode, ("concat", "sum", "ave", "mul"))
+        checks.choice("cell", cell, sorted(CELLS))
+        checks.choice("connection", connection, CONNECTIONS)
+        checks.choice("merge_mode", merge_mode, ("concat", "sum", "ave", "mul"))
         if isinstance(units, int):
             units_list = [units] * int(num_layers)
         else:

@@ -69,6 +69,11 @@ class SentimentClassifier(keras.Model):
         highway_gate_bias: initial highway gate bias. Default: `-2.0`.
         vocabulary: optional initial vocabulary (list of tokens).
 
+    Call arguments:
+        inputs: a string tensor `(batch,)` of raw texts (`predict`,
+            `evaluate` and `fit` also take a list or array of `str`).
+        training: Python bool, whether dropout applies.
+
     Example:
 
     >>> model = SentimentClassifier(vocabulary_size=100, units=8)
@@ -117,10 +122,7 @@ class SentimentClassifier(keras.Model):
                 f"`class_names` has {len(class_names)} entries but "
                 f"num_classes={num_classes}. Received: {class_names!r}"
             )
-        if pooling not in POOLINGS:
-            raise ValueError(
-                f"Unknown pooling {pooling!r}. Valid values: {list(POOLINGS)}."
-            )
+        checks.choice("pooling", pooling, POOLINGS)
         checks.rate("embedding_dropout", embedding_dropout)
         checks.rate("head_dropout", head_dropout)
 

@@ -31,7 +31,7 @@ def get_preset(name):
     if name not in PRESETS:
         raise ValueError(
             f"Unknown preset {name!r}. Valid presets: {list_models()}; "
-            f"model families: {list_families()}."
+            f"model families: {list_families()}. Received: name={name!r}"
         )
     return copy.deepcopy(PRESETS[name])
 
@@ -57,7 +57,8 @@ def resolve(name, **overrides):
     if unknown:
         raise ValueError(
             f"Unknown argument(s) {unknown} for {name!r} ({family}). "
-            f"Valid arguments: {valid}."
+            f"Valid arguments: {valid}. Received: "
+            + ", ".join(f"{k}={overrides[k]!r}" for k in unknown)
         )
     config.update(overrides)
     return family, config

@@ -50,6 +50,10 @@ class LanguageModel(keras.Model):
         batch_size: fixed batch size, required when `stateful`.
             Default: `None`.
 
+    Call arguments:
+        inputs: int token ids `(batch, time)`.
+        training: Python bool, whether dropout applies.
+
     Example:
 
     >>> lm = LanguageModel(vocabulary_size=50, embedding_dim=8, units=8)
@@ -80,10 +84,7 @@ class LanguageModel(keras.Model):
     ):
         checks.positive_int("vocabulary_size", vocabulary_size)
         checks.positive_int("embedding_dim", embedding_dim)
-        if level not in LEVELS:
-            raise ValueError(
-                f"Unknown level {level!r}. Valid values: {list(LEVELS)}."
-            )
+        checks.choice("level", level, LEVELS)
         if stateful and not batch_size:
             raise ValueError(
                 "A stateful LanguageModel needs a fixed `batch_size`. "
@@ -108,15 +109,10 @@ class LanguageModel(keras.Model):
         if recurrent_dropout:
             cell_options["recurrent_dropout"] = recurrent_dropout
         stack = RecurrentStack(
-            cell=cell,
-            units=units,
-            num_layers=num_layers,
-            connection=connection,
-            dropout=dropout,
-            highway_gate_bias=highway_gate_bias,
-            stateful=stateful,
-            cell_options=cell_options,
-            name="recurrent_stack",
+            cell=cell, units=units, num_layers=num_layers,
+            connection=connection, dropout=dropout,
+            highway_gate_bias=highway_gate_bias, stateful=stateful,
+            cell_options=cell_options, name="recurrent_stack",
         )
         ids = keras.Input(
             batch_shape=(batch_size if stateful else None, None),

@@ -15,32 +15,16 @@ is written as JSON.
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 
 import numpy as np
 
-from training.diagnostics import _new_axes
-from training.diagnostics import _save_figure
-from training.diagnostics import write_json
+from training import plots
+from training.atomic import atomic_write_json
+from training.reports import machine, versions
 
 DEFAULT_OUT = os.path.join("bench", "results")
-
-
-def _machine():
-    return {
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-    }
-
-
-def _versions():
-    import keras
-    import tensorflow as tf
-
-    return {"tensorflow": tf.__version__, "keras": keras.__version__}
 
 
 # ---------------------------------------------------------------------------
@@ -63,7 +47,7 @@ def longrange(lengths=(100, 200, 400), steps=1500, budget=4500,
     """Trains each model on the adding problem at each length.
 
     Every model is sized to the largest `units` whose parameter count is at
-    most `budget` (`training.tasks.matched_units`). Training: Adam
+    most `budget` (`training.lab.tasks.matched_units`). Training: Adam
     (`learning_rate`, `global_clipnorm=clipnorm`), batches of `batch_size`
     fresh examples, `steps` steps; validation MSE on 512 fixed examples every
     `eval_every` steps; "steps to target" is the first evaluation at which
@@ -73,11 +57,11 @@ def longrange(lengths=(100, 200, 400), steps=1500, budget=4500,
     """
     import keras
 
-    from training.tasks import ADDING_BASELINE_MSE
-    from training.tasks import adding_arrays
-    from training.tasks import adding_dataset
-    from training.tasks import build_adding_model
-    from training.tasks import matched_units
+    from training.lab.tasks import ADDING_BASELINE_MSE
+    from training.lab.tasks import adding_arrays
+    from training.lab.tasks import adding_dataset
+    from training.lab.tasks import build_adding_model
+    from training.lab.tasks import matched_units
 
     models = models or LONGRANGE_MODELS
     t0 = time.time()
@@ -102,8 +86,8 @@ def longrange(lengths=(100, 200, 400), steps=1500, budget=4500,
         "seed": seed,
         "results": [],
         "complete": False,
-        "machine": _machine(),
-        "versions": _versions(),
+        "machine": machine(),
+        "versions": versions(),
     }
     json_path = os.path.join(out, name + ".json")
     png_path = os.path.join(out, name + ".png")
@@ -148,39 +132,15 @@ def longrange(lengths=(100, 200, 400), steps=1500, budget=4500,
                   f"{reached if reached else 'not reached'} "
                   f"({row['wall_s']} s)", file=sys.stderr, flush=True)
             data["wall_s"] = round(time.time() - t0, 1)
-            write_json(json_path, data)
-            _plot_longrange(data, png_path)
+            atomic_write_json(json_path, data)
+            plots.plot_longrange(data, png_path)
             keras.backend.clear_session()
     data["complete"] = True
     data["wall_s"] = round(time.time() - t0, 1)
     data["plot"] = png_path
-    write_json(json_path, data)
-    _plot_longrange(data, png_path)
+    atomic_write_json(json_path, data)
+    plots.plot_longrange(data, png_path)
     return data
-
-
-def _plot_longrange(data, path):
-    lengths = data["lengths"]
-    fig, axes = _new_axes(len(lengths), width=5.0)
-    axes = np.atleast_1d(axes)
-    for ax, length in zip(axes, lengths):
-        for row in data["results"]:
-            if row["length"] != length:
-                continue
-            c = np.array([p[:2] for p in row["curve"]], dtype=float)
-            ax.semilogy(c[:, 0], c[:, 1],
-                        label=f"{row['model']} ({row['units']}u, "
-                        f"{row['params']}p)")
-        ax.axhline(data["baseline_mse"], color="gray", ls="--", lw=1,
-                   label="baseline (predict 1)")
-        ax.axhline(data["target_mse"], color="black", ls=":", lw=1,
-                   label=f"target {data['target_mse']}")
-        ax.set_title(f"adding problem, T={length}", fontsize=10)
-        ax.set_xlabel("training step")
-        ax.set_ylabel("validation MSE")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=6)
-    _save_figure(fig, path)
 
 
 def longrange_table(data):
@@ -231,9 +191,9 @@ def exploding(length=50, units=64, gain=3.0, init="orthogonal", steps=300,
     import keras
     import tensorflow as tf
 
-    from training import diagnostics
-    from training.tasks import adding_arrays
-    from training.tasks import build_adding_model
+    from training.lab.gradient_flow import spectral_norms
+    from training.lab.tasks import adding_arrays
+    from training.lab.tasks import build_adding_model
 
     t0 = time.time()
     if init == "orthogonal":
@@ -247,7 +207,7 @@ def exploding(length=50, units=64, gain=3.0, init="orthogonal", steps=300,
     base = build_adding_model("simple_rnn", units, length=length,
                               recurrent_initializer=rec_init)
     initial = base.get_weights()
-    spectral = diagnostics.spectral_norms(base)[0]["recurrent_kernel"]
+    spectral = spectral_norms(base)[0]["recurrent_kernel"]
     rng = np.random.default_rng(seed)
     batches = [adding_arrays(batch_size, length, rng=rng) for _ in range(steps)]
 
@@ -335,34 +295,15 @@ def exploding(length=50, units=64, gain=3.0, init="orthogonal", steps=300,
         "batch_size": batch_size,
         "seed": seed,
         "runs": runs,
-        "machine": _machine(),
-        "versions": _versions(),
+        "machine": machine(),
+        "versions": versions(),
         "wall_s": round(time.time() - t0, 1),
     }
     png = os.path.join(out, name + ".png")
     data["plot"] = png
-    _plot_exploding(data, png)
-    write_json(os.path.join(out, name + ".json"), data)
+    plots.plot_exploding(data, png)
+    atomic_write_json(os.path.join(out, name + ".json"), data)
     return data
-
-
-def _plot_exploding(data, path):
-    fig, (a1, a2) = _new_axes(2, width=5.5)
-    for mode, run in data["runs"].items():
-        label = mode + (f" (NaN at step {run['nan_step']})" if run["nan"]
-                        else "")
-        a1.semilogy(run["loss"], label=label, lw=0.8)
-        a2.semilogy(run["grad_global_norm"], label=mode, lw=0.8)
-    a2.axhline(data["threshold"], color="black", ls=":", lw=1,
-               label=f"threshold {data['threshold']}")
-    a1.set_title(f"{data['model']}, {data['recurrent_init']}: training loss",
-                 fontsize=9)
-    a2.set_title("global gradient norm before clipping", fontsize=9)
-    for a in (a1, a2):
-        a.set_xlabel("step")
-        a.grid(True, which="both", alpha=0.3)
-        a.legend(fontsize=7)
-    _save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------------
@@ -409,6 +350,12 @@ def build_parser():
     return p
 
 
+def _summary(args, command, data):
+    return {"command": command,
+            "json": os.path.join(args.out, args.name + ".json"),
+            "plot": data["plot"], "wall_s": data["wall_s"]}
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -420,10 +367,7 @@ def main(argv=None):
                          eval_every=args.eval_every, seed=args.seed,
                          out=args.out, name=args.name, command=command)
         summary = {
-            "command": command,
-            "json": os.path.join(args.out, args.name + ".json"),
-            "plot": data["plot"],
-            "wall_s": data["wall_s"],
+            **_summary(args, command, data),
             "budget_params": data["budget_params"],
             "results": [{k: r[k] for k in ("model", "length", "units",
                                             "params", "test_mse",
@@ -436,10 +380,7 @@ def main(argv=None):
                          args.optimizer, args.threshold, args.seed,
                          out=args.out, name=args.name, command=command)
         summary = {
-            "command": command,
-            "json": os.path.join(args.out, args.name + ".json"),
-            "plot": data["plot"],
-            "wall_s": data["wall_s"],
+            **_summary(args, command, data),
             "recurrent_spectral_norm": data["recurrent_spectral_norm"],
             "runs": {m: {k: r[k] for k in ("nan", "nan_step",
                                             "clipped_fraction", "final_loss",

@@ -1,0 +1,251 @@
+"""MODELS_DIR: the one module that reads and writes a models directory.
+
+TensorFlow Serving's layout:
+
+```
+models.config              text ModelServerConfig, one entry per model
+batching.config            text BatchingParameters (written once)
+NAME/<integer version>/    saved_model.pb, variables/, assets/,
+                           assets.extra/model_card.json
+```
+
+`zoo export` publishes versions here (`publish`, `register`); the local
+server finds them here (`scan_versions`), like TF Serving does. A version
+directory appears by rename, never by being written in place: the export
+goes to `NAME/.tmp-<uuid>` (not an integer, so every server ignores it), the
+model card is added, and the directory is renamed to its version. The two
+config files' formats are `serving.config`'s.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import uuid
+
+from serving import config as serving_config
+
+MODEL_CARD = "model_card.json"
+ASSETS_EXTRA = "assets.extra"
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+_VERSION_RE = re.compile(r"^[0-9]+$")
+
+
+class ExportError(ValueError):
+    """A model cannot be exported or published (bad name or version, the
+    version exists, a model the zoo cannot export); the message says which."""
+
+
+def check_name(name) -> str:
+    """Returns `name` if it is a valid model name (see `serving.config`).
+
+    Raises:
+        ExportError: letters, digits, `_`, `-` and `.` only.
+    """
+    if not isinstance(name, str) or not serving_config.valid_name(name):
+        raise ExportError(f"Invalid model name {name!r}: use letters, digits, "
+                          "'_', '-' and '.' only.")
+    return name
+
+
+def check_label(label):
+    """Returns `label` (or `None`) if it is a valid version label.
+
+    Raises:
+        ExportError: letters, digits, `_`, `-` and `.` only.
+    """
+    if label is not None and not serving_config.valid_name(str(label)):
+        raise ExportError(f"Invalid version label {label!r}: use letters, "
+                          "digits, '_', '-' and '.' only.")
+    return label
+
+
+def model_dir(models_dir, name) -> str:
+    """`MODELS_DIR/NAME`, the base path of a model's versions."""
+    return os.path.join(os.path.abspath(os.fspath(models_dir)), name)
+
+
+def list_versions(models_dir, name) -> list:
+    """Sorted integer versions present under `MODELS_DIR/NAME`."""
+    return sorted(scan_versions(model_dir(models_dir, name)))
+
+
+def scan_versions(base_path) -> dict:
+    """`{version: (path, key)}` for the integer subdirectories of `base_path`
+    that hold a SavedModel, as TF Serving sees them.
+
+    `key` changes when a version directory is replaced (path, inode,
+    modification time), so a server can tell that it must reload.
+    """
+    found = {}
+    try:
+        names = os.listdir(base_path)
+    except OSError:
+        return found
+    for entry in names:
+        if not _VERSION_RE.match(entry):
+            continue
+        path = os.path.join(base_path, entry)
+        if not any(os.path.isfile(os.path.join(path, f))
+                   for f in SAVED_MODEL_FILES):
+            continue
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        found[int(entry)] = (path, (path, st.st_ino, st.st_mtime_ns))
+    return found
+
+
+def read_model_card(version_dir) -> dict:
+    """Reads the model card of an exported version directory."""
+    with open(os.path.join(os.fspath(version_dir), ASSETS_EXTRA, MODEL_CARD),
+              encoding="utf-8") as f:
+        return json.load(f)
+
+
+def json_safe(obj):
+    """`obj` with non-finite floats as `None` and other values as JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    if hasattr(obj, "item"):
+        return json_safe(obj.item())
+    return str(obj)
+
+
+def _write_card(version_tmp, card):
+    extra = os.path.join(version_tmp, ASSETS_EXTRA)
+    os.makedirs(extra, exist_ok=True)
+    with open(os.path.join(extra, MODEL_CARD), "w", encoding="utf-8") as f:
+        json.dump(json_safe(card), f, indent=2)
+        f.write("\n")
+
+
+def _remove_tree(path):
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def publish(models_dir, name, write, card, *, version=None, overwrite=False):
+    """Writes a new version of `name` atomically and returns it.
+
+    Args:
+        models_dir: the models directory (created if missing).
+        name: the model name.
+        write: `write(path)` writes the SavedModel into `path` (a temporary
+            directory beside the versions).
+        card: the model card; `version` is filled in.
+        version: the integer version; default: one more than the highest.
+        overwrite: replace an existing `version` (the old one is renamed
+            aside, the new one renamed in, the old one deleted).
+
+    Returns:
+        `(version, replaced)`.
+
+    Raises:
+        ExportError: a bad name or version, or the version exists without
+            `overwrite`. A failed write removes its temporary directory and
+            leaves no version behind.
+    """
+    check_name(name)
+    if version is not None and (isinstance(version, bool) or
+                                not isinstance(version, int) or version < 0):
+        raise ExportError(f"Invalid version {version!r}: expected an integer "
+                          ">= 0.")
+    base = model_dir(models_dir, name)
+    if version is not None and not overwrite and \
+            os.path.exists(os.path.join(base, str(version))):
+        raise ExportError(
+            f"{os.path.join(base, str(version))} exists; pass overwrite=True "
+            "(--overwrite) to replace it, or choose another version.")
+    os.makedirs(base, exist_ok=True)
+    tmp = os.path.join(base, f".tmp-{uuid.uuid4().hex}")
+    try:
+        write(tmp)
+        return _rename_in(tmp, base, version, overwrite, card)
+    except BaseException:
+        _remove_tree(tmp)
+        raise
+
+
+def _rename_in(tmp, base, version, overwrite, card):
+    if version is None:
+        for _ in range(100):
+            # Every integer directory holds its number, a broken one too.
+            taken = [int(e) for e in os.listdir(base) if _VERSION_RE.match(e)]
+            candidate = (max(taken) + 1) if taken else 1
+            card["version"] = candidate
+            _write_card(tmp, card)
+            try:
+                os.rename(tmp, os.path.join(base, str(candidate)))
+                return candidate, False
+            except OSError:
+                if not os.path.exists(os.path.join(base, str(candidate))):
+                    raise
+                # Another export took this version meanwhile: try the next.
+        raise ExportError(f"Could not find a free version under {base}.")
+    card["version"] = version
+    _write_card(tmp, card)
+    target = os.path.join(base, str(version))
+    if not os.path.exists(target):
+        try:
+            os.rename(tmp, target)
+            return version, False
+        except OSError:
+            if not os.path.exists(target):
+                raise
+    if not overwrite:
+        raise ExportError(f"{target} exists; pass overwrite=True "
+                          "(--overwrite) to replace it.")
+    old = os.path.join(base, f".old-{uuid.uuid4().hex}")
+    os.rename(target, old)
+    try:
+        os.rename(tmp, target)
+    except BaseException:
+        os.rename(old, target)
+        raise
+    _remove_tree(old)
+    return version, True
+
+
+def register(models_dir, name, version, label=None) -> str:
+    """Serves `version` of `name`: updates `models.config` and writes
+    `batching.config` if there is none.
+
+    Without labels the entry keeps TF Serving's default policy (the newest
+    version). With a label, the policy serves the newest version plus every
+    labelled one that exists, and `label` points at `version`.
+
+    Returns:
+        The path of `models.config`.
+    """
+    check_label(label)
+    models_dir = os.path.abspath(os.fspath(models_dir))
+    try:
+        entry = serving_config.model_entries(models_dir).get(name)
+    except FileNotFoundError:
+        entry = None
+    current = dict(entry.version_labels) if entry is not None else {}
+    labels = policy = None
+    if label is not None:
+        current[str(label)] = int(version)
+        labels = current
+    if current:
+        present = set(list_versions(models_dir, name))
+        newest = max(present) if present else version
+        policy = serving_config.specific(
+            sorted({v for v in current.values() if v in present} | {newest}))
+    path = serving_config.update_models_config(
+        models_dir, name, labels=labels, version_policy=policy)
+    if not os.path.exists(os.path.join(models_dir,
+                                       serving_config.BATCHING_CONFIG)):
+        serving_config.write_batching_config(models_dir)
+    return path

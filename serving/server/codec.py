@@ -1,0 +1,222 @@
+"""JSON <-> tensors for TF Serving's REST API (row and columnar formats).
+
+Follows TF Serving's `api_rest.md`: `instances` (row format, answered with
+`predictions`) or `inputs` (columnar, answered with `outputs`); strings are
+UTF-8 JSON strings or `{"b64": ...}`; outputs whose name ends in `_bytes`
+are always base64. Every mismatch with the signature is INVALID_ARGUMENT.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+from serving.server.errors import ServingStatus, invalid
+
+
+def _json_shape(value, where):
+    """Shape of a nested JSON list; raises if ragged."""
+    if isinstance(value, list):
+        if not value:
+            return (0,)
+        inner = _json_shape(value[0], where)
+        for item in value[1:]:
+            if _json_shape(item, where) != inner:
+                raise invalid(
+                    f"{where}: nested lists have different lengths "
+                    "(ragged tensors are not supported).")
+        return (len(value),) + inner
+    return ()
+
+
+def _leaf_converter(dtype, where):
+    """A function converting one JSON leaf to a value of ``dtype``."""
+    import numpy as np
+
+    type_name = dtype.name
+
+    def fail(value):
+        shown = json.dumps(value)[:80] if not isinstance(value, bytes) else \
+            repr(value)[:80]
+        raise invalid(
+            f"{where}: JSON value {shown} is not of expected type: "
+            f"{type_name}")
+
+    if dtype.name == "string":
+        def convert(value):
+            if isinstance(value, str):
+                return value.encode("utf-8")
+            if isinstance(value, dict) and set(value) == {"b64"} and \
+                    isinstance(value["b64"], str):
+                try:
+                    return base64.b64decode(value["b64"], validate=True)
+                except (binascii.Error, ValueError) as e:
+                    raise invalid(
+                        f"{where}: unable to base64 decode {{\"b64\": ...}} "
+                        f"value: {e}") from None
+            fail(value)
+        return convert
+    if dtype.is_bool:
+        def convert(value):
+            if isinstance(value, bool):
+                return value
+            fail(value)
+        return convert
+    if dtype.is_integer:
+        info = np.iinfo(dtype.as_numpy_dtype)
+
+        def convert(value):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, int):
+                fail(value)
+            if not info.min <= value <= info.max:
+                raise invalid(
+                    f"{where}: value {value} is out of range for "
+                    f"{type_name}")
+            return value
+        return convert
+    if dtype.is_floating:
+        def convert(value):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                fail(value)
+            return float(value)
+        return convert
+    raise ServingStatus(
+        "UNIMPLEMENTED", f"{where}: input dtype {type_name} is not supported "
+        "by the REST API")
+
+
+def _to_tensor(value, spec, where):
+    """Converts a JSON value to a tensor matching ``spec`` (a TensorSpec)."""
+    import numpy as np
+    import tensorflow as tf
+
+    shape = _json_shape(value, where)
+    convert = _leaf_converter(spec.dtype, where)
+
+    flat = []
+
+    def walk(v):
+        if isinstance(v, list):
+            for x in v:
+                walk(x)
+        else:
+            flat.append(convert(v))
+
+    walk(value)
+    if spec.dtype == tf.string:
+        array = np.empty(len(flat), dtype=object)
+        array[:] = flat
+    else:
+        array = np.asarray(flat, dtype=spec.dtype.as_numpy_dtype)
+    array = array.reshape(shape)
+    if not spec.shape.is_compatible_with(array.shape):
+        raise invalid(
+            f"{where}: shape {list(array.shape)} is incompatible with the "
+            f"signature's shape {spec.shape.as_list() if spec.shape.rank is not None else 'unknown'}")
+    return tf.constant(array, dtype=spec.dtype)
+
+
+def _is_b64(value):
+    return isinstance(value, dict) and set(value) == {"b64"}
+
+
+def inputs_from_request(body, signature):
+    """Builds ``{input name: tensor}`` and the format ("row"/"columnar")."""
+    specs = signature.inputs
+    has_instances = "instances" in body
+    has_inputs = "inputs" in body
+    if has_instances and has_inputs:
+        raise invalid("Not formatted correctly expecting only one of 'inputs' "
+                       "or 'instances' keys exists")
+    if not has_instances and not has_inputs:
+        raise invalid("Missing 'inputs' or 'instances' key")
+
+    if has_instances:
+        instances = body["instances"]
+        if not isinstance(instances, list) or not instances:
+            raise invalid("'instances' must be a non-empty JSON list")
+        columns = {}
+        named = all(isinstance(x, dict) and not _is_b64(x) for x in instances)
+        if named:
+            for i, instance in enumerate(instances):
+                if set(instance) != set(specs):
+                    raise invalid(
+                        f"instances[{i}] has keys {sorted(instance)} but "
+                        f"signature '{signature.name}' expects inputs "
+                        f"{sorted(specs)}")
+                for k, v in instance.items():
+                    columns.setdefault(k, []).append(v)
+        elif len(specs) == 1:
+            columns[next(iter(specs))] = instances
+        else:
+            raise invalid(
+                f"signature '{signature.name}' has {len(specs)} inputs "
+                f"{sorted(specs)}: each of 'instances' must be a JSON object "
+                "naming them")
+        return {k: _to_tensor(v, specs[k], f"input '{k}'")
+                for k, v in columns.items()}, "row"
+
+    inputs = body["inputs"]
+    if isinstance(inputs, dict) and not _is_b64(inputs):
+        if set(inputs) != set(specs):
+            raise invalid(
+                f"'inputs' has keys {sorted(inputs)} but signature "
+                f"'{signature.name}' expects inputs {sorted(specs)}")
+    elif len(specs) == 1:
+        inputs = {next(iter(specs)): inputs}
+    else:
+        raise invalid(
+            f"signature '{signature.name}' has {len(specs)} inputs "
+            f"{sorted(specs)}: 'inputs' must be a JSON object naming them")
+    return {k: _to_tensor(v, specs[k], f"input '{k}'")
+            for k, v in inputs.items()}, "columnar"
+
+
+def _to_json_value(name, array):
+    """A numpy array (or scalar) as JSON-ready nested lists."""
+    import numpy as np
+
+    binary = name.endswith("_bytes")
+    if array.dtype == object or array.dtype.kind in "SU":
+        def enc(b):
+            if isinstance(b, str):
+                b = b.encode("utf-8")
+            if not binary:
+                try:
+                    return b.decode("utf-8")
+                except UnicodeDecodeError:
+                    pass
+            return {"b64": base64.b64encode(b).decode("ascii")}
+        return np.vectorize(enc, otypes=[object])(array).tolist() \
+            if array.ndim else enc(array.item())
+    if array.dtype.kind in "biuf":
+        return array.tolist()
+    raise ServingStatus(
+        "UNIMPLEMENTED",
+        f"output '{name}' has dtype {array.dtype} which the REST API cannot "
+        "encode")
+
+
+def outputs_to_json(outputs, fmt):
+    arrays = {k: v.numpy() for k, v in outputs.items()}
+    if fmt == "columnar":
+        values = {k: _to_json_value(k, a) for k, a in arrays.items()}
+        if len(values) == 1:
+            return {"outputs": next(iter(values.values()))}
+        return {"outputs": values}
+    batch = {k: (a.shape[0] if a.ndim else None) for k, a in arrays.items()}
+    sizes = set(batch.values())
+    if None in sizes or len(sizes) != 1:
+        raise invalid(
+            "Output tensors do not share the same 0th dimension "
+            f"({batch}), which the row ('instances') format needs; use the "
+            "columnar ('inputs') format")
+    values = {k: _to_json_value(k, a) for k, a in arrays.items()}
+    if len(values) == 1:
+        return {"predictions": next(iter(values.values()))}
+    n = sizes.pop()
+    return {"predictions": [{k: values[k][i] for k in values}
+                            for i in range(n)]}

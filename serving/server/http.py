@@ -1,0 +1,119 @@
+"""The HTTP transport of the local server: request bodies in, JSON out.
+
+A `ThreadingHTTPServer` whose handler reads a request body (bounded by
+`max_body_bytes`, 411 for chunked uploads, 413 above the limit), passes it
+to `RestApi.handle` and writes the JSON answer in one write.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import logging
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+class HttpError(Exception):
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "RNNZooModelServer/0.1"
+    # Small JSON answers: send them at once (TCP_NODELAY) rather than letting
+    # Nagle's algorithm hold the last segment back.
+    disable_nagle_algorithm = True
+
+    def _read_body(self):
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            raise HttpError(411, "Chunked request bodies are not supported; "
+                                  "send a Content-Length")
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            return b""
+        try:
+            length = int(raw)
+            if length < 0:
+                raise ValueError(raw)
+        except ValueError:
+            raise HttpError(400, f"Invalid Content-Length: {raw!r}") from None
+        limit = self.server.max_body_bytes
+        if length > limit:
+            self._drain(length)
+            raise HttpError(
+                413, f"Request body of {length} bytes exceeds the limit of "
+                     f"{limit} bytes")
+        body = self.rfile.read(length)
+        if len(body) != length:
+            raise HttpError(400, "Request body shorter than Content-Length")
+        return body
+
+    def _drain(self, length):
+        # Read (and drop) a modest oversized body so the client gets the 413
+        # instead of a connection reset; give up on huge ones.
+        self.close_connection = True
+        if length > 4 * self.server.max_body_bytes + (1 << 20):
+            return
+        remaining = length
+        try:
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 1 << 16))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+        except OSError:
+            pass
+
+    def _dispatch(self):
+        method = self.command
+        try:
+            body = self._read_body()
+            status, payload = self.server.api.handle(method, self.path, body)
+        except HttpError as e:
+            status, payload = e.status, {"error": e.message}
+        except Exception as e:  # noqa: BLE001
+            logger.exception("Error while handling %s %s", method, self.path)
+            status, payload = 500, {"error": f"Internal error: {e}"}
+        self._send_json(status, payload)
+
+    def _send_json(self, status, payload):
+        data = json.dumps(payload, allow_nan=True, ensure_ascii=False,
+                          indent=None).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        self.close_connection = True
+        # Headers and body leave in one write (one segment for small answers).
+        self._headers_buffer.append(b"\r\n")
+        if self.command != "HEAD":
+            self._headers_buffer.append(data)
+        self.flush_headers()
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = \
+        do_OPTIONS = _dispatch
+
+    def send_error(self, code, message=None, explain=None):
+        # Malformed HTTP (bad request line, oversized headers, ...): JSON too.
+        if not str(getattr(self, "request_version", "")).startswith("HTTP/1."):
+            self.request_version = "HTTP/1.0"  # always send a status line
+        try:
+            self._send_json(code, {"error": message or self.responses.get(
+                code, ("Error",))[0]})
+        except OSError:
+            pass
+
+    def log_message(self, fmt, *args):
+        logger.debug("%s - " + fmt, self.address_string(), *args)
+
+
+class ThreadingServer(http.server.ThreadingHTTPServer):
+    daemon_threads = False
+    block_on_close = True  # stop() waits for in-flight requests
+    allow_reuse_address = True

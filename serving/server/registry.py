@@ -1,0 +1,254 @@
+"""The models, versions and loaded SavedModels of a models directory.
+
+`ModelRegistry` reads `models.config` (`serving.config`) and finds the
+version directories through `serving.models_dir`, like TF Serving: it
+re-reads them at most every `poll_interval` seconds, serves what the
+version policy and labels ask for, and keeps the previous version serving
+when a new one fails to load.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from serving import config as serving_config
+from serving import models_dir
+from serving.server.errors import ServingStatus, invalid
+
+logger = logging.getLogger(__name__)
+
+
+class Signature:
+    """One callable signature of a loaded SavedModel."""
+
+    def __init__(self, name, fn):
+        self.name = name
+        self.fn = fn
+        self.inputs = dict(fn.structured_input_signature[1])
+        self.outputs = dict(fn.structured_outputs)
+
+
+class Servable:
+    """A loaded SavedModel version."""
+
+    def __init__(self, name, version, path, key):
+        import tensorflow as tf
+
+        self.name = name
+        self.version = version
+        self.path = path
+        self.key = key
+        self.obj = tf.saved_model.load(path)
+        self.signatures = {
+            sig_name: Signature(sig_name, fn)
+            for sig_name, fn in self.obj.signatures.items()}
+        self._metadata = None
+
+    def signature_def_json(self):
+        """The SignatureDefMap as TF Serving's metadata API prints it."""
+        if self._metadata is None:
+            from google.protobuf import json_format
+            from tensorflow.core.protobuf import saved_model_pb2
+            from tensorflow_serving.apis import get_model_metadata_pb2
+
+            saved_model = saved_model_pb2.SavedModel()
+            with open(os.path.join(self.path, "saved_model.pb"), "rb") as f:
+                saved_model.ParseFromString(f.read())
+            sig_map = get_model_metadata_pb2.SignatureDefMap()
+            for meta_graph in saved_model.meta_graphs:
+                if "serve" in meta_graph.meta_info_def.tags:
+                    for k, v in meta_graph.signature_def.items():
+                        sig_map.signature_def[k].CopyFrom(v)
+                    break
+            self._metadata = json_format.MessageToDict(
+                sig_map, always_print_fields_with_no_presence=True,
+                preserving_proto_field_name=True)
+        return self._metadata
+
+
+class ModelRegistry:
+    """Models, versions and loaded servables of a models directory.
+
+    Args:
+        models_dir: the directory holding ``models.config``.
+        poll_interval: minimum seconds between rescans (0: every request).
+    """
+
+    def __init__(self, models_dir, poll_interval: float = 1.0):
+        self.models_dir = os.path.abspath(os.fspath(models_dir))
+        self.config_path = os.path.join(self.models_dir,
+                                        serving_config.MODELS_CONFIG)
+        self.poll_interval = float(poll_interval)
+        self.config_error = None
+        self._lock = threading.RLock()
+        self._last_check = None
+        self._config_sig = ()
+        self._models = {}
+        self._versions = {}
+        self._loaded = {}   # name -> {version: Servable}
+        self._failed = {}   # dir key -> error message
+
+    # -- scanning ----------------------------------------------------------
+
+    def refresh(self, force: bool = False) -> None:
+        """Re-reads models.config and rescans versions if due."""
+        now = time.monotonic()
+        with self._lock:
+            if (not force and self._last_check is not None and
+                    now - self._last_check < self.poll_interval):
+                return
+            self._last_check = now
+            try:
+                st = os.stat(self.config_path)
+                sig = (st.st_ino, st.st_mtime_ns, st.st_size)
+            except FileNotFoundError:
+                sig = None
+            if sig != self._config_sig:
+                self._config_sig = sig
+                if sig is None:
+                    self._models, self.config_error = {}, None
+                else:
+                    try:
+                        self._models = serving_config.model_entries(
+                            self.config_path)
+                        self.config_error = None
+                    except (serving_config.ConfigError, OSError) as e:
+                        # Keep serving the last good config, like TF Serving.
+                        self.config_error = str(e)
+                        logger.error("Keeping the previous model config: %s",
+                                     e)
+            self._versions = {name: models_dir.scan_versions(mc.base_path)
+                              for name, mc in self._models.items()}
+            for name in list(self._loaded):
+                if name not in self._models:
+                    del self._loaded[name]
+
+    def model_names(self):
+        with self._lock:
+            return sorted(self._models)
+
+    # -- resolution --------------------------------------------------------
+
+    @staticmethod
+    def _apply_policy(model_config, versions):
+        versions = sorted(versions)
+        policy = model_config.model_version_policy
+        kind = policy.WhichOneof("policy_choice")
+        if kind == "all":
+            return versions
+        if kind == "specific":
+            wanted = set(policy.specific.versions)
+            return [v for v in versions if v in wanted]
+        n = policy.latest.num_versions if kind == "latest" else 1
+        return versions[-max(n, 1):] if versions else []
+
+    def _served(self, name):
+        """Loads and returns ``({version: servable}, {version: error})``."""
+        model_config = self._models[name]
+        disk = self._versions.get(name, {})
+        loaded = self._loaded.setdefault(name, {})
+        while True:
+            usable = [v for v, (_, key) in disk.items()
+                      if key not in self._failed]
+            wanted = self._apply_policy(model_config, usable)
+            retry = False
+            for v in wanted:
+                path, key = disk[v]
+                current = loaded.get(v)
+                if current is not None and current.key == key:
+                    continue
+                try:
+                    logger.info("Loading %s version %d from %s", name, v, path)
+                    loaded[v] = Servable(name, v, path, key)
+                except Exception as e:  # noqa: BLE001 - report, keep serving
+                    logger.error("Failed to load %s version %d: %s",
+                                 name, v, e)
+                    self._failed[key] = f"{type(e).__name__}: {e}"
+                    loaded.pop(v, None)
+                    retry = True
+                    break
+            if not retry:
+                break
+        for v in list(loaded):
+            if v not in wanted:
+                logger.info("Unloading %s version %d", name, v)
+                del loaded[v]
+        failed = {v: self._failed[key] for v, (_, key) in disk.items()
+                  if key in self._failed}
+        return {v: loaded[v] for v in wanted}, failed
+
+    def _label_version(self, name, label):
+        version = self._models[name].version_labels.get(label)
+        if version is None:
+            raise invalid(f"Unrecognized servable version label: {label}")
+        return version
+
+    def resolve(self, name, version=None, label=None) -> Servable:
+        """Finds the servable for a request.
+
+        Args:
+            name: model name.
+            version: a specific version, or None.
+            label: a version label, or None.
+
+        Raises:
+            ServingStatus: NOT_FOUND for an unknown model or version,
+                INVALID_ARGUMENT for an unknown label.
+        """
+        self.refresh()
+        with self._lock:
+            if name not in self._models:
+                raise ServingStatus(
+                    "NOT_FOUND", f"Servable not found for request: "
+                    f"{spec_str(name, version, label)}")
+            if label is not None:
+                version = self._label_version(name, label)
+            served, failed = self._served(name)
+            if version is None:
+                if served:
+                    return served[max(served)]
+            elif version in served:
+                return served[version]
+            message = ("Servable not found for request: "
+                       f"{spec_str(name, version, label)}")
+            if version in failed:
+                message += f" (version failed to load: {failed[version]})"
+            raise ServingStatus("NOT_FOUND", message)
+
+    def status(self, name, version=None, label=None) -> dict:
+        """The GetModelStatusResponse JSON for a model (all/one version)."""
+        self.refresh()
+        with self._lock:
+            if name not in self._models:
+                raise ServingStatus(
+                    "NOT_FOUND", f"Could not find any versions of model {name}")
+            if label is not None:
+                version = self._label_version(name, label)
+            served, failed = self._served(name)
+            entries = {v: ("AVAILABLE", "OK", "") for v in served}
+            for v, message in failed.items():
+                entries.setdefault(v, ("END", "UNKNOWN", message))
+            if version is not None:
+                if version not in entries:
+                    raise ServingStatus(
+                        "NOT_FOUND",
+                        f"Could not find version {version} of model {name}")
+                entries = {version: entries[version]}
+            if not entries:
+                raise ServingStatus(
+                    "NOT_FOUND", f"Could not find any versions of model {name}")
+            return {"model_version_status": [
+                {"version": str(v), "state": state,
+                 "status": {"error_code": code, "error_message": message}}
+                for v, (state, code, message) in sorted(entries.items())]}
+
+
+def spec_str(name, version, label):
+    if label is not None:
+        return f"Label({name}, {label})"
+    if version is not None:
+        return f"Specific({name}, {version})"
+    return f"Latest({name})"

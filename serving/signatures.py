@@ -1,0 +1,290 @@
+"""The TensorFlow graph of an exported zoo model: its serving signatures.
+
+Every signature takes raw UTF-8 strings and runs with TensorFlow alone (no
+`zoo` import, no Python code): tokenisation, scoring and sampling are
+TensorFlow ops inside the graph, so `tensorflow_model_server` runs them.
+
+Sentiment classifiers (`SentimentClassifier`):
+
+`serving_default` (alias `classify_text`)
+    inputs: `text` string `[-1]`.
+    outputs: `probabilities` float32 `[-1, C]`, `label` string `[-1]`
+    (the class name), `class_index` int32 `[-1]`.
+
+Language models (`LanguageModel`):
+
+`serving_default` and `score`
+    inputs: `text` string `[-1]`.
+    outputs: `log_prob` float32 `[-1]` (natural-log probability of the
+    text), `perplexity` float32 `[-1]` (`exp(-log_prob / num_tokens)`),
+    `num_tokens` int32 `[-1]` (tokens scored). The log-probability of a
+    text is `training.scoring`'s: the graph splits words on
+    `training.data.vocab.WORD_SEPARATORS` (what `str.split()` splits on)
+    or into characters, maps unknown tokens to `<unk>`, predicts the first
+    token after the context token (`<eos>` at word level, `"\\n"` at
+    character level) and, at word level, appends and scores `<eos>`.
+
+`generate`
+    inputs: `prompt` string `[-1]`, `max_length` int32 (scalar or one
+    per prompt; new tokens, clipped to `[0, max_generate_length]`),
+    `temperature` float32 (scalar or one per prompt; `0` = greedy).
+    outputs: `text` string `[-1]` (prompt followed by the continuation),
+    `completion` string `[-1]` (the continuation only),
+    `num_generated` int32 `[-1]`. Word level stops at `<eos>`.
+    Sampling is random per request.
+
+`generate_seeded`
+    as `generate` plus `seed` int64 (scalar or per prompt; the first
+    value is used): the same seed and inputs give the same text.
+"""
+
+from __future__ import annotations
+
+from serving.models_dir import ExportError
+from training import scoring
+from training.data.vocab import WORD_SEPARATORS, Vocabulary
+
+DEFAULT_MAX_GENERATE_LENGTH = 256
+
+
+def family_of(model) -> str:
+    """`"sentiment_classifier"` or `"language_model"`; `ExportError` for other models."""
+    from zoo.models.classifier import SentimentClassifier
+    from zoo.models.language_model import LanguageModel
+
+    if isinstance(model, SentimentClassifier):
+        return "sentiment_classifier"
+    if isinstance(model, LanguageModel):
+        return "language_model"
+    raise ExportError(
+        f"Cannot export {type(model).__name__}: expected a zoo "
+        "SentimentClassifier or LanguageModel.")
+
+
+def _classifier_archive(model, class_names):
+    import keras
+    import tensorflow as tf
+
+    class_names = [str(c) for c in (class_names or model.class_names)]
+    if len(class_names) != int(model.output.shape[-1]):
+        raise ExportError(
+            f"{len(class_names)} class names for a model with "
+            f"{model.output.shape[-1]} classes.")
+    names = tf.constant(class_names, dtype=tf.string)
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+
+    def classify(text):
+        probs = tf.cast(model(text, training=False), tf.float32)
+        index = tf.argmax(probs, axis=-1, output_type=tf.int32)
+        return {"probabilities": probs,
+                "label": tf.gather(names, index),
+                "class_index": index}
+
+    spec = [tf.TensorSpec([None], tf.string, name="text")]
+    # The first endpoint is also written as "serving_default" (one trace).
+    archive.add_endpoint("classify_text", classify, input_signature=spec)
+    return archive, ["serving_default", "classify_text"]
+
+
+def as_vocabulary(vocabulary):
+    """A `Vocabulary` from one, or from a token list in id order."""
+    if isinstance(vocabulary, Vocabulary):
+        return vocabulary
+    return Vocabulary([str(t) for t in vocabulary])
+
+
+class _LmResources:
+    """Vocabulary constants and lookup table of an exported language model:
+    `training.scoring`'s context and end tokens, and tokenisation by
+    `training.data.vocab`'s rule."""
+
+    def __init__(self, vocabulary, level, model_vocab_size):
+        import tensorflow as tf
+
+        vocab = as_vocabulary(vocabulary)
+        if len(vocab) > model_vocab_size:
+            raise ExportError(
+                f"The vocabulary has {len(vocab)} tokens but the model "
+                f"predicts {model_vocab_size}; wrong vocab.txt?")
+        self.level = level
+        self.size = len(vocab)
+        self.oov_id = vocab.oov_id
+        self.bos_id = scoring.context_id(vocab, level)
+        self.eos_id = scoring.end_id(vocab, level)
+        self.tokens = tf.constant(vocab.tokens, dtype=tf.string)
+        self.table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(vocab.tokens, dtype=tf.string),
+                tf.range(len(vocab), dtype=tf.int32)),
+            default_value=self.oov_id)
+
+    def tokenize(self, text):
+        """Ragged int32 ids `[B, (n)]` of a string batch (no bos/eos), as
+        `training.data.vocab.tokenize` splits them."""
+        import tensorflow as tf
+
+        if self.level == "word":
+            pieces = tf.strings.split(
+                tf.strings.regex_replace(text, WORD_SEPARATORS, " "))
+        else:
+            pieces = tf.strings.unicode_split(text, "UTF-8", errors="replace")
+        return tf.ragged.map_flat_values(self.table.lookup, pieces)
+
+
+def _language_model_archive(model, vocabulary, level, max_generate_length):
+    import keras
+    import tensorflow as tf
+
+    if getattr(model, "stateful", False):
+        model = model.with_options(stateful=False)
+    vocab_size = int(model.output.shape[-1])
+    res = _LmResources(vocabulary, level or model.level, vocab_size)
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(res.table)
+
+    def score(text):
+        ids = res.tokenize(text)
+        rows = ids.nrows()
+        bos = tf.fill([rows, 1], res.bos_id)
+        pieces = [bos, ids]
+        if res.eos_id >= 0:
+            pieces.append(tf.fill([rows, 1], res.eos_id))
+        seq = tf.concat(pieces, axis=1)            # ragged [B, (n + 1|2)]
+        inputs = seq[:, :-1].to_tensor(0)
+        targets = seq[:, 1:].to_tensor(0)
+        lengths = tf.cast(seq[:, 1:].row_lengths(), tf.int32)
+        # One padding column so a batch of empty texts still has a time step.
+        inputs = tf.pad(inputs, [[0, 0], [0, 1]])
+        targets = tf.pad(targets, [[0, 0], [0, 1]])
+        logits = tf.cast(model(inputs, training=False), tf.float32)
+        log_probs = tf.nn.log_softmax(logits, axis=-1)
+        token_lp = tf.gather(log_probs, targets[..., None], batch_dims=2)[..., 0]
+        mask = tf.sequence_mask(lengths, tf.shape(targets)[1], tf.float32)
+        log_prob = tf.reduce_sum(token_lp * mask, axis=1)
+        n = tf.maximum(lengths, 1)
+        perplexity = tf.exp(-log_prob / tf.cast(n, tf.float32))
+        return {"log_prob": log_prob, "perplexity": perplexity,
+                "num_tokens": lengths}
+
+    cap = int(max_generate_length)
+    sep = " " if res.level == "word" else ""
+
+    def _generate(prompt, max_length, temperature, seed):
+        ids = res.tokenize(prompt)
+        rows = ids.nrows(out_type=tf.int32)
+        ids = tf.concat([tf.fill([rows, 1], res.bos_id), ids], axis=1)
+        lens = tf.cast(ids.row_lengths(), tf.int32)
+        max_len = tf.broadcast_to(
+            tf.reshape(tf.cast(max_length, tf.int32), [-1]), [rows])
+        max_len = tf.clip_by_value(max_len, 0, cap)
+        temp = tf.broadcast_to(
+            tf.reshape(tf.cast(temperature, tf.float32), [-1]), [rows])
+        steps = tf.reduce_max(tf.concat([max_len, [0]], axis=0))
+        buf = tf.pad(ids.to_tensor(0), [[0, 0], [0, steps]])
+        width = tf.shape(buf)[1]
+        valid = tf.range(vocab_size) < res.size
+        neg = tf.fill([vocab_size], tf.constant(-1e9, tf.float32))
+
+        def cond(i, buf, cur, done):
+            return tf.logical_and(i < steps,
+                                  tf.logical_not(tf.reduce_all(done)))
+
+        def body(i, buf, cur, done):
+            used = tf.reduce_max(cur)
+            logits = tf.cast(model(buf[:, :used], training=False), tf.float32)
+            last = tf.gather(logits, cur - 1, batch_dims=1)       # [B, V]
+            last = tf.where(valid[None, :], last, neg[None, :])
+            greedy = tf.argmax(last, axis=-1, output_type=tf.int32)
+            scaled = last / tf.maximum(temp, 1e-6)[:, None]
+            sampled = tf.cast(tf.random.stateless_categorical(
+                scaled, 1, seed=tf.stack([seed, tf.cast(i, tf.int64)]),
+                dtype=tf.int64)[:, 0], tf.int32)
+            nxt = tf.where(temp > 0.0, sampled, greedy)
+            active = tf.logical_and(tf.logical_not(done), i < max_len)
+            stop = tf.equal(nxt, res.eos_id)
+            write = tf.logical_and(active, tf.logical_not(stop))
+            hit = tf.logical_and(
+                tf.one_hot(cur, width, on_value=True, off_value=False,
+                           dtype=tf.bool), write[:, None])
+            buf = tf.where(hit, nxt[:, None], buf)
+            cur = cur + tf.cast(write, tf.int32)
+            done = tf.logical_or(done, tf.logical_not(write))
+            return i + 1, buf, cur, done
+
+        _, buf, cur, _ = tf.while_loop(
+            cond, body,
+            [tf.constant(0), buf, lens, tf.equal(max_len, 0)],
+            shape_invariants=[tf.TensorShape([]), tf.TensorShape([None, None]),
+                              tf.TensorShape([None]), tf.TensorShape([None])])
+        pos = tf.range(width)[None, :]
+        new = tf.logical_and(pos >= lens[:, None], pos < cur[:, None])
+        new_ids = tf.ragged.boolean_mask(buf, new)
+        pieces = tf.ragged.map_flat_values(tf.gather, res.tokens, new_ids)
+        completion = tf.strings.reduce_join(pieces, axis=1, separator=sep)
+        if res.level == "word":
+            head = tf.strings.strip(prompt)
+            joiner = tf.where(
+                tf.logical_and(tf.strings.length(head) > 0,
+                               tf.strings.length(completion) > 0), " ", "")
+            text = tf.strings.join([head, joiner, completion])
+        else:
+            text = tf.strings.join([prompt, completion])
+        return {"text": text, "completion": completion,
+                "num_generated": cur - lens}
+
+    text_spec = [tf.TensorSpec([None], tf.string, name="text")]
+    gen_spec = [tf.TensorSpec([None], tf.string, name="prompt"),
+                tf.TensorSpec(None, tf.int32, name="max_length"),
+                tf.TensorSpec(None, tf.float32, name="temperature")]
+    # Traced once, called by both generate signatures.
+    sample = tf.function(_generate, input_signature=gen_spec + [
+        tf.TensorSpec([], tf.int64, name="seed")])
+
+    def generate(prompt, max_length, temperature):
+        seed = tf.cast(tf.timestamp() * 1e6, tf.int64)
+        return sample(prompt, max_length, temperature, seed)
+
+    def generate_seeded(prompt, max_length, temperature, seed):
+        seed = tf.reshape(tf.cast(seed, tf.int64), [-1])[0]
+        return sample(prompt, max_length, temperature, seed)
+
+    # The first endpoint is also written as "serving_default" (one trace).
+    archive.add_endpoint("score", score, input_signature=text_spec)
+    archive.add_endpoint("generate", generate, input_signature=gen_spec)
+    archive.add_endpoint(
+        "generate_seeded", generate_seeded,
+        input_signature=gen_spec + [tf.TensorSpec(None, tf.int64, name="seed")])
+    return archive, ["serving_default", "score", "generate",
+                     "generate_seeded"]
+
+
+def build_export_archive(model, *, vocabulary=None, class_names=None,
+                         level=None,
+                         max_generate_length=DEFAULT_MAX_GENERATE_LENGTH):
+    """Builds the ``keras.export.ExportArchive`` for a zoo model.
+
+    Args:
+        model: a ``SentimentClassifier`` or ``LanguageModel`` (a stateful
+            language model is exported through a stateless copy).
+        vocabulary: language models: the `Vocabulary` (or its token list
+            in id order).
+        class_names: classifiers: overrides ``model.class_names``.
+        level: language models: ``"word"``/``"char"`` (default
+            ``model.level``).
+        max_generate_length: upper bound on ``generate``'s ``max_length``.
+
+    Returns:
+        ``(archive, signature_names)``.
+    """
+    family = family_of(model)
+    if family == "sentiment_classifier":
+        return _classifier_archive(model, class_names)
+    if vocabulary is None:
+        raise ExportError("A language model needs its vocabulary (vocab.txt) "
+                          "to be exported.")
+    return _language_model_archive(model, vocabulary, level,
+                                   max_generate_length)

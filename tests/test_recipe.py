@@ -1,0 +1,46 @@
+"""Training settings: one resolution for `zoo train` and `zoo tune`."""
+
+import pytest
+
+from training import recipe
+
+
+def test_preset_recipe_with_overrides():
+    r = recipe.resolve("ptb_small", "language_model", {"epochs": 2, "bptt": 7})
+    assert r["epochs"] == 2 and r["bptt"] == 7
+    assert r["optimizer"] == "sgd" and r["global_clipnorm"] and r["clipnorm"] is None
+    # Giving the other kind of clipping replaces the preset's.
+    r = recipe.resolve("ptb_small", "language_model", {"clipnorm": 3.0})
+    assert r["clipnorm"] == 3.0 and r["global_clipnorm"] is None
+    # 0 turns clipping off.
+    r = recipe.resolve("ptb_small", "language_model", {"global_clipnorm": 0})
+    assert r["global_clipnorm"] is None
+
+
+def test_family_recipes_and_bptt():
+    r = recipe.resolve("sentiment_classifier", "sentiment_classifier", {})
+    assert "bptt" not in r and r["lr_decay"] is None
+    assert recipe.resolve("language_model", "language_model", {})["bptt"] == 35
+    with pytest.raises(ValueError, match="Received: bptt=5"):
+        recipe.resolve("sentiment_classifier", "sentiment_classifier", {"bptt": 5})
+
+
+@pytest.mark.parametrize("given,message", [
+    ({"clipnorm": 1.0, "global_clipnorm": 1.0}, "mutually exclusive"),
+    ({"optimizer": "lion"}, "Received: optimizer='lion'"),
+    ({"learning_rate": -1.0}, "Received: learning_rate=-1.0"),
+    ({"learning_rate": float("inf")}, "Received: learning_rate=inf"),
+    ({"epochs": 0}, "Received: epochs=0"),
+    ({"lr_decay": 2.0}, "Received: lr_decay=2.0"),
+    ({"momentum": 0.9}, "Unknown training setting"),
+])
+def test_bad_settings_say_what_was_received(given, message):
+    with pytest.raises(ValueError, match=message):
+        recipe.resolve("language_model", "language_model", given)
+
+
+def test_resume_keeps_the_stored_settings():
+    stored = recipe.resolve("language_model", "language_model", {})
+    assert recipe.for_resume(stored, {"epochs": 9})["epochs"] == 9
+    with pytest.raises(ValueError, match="cannot resume with learning_rate"):
+        recipe.for_resume(stored, {"learning_rate": 0.5})

@@ -1,0 +1,249 @@
+"""The optimizer hook: gradient statistics seen before clipping.
+
+Every training step of every Keras backend ends in `Optimizer.apply(grads)`:
+the TensorFlow trainer calls it through `apply_gradients`, the JAX trainer
+through `stateless_apply`, the PyTorch trainer directly, and
+`keras.optimizers.LossScaleOptimizer` hands it the unscaled gradients. So
+the zoo's optimizers are Keras' own classes with one mixin,
+`GradientStatistics`, whose `apply` records the gradients before Keras clips
+them, and then lets Keras do the rest. This is the one place where gradient
+statistics are computed. Later training features that need the gradients
+(per-layer learning rates, weight averaging) belong here too, composed in
+`GradientStatistics.apply` after the statistics are taken, so that the
+figures always describe the gradients the loss produced.
+
+The statistics live in three optimizer variables, so they follow the
+optimizer's state on every backend (JAX's stateless steps included) and are
+summed over an epoch inside the compiled step:
+
+- `gradient_steps`: the number of steps whose gradients were recorded;
+- `gradient_norm_sum`: the sum over those steps of the global L2 norm of
+  the gradients;
+- `clipped_steps`: the number of steps whose gradients were clipped: the
+  global norm exceeded `global_clipnorm`, or with per-variable `clipnorm`
+  some variable's norm exceeded it, exactly as Keras decides.
+
+`GradientLog` turns them into the epoch's `grad_norm` (mean global norm per
+step) and `clipped_fraction` (share of steps clipped). Each update depends
+on the gradients: on TensorFlow a step that finds the data exhausted runs
+the ops that do not (Keras' own `iterations` counter then counts one step
+too many), and it must not count here.
+
+Sparse gradients (TensorFlow's `IndexedSlices`, from an embedding lookup)
+are never densified: their rows are summed per index with a segment sum,
+which gives the norm of the dense gradient at the cost of the rows touched.
+Under a multi-replica strategy each replica's statistics are those of its
+own gradients (which is what Keras clips), averaged over replicas.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from training.recipe import OPTIMIZERS
+
+_CLASSES = {
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+    "sgd": keras.optimizers.SGD,
+    "rmsprop": keras.optimizers.RMSprop,
+}
+_TRACKED_CLASSES = {}
+
+
+class GradientStatistics:
+    """Mixin for a `keras.optimizers.Optimizer`: records gradient norms.
+
+    Use it through `make_optimizer`, which builds the subclass of a Keras
+    optimizer with this mixin first in its bases. The optimizer adds three
+    variables (see the module docstring) after Keras' own, so a saved
+    optimizer state of the plain Keras class still loads (the statistics
+    then start at zero).
+    """
+
+    def build(self, variables):
+        super().build(variables)
+        self.gradient_steps = self.add_variable(
+            (), initializer="zeros", dtype="float32", aggregation="mean",
+            name="gradient_steps")
+        self.gradient_norm_sum = self.add_variable(
+            (), initializer="zeros", dtype="float32", aggregation="mean",
+            name="gradient_norm_sum")
+        self.clipped_steps = self.add_variable(
+            (), initializer="zeros", dtype="float32", aggregation="mean",
+            name="clipped_steps")
+
+    def apply(self, grads, trainable_variables=None):
+        """Records the gradients' statistics, then applies them as Keras does.
+
+        Args:
+            grads: the gradients, one per trainable variable (`None` for a
+                variable without one), before unscaling and clipping.
+            trainable_variables: as for `keras.optimizers.Optimizer.apply`.
+        """
+        grads = list(grads)
+        if grads and not self.built and trainable_variables is not None:
+            self.build(list(trainable_variables))
+        if grads:
+            self._record(grads)
+        return super().apply(grads, trainable_variables)
+
+    def _statistics_built(self):
+        return hasattr(self, "gradient_norm_sum")
+
+    def _record(self, grads):
+        squares, clip_squares = [], []
+        for g in grads:
+            if g is None:
+                continue
+            true, clip = squared_norms(g)
+            squares.append(true)
+            clip_squares.append(clip)
+        if not squares:
+            return
+        scale = self.loss_scale_factor
+        squares = ops.stack(squares)
+        clip_squares = ops.stack(clip_squares)
+        if scale is not None:
+            squares = squares / (scale * scale)
+            clip_squares = clip_squares / (scale * scale)
+        global_norm = ops.sqrt(ops.sum(squares))
+        if self.global_clipnorm:
+            clipped = ops.greater(global_norm, self.global_clipnorm)
+        elif self.clipnorm:
+            clipped = ops.any(ops.greater(ops.sqrt(clip_squares),
+                                          self.clipnorm))
+        else:
+            clipped = ops.zeros((), dtype="bool")
+        # Always 1, but computed from the gradients (see the module doc).
+        one = ops.cast(ops.logical_or(ops.greater_equal(global_norm, 0.0),
+                                      ops.isnan(global_norm)), "float32")
+        self.gradient_steps.assign_add(one)
+        self.gradient_norm_sum.assign_add(global_norm)
+        self.clipped_steps.assign_add(ops.cast(clipped, "float32"))
+
+    def load_own_variables(self, store):
+        keys = len(store.keys())
+        if self._statistics_built() and keys == len(self.variables) - 3:
+            # A state saved by the plain Keras optimizer: Keras' own
+            # variables come first; the statistics start at zero.
+            for i, variable in enumerate(self.variables[:keys]):
+                variable.assign(store[str(i)])
+            return
+        super().load_own_variables(store)
+
+
+def squared_norms(grad):
+    """`(squared L2 norm, squared norm as Keras' clipnorm measures it)`.
+
+    Both are float32 scalars. For a dense gradient they are equal. For a
+    TensorFlow `IndexedSlices` the first sums the rows of each index first
+    (the norm of the dense gradient, as `global_clipnorm` uses it) without
+    densifying; the second is the norm of the rows as they are, which is
+    what `tf.clip_by_norm`, Keras' per-variable `clipnorm` on TensorFlow,
+    measures.
+    """
+    if _is_indexed_slices(grad):
+        import tensorflow as tf
+
+        values = tf.cast(grad.values, tf.float32)
+        unique, position = tf.unique(grad.indices)
+        rows = tf.math.unsorted_segment_sum(values, position,
+                                            tf.shape(unique)[0])
+        return (tf.reduce_sum(tf.square(rows)),
+                tf.reduce_sum(tf.square(values)))
+    g = ops.cast(grad, "float32")
+    s = ops.sum(ops.square(g))
+    return s, s
+
+
+def _is_indexed_slices(grad):
+    return (keras.backend.backend() == "tensorflow"
+            and type(grad).__name__ == "IndexedSlices")
+
+
+def make_optimizer(name, learning_rate, *, clipnorm=None,
+                   global_clipnorm=None, **kwargs):
+    """A Keras optimizer by name, with gradient statistics and clipping.
+
+    Args:
+        name: one of `OPTIMIZERS`.
+        learning_rate: a float or a `keras.optimizers.schedules` schedule.
+        clipnorm: per-variable clipping threshold; `None` or `0`: off.
+        global_clipnorm: global-norm clipping threshold; `None` or `0`: off.
+        **kwargs: other arguments of the Keras optimizer class.
+
+    Returns:
+        An instance of a subclass of the Keras optimizer class that records
+        `GradientStatistics`. It is a Keras optimizer in every other
+        respect (`isinstance(opt, keras.optimizers.Adam)` holds).
+
+    Raises:
+        ValueError: unknown name, or both clipping thresholds set.
+
+    Example:
+
+    >>> opt = make_optimizer("adam", 1e-3, global_clipnorm=1.0)
+    >>> isinstance(opt, keras.optimizers.Adam)
+    True
+    """
+    if name not in _CLASSES:
+        raise ValueError(f"Unknown optimizer {name!r}. Valid values: "
+                         f"{list(OPTIMIZERS)}. Received: optimizer={name!r}")
+    if clipnorm and global_clipnorm:
+        raise ValueError(
+            "`clipnorm` and `global_clipnorm` are mutually exclusive. "
+            f"Received: clipnorm={clipnorm!r}, "
+            f"global_clipnorm={global_clipnorm!r}")
+    cls = _TRACKED_CLASSES.get(name)
+    if cls is None:
+        base = _CLASSES[name]
+        cls = type(base.__name__, (GradientStatistics, base), {
+            "__module__": __name__,
+            "__doc__": f"`keras.optimizers.{base.__name__}` with "
+                       "`GradientStatistics`."})
+        _TRACKED_CLASSES[name] = cls
+    return cls(learning_rate=learning_rate, clipnorm=clipnorm or None,
+               global_clipnorm=global_clipnorm or None, **kwargs)
+
+
+class GradientLog(keras.callbacks.Callback):
+    """Adds `grad_norm` and `clipped_fraction` to each epoch's logs.
+
+    Reads the statistics that `GradientStatistics` accumulated during the
+    epoch. Place
+    it before the callbacks that write the logs (history, checkpoints), as
+    `training.train` does. An epoch without steps logs neither.
+
+    Args:
+        optimizer: the `make_optimizer` optimizer the model trains with.
+    """
+
+    def __init__(self, optimizer):
+        super().__init__()
+        self.optimizer = optimizer
+        self._start = None
+
+    def _read(self):
+        opt = self.optimizer
+        if not getattr(opt, "built", False) or not hasattr(
+                opt, "gradient_norm_sum"):
+            return None
+        return (float(ops.convert_to_numpy(opt.gradient_steps)),
+                float(ops.convert_to_numpy(opt.gradient_norm_sum)),
+                float(ops.convert_to_numpy(opt.clipped_steps)))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = self._read()
+
+    def on_epoch_end(self, epoch, logs=None):
+        end = self._read()
+        if end is None or logs is None:
+            return
+        start = self._start or (0.0, 0.0, 0.0)
+        steps = end[0] - start[0]
+        if steps <= 0:
+            return
+        logs["grad_norm"] = (end[1] - start[1]) / steps
+        logs["clipped_fraction"] = (end[2] - start[2]) / steps

@@ -1,0 +1,317 @@
+"""What `fit` needs for a zoo model, shared by `zoo train` and `zoo tune`.
+
+- `Trainer`: the model `fit` runs. It wraps a zoo model so that the zoo
+  model itself is never compiled: its `.keras` checkpoints hold no
+  optimizer and load with only `import zoo`. It uses Keras' own
+  `train_step` and `test_step` on every backend; gradient statistics come
+  from the optimizer hook (`training.optimizer`).
+- `compile_trainer`: the loss, metrics and optimizer of a family.
+- `fit_data`: the training and validation inputs of a family.
+- `family_callbacks`: the callbacks a family trains with (NaN stop,
+  gradient log, learning-rate decay; a language model's state reset and
+  whole-stream validation).
+
+Language models train statefully on ordered BPTT windows (`tf.data` on
+TensorFlow, a `keras.utils.PyDataset` elsewhere) and run on the
+TensorFlow, JAX and PyTorch backends. Classifiers take raw strings through
+`TextVectorization`, which runs on TensorFlow only.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from training import optimizer as opt_lib
+from training.callbacks import StopOnNaN, check_finite, lr_decay_schedule
+
+
+def require_backend_for(family):
+    """Raises `ValueError` if `family` cannot train on the Keras backend."""
+    backend = keras.backend.backend()
+    if family == "sentiment_classifier" and backend != "tensorflow":
+        raise ValueError(
+            "sentiment classifiers train on the TensorFlow backend only: they "
+            "take raw strings through keras.layers.TextVectorization, which "
+            f"runs on TensorFlow. KERAS_BACKEND is {backend!r}; set "
+            "KERAS_BACKEND=tensorflow (language models train on every "
+            "backend).")
+
+
+class Trainer(keras.Model):
+    """The model `fit` trains: a zoo model behind a thin wrapper.
+
+    Keras' own `train_step` runs on every backend; the optimizer made by
+    `training.optimizer.make_optimizer` records the gradient statistics.
+    Two fixes for Keras 3.15 under TensorFlow's `MultiWorkerMirroredStrategy`
+    (tensorflow#72388) are kept: the first batch is not all-reduced across
+    workers to learn its shapes (which fails for string inputs), and logs
+    have shape `[1]` (multi-worker Keras reduces them along axis 0).
+
+    Args:
+        zoo_model: the model to train (`trainer.zoo_model`).
+
+    Call arguments:
+        inputs: what the zoo model takes.
+        training: Python bool, training mode (dropout on).
+    """
+
+    def __init__(self, zoo_model, **kwargs):
+        kwargs.setdefault("name", "trainer")
+        super().__init__(**kwargs)
+        self.zoo_model = zoo_model
+        self.built = True
+
+    def call(self, inputs, training=False):
+        return self.zoo_model(inputs, training=training)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        return self._rank1_logs(
+            super().compute_metrics(x, y, y_pred, sample_weight=sample_weight))
+
+    def _multi_worker(self):
+        extended = getattr(self.distribute_strategy, "extended", None)
+        return bool(getattr(extended, "_in_multi_worker_mode",
+                            lambda: False)())
+
+    def _rank1_logs(self, logs):
+        if keras.backend.backend() != "tensorflow" or not self._multi_worker():
+            return logs
+        import tensorflow as tf
+
+        return {k: tf.reshape(v, [1]) for k, v in logs.items()}
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Called by Keras' TensorFlow trainer only. It all-reduces the first
+        # batch of a distributed dataset to learn its shapes; build from this
+        # worker's first replica's batch instead.
+        if self._distribute_strategy is None:
+            return
+        import tensorflow as tf
+        from keras.src import tree
+
+        if iterator is not None and data_batch is None:
+            for _, _, it in iterator:
+                batch = next(it)
+                data_batch = tree.map_structure(
+                    lambda v: self.distribute_strategy
+                    .experimental_local_results(v)[0]
+                    if isinstance(v, tf.distribute.DistributedValues) else v,
+                    batch)
+                break
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+
+def compile_trainer(model, family, recipe, *, extra_optimizer_args=None):
+    """A compiled `Trainer` around `model` for `family` with `recipe`.
+
+    Classifiers: sparse categorical cross-entropy on probabilities and
+    accuracy. Language models: mean sparse categorical cross-entropy from
+    logits per token. The optimizer is `training.optimizer.make_optimizer`
+    with the recipe's clipping; `jit_compile` is `jit_compile()`. Call it
+    inside the strategy's scope.
+    """
+    optimizer = opt_lib.make_optimizer(
+        recipe["optimizer"], recipe["learning_rate"],
+        clipnorm=recipe.get("clipnorm"),
+        global_clipnorm=recipe.get("global_clipnorm"),
+        **(extra_optimizer_args or {}))
+    if family == "language_model":
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        metrics = []
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy()
+        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    trainer = Trainer(model)
+    trainer.compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                    jit_compile=jit_compile())
+    return trainer
+
+
+def jit_compile():
+    """The `compile(jit_compile=...)` of a zoo run on the Keras backend.
+
+    JAX compiles the whole step with `jax.jit` (without it every op of the
+    time loop runs eagerly). TensorFlow runs `tf.function` without XLA:
+    XLA did not speed the zoo's recurrent layers up on CPU. PyTorch runs
+    eagerly (Keras' default there).
+    """
+    return keras.backend.backend() == "jax"
+
+
+# ------------------------------------------------------------------ data
+
+
+def _lm_windows_dataset(ids, batch_size, bptt, max_steps):
+    from training.data import batchify, lm_steps_per_epoch
+
+    class LanguageModelWindows(keras.utils.PyDataset):
+        """Ordered BPTT windows `(inputs, targets)`, one per index."""
+
+        def __init__(self):
+            super().__init__(workers=1, use_multiprocessing=False)
+            self.rows = batchify(ids, batch_size).astype(np.int32)
+            n = lm_steps_per_epoch(len(ids), batch_size=batch_size, bptt=bptt)
+            self.steps = min(n, max_steps) if max_steps else n
+
+        def __len__(self):
+            return self.steps
+
+        def __getitem__(self, w):
+            if not 0 <= w < self.steps:
+                raise IndexError(w)
+            a = w * bptt
+            return self.rows[:, a:a + bptt], self.rows[:, a + 1:a + bptt + 1]
+
+    return LanguageModelWindows()
+
+
+def language_model_windows(ids, *, batch_size, bptt, max_steps=None):
+    """The training windows of a token stream, in order, for `fit`.
+
+    The windows of `training.data.lm_windows` (full ones only), at most
+    `max_steps`: a `tf.data.Dataset` on TensorFlow, a `keras.utils.PyDataset`
+    on the other backends.
+
+    Raises:
+        ValueError: the stream is too short for one window.
+    """
+    from training.data import lm_steps_per_epoch, make_lm_dataset
+
+    ids = np.asarray(ids)
+    if lm_steps_per_epoch(len(ids), batch_size=batch_size, bptt=bptt) < 1:
+        raise ValueError(
+            f"the training split ({len(ids)} tokens) is too short for "
+            f"batch_size={batch_size} and bptt={bptt}")
+    if keras.backend.backend() != "tensorflow":
+        return _lm_windows_dataset(ids, batch_size, bptt, max_steps)
+    ds = make_lm_dataset(ids, batch_size=batch_size, bptt=bptt)
+    return ds.take(max_steps) if max_steps else ds
+
+
+def fit_data(family, data, recipe, *, global_batch, seed, max_steps=None):
+    """`(train, validation)` inputs for `fit`.
+
+    Classifiers: bucketed, shuffled `tf.data` batches of `(text, label)`
+    and the validation batches. Language models: ordered BPTT windows of
+    the training stream; validation is `None` (it runs over the whole
+    validation stream in `LanguageModelValidation`).
+    """
+    if family == "language_model":
+        return language_model_windows(
+            data.train, batch_size=global_batch, bptt=recipe["bptt"],
+            max_steps=max_steps), None
+    from training.data import make_text_classification_dataset
+
+    train = make_text_classification_dataset(
+        data.train, batch_size=global_batch, shuffle=True, seed=seed,
+        bucket_boundaries="auto")
+    val = None
+    if data.validation is not None and len(data.validation):
+        val = make_text_classification_dataset(
+            data.validation, batch_size=global_batch, bucket_boundaries="auto")
+    if max_steps:
+        train = train.take(max_steps)
+        val = val.take(max_steps) if val is not None else None
+    return train, val
+
+
+# ------------------------------------------------------------- callbacks
+
+
+def recurrent_state_variables(model):
+    """The state variables of a stateful zoo model's recurrent layers."""
+    stack = model.get_layer("recurrent_stack")
+    out = []
+    for rnn in stack.recurrent_layers:
+        subs = ([rnn.forward_layer, rnn.backward_layer]
+                if isinstance(rnn, keras.layers.Bidirectional) else [rnn])
+        for layer in subs:
+            out.extend(layer.states or [])
+    return out
+
+
+class ResetStates(keras.callbacks.Callback):
+    """Zeros a stateful model's carried state at each epoch start and before
+    each evaluation (state carries across windows within an epoch)."""
+
+    def __init__(self, zoo_model):
+        super().__init__()
+        self.zoo_model = zoo_model
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.zoo_model.reset_states()
+
+    def on_test_begin(self, logs=None):
+        self.zoo_model.reset_states()
+
+
+class LanguageModelValidation(keras.callbacks.Callback):
+    """Evaluates a stateful LM over the whole validation stream each epoch.
+
+    Adds `val_loss` (mean cross-entropy per token, weighted by tokens) and
+    `val_perplexity` (word level) or `val_bits_per_character` (char level)
+    to the epoch logs, and the training counterparts `perplexity` /
+    `bits_per_character` from the epoch's mean training loss. State is
+    reset before the pass; the next epoch resets it again.
+
+    Args:
+        zoo_model: the stateful training model (batch size `batch_size`).
+        ids: validation token-id stream, or `None`.
+        batch_size: rows (the model's fixed batch size).
+        bptt: window length.
+        level: `"word"` or `"char"`.
+        max_steps: cap on windows (smoke runs). Defaults to `None`.
+    """
+
+    def __init__(self, zoo_model, ids, *, batch_size, bptt, level,
+                 max_steps=None):
+        super().__init__()
+        self.zoo_model = zoo_model
+        self.ids, self.batch_size, self.bptt = ids, batch_size, bptt
+        self.level, self.max_steps = level, max_steps
+        self._scorer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        from training.evaluate import (language_model_metrics, lm_loss,
+                                       token_loss_model)
+
+        logs = logs if logs is not None else {}
+        if "loss" in logs:
+            logs.update(language_model_metrics(float(logs["loss"]), self.level))
+        if self.ids is None:
+            return
+        if self._scorer is None:
+            self._scorer = token_loss_model(self.zoo_model)
+        total, n = lm_loss(self.zoo_model, self.ids, batch_size=self.batch_size,
+                           bptt=self.bptt, max_steps=self.max_steps,
+                           scorer=self._scorer)
+        loss = total / max(n, 1)
+        logs["val_loss"] = loss
+        check_finite(epoch, logs)
+        logs.update({"val_" + k: v
+                     for k, v in language_model_metrics(loss, self.level).items()})
+
+
+def family_callbacks(family, trainer, recipe, *, data=None, batch_size=None,
+                     max_steps=None):
+    """The callbacks a family trains with, in the order they must run.
+
+    NaN stop first; the optimizer's gradient log; the recipe's
+    learning-rate decay; for language models the state reset and the
+    whole-stream validation (`data.validation`, in rows of `batch_size`).
+    The run directory's writers go after these (see `training.train`).
+    """
+    cbs = [StopOnNaN(), opt_lib.GradientLog(trainer.optimizer)]
+    if recipe.get("lr_decay"):
+        cbs.append(keras.callbacks.LearningRateScheduler(lr_decay_schedule(
+            recipe["learning_rate"], recipe["lr_decay"],
+            recipe.get("lr_decay_after") or 0)))
+    if family == "language_model":
+        model = trainer.zoo_model
+        cbs.append(ResetStates(model))
+        cbs.append(LanguageModelValidation(
+            model, data.validation, batch_size=batch_size,
+            bptt=recipe["bptt"], level=data.level, max_steps=max_steps))
+    return cbs
