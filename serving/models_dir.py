@@ -20,13 +20,13 @@ config files' formats are `serving.config`'s.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shutil
 import uuid
 
 from serving import config as serving_config
+from training.atomic import atomic_write_json
 
 MODEL_CARD = "model_card.json"
 ASSETS_EXTRA = "assets.extra"
@@ -107,27 +107,9 @@ def read_model_card(version_dir) -> dict:
         return json.load(f)
 
 
-def json_safe(obj):
-    """`obj` with non-finite floats as `None` and other values as JSON."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if obj is None or isinstance(obj, (str, int, float, bool)):
-        return obj
-    if hasattr(obj, "item"):
-        return json_safe(obj.item())
-    return str(obj)
-
-
 def _write_card(version_tmp, card):
-    extra = os.path.join(version_tmp, ASSETS_EXTRA)
-    os.makedirs(extra, exist_ok=True)
-    with open(os.path.join(extra, MODEL_CARD), "w", encoding="utf-8") as f:
-        json.dump(json_safe(card), f, indent=2)
-        f.write("\n")
+    # Non-finite floats become null, as in every JSON the project writes.
+    atomic_write_json(os.path.join(version_tmp, ASSETS_EXTRA, MODEL_CARD), card)
 
 
 def _remove_tree(path):

@@ -57,7 +57,8 @@ def test_sparse_gradients_are_measured_without_densifying():
     assert float(clip) == pytest.approx((values.numpy() ** 2).sum())
 
 
-def test_epoch_logs_are_the_mean_norm_of_the_real_gradients():
+@pytest.mark.parametrize("loss_scaled", [False, True])
+def test_epoch_logs_are_the_mean_norm_of_the_real_gradients(loss_scaled):
     import tensorflow as tf
 
     keras.utils.set_random_seed(1)
@@ -65,6 +66,8 @@ def test_epoch_logs_are_the_mean_norm_of_the_real_gradients():
     model = keras.Model(inputs, keras.layers.Dense(3)(inputs))
     trainer = Trainer(model)
     opt = O.make_optimizer("sgd", 0.0)  # weights stay put: easy to check
+    if loss_scaled:  # what Keras puts around it under mixed_float16
+        opt = keras.optimizers.LossScaleOptimizer(opt, initial_scale=64.0)
     loss = keras.losses.MeanSquaredError()
     trainer.compile(optimizer=opt, loss=loss)
     rng = np.random.default_rng(2)
@@ -81,6 +84,15 @@ def test_epoch_logs_are_the_mean_norm_of_the_real_gradients():
     assert history.history["grad_norm"] == pytest.approx(
         [np.mean(expected)] * 2, rel=1e-5)
     assert history.history["clipped_fraction"] == [0.0, 0.0]
+
+
+def test_building_twice_adds_no_variables():
+    variables = _variables([(2,)])
+    opt = O.make_optimizer("adam", 0.1)
+    opt.build(variables)
+    count = len(opt.variables)
+    opt.build(variables)
+    assert len(opt.variables) == count
 
 
 def test_a_plain_keras_optimizer_state_still_loads():

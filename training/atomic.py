@@ -97,6 +97,18 @@ def atomic_save_model(model, path) -> None:
         raise
 
 
+def atomic_save_weights(model, path) -> None:
+    """Saves a Keras model's weights (and optimizer state) to `path`
+    (`.weights.h5`) atomically."""
+    tmp = _temp_path(path, suffix=".weights.h5")
+    try:
+        model.save_weights(tmp, overwrite=True)
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink(tmp)
+        raise
+
+
 def atomic_savefig(figure, path, **kwargs) -> None:
     """Saves a matplotlib figure atomically (format from `path`'s suffix)."""
     fmt = os.path.splitext(path)[1].lstrip(".") or "png"

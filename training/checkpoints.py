@@ -18,7 +18,7 @@ import keras
 
 from training import plots
 from training import run_dir as rd
-from training.atomic import atomic_write_json
+from training.atomic import atomic_save_weights, atomic_write_json
 from training.callbacks import as_float, float_logs
 
 
@@ -158,11 +158,8 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             self.model._initial_epoch = start  # as BackupAndRestore does
 
     def _save_model(self):
-        os.makedirs(self.backup_dir, exist_ok=True)
-        weights = os.path.join(self.backup_dir, self.WEIGHTS)
-        tmp = os.path.join(self.backup_dir, ".latest.tmp.weights.h5")
-        self.model.save_weights(tmp, overwrite=True)
-        os.replace(tmp, weights)
+        atomic_save_weights(self.model,
+                            os.path.join(self.backup_dir, self.WEIGHTS))
         atomic_write_json(
             os.path.join(self.backup_dir, self.METADATA),
             {"epoch": self._current_epoch, "batch": self._last_batch_seen},

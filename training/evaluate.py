@@ -168,6 +168,7 @@ def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
         ValueError: the source has no such split.
     """
     from training import run_dir as rd
+    from training.atomic import atomic_write_json
     from training.data import load_language_model, load_text_classification
 
     if checkpoint not in rd.CHECKPOINTS:
@@ -211,5 +212,5 @@ def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
     result["same_data_as_training"] = (
         loaded.fingerprint == run.data.get("fingerprint"))
     if out:
-        rd.atomic_write_json(out, result)
+        atomic_write_json(out, result)
     return result

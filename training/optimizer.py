@@ -63,6 +63,8 @@ class GradientStatistics:
     """
 
     def build(self, variables):
+        if self.built:  # Keras' own build returns early too
+            return
         super().build(variables)
         self.gradient_steps = self.add_variable(
             (), initializer="zeros", dtype="float32", aggregation="mean",
@@ -212,7 +214,8 @@ class GradientLog(keras.callbacks.Callback):
     """Adds `grad_norm` and `clipped_fraction` to each epoch's logs.
 
     Reads the statistics that `GradientStatistics` accumulated during the
-    epoch. Place
+    epoch (through a `LossScaleOptimizer`, which Keras puts around the
+    optimizer under `mixed_float16`, from the optimizer inside it). Place
     it before the callbacks that write the logs (history, checkpoints), as
     `training.train` does. An epoch without steps logs neither.
 
@@ -226,7 +229,7 @@ class GradientLog(keras.callbacks.Callback):
         self._start = None
 
     def _read(self):
-        opt = self.optimizer
+        opt = getattr(self.optimizer, "inner_optimizer", self.optimizer)
         if not getattr(opt, "built", False) or not hasattr(
                 opt, "gradient_norm_sum"):
             return None

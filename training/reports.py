@@ -1,12 +1,13 @@
 """What every results file records: the machine, its load, the versions,
 and commands with paths relative to the repository.
 
-`zoo bench`, the scripts in `bench/` and the reproduction recipes write
-their JSON through `write_report` (atomic, `training.atomic`), with
-`machine()` and `versions()` in it; `relative_paths` rewrites the absolute
-paths of the machine a run was on (the repository, the data and run
-folders beside it) relative to the repository, so that a results file
-reads the same on every machine.
+The scripts in `bench/` and the reproduction recipes write their JSON
+through `write_report` (atomic, `training.atomic`), with `machine()` and
+`versions()` in it; `relative_paths` rewrites the absolute paths of the
+machine a run was on (the repository, the data and run folders beside it)
+relative to the repository, so that a results file reads the same on every
+machine. `zoo bench` records `machine()` and `versions()` too, and the
+paths as its command line gave them.
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ def _cpuinfo():
     return cpu or platform.processor() or "unknown", flags
 
 
+def _nvidia_gpus():
+    """NVIDIA GPUs the driver lists (no framework is imported)."""
+    try:
+        return len(os.listdir("/proc/driver/nvidia/gpus"))
+    except OSError:
+        return 0
+
+
 def load_average():
     """The 1, 5 and 15-minute load averages, or `None` where unknown."""
     try:
@@ -44,7 +53,7 @@ def load_average():
 def machine() -> dict:
     """The CPU, core count, platform and load average of this machine."""
     cpu, flags = _cpuinfo()
-    return {"cpu": cpu, "cores": os.cpu_count(),
+    return {"cpu": cpu, "cores": os.cpu_count(), "nvidia_gpus": _nvidia_gpus(),
             "platform": platform.platform(),
             "avx512_bf16": "avx512_bf16" in flags,
             "amx_bf16": "amx_bf16" in flags,

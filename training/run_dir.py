@@ -27,9 +27,9 @@ from there. Run directories written before the schema version existed
 `data`) still load: `upgrade_config` turns them into schema 2 when read,
 and a resumed run rewrites its `config.json` in the new form.
 
-Every file is written atomically (a temporary file in the same directory,
-then `os.replace`), so a reader, or a run killed half-way, never sees a
-partial file.
+Every file but TensorBoard's event files is written atomically (a
+temporary file in the same directory, then `os.replace`), so a reader, or a
+run killed half-way, never sees a partial file.
 """
 
 from __future__ import annotations
@@ -43,12 +43,7 @@ import os
 import shutil
 
 from training import reports
-from training.atomic import (
-    atomic_save_model,
-    atomic_savefig,  # noqa: F401  (re-exported for the writers)
-    atomic_write_json,
-    atomic_write_text,
-)
+from training.atomic import atomic_save_model, atomic_write_json, atomic_write_text
 
 SCHEMA_VERSION = 2
 

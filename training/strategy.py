@@ -129,9 +129,11 @@ def is_chief(strategy="auto") -> bool:
     It needs no strategy object (only the strategy's name and `TF_CONFIG`),
     so `training.train` asks it before anything touches RUN_DIR.
     """
-    if not isinstance(strategy, str):
-        strategy = ("multiworker" if type(strategy).__name__ ==
-                    "MultiWorkerMirroredStrategy" else "none")
+    if not isinstance(strategy, str):  # a tf.distribute strategy object
+        import tensorflow as tf
+
+        strategy = ("multiworker" if isinstance(
+            strategy, tf.distribute.MultiWorkerMirroredStrategy) else "none")
     if strategy != "multiworker":
         return True
     config = _tf_config()

@@ -16,7 +16,7 @@ import warnings
 
 from training import recipe as recipe_lib
 from training import run_dir as rd
-from training.recipe import DEFAULT_SEED, DEFAULT_VALIDATION_SPLIT  # noqa: F401
+from training.recipe import DEFAULT_SEED, DEFAULT_VALIDATION_SPLIT
 
 
 @dataclasses.dataclass
@@ -94,7 +94,7 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
         max_steps_per_epoch: cap batches per epoch (and validation
             batches), for smoke runs.
         time_budget: stop after this many minutes of training (wall
-            clock, counted from the first batch of this invocation). The
+            clock, counted from the start of `fit` in this invocation). The
             epoch in progress ends early and is validated and checkpointed
             as usual; `metrics.json` records where training stopped.
             Defaults to `None` (no limit).
@@ -361,8 +361,9 @@ def _load_data(family, preset, data, overrides, stored, seed, validation_split):
         vocab = None
         if stored is not None and os.path.exists(stored.vocab_path):
             vocab = stored.vocabulary
-        level = overrides.get("level") or (config.get("level") if preset in
-                                           factory.list_models() else None) or "auto"
+        level = (stored.level if stored is not None else None) or \
+            overrides.get("level") or (config.get("level") if preset in
+                                       factory.list_models() else None) or "auto"
         obj = load_language_model(data, level=level, vocab=vocab,
                                   validation_fraction=validation_split or 0.1)
         size = overrides.get("vocabulary_size")

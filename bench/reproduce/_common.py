@@ -68,9 +68,9 @@ def train(preset, data, out, *args, resume=False):
     cmd.append("--resume" if resume else "--overwrite")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     log = out.rstrip("/") + ".train.log"
-    load_before = os.getloadavg()
+    load_before = reports.load_average()
     rc, secs = run(cmd, log=log)
-    load_after = os.getloadavg()
+    load_after = reports.load_average()
     if rc != 0:
         raise SystemExit(f"zoo train failed with exit status {rc}")
     atomic_write_json(out.rstrip("/") + ".train.time.json",

@@ -15,6 +15,7 @@ import urllib.parse
 
 from serving.server import codec
 from serving.server.errors import ServingStatus, invalid
+from serving.server.registry import ModelRegistry
 
 logger = logging.getLogger(__name__)
 

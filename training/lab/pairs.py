@@ -34,6 +34,7 @@ import sys
 import numpy as np
 
 from training import scoring
+from training.data.vocab import tokenize
 
 GOOD_KEYS = ("good", "sentence_good")
 BAD_KEYS = ("bad", "sentence_bad")
@@ -89,7 +90,7 @@ def read_pairs(path):
 
 def differs_in_last_word(good, bad):
     """Whether two sentences have the same words but the last one."""
-    g, b = good.split(), bad.split()
+    g, b = tokenize(good, "word"), tokenize(bad, "word")
     return len(g) == len(b) >= 1 and g[:-1] == b[:-1] and g[-1] != b[-1]
 
 
@@ -118,7 +119,7 @@ def _scored(text, vocab, level, rule):
     if level == "word":
         return ids, 1
     # Characters: from the start of the last word to the end of the text.
-    start = len(text.rstrip()) - len(text.split()[-1])
+    start = len(text.rstrip()) - len(tokenize(text, "word")[-1])
     return ids, len(text) - start
 
 
