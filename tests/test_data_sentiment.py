@@ -1,6 +1,5 @@
 """Text classification loaders: CSV, TSV, aclImdb, errors, tf.data."""
 
-import os
 
 import numpy as np
 import pytest

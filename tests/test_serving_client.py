@@ -2,7 +2,6 @@
 
 import base64
 import os
-import shutil
 import socket
 
 import pytest

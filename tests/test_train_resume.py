@@ -1,6 +1,5 @@
 """Resume after SIGKILL, and stopping cleanly on NaN."""
 
-import math
 import os
 import signal
 import subprocess

@@ -23,8 +23,7 @@ HTTP_STATUS = {
     "UNAUTHENTICATED": 401,
 }
 
-__all__ = ["serve", "LocalModelServer", "RestApi", "ServingStatus",
-           "HTTP_STATUS", "DEFAULT_MAX_BODY_BYTES"]
+__all__ = ["HTTP_STATUS", "ServingStatus", "invalid"]
 
 
 class ServingStatus(Exception):

@@ -7,14 +7,13 @@ Public API:
 - `make_text_classification_dataset(split, ...) -> tf.data.Dataset`
 - `load_language_model(source, ...) -> LanguageModelData`
 - `batchify`, `lm_windows`, `lm_steps_per_epoch`, `make_lm_dataset`
-- `Vocabulary` (save/load `vocab.txt`)
+- `Vocabulary` (save/load `vocab.txt`), `tokenize`, `corpus_tokens`
 - `DataError`: every bad-input error, naming the file and line.
 """
 
 from training.data.errors import DataError
 from training.data.files import atomic_write_text
 from training.data.language_modeling import (
-    EOS_TOKEN,
     LanguageModelData,
     batchify,
     lm_steps_per_epoch,
@@ -32,7 +31,13 @@ from training.data.text_classification import (
     split_validation,
     whitespace_token_counts,
 )
-from training.data.vocab import DEFAULT_OOV_TOKEN, Vocabulary
+from training.data.vocab import (
+    DEFAULT_OOV_TOKEN,
+    EOS_TOKEN,
+    Vocabulary,
+    corpus_tokens,
+    tokenize,
+)
 
 __all__ = [
     "DEFAULT_OOV_TOKEN",
@@ -43,6 +48,7 @@ __all__ = [
     "Source",
     "TextClassificationData",
     "Vocabulary",
+    "corpus_tokens",
     "atomic_write_text",
     "auto_bucket_boundaries",
     "batchify",
@@ -54,5 +60,6 @@ __all__ = [
     "make_text_classification_dataset",
     "resolve_source",
     "split_validation",
+    "tokenize",
     "whitespace_token_counts",
 ]

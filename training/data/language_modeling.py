@@ -14,12 +14,7 @@ from training.data.sources import (
     tfds_builder,
     tfds_split_examples,
 )
-from training.data.vocab import (
-    DEFAULT_OOV_TOKEN,
-    EOS_TOKEN,
-    Vocabulary,
-    corpus_tokens,
-)
+from training.data.vocab import DEFAULT_OOV_TOKEN, Vocabulary, corpus_tokens
 
 
 @dataclasses.dataclass
