@@ -29,18 +29,29 @@ def _temp_path(path, suffix=".tmp"):
     return tmp
 
 
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Writes `data` to `path` atomically (temp file + fsync + os.replace)."""
-    tmp = _temp_path(path)
+def _replace(path, write, suffix=".tmp"):
+    """`write(tmp)` to a temporary file beside `path`, then rename it over
+    `path`; a failure removes the temporary file and leaves `path` as it
+    was."""
+    tmp = _temp_path(path, suffix=suffix)
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         _unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Writes `data` to `path` atomically (temp file + fsync + os.replace)."""
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+    _replace(path, write)
 
 
 def atomic_write_text(path, text: str) -> None:
@@ -88,25 +99,15 @@ def atomic_save_model(model, path) -> None:
     `.keras` file beside `path` and renamed over it: a run killed while
     saving leaves the previous checkpoint intact.
     """
-    tmp = _temp_path(path, suffix=".keras")
-    try:
-        model.save(tmp, overwrite=True)
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink(tmp)
-        raise
+    _replace(path, lambda tmp: model.save(tmp, overwrite=True),
+             suffix=".keras")
 
 
 def atomic_save_weights(model, path) -> None:
     """Saves a Keras model's weights (and optimizer state) to `path`
     (`.weights.h5`) atomically."""
-    tmp = _temp_path(path, suffix=".weights.h5")
-    try:
-        model.save_weights(tmp, overwrite=True)
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink(tmp)
-        raise
+    _replace(path, lambda tmp: model.save_weights(tmp, overwrite=True),
+             suffix=".weights.h5")
 
 
 def atomic_savefig(figure, path, **kwargs) -> None:
