@@ -1,7 +1,10 @@
 """``zoo serve`` and ``zoo predict``: thin wrappers over the serving API.
 
-``zoo serve --models-dir DIR [--port 8501] [--host 127.0.0.1]
-[--backend auto|tfserving|local]`` runs :func:`serving.server.serve`.
+``zoo serve --models-dir DIR [--port 8501] [--grpc-port 8500]
+[--host 127.0.0.1] [--backend auto|tfserving|local] [--batching
+auto|on|off] [--monitoring-config-file FILE]`` runs
+:func:`serving.server.serve`: REST on ``--port`` and gRPC on
+``--grpc-port``, as TF Serving does.
 
 ``zoo predict (--models-dir DIR | --url URL) --name NAME [--version N |
 --label L] [--signature SIG] [--param KEY=VALUE ...] TEXT...`` sends one
@@ -28,7 +31,8 @@ from training.cli_args import error, parse_value
 __all__ = ["main", "predict", "serve_main", "predict_main"]
 
 # The string input each signature reads the texts from.
-_TEXT_INPUT = {"generate": "prompt", "generate_seeded": "prompt"}
+_TEXT_INPUT = {"generate": "prompt", "generate_seeded": "prompt",
+               "sample": "prompt"}
 
 
 def _serve_parser():
@@ -43,7 +47,17 @@ def _serve_parser():
     p.add_argument("--host", default="127.0.0.1",
                    help="bind address (local backend)")
     p.add_argument("--grpc-port", type=int, default=8500,
-                   help="gRPC port (tfserving backend)")
+                   help="gRPC port (TF Serving's PredictionService and "
+                   "ModelService; 0 picks a free one)")
+    p.add_argument("--batching", choices=("auto", "on", "off"),
+                   default="auto",
+                   help="server-side batching with MODELS_DIR/batching.config"
+                   "; auto: on when that file exists (both backends)")
+    p.add_argument("--monitoring-config-file", metavar="FILE", default=None,
+                   help="TF Serving monitoring config, e.g. "
+                   "'prometheus_config { enable: true path: "
+                   "\"/monitoring/prometheus/metrics\" }': serves "
+                   "Prometheus metrics on the REST port")
     p.add_argument("--backend", choices=("auto", "tfserving", "local"),
                    default="auto",
                    help="auto: tensorflow_model_server if on PATH, else local")
@@ -60,13 +74,16 @@ def serve_main(argv) -> int:
     try:
         return serve(args.models_dir, port=args.port, host=args.host,
                      grpc_port=args.grpc_port, backend=args.backend,
-                     poll_interval=args.poll_interval)
+                     poll_interval=args.poll_interval,
+                     batching=args.batching,
+                     monitoring_config_file=args.monitoring_config_file)
     except (FileNotFoundError, ValueError, OSError) as e:
         return error("serve", e, status=1)
 
 
-def predict(texts, name, *, url=None, models_dir=None, version=None,
-            label=None, signature=None, params=None, timeout=60.0) -> dict:
+def predict(texts, name, *, url=None, models_dir=None, grpc=None,
+            version=None, label=None, signature=None, params=None,
+            timeout=60.0) -> dict:
     """Sends one ``:predict`` request with ``texts`` and returns the answer.
 
     Args:
@@ -75,6 +92,8 @@ def predict(texts, name, *, url=None, models_dir=None, version=None,
         url: server URL (e.g. ``http://127.0.0.1:8501``).
         models_dir: without ``url``: serve this directory in-process on a
             free loopback port for the request.
+        grpc: ``HOST:PORT`` of a server's gRPC API (TF Serving's 8500),
+            used instead of ``url``; the answer has the same JSON shape.
         version: a specific version.
         label: a version label.
         signature: signature name (default ``serving_default``).
@@ -87,7 +106,7 @@ def predict(texts, name, *, url=None, models_dir=None, version=None,
 
     Raises:
         serving.client.ServingError: the server rejected the request.
-        ValueError: neither ``url`` nor ``models_dir``.
+        ValueError: none of ``url``, ``grpc`` and ``models_dir``.
     """
     from serving.client import ServingClient
 
@@ -99,9 +118,14 @@ def predict(texts, name, *, url=None, models_dir=None, version=None,
         instances = [{key: t, **params} for t in texts]
     else:
         instances = texts
-    if url is None and models_dir is None:
-        raise ValueError("Pass --url URL of a running server or "
-                         "--models-dir DIR.")
+    if url is None and models_dir is None and grpc is None:
+        raise ValueError("Pass --url URL or --grpc HOST:PORT of a running "
+                         "server, or --models-dir DIR.")
+    if grpc is not None:
+        with ServingClient(grpc_target=grpc, timeout=timeout) as client:
+            return client.predict(
+                name, instances=instances, signature_name=signature,
+                version=version, label=label)
     if url is not None:
         return ServingClient(url, timeout=timeout).predict(
             name, instances=instances, signature_name=signature,
@@ -118,10 +142,13 @@ def predict(texts, name, *, url=None, models_dir=None, version=None,
 def _predict_parser():
     p = argparse.ArgumentParser(
         prog="zoo predict",
-        description="Send texts to a served model (TF Serving REST :predict) "
+        description="Send texts to a served model (TF Serving's REST :predict "
+        "or gRPC Predict) "
         "and print the JSON answer.")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--url", help="server URL, e.g. http://127.0.0.1:8501")
+    where.add_argument("--grpc", metavar="HOST:PORT",
+                       help="use the server's gRPC API, e.g. 127.0.0.1:8500")
     where.add_argument("--models-dir", metavar="DIR",
                        help="serve DIR in-process for this request")
     p.add_argument("--name", required=True, help="model name")
@@ -130,7 +157,7 @@ def _predict_parser():
     which.add_argument("--label", default=None)
     p.add_argument("--signature", default=None,
                    help="signature name: serving_default (default), score, "
-                   "generate, generate_seeded")
+                   "generate, generate_seeded, sample")
     p.add_argument("--param", action="append", default=[],
                    metavar="KEY=VALUE",
                    help="another input for every instance (JSON value), "
@@ -154,7 +181,8 @@ def predict_main(argv) -> int:
 
     try:
         answer = predict(args.texts, args.name, url=args.url,
-                         models_dir=args.models_dir, version=args.version,
+                         models_dir=args.models_dir, grpc=args.grpc,
+                         version=args.version,
                          label=args.label, signature=args.signature,
                          params=params or None, timeout=args.timeout)
     except (ServingError, ValueError, OSError) as e:

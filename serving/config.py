@@ -467,6 +467,7 @@ def serving_command(models_dir, port: int = DEFAULT_REST_PORT,
                     grpc_port: int = DEFAULT_GRPC_PORT, *,
                     poll_wait_seconds: int = DEFAULT_POLL_WAIT_SECONDS,
                     batching: bool | None = None,
+                    monitoring_config_file=None,
                     binary: str = "tensorflow_model_server") -> list:
     """The ``tensorflow_model_server`` argv serving ``models_dir``.
 
@@ -478,15 +479,21 @@ def serving_command(models_dir, port: int = DEFAULT_REST_PORT,
             often TF Serving re-reads ``models.config`` (0 disables).
         batching: enable server-side batching with ``batching.config``;
             ``None`` enables it when ``batching.config`` exists.
+        monitoring_config_file: ``--monitoring_config_file`` (Prometheus
+            metrics; see `serving.server.metrics`), or None.
         binary: the server executable.
 
     Returns:
         The argv list, e.g. for ``subprocess.Popen``.
     """
     models_dir = os.path.abspath(os.fspath(models_dir))
-    return _server_args(
+    args = _server_args(
         [binary], models_dir, models_dir, port, grpc_port, poll_wait_seconds,
         batching, MODELS_CONFIG)
+    if monitoring_config_file is not None:
+        args.append("--monitoring_config_file="
+                    + os.path.abspath(os.fspath(monitoring_config_file)))
+    return args
 
 
 def _server_args(prefix, host_dir, server_dir, port, grpc_port,

@@ -2,9 +2,11 @@
 
 `export(run_dir, models_dir, name)` reads the run through
 `training.run_dir`, builds the serving graph (`serving.signatures`) and
-publishes it as `MODELS_DIR/NAME/<version>/` with its model card, then
-registers it in `MODELS_DIR/models.config` (`serving.models_dir`, which
-owns that layout and publishes atomically).
+publishes it as `MODELS_DIR/NAME/<version>/` with its model card and its
+warmup requests (`assets.extra/tf_serving_warmup_requests`, built by
+`serving.warmup` from the texts the run kept), then registers it in
+`MODELS_DIR/models.config` (`serving.models_dir`, which owns that layout
+and publishes atomically).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import sys
 
 from serving import models_dir as md
+from serving import warmup as wu
 from serving.models_dir import (  # noqa: F401  (the export API)
     ASSETS_EXTRA,
     MODEL_CARD,
@@ -56,6 +59,13 @@ class ExportResult:
         signatures: signature names in the SavedModel.
         card: the model card (also in `assets.extra/model_card.json`).
         replaced: True if an existing version was overwritten.
+        warmup: what the warmup file holds: `{"path": str or None,
+            "requests": int, "texts": int, "source": str}`, `source` one of
+            `"run"` (the run's `warmup_texts.json`), `"file"`
+            (`--warmup-texts`), `"given"` (texts passed to `export_model`),
+            `"generic"` (`serving.warmup.GENERIC_TEXTS`) or `"none"`
+            (no file); plus `"note"` when generic texts stood in for the
+            run's.
     """
 
     name: str
@@ -65,14 +75,20 @@ class ExportResult:
     signatures: list
     card: dict
     replaced: bool = False
+    warmup: dict = dataclasses.field(default_factory=dict)
 
 
 def export_model(model, models_dir, name, *, vocabulary=None,
                  class_names=None, level=None, version=None, label=None,
                  overwrite=False, card=None, update_config=True,
                  max_generate_length=DEFAULT_MAX_GENERATE_LENGTH,
+                 warmup=True, warmup_texts=None, warmup_source=None,
                  verbose=False) -> ExportResult:
     """Exports an in-memory zoo model to `MODELS_DIR/NAME/<version>`.
+
+    The version directory holds the SavedModel, its model card and its
+    warmup requests (`assets.extra/tf_serving_warmup_requests`, see
+    `serving.warmup`), and appears all at once.
 
     Args:
         model: a `SentimentClassifier` or `LanguageModel`.
@@ -88,6 +104,12 @@ def export_model(model, models_dir, name, *, vocabulary=None,
         update_config: update `models.config` (and write `batching.config`
             if absent).
         max_generate_length: language models: cap on `max_length`.
+        warmup: write the warmup file. Default: `True`.
+        warmup_texts: the texts of the warmup requests (a list of str);
+            `None` uses `serving.warmup.GENERIC_TEXTS`.
+        warmup_source: where the texts come from, recorded in the model
+            card (`card["warmup"]["source"]`) and `ExportResult.warmup`;
+            default `"given"`, or `"generic"` without `warmup_texts`.
         verbose: print Keras' endpoint summary.
 
     Returns:
@@ -95,7 +117,7 @@ def export_model(model, models_dir, name, *, vocabulary=None,
 
     Raises:
         ExportError: bad name/version/label, the version exists without
-            `overwrite`, or the model cannot be exported.
+            `overwrite`, bad warmup texts, or the model cannot be exported.
     """
     from training import reports
 
@@ -105,14 +127,36 @@ def export_model(model, models_dir, name, *, vocabulary=None,
     family = family_of(model)
     if family == "language_model" and vocabulary is not None:
         vocabulary = as_vocabulary(vocabulary)
+    requests, warmup_info = [], {"path": None, "requests": 0, "texts": 0,
+                                 "source": "none"}
+    if warmup:
+        source = warmup_source or ("generic" if warmup_texts is None
+                                    else "given")
+        try:
+            texts = wu.check_texts(wu.GENERIC_TEXTS if warmup_texts is None
+                                   else warmup_texts)
+            requests = wu.build_requests(
+                family, texts, max_generate_length=max_generate_length)
+        except ValueError as e:
+            raise ExportError(str(e)) from None
+        warmup_info = {"path": None, "requests": len(requests),
+                       "texts": len(texts), "source": source}
     archive, signatures = build_export_archive(
         model, vocabulary=vocabulary, class_names=class_names, level=level,
         max_generate_length=max_generate_length)
+
+    def write(path):
+        archive.write_out(path, verbose=verbose)
+        if requests:  # inside the version before it is published
+            wu.write_warmup_file(wu.warmup_path(path), requests,
+                                 model_name=name)
+
     card = dict(card or {})
     card.update({
         "name": name, "family": family, "signatures": signatures,
         "created": _now(),
         "versions": {**reports.versions(), **(card.get("versions") or {})},
+        "warmup": {k: v for k, v in warmup_info.items() if k != "path"},
     })
     if family == "sentiment_classifier":
         card.setdefault("class_names",
@@ -122,10 +166,11 @@ def export_model(model, models_dir, name, *, vocabulary=None,
         card.setdefault("level", level or model.level)
         card.setdefault("vocabulary_size", len(vocabulary))
         card.setdefault("max_generate_length", int(max_generate_length))
-    version, replaced = md.publish(
-        models_dir, name, lambda path: archive.write_out(path, verbose=verbose),
-        card, version=version, overwrite=overwrite)
+    version, replaced = md.publish(models_dir, name, write, card,
+                                   version=version, overwrite=overwrite)
     path = os.path.join(md.model_dir(models_dir, name), str(version))
+    if requests:
+        warmup_info["path"] = wu.warmup_path(path)
     if update_config:
         try:
             md.register(models_dir, name, version, label)
@@ -135,7 +180,7 @@ def export_model(model, models_dir, name, *, vocabulary=None,
                 f"{os.path.join(models_dir, 'models.config')}: {e}") from e
     return ExportResult(name=name, version=version, path=path,
                         models_dir=models_dir, signatures=signatures,
-                        card=card, replaced=replaced)
+                        card=card, replaced=replaced, warmup=warmup_info)
 
 
 def _now():
@@ -147,12 +192,18 @@ def _now():
 def export(run_dir, models_dir, name, *, version=None, label=None,
            overwrite=False, which="best", class_names=None,
            max_generate_length=DEFAULT_MAX_GENERATE_LENGTH,
-           verbose=False) -> ExportResult:
+           warmup=True, warmup_texts=None, verbose=False) -> ExportResult:
     """Exports a run directory (`zoo train --out RUN_DIR`) for TF Serving.
 
-    Writes `MODELS_DIR/NAME/<version>/` (SavedModel + model card in
-    `assets.extra/model_card.json`), then updates `models.config` (and
-    writes `batching.config` if absent).
+    Writes `MODELS_DIR/NAME/<version>/` (SavedModel, model card in
+    `assets.extra/model_card.json`, warmup requests in
+    `assets.extra/tf_serving_warmup_requests`), then updates
+    `models.config` (and writes `batching.config` if absent).
+
+    The warmup requests are built from the validation texts that training
+    kept in the run directory (`Run.warmup_texts`), or from `warmup_texts`.
+    A run written before runs kept them gets `serving.warmup.GENERIC_TEXTS`,
+    and `ExportResult.warmup["note"]` says so.
 
     Args:
         run_dir: the run directory (any config schema).
@@ -165,21 +216,42 @@ def export(run_dir, models_dir, name, *, version=None, label=None,
         class_names: classifiers: names for the `label` output, overriding
             the run's (e.g. `["negative", "positive"]` for 0/1 labels).
         max_generate_length: language models: cap on `generate` length.
+        warmup: write the warmup file. Default: `True`.
+        warmup_texts: a list of str, or the path of a UTF-8 file with one
+            text per line (`zoo export --warmup-texts FILE`), used instead
+            of the run's texts.
         verbose: print Keras' endpoint summary.
 
     Returns:
         An `ExportResult`.
 
     Raises:
-        ExportError: missing files, bad arguments, or the version exists.
+        ExportError: missing files, bad arguments (an unreadable or empty
+            warmup-texts file), or the version exists.
     """
     from training import run_dir as rd
 
     if which not in rd.CHECKPOINTS:
         raise ExportError(f"which must be 'best' or 'last'. Received: "
                           f"which={which!r}")
+    source, note = None, None
+    if warmup and isinstance(warmup_texts, (str, os.PathLike)):
+        try:
+            warmup_texts = wu.read_texts_file(warmup_texts)
+        except ValueError as e:
+            raise ExportError(f"--warmup-texts: {e}") from None
+        source = "file"
     try:
         run = rd.open_run(run_dir)
+        if warmup and warmup_texts is None:
+            warmup_texts = run.warmup_texts
+            source = "run"
+            if warmup_texts is None:
+                source = "generic"
+                note = (f"{run.run_dir} has no {rd.WARMUP_TEXTS} (trained "
+                        "before runs kept warmup texts); the warmup requests "
+                        f"use {len(wu.GENERIC_TEXTS)} generic texts. Pass "
+                        "--warmup-texts FILE to choose them.")
         model = run.load_model(which)
         vocabulary = run.vocabulary
     except ValueError as e:  # RunDirError, DataError
@@ -201,12 +273,16 @@ def export(run_dir, models_dir, name, *, version=None, label=None,
         class_names = run.class_names
     else:
         card["run_class_names"] = run.class_names
-    return export_model(
+    result = export_model(
         model, models_dir, name, vocabulary=vocabulary,
         class_names=class_names if run.family == "sentiment_classifier"
         else None,
         level=run.level, version=version, label=label, overwrite=overwrite,
-        card=card, max_generate_length=max_generate_length, verbose=verbose)
+        card=card, max_generate_length=max_generate_length, warmup=warmup,
+        warmup_texts=warmup_texts, verbose=verbose, warmup_source=source)
+    if note:
+        result.warmup["note"] = note
+    return result
 
 
 # ---------------------------------------------------------------------------
@@ -239,6 +315,13 @@ def _parser():
     p.add_argument("--max-generate-length", type=int,
                    default=DEFAULT_MAX_GENERATE_LENGTH,
                    help="language models: cap on generate's max_length")
+    warm = p.add_mutually_exclusive_group()
+    warm.add_argument("--warmup-texts", metavar="FILE", default=None,
+                      help="UTF-8 file, one text per line: the texts of the "
+                      "warmup requests (default: the validation texts the run "
+                      "kept)")
+    warm.add_argument("--no-warmup", action="store_true",
+                      help="write no assets.extra/tf_serving_warmup_requests")
     return p
 
 
@@ -253,12 +336,17 @@ def main(argv=None) -> int:
                         overwrite=args.overwrite, which=args.which,
                         class_names=args.class_names.split(",")
                         if args.class_names else None,
-                        max_generate_length=args.max_generate_length)
+                        max_generate_length=args.max_generate_length,
+                        warmup=not args.no_warmup,
+                        warmup_texts=args.warmup_texts)
     except (ExportError, OSError) as e:
         return error("export", e, status=1)
+    if result.warmup.get("note"):
+        print(f"zoo export: note: {result.warmup['note']}", file=sys.stderr)
     print(json.dumps({"name": result.name, "version": result.version,
                       "path": result.path, "signatures": result.signatures,
                       "replaced": result.replaced,
+                      "warmup": result.warmup,
                       "models_config": os.path.join(result.models_dir,
                                                     "models.config")},
                      indent=2))

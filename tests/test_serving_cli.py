@@ -152,7 +152,8 @@ def test_zoo_serve_subprocess(models):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.Popen(
         [sys.executable, "-m", "zoo_cli", "serve", "--models-dir",
-         models["models"], "--port", str(port), "--backend", "local"],
+         models["models"], "--port", str(port), "--grpc-port",
+         str(_free_port()), "--backend", "local"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         client = ServingClient(f"http://127.0.0.1:{port}", timeout=30)

@@ -13,6 +13,9 @@ model.keras      best checkpoint by the validation metric
 last.keras       end of the last finished epoch
 backup/          resume state (keras.callbacks.BackupAndRestore)
 vocab.txt        language models: one token per line, line i = id i
+warmup_texts.json  a few validation texts, from which `zoo export` builds
+                 the SavedModel's warmup requests (TF Serving's
+                 `tf_serving_warmup_requests`)
 history.csv      one row per epoch (grad_norm and clipped_fraction included)
 metrics.json     final validation (and test) metrics
 curves.png       learning curves
@@ -52,6 +55,7 @@ BEST = "model.keras"
 LAST = "last.keras"
 BACKUP = "backup"
 VOCAB = "vocab.txt"
+WARMUP_TEXTS = "warmup_texts.json"
 HISTORY = "history.csv"
 METRICS = "metrics.json"
 CURVES = "curves.png"
@@ -276,8 +280,11 @@ class Run:
         level: `"word"` or `"char"` (language models), else `None`.
         class_names: the class names (classifiers), else `None`.
         carve: the validation `Carve`.
-        best_path, last_path, backup_dir, vocab_path, history_path,
-        metrics_path, curves_path, tensorboard_dir: the files inside.
+        warmup_texts: the texts kept for export's warmup requests, or
+            `None` (runs written before they were kept).
+        best_path, last_path, backup_dir, vocab_path, warmup_texts_path,
+        history_path, metrics_path, curves_path, tensorboard_dir: the files
+        inside.
 
     Example:
 
@@ -337,6 +344,7 @@ class Run:
     last_path = property(lambda self: self.file(LAST))
     backup_dir = property(lambda self: self.file(BACKUP))
     vocab_path = property(lambda self: self.file(VOCAB))
+    warmup_texts_path = property(lambda self: self.file(WARMUP_TEXTS))
     history_path = property(lambda self: self.file(HISTORY))
     metrics_path = property(lambda self: self.file(METRICS))
     curves_path = property(lambda self: self.file(CURVES))
@@ -379,6 +387,16 @@ class Run:
                 self.vocab_path,
                 oov_token=self.data.get("oov_token") or "<unk>")
         return self._vocabulary
+
+    @property
+    def warmup_texts(self):
+        """The texts saved for warmup requests (`warmup_texts.json`), or
+        `None` for a run written before runs kept them.
+
+        Raises:
+            RunDirError: a malformed `warmup_texts.json`.
+        """
+        return read_warmup_texts(self.run_dir)
 
     def load_model(self, which="best", *, compile=False):
         """Loads `model.keras` or `last.keras` (cached per checkpoint).
@@ -488,6 +506,47 @@ def prepare(run_dir, *, resume, overwrite):
 def write_vocabulary(run_dir, vocab) -> None:
     """Writes `vocab.txt` (see `training.data.vocab.Vocabulary.save`)."""
     vocab.save(path(run_dir, VOCAB))
+
+
+def write_warmup_texts(run_dir, texts, *, split) -> None:
+    """Writes `warmup_texts.json` (atomically): `{"split": ..., "texts": [...]}`.
+
+    Args:
+        run_dir: the run directory.
+        texts: a non-empty list of str, e.g. the first validation texts.
+        split: the split they come from (`"validation"`, or `"train"` for
+            a run without a validation split).
+
+    Raises:
+        ValueError: `texts` is not a non-empty list of str.
+    """
+    if not isinstance(texts, (list, tuple)) or not texts or \
+            not all(isinstance(t, str) for t in texts):
+        raise ValueError("warmup texts must be a non-empty list of str. "
+                         f"Received: {texts!r}")
+    atomic_write_json(path(run_dir, WARMUP_TEXTS),
+                      {"split": str(split), "texts": list(texts)})
+
+
+def read_warmup_texts(run_dir):
+    """The texts of `RUN_DIR/warmup_texts.json`, or `None` without it.
+
+    Raises:
+        RunDirError: the file is not JSON or holds no list of str.
+    """
+    p = path(run_dir, WARMUP_TEXTS)
+    if not os.path.exists(p):
+        return None
+    try:
+        with open(p, encoding="utf-8") as f:
+            raw = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RunDirError(f"{p}: cannot be read as JSON ({e})") from None
+    texts = raw.get("texts") if isinstance(raw, dict) else None
+    if not isinstance(texts, list) or not texts or \
+            not all(isinstance(t, str) for t in texts):
+        raise RunDirError(f"{p}: expected {{\"texts\": [str, ...]}}")
+    return texts
 
 
 def write_metrics(run_dir, metrics) -> None:

@@ -10,6 +10,7 @@ writes RUN_DIR during `fit` and `training.run_dir` owns its layout;
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import sys
 import warnings
@@ -217,6 +218,9 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             rd.write_config(out, config)
             if family == "language_model":
                 rd.write_vocabulary(out, data_obj.vocab)
+            split, texts = _warmup_texts(family, data_obj)
+            if texts:
+                rd.write_warmup_texts(out, texts, split=split)
 
         if family == "language_model":
             monitor, mode = "val_loss", "min"
@@ -379,6 +383,44 @@ def _load_data(family, preset, data, overrides, stored, seed, validation_split):
             f"(fingerprint {obj.fingerprint} != "
             f"{stored.data.get('fingerprint')})")
     return obj, model_overrides
+
+
+# `warmup_texts.json`: this many texts of the validation split, each cut to
+# at most this many tokens (language models) or characters (classifiers).
+WARMUP_TEXT_COUNT = 8
+_WARMUP_TOKENS = {"word": 64, "char": 256}
+_WARMUP_CHARS = 5000
+
+
+def _warmup_texts(family, data):
+    """`(split, texts)`: the first non-blank texts of the validation split
+    (of train when there is none), for `zoo export`'s warmup requests."""
+    split = "validation"
+    part = getattr(data, "validation", None)
+    if part is None or len(part) == 0:
+        split, part = "train", data.train
+    if family == "sentiment_classifier":
+        texts = (t[:_WARMUP_CHARS] for t in part.texts if t.strip())
+        return split, list(itertools.islice(texts, WARMUP_TEXT_COUNT))
+    from training.data.vocab import EOS_TOKEN
+
+    cap = _WARMUP_TOKENS[data.level]
+    tokens = data.vocab.decode(part[:WARMUP_TEXT_COUNT * cap * 4])
+    texts, line = [], []
+    for token in tokens + [None]:
+        end = token is None or token == (EOS_TOKEN if data.level == "word"
+                                         else "\n")
+        if not end:
+            line.append(token)
+            continue
+        line = line[:cap]
+        text = " ".join(line) if data.level == "word" else "".join(line)
+        if text.strip():
+            texts.append(text)
+        line = []
+        if len(texts) == WARMUP_TEXT_COUNT:
+            break
+    return split, texts
 
 
 def _command_line(command_line):

@@ -4,6 +4,10 @@ This package sits above `zoo`, `training` and `serving` (which depend on
 each other one way only: zoo <- training <- serving). Each verb lives in the
 package that owns it and is imported only when run, so `zoo --help` does not
 import TensorFlow. A verb module exposes `main(argv) -> int`.
+
+TensorFlow's start-up logs are kept out of the output (`zoo_cli.quiet`)
+unless the global option `--tf-logs` comes before the verb:
+`zoo --tf-logs train ...`.
 """
 
 import argparse
@@ -35,9 +39,25 @@ def _parser():
             f"  {verb:<15} {text}" for verb, (_, text) in VERBS.items()
         ) + "\n\nRun `zoo VERB --help` for a verb's options.",
     )
-    parser.add_argument("verb", choices=sorted(VERBS), metavar="VERB")
-    parser.add_argument("args", nargs=argparse.REMAINDER)
+    parser.add_argument(
+        "--tf-logs", action="store_true",
+        help="show TensorFlow's own logs (absl, oneDNN, CUDA notices); by "
+        "default they are hidden and TF_CPP_MIN_LOG_LEVEL is 3 unless set")
+    parser.add_argument("verb", choices=sorted(VERBS), metavar="VERB",
+                        help="one of the verbs below")
     return parser
+
+
+def _split_global(argv):
+    """(zoo's own options and the verb, the verb's arguments).
+
+    Global options are the ones before the verb; everything after it is the
+    verb's, so `zoo train --verbose 2` keeps Keras' `--verbose`.
+    """
+    for i, arg in enumerate(argv):
+        if not arg.startswith("-"):
+            return argv[:i + 1], argv[i + 1:]
+    return argv, []
 
 
 def main(argv=None):
@@ -46,7 +66,13 @@ def main(argv=None):
     if not argv or argv[0] in ("-h", "--help"):
         parser.print_help()
         return 0
-    ns = parser.parse_args(argv[:1])
+    head, rest = _split_global(argv)
+    ns = parser.parse_args(head)  # exits on --help or a bad option/verb
+    if not ns.tf_logs:
+        from zoo_cli import quiet
+
+        quiet.quiet_tensorflow()
+    argv = [ns.verb] + rest
     module_name, _ = VERBS[ns.verb]
     try:
         module = importlib.import_module(module_name)

@@ -14,6 +14,10 @@ import json
 
 from serving.server.errors import ServingStatus, invalid
 
+# Deeper JSON nesting than this is refused before numpy sees it (numpy
+# arrays have at most 64 dimensions).
+MAX_RANK = 32
+
 
 def _json_shape(value, where):
     """Shape of a nested JSON list; raises if ragged."""
@@ -88,12 +92,21 @@ def _leaf_converter(dtype, where):
         "by the REST API")
 
 
-def _to_tensor(value, spec, where):
-    """Converts a JSON value to a tensor matching ``spec`` (a TensorSpec)."""
+def _to_array(value, spec, where):
+    """Converts a JSON value to a numpy array matching ``spec`` (a TensorSpec).
+
+    Strings become object arrays of ``bytes``, as ``tf.make_ndarray`` gives.
+    """
     import numpy as np
     import tensorflow as tf
 
     shape = _json_shape(value, where)
+    if spec.shape.rank is not None and len(shape) != spec.shape.rank or \
+            len(shape) > MAX_RANK:
+        raise invalid(
+            f"{where}: shape {list(shape) if len(shape) <= 8 else f'of rank {len(shape)}'} "
+            "is incompatible with the signature's shape "
+            f"{spec.shape.as_list() if spec.shape.rank is not None else 'unknown'}")
     convert = _leaf_converter(spec.dtype, where)
 
     flat = []
@@ -116,7 +129,7 @@ def _to_tensor(value, spec, where):
         raise invalid(
             f"{where}: shape {list(array.shape)} is incompatible with the "
             f"signature's shape {spec.shape.as_list() if spec.shape.rank is not None else 'unknown'}")
-    return tf.constant(array, dtype=spec.dtype)
+    return array
 
 
 def _is_b64(value):
@@ -124,7 +137,7 @@ def _is_b64(value):
 
 
 def inputs_from_request(body, signature):
-    """Builds ``{input name: tensor}`` and the format ("row"/"columnar")."""
+    """Builds ``{input name: numpy array}`` and the format ("row"/"columnar")."""
     specs = signature.inputs
     has_instances = "instances" in body
     has_inputs = "inputs" in body
@@ -156,7 +169,7 @@ def inputs_from_request(body, signature):
                 f"signature '{signature.name}' has {len(specs)} inputs "
                 f"{sorted(specs)}: each of 'instances' must be a JSON object "
                 "naming them")
-        return {k: _to_tensor(v, specs[k], f"input '{k}'")
+        return {k: _to_array(v, specs[k], f"input '{k}'")
                 for k, v in columns.items()}, "row"
 
     inputs = body["inputs"]
@@ -171,7 +184,7 @@ def inputs_from_request(body, signature):
         raise invalid(
             f"signature '{signature.name}' has {len(specs)} inputs "
             f"{sorted(specs)}: 'inputs' must be a JSON object naming them")
-    return {k: _to_tensor(v, specs[k], f"input '{k}'")
+    return {k: _to_array(v, specs[k], f"input '{k}'")
             for k, v in inputs.items()}, "columnar"
 
 
@@ -200,8 +213,8 @@ def _to_json_value(name, array):
         "encode")
 
 
-def outputs_to_json(outputs, fmt):
-    arrays = {k: v.numpy() for k, v in outputs.items()}
+def outputs_to_json(arrays, fmt):
+    """``{output name: numpy array}`` as TF Serving's JSON answer."""
     if fmt == "columnar":
         values = {k: _to_json_value(k, a) for k, a in arrays.items()}
         if len(values) == 1:

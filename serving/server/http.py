@@ -49,9 +49,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise HttpError(
                 413, f"Request body of {length} bytes exceeds the limit of "
                      f"{limit} bytes")
-        body = self.rfile.read(length)
+        try:
+            body = self.rfile.read(length)
+        except (TimeoutError, OSError):
+            # A client that promised more bytes than it sends: cut it off
+            # after the socket timeout instead of holding a thread forever.
+            self.close_connection = True
+            raise HttpError(408, f"Request body not received within "
+                                 f"{self.timeout} s (Content-Length: "
+                                 f"{length})") from None
         if len(body) != length:
-            raise HttpError(400, "Request body shorter than Content-Length")
+            self.close_connection = True
+            raise HttpError(400, f"Request body shorter than Content-Length: "
+                                 f"received {len(body)} of {length} bytes")
         return body
 
     def _drain(self, length):
@@ -83,10 +93,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._send_json(status, payload)
 
     def _send_json(self, status, payload):
-        data = json.dumps(payload, allow_nan=True, ensure_ascii=False,
-                          indent=None).encode("utf-8")
+        content_type = getattr(payload, "content_type", None)
+        if content_type is not None:        # rest.RawBody (metrics page)
+            data = payload.data
+        else:
+            content_type = "application/json"
+            data = json.dumps(payload, allow_nan=True, ensure_ascii=False,
+                              indent=None).encode("utf-8")
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Connection", "close")
         self.close_connection = True
@@ -117,3 +132,6 @@ class ThreadingServer(http.server.ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True  # stop() waits for in-flight requests
     allow_reuse_address = True
+    # socketserver's default backlog of 5 resets connections as soon as a
+    # few more clients connect at once than threads accept them.
+    request_queue_size = 1024

@@ -46,11 +46,44 @@ class Servable:
             sig_name: Signature(sig_name, fn)
             for sig_name, fn in self.obj.signatures.items()}
         self._metadata = None
+        self._sig_map = None
 
-    def signature_def_json(self):
-        """The SignatureDefMap as TF Serving's metadata API prints it."""
-        if self._metadata is None:
-            from google.protobuf import json_format
+    def replay_warmup(self) -> int:
+        """Runs the version's warmup requests, as TF Serving does at load.
+
+        Reads ``assets.extra/tf_serving_warmup_requests`` (TFRecord of
+        ``PredictionLog``; see `serving.warmup`) and runs each request once.
+
+        Returns:
+            The number of requests replayed (0 without a warmup file).
+
+        Raises:
+            ValueError: a malformed file or a request the model rejects
+                (the version then fails to load, like in TF Serving).
+        """
+        from serving import warmup
+
+        path = warmup.warmup_path(self.path)
+        if not os.path.exists(path):
+            return 0
+        from serving.server.service import call_signature, check_inputs
+
+        requests = warmup.read_warmup_file(path)
+        for i, (sig_name, arrays) in enumerate(requests):
+            signature = self.signatures.get(sig_name or "serving_default")
+            if signature is None:
+                raise ValueError(f"{path}: warmup request {i} names signature "
+                                 f"{sig_name!r}, which the model lacks")
+            try:
+                call_signature(signature, check_inputs(signature, arrays))
+            except ServingStatus as e:
+                raise ValueError(f"{path}: warmup request {i} failed: "
+                                 f"{e.message}") from None
+        return len(requests)
+
+    def signature_def_map(self):
+        """The ``serve`` MetaGraph's signatures, a ``SignatureDefMap``."""
+        if self._sig_map is None:
             from tensorflow.core.protobuf import saved_model_pb2
             from tensorflow_serving.apis import get_model_metadata_pb2
 
@@ -63,8 +96,17 @@ class Servable:
                     for k, v in meta_graph.signature_def.items():
                         sig_map.signature_def[k].CopyFrom(v)
                     break
+            self._sig_map = sig_map
+        return self._sig_map
+
+    def signature_def_json(self):
+        """The SignatureDefMap as TF Serving's metadata API prints it."""
+        if self._metadata is None:
+            from google.protobuf import json_format
+
             self._metadata = json_format.MessageToDict(
-                sig_map, always_print_fields_with_no_presence=True,
+                self.signature_def_map(),
+                always_print_fields_with_no_presence=True,
                 preserving_proto_field_name=True)
         return self._metadata
 
@@ -75,9 +117,14 @@ class ModelRegistry:
     Args:
         models_dir: the directory holding ``models.config``.
         poll_interval: minimum seconds between rescans (0: every request).
+        metrics: a `metrics.ServerMetrics` counting loads and warmups.
+        warmup: replay each version's warmup requests when it loads.
     """
 
-    def __init__(self, models_dir, poll_interval: float = 1.0):
+    def __init__(self, models_dir, poll_interval: float = 1.0, *,
+                 metrics=None, warmup: bool = True):
+        self.metrics = metrics
+        self.warmup = bool(warmup)
         self.models_dir = os.path.abspath(os.fspath(models_dir))
         self.config_path = os.path.join(self.models_dir,
                                         serving_config.MODELS_CONFIG)
@@ -162,7 +209,7 @@ class ModelRegistry:
                     continue
                 try:
                     logger.info("Loading %s version %d from %s", name, v, path)
-                    loaded[v] = Servable(name, v, path, key)
+                    loaded[v] = self._load(name, v, path, key)
                 except Exception as e:  # noqa: BLE001 - report, keep serving
                     logger.error("Failed to load %s version %d: %s",
                                  name, v, e)
@@ -179,6 +226,26 @@ class ModelRegistry:
         failed = {v: self._failed[key] for v, (_, key) in disk.items()
                   if key in self._failed}
         return {v: loaded[v] for v in wanted}, failed
+
+    def _load(self, name, version, path, key):
+        try:
+            servable = Servable(name, version, path, key)
+        except Exception:
+            if self.metrics is not None:
+                self.metrics.observe_load(path=path, ok=False)
+            raise
+        if self.metrics is not None:
+            self.metrics.observe_load(path=path, ok=True)
+        if self.warmup:
+            start = time.perf_counter()
+            n = servable.replay_warmup()
+            if n:
+                seconds = time.perf_counter() - start
+                logger.info("Warmed up %s version %d with %d requests in "
+                            "%.2f s", name, version, n, seconds)
+                if self.metrics is not None:
+                    self.metrics.observe_warmup(path=path, seconds=seconds)
+        return servable
 
     def _label_version(self, name, label):
         version = self._models[name].version_labels.get(label)

@@ -4,6 +4,10 @@
     GET  /v1/models/NAME[/versions/V | /labels/L]/metadata    metadata
     POST /v1/models/NAME[/versions/V | /labels/L]:predict     predict
     POST /v1/models/NAME...:(classify|regress)                501
+    GET  /monitoring/prometheus/metrics (the monitoring path)  metrics
+
+Requests go through the transport-neutral `service.PredictionService`,
+which the gRPC API (`grpc_api`) shares.
 """
 
 from __future__ import annotations
@@ -16,10 +20,9 @@ import urllib.parse
 from serving.server import codec
 from serving.server.errors import ServingStatus, invalid
 from serving.server.registry import ModelRegistry
+from serving.server.service import DEFAULT_SIGNATURE, PredictionService
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_SIGNATURE = "serving_default"
 
 # TF Serving's route regexes (model_servers/http_rest_api_util.cc).
 _PREDICT_RE = re.compile(
@@ -30,15 +33,30 @@ _STATUS_RE = re.compile(
     r"(?:/(metadata))?", re.IGNORECASE)
 
 
+class RawBody:
+    """A non-JSON answer (the Prometheus text format)."""
+
+    def __init__(self, data: bytes, content_type: str):
+        self.data = data
+        self.content_type = content_type
+
+
 class RestApi:
-    """TF Serving's REST API over a :class:`ModelRegistry`.
+    """TF Serving's REST API over a :class:`PredictionService`.
 
     Args:
-        registry: the models to serve.
+        service: the `PredictionService` (or a `ModelRegistry`, served
+            without batching or metrics).
+        metrics_path: the path of the Prometheus metrics page, or None when
+            monitoring is off (TF Serving's ``--monitoring_config_file``).
     """
 
-    def __init__(self, registry: ModelRegistry):
-        self.registry = registry
+    def __init__(self, service, metrics_path: str | None = None):
+        if isinstance(service, ModelRegistry):
+            service = PredictionService(service)
+        self.service = service
+        self.registry = service.registry
+        self.metrics_path = metrics_path
 
     def handle(self, method: str, path: str, body: bytes):
         """Answers one request.
@@ -49,10 +67,17 @@ class RestApi:
             body: request body bytes.
 
         Returns:
-            ``(http_status, json_object)``.
+            ``(http_status, json_object)``, or ``(http_status, RawBody)``
+            for the metrics page.
         """
+        path = path.split("?", 1)[0]
+        if (self.metrics_path is not None and method in ("GET", "HEAD")
+                and path == self.metrics_path
+                and self.service.metrics is not None):
+            data, content_type = self.service.metrics.render()
+            return 200, RawBody(data, content_type)
         try:
-            return 200, self._route(method, path.split("?", 1)[0], body)
+            return 200, self._route(method, path, body)
         except ServingStatus as e:
             return e.http_status, {"error": e.message}
         except Exception as e:  # noqa: BLE001 - never kill the server
@@ -76,7 +101,8 @@ class RestApi:
                     f"The local model server does not implement :{verb} "
                     "(tf.Example based); use :predict, or run "
                     "tensorflow_model_server")
-            return self._predict(name, version, label, body)
+            with self.service.observe("predict", "REST", name) as record:
+                return self._predict(name, version, label, body, record)
         if method == "GET":
             m = _STATUS_RE.fullmatch(path)
             if not m:
@@ -85,21 +111,21 @@ class RestApi:
                 raise invalid("Missing model name in request.")
             name, version, label = _parse_model_info(*m.groups()[:3])
             if m.group(4):
-                return self._metadata(name, version, label)
-            return self.registry.status(name, version, label)
+                with self.service.observe("GetModelMetadata", "REST", name):
+                    return self._metadata(name, version, label)
+            with self.service.observe("GetModelStatus", "REST", name):
+                return self.service.status(name, version, label)
         raise malformed
 
     def _metadata(self, name, version, label):
-        servable = self.registry.resolve(name, version, label)
+        servable = self.service.resolve(name, version, label)
         return {
             "model_spec": {"name": name, "signature_name": "",
                            "version": str(servable.version)},
             "metadata": {"signature_def": servable.signature_def_json()},
         }
 
-    def _predict(self, name, version, label, body):
-        import tensorflow as tf
-
+    def _predict(self, name, version, label, body, record):
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -108,35 +134,40 @@ class RestApi:
             raise invalid("JSON Parse error: The document is empty")
         try:
             request = json.loads(text)
+        except RecursionError:
+            raise invalid("JSON Parse error: the document is nested too "
+                          "deeply") from None
         except ValueError as e:
             raise invalid(f"JSON Parse error: {e}") from None
         if not isinstance(request, dict):
             raise invalid("JSON Parse error: request body must be a JSON "
-                           "object")
+                          f"object. Received: a JSON {_json_kind(request)}")
         sig_name = request.get("signature_name", DEFAULT_SIGNATURE)
         if not isinstance(sig_name, str):
             raise invalid("'signature_name' key must be a string value.")
-        sig_name = sig_name or DEFAULT_SIGNATURE
 
-        servable = self.registry.resolve(name, version, label)
-        signature = servable.signatures.get(sig_name)
-        if signature is None:
-            raise invalid(f'Serving signature name: "{sig_name}" not found '
-                           "in signature def")
-        tensors, fmt = codec.inputs_from_request(request, signature)
+        servable = self.service.resolve(name, version, label)
+        record.version = servable.version
+        signature = self.service.signature(servable, sig_name)
+        record.signature = signature.name
         try:
-            outputs = signature.fn(**tensors)
-        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as e:
-            raise invalid(_short_error(e)) from None
-        except tf.errors.OpError as e:
-            raise ServingStatus("INTERNAL", _short_error(e)) from None
+            arrays, fmt = codec.inputs_from_request(request, signature)
+        except RecursionError:
+            raise invalid("Request inputs are nested too deeply") from None
+        outputs = self.service.run(servable, signature, arrays)
         return codec.outputs_to_json(outputs, fmt)
 
 
-def _short_error(e):
-    message = getattr(e, "message", None) or str(e)
-    return message.strip().splitlines()[0][:2000] if message.strip() else \
-        type(e).__name__
+def _json_kind(value):
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return "number"
 
 
 def _parse_model_info(name, version, label):

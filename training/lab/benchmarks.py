@@ -359,7 +359,6 @@ def _summary(args, command, data):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     command = "zoo bench " + " ".join(argv)
     if args.benchmark == "longrange":
         data = longrange(args.lengths, args.steps, args.budget,

@@ -287,7 +287,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if bool(args.compare) == bool(args.run_dir):
         parser.error("give either RUN_DIR or --compare CELLS")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         if args.compare:
             from zoo.layers import CELLS

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+from keras import ops
 
 from zoo import checks
 from zoo.layers import POOLINGS
@@ -34,6 +35,93 @@ def saveable_vocabulary(tokens):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class EnsureTokens(keras.layers.Layer):
+    """Makes token ids of texts with no tokens safe for a recurrent stack.
+
+    A text that standardisation strips to nothing (`""`, whitespace only,
+    punctuation only) has no token ids: a batch of such texts is a
+    `(batch, 0)` tensor, which a recurrent layer cannot run over, and a
+    fully masked row is a zero-length sequence, which cuDNN rejects. This
+    layer pads the time axis to at least one step with the padding id 0,
+    puts the OOV id 1 at step 0 of every row without tokens (so no row
+    reaches the recurrent stack empty), and returns which rows had tokens.
+    Rows with tokens are unchanged. `ZeroTokenRows` then replaces the pooled
+    features of the other rows.
+
+    Call arguments:
+        inputs: integer token ids `(batch, time)`, 0 for padding; `time`
+            may be 0.
+
+    Returns:
+        `(ids, has_tokens)`: ids `(batch, max(time, 1))` and a boolean
+        `(batch,)`.
+
+    Example:
+
+    >>> ids, has_tokens = EnsureTokens()(np.array([[4, 2], [0, 0]]))
+    >>> ops.convert_to_numpy(ids).tolist()
+    [[4, 2], [1, 0]]
+    >>> ops.convert_to_numpy(has_tokens).tolist()
+    [True, False]
+    """
+
+    def call(self, inputs):
+        ids = inputs
+        batch, time = ops.shape(ids)[0], ops.shape(ids)[1]
+        missing = ops.maximum(1 - time, 0)
+        ids = ops.concatenate(
+            [ids, ops.zeros((batch, missing), dtype=ids.dtype)], axis=1)
+        has_tokens = ops.any(ops.not_equal(ids, 0), axis=1)
+        first_step = ops.expand_dims(
+            ops.equal(ops.arange(ops.shape(ids)[1]), 0), 0)
+        fill = ops.logical_and(
+            ops.expand_dims(ops.logical_not(has_tokens), 1), first_step)
+        ids = ops.where(fill, ops.ones_like(ids), ids)
+        return ids, has_tokens
+
+    def compute_output_shape(self, input_shape):
+        batch, time = input_shape[0], input_shape[1]
+        if time is not None:
+            time = max(time, 1)
+        return (batch, time), (batch,)
+
+    def compute_output_spec(self, inputs):
+        batch_shape, time_shape = self.compute_output_shape(inputs.shape)
+        return (keras.KerasTensor(batch_shape, dtype=inputs.dtype),
+                keras.KerasTensor(time_shape, dtype="bool"))
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ZeroTokenRows(keras.layers.Layer):
+    """Sets the pooled features of texts without tokens to zero.
+
+    Zero is the recurrent stack's initial state, what it holds before it has
+    read anything, and what every pooling gives a sequence with no real
+    step. The prediction for a text with no tokens is therefore the head's
+    answer for the zero vector (`softmax(bias)` of the output layer),
+    whatever the pooling, cell or connection.
+
+    Call arguments:
+        inputs: `(features, has_tokens)`: `(batch, d)` and a boolean
+            `(batch,)` from `EnsureTokens`.
+
+    Example:
+
+    >>> x = ZeroTokenRows()((np.ones((2, 3)), np.array([True, False])))
+    >>> ops.convert_to_numpy(x).tolist()
+    [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]
+    """
+
+    def call(self, inputs):
+        x, has_tokens = inputs
+        keep = ops.expand_dims(ops.cast(has_tokens, "bool"), -1)
+        return ops.where(keep, x, ops.zeros_like(x))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class SentimentClassifier(keras.Model):
     """Text classifier: raw strings in, class probabilities out.
 
@@ -42,6 +130,13 @@ class SentimentClassifier(keras.Model):
     `RecurrentStack` → `SequencePooling` → dropout → softmax head. The
     vectorizer's vocabulary must be learned with `adapt_vocabulary(texts)`
     before training; it is saved with the model.
+
+    A text with no tokens (empty, whitespace or punctuation only: whatever
+    the standardization strips to nothing) is pooled to the zero vector, the
+    recurrent stack's initial state, so its prediction is the head's answer
+    before reading anything, `softmax(bias)`. It can share a batch with
+    other texts without changing their predictions (`EnsureTokens`,
+    `ZeroTokenRows`).
 
     Args:
         vocabulary_size: maximum vocabulary size including padding and OOV.
@@ -151,6 +246,7 @@ class SentimentClassifier(keras.Model):
         text = keras.Input(shape=(), dtype="string", name="text")
         ids = vectorizer(text)
         ids = TruncateSequence(max_length, name="truncate")(ids)
+        ids, has_tokens = EnsureTokens(name="ensure_tokens")(ids)
         x = keras.layers.Embedding(
             vocabulary_size, embedding_dim, mask_zero=True, name="embedding"
         )(ids)
@@ -158,6 +254,7 @@ class SentimentClassifier(keras.Model):
             x = keras.layers.Dropout(embedding_dropout, name="embedding_dropout")(x)
         x = stack(x)
         x = SequencePooling(pooling, bidirectional=bidirectional, name="pooling")(x)
+        x = ZeroTokenRows(name="zero_token_rows")((x, has_tokens))
         if head_dropout:
             x = keras.layers.Dropout(head_dropout, name="head_dropout")(x)
         probs = keras.layers.Dense(
