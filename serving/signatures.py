@@ -26,7 +26,7 @@ Language models (`LanguageModel`):
 
 `generate`
     inputs: `prompt` string `[-1]`, `max_length` int32 (scalar or one
-    per prompt; new tokens, clipped to `[0, max_generate_length]`),
+    per prompt; new tokens, at most `max_generate_length`),
     `temperature` float32 (scalar or one per prompt; `0` = greedy).
     outputs: `text` string `[-1]` (prompt followed by the continuation),
     `completion` string `[-1]` (the continuation only),
@@ -36,6 +36,22 @@ Language models (`LanguageModel`):
 `generate_seeded`
     as `generate` plus `seed` int64 (scalar or per prompt; the first
     value is used): the same seed and inputs give the same text.
+
+`sample`
+    as `generate_seeded` plus, each a scalar or one per prompt:
+    `top_k` int32 (keep the k most probable tokens; `0` = off), `top_p`
+    float32 (keep the smallest set of most probable tokens whose
+    probability reaches p, after top-k; `1` = off), `repetition_penalty`
+    float32 (CTRL's: the logit of a token already in the prompt or the
+    continuation is divided by it when positive, multiplied when negative;
+    `1` = off) and `ban_unk` bool (never generate `<unk>`). Temperature 0
+    is greedy after the penalty and the ban.
+
+Every generation signature refuses, with InvalidArgumentError (HTTP 400,
+gRPC INVALID_ARGUMENT), a negative or NaN `temperature`, a negative
+`max_length`, `top_k` < 0, `top_p` outside (0, 1] and a
+`repetition_penalty` <= 0; a `max_length` above `max_generate_length` is
+cut to it.
 """
 
 from __future__ import annotations
@@ -173,33 +189,100 @@ def _language_model_archive(model, vocabulary, level, max_generate_length):
     cap = int(max_generate_length)
     sep = " " if res.level == "word" else ""
 
-    def _generate(prompt, max_length, temperature, seed):
-        ids = res.tokenize(prompt)
-        rows = ids.nrows(out_type=tf.int32)
-        ids = tf.concat([tf.fill([rows, 1], res.bos_id), ids], axis=1)
+    def _check(max_length, temperature, top_k, top_p, penalty):
+        """In-graph argument checks: InvalidArgumentError naming the value."""
+        import tensorflow as tf
+
+        def check(ok, text, value):
+            return tf.debugging.Assert(tf.reduce_all(ok), [tf.strings.format(
+                text + " Received: {}", tf.reshape(value, [-1]),
+                summarize=8)], summarize=8)
+
+        # NaN fails every comparison, so it is refused with the negatives.
+        return [
+            check(max_length >= 0, "max_length must be >= 0.", max_length),
+            check(temperature >= 0.0,
+                  "temperature must be >= 0 (0 is greedy).", temperature),
+            check(top_k >= 0, "top_k must be >= 0 (0 is off).", top_k),
+            check(tf.logical_and(top_p > 0.0, top_p <= 1.0),
+                  "top_p must be in (0, 1] (1 is off).", top_p),
+            check(penalty > 0.0,
+                  "repetition_penalty must be > 0 (1 is off).", penalty),
+        ]
+
+    def _generate(prompt, max_length, temperature, seed, top_k, top_p,
+                  penalty, ban_unk):
+        prompt_ids = res.tokenize(prompt)
+        rows = prompt_ids.nrows(out_type=tf.int32)
+        ids = tf.concat([tf.fill([rows, 1], res.bos_id), prompt_ids], axis=1)
         lens = tf.cast(ids.row_lengths(), tf.int32)
-        max_len = tf.broadcast_to(
-            tf.reshape(tf.cast(max_length, tf.int32), [-1]), [rows])
-        max_len = tf.clip_by_value(max_len, 0, cap)
-        temp = tf.broadcast_to(
-            tf.reshape(tf.cast(temperature, tf.float32), [-1]), [rows])
+
+        def per_row(value, dtype):
+            return tf.broadcast_to(tf.reshape(tf.cast(value, dtype), [-1]),
+                                   [rows])
+
+        max_len = per_row(max_length, tf.int32)
+        temp = per_row(temperature, tf.float32)
+        top_k = per_row(top_k, tf.int32)
+        top_p = per_row(top_p, tf.float32)
+        penalty = per_row(penalty, tf.float32)
+        ban_unk = per_row(ban_unk, tf.bool)
+        with tf.control_dependencies(
+                _check(max_len, temp, top_k, top_p, penalty)):
+            max_len = tf.minimum(max_len, cap)
         steps = tf.reduce_max(tf.concat([max_len, [0]], axis=0))
         buf = tf.pad(ids.to_tensor(0), [[0, 0], [0, steps]])
         width = tf.shape(buf)[1]
         valid = tf.range(vocab_size) < res.size
-        neg = tf.fill([vocab_size], tf.constant(-1e9, tf.float32))
+        neg = tf.constant(-1e9, tf.float32)
+        is_unk = tf.equal(tf.range(vocab_size), res.oov_id)
+        banned = tf.logical_and(ban_unk[:, None], is_unk[None, :])   # [B, V]
+        # Tokens already in each sequence (the prompt, not its context
+        # token, then what is generated), for the repetition penalty.
+        seen = tf.reduce_any(tf.one_hot(
+            prompt_ids.to_tensor(-1), vocab_size, on_value=True,
+            off_value=False, dtype=tf.bool), axis=1)
+        seen = tf.ensure_shape(tf.reshape(seen, [rows, vocab_size]),
+                               [None, vocab_size])
+        penalised = tf.not_equal(penalty, 1.0)[:, None]
 
-        def cond(i, buf, cur, done):
+        def cond(i, buf, cur, done, seen):
             return tf.logical_and(i < steps,
                                   tf.logical_not(tf.reduce_all(done)))
 
-        def body(i, buf, cur, done):
+        def body(i, buf, cur, done, seen):
             used = tf.reduce_max(cur)
             logits = tf.cast(model(buf[:, :used], training=False), tf.float32)
             last = tf.gather(logits, cur - 1, batch_dims=1)       # [B, V]
-            last = tf.where(valid[None, :], last, neg[None, :])
+            last = tf.where(valid[None, :], last, neg)
+            # CTRL's repetition penalty: seen tokens' logits are divided by
+            # the penalty when positive, multiplied when negative.
+            p = penalty[:, None]
+            last = tf.where(tf.logical_and(seen, penalised),
+                            tf.where(last > 0, last / p, last * p), last)
+            last = tf.where(banned, neg, last)
             greedy = tf.argmax(last, axis=-1, output_type=tf.int32)
             scaled = last / tf.maximum(temp, 1e-6)[:, None]
+            # Top-k, then top-p (nucleus) on what top-k kept.
+            ranked = tf.sort(scaled, axis=-1, direction="DESCENDING")
+            kth = tf.gather(ranked, tf.clip_by_value(top_k - 1, 0,
+                                                     vocab_size - 1),
+                            batch_dims=1)
+            keep_k = tf.logical_or(tf.equal(top_k, 0)[:, None],
+                                   scaled >= kth[:, None])
+            scaled = tf.where(keep_k, scaled, neg)
+            ranked = tf.sort(scaled, axis=-1, direction="DESCENDING")
+            probs = tf.nn.softmax(ranked, axis=-1)
+            before = tf.cumsum(probs, axis=-1, exclusive=True)
+            # The nucleus: the most probable tokens whose mass reaches top_p
+            # (the first token always stays).
+            inside = tf.logical_or(before < top_p[:, None],
+                                   tf.range(vocab_size)[None, :] == 0)
+            floor = tf.reduce_min(tf.where(inside, ranked, ranked[:, :1]),
+                                  axis=-1)
+            keep_p = tf.logical_or((top_p >= 1.0)[:, None],
+                                   scaled >= floor[:, None])
+            scaled = tf.where(keep_p, scaled, neg)
             sampled = tf.cast(tf.random.stateless_categorical(
                 scaled, 1, seed=tf.stack([seed, tf.cast(i, tf.int64)]),
                 dtype=tf.int64)[:, 0], tf.int32)
@@ -211,15 +294,19 @@ def _language_model_archive(model, vocabulary, level, max_generate_length):
                 tf.one_hot(cur, width, on_value=True, off_value=False,
                            dtype=tf.bool), write[:, None])
             buf = tf.where(hit, nxt[:, None], buf)
+            seen = tf.logical_or(seen, tf.logical_and(
+                tf.one_hot(nxt, vocab_size, on_value=True, off_value=False,
+                           dtype=tf.bool), write[:, None]))
             cur = cur + tf.cast(write, tf.int32)
             done = tf.logical_or(done, tf.logical_not(write))
-            return i + 1, buf, cur, done
+            return i + 1, buf, cur, done, seen
 
-        _, buf, cur, _ = tf.while_loop(
+        _, buf, cur, _, _ = tf.while_loop(
             cond, body,
-            [tf.constant(0), buf, lens, tf.equal(max_len, 0)],
+            [tf.constant(0), buf, lens, tf.equal(max_len, 0), seen],
             shape_invariants=[tf.TensorShape([]), tf.TensorShape([None, None]),
-                              tf.TensorShape([None]), tf.TensorShape([None])])
+                              tf.TensorShape([None]), tf.TensorShape([None]),
+                              tf.TensorShape([None, vocab_size])])
         pos = tf.range(width)[None, :]
         new = tf.logical_and(pos >= lens[:, None], pos < cur[:, None])
         new_ids = tf.ragged.boolean_mask(buf, new)
@@ -240,17 +327,30 @@ def _language_model_archive(model, vocabulary, level, max_generate_length):
     gen_spec = [tf.TensorSpec([None], tf.string, name="prompt"),
                 tf.TensorSpec(None, tf.int32, name="max_length"),
                 tf.TensorSpec(None, tf.float32, name="temperature")]
-    # Traced once, called by both generate signatures.
-    sample = tf.function(_generate, input_signature=gen_spec + [
-        tf.TensorSpec([], tf.int64, name="seed")])
+    # Traced once, called by every generation signature.
+    run = tf.function(_generate, input_signature=gen_spec + [
+        tf.TensorSpec([], tf.int64, name="seed"),
+        tf.TensorSpec(None, tf.int32, name="top_k"),
+        tf.TensorSpec(None, tf.float32, name="top_p"),
+        tf.TensorSpec(None, tf.float32, name="repetition_penalty"),
+        tf.TensorSpec(None, tf.bool, name="ban_unk")])
+    plain = (tf.constant(0), tf.constant(1.0), tf.constant(1.0),
+             tf.constant(False))
+
+    def first_seed(seed):
+        return tf.reshape(tf.cast(seed, tf.int64), [-1])[0]
 
     def generate(prompt, max_length, temperature):
         seed = tf.cast(tf.timestamp() * 1e6, tf.int64)
-        return sample(prompt, max_length, temperature, seed)
+        return run(prompt, max_length, temperature, seed, *plain)
 
     def generate_seeded(prompt, max_length, temperature, seed):
-        seed = tf.reshape(tf.cast(seed, tf.int64), [-1])[0]
-        return sample(prompt, max_length, temperature, seed)
+        return run(prompt, max_length, temperature, first_seed(seed), *plain)
+
+    def sample(prompt, max_length, temperature, top_k, top_p,
+               repetition_penalty, seed, ban_unk):
+        return run(prompt, max_length, temperature, first_seed(seed), top_k,
+                   top_p, repetition_penalty, ban_unk)
 
     # The first endpoint is also written as "serving_default" (one trace).
     archive.add_endpoint("score", score, input_signature=text_spec)
@@ -258,8 +358,14 @@ def _language_model_archive(model, vocabulary, level, max_generate_length):
     archive.add_endpoint(
         "generate_seeded", generate_seeded,
         input_signature=gen_spec + [tf.TensorSpec(None, tf.int64, name="seed")])
+    archive.add_endpoint("sample", sample, input_signature=gen_spec + [
+        tf.TensorSpec(None, tf.int32, name="top_k"),
+        tf.TensorSpec(None, tf.float32, name="top_p"),
+        tf.TensorSpec(None, tf.float32, name="repetition_penalty"),
+        tf.TensorSpec(None, tf.int64, name="seed"),
+        tf.TensorSpec(None, tf.bool, name="ban_unk")])
     return archive, ["serving_default", "score", "generate",
-                     "generate_seeded"]
+                     "generate_seeded", "sample"]
 
 
 def build_export_archive(model, *, vocabulary=None, class_names=None,

@@ -139,7 +139,8 @@ def build_requests(family, texts, *, max_generate_length=None) -> list:
     one with all the texts (a batch), input `text`. A language model also
     gets one `generate` request: the first texts as prompts,
     `max_length` `GENERATE_MAX_LENGTH` (at most `max_generate_length`) and
-    temperature 0 (greedy), which traces the sampling loop.
+    temperature 0 (greedy), which traces the sampling loop, and one
+    `sample` request (top-k 8, top-p 0.9, seed 0) on the same prompts.
 
     Args:
         family: `"sentiment_classifier"` or `"language_model"`.
@@ -157,7 +158,7 @@ def build_requests(family, texts, *, max_generate_length=None) -> list:
 
     >>> [r.signature_name for r in build_requests(
     ...     "language_model", ["a b", "c"], max_generate_length=16)]
-    ['serving_default', 'serving_default', 'serving_default', 'generate']
+    ['serving_default', 'serving_default', 'serving_default', 'generate', 'sample']
     """
     import numpy as np
 
@@ -182,6 +183,16 @@ def build_requests(family, texts, *, max_generate_length=None) -> list:
             "prompt": strings(texts[:2]),
             "max_length": np.array(length, dtype=np.int32),
             "temperature": np.array(0.0, dtype=np.float32),
+        }))
+        requests.append(WarmupRequest("sample", {
+            "prompt": strings(texts[:2]),
+            "max_length": np.array(length, dtype=np.int32),
+            "temperature": np.array(1.0, dtype=np.float32),
+            "top_k": np.array(8, dtype=np.int32),
+            "top_p": np.array(0.9, dtype=np.float32),
+            "repetition_penalty": np.array(1.0, dtype=np.float32),
+            "seed": np.array(0, dtype=np.int64),
+            "ban_unk": np.array(False),
         }))
     return requests
 

@@ -149,15 +149,19 @@ def test_requests_and_file_format(tmp_path):
     requests = wu.build_requests("language_model", ["the cat", "dog ran", "x"],
                                  max_generate_length=16)
     assert [r.signature_name for r in requests] == ["serving_default"] * 4 + [
-        "generate"]
+        "generate", "sample"]
     path = str(tmp_path / "assets.extra" / wu.WARMUP_FILE)
-    assert wu.write_warmup_file(path, requests, model_name="lm") == 5
+    assert wu.write_warmup_file(path, requests, model_name="lm") == 6
     logs = _records(path)
-    assert len(logs) == 5
+    assert len(logs) == 6
     for log in logs:
         assert log.WhichOneof("log_type") == "predict_log"
         assert log.predict_log.request.model_spec.name == "lm"
-    gen = logs[-1].predict_log.request
+    sample = logs[-1].predict_log.request
+    assert sample.model_spec.signature_name == "sample"
+    assert tf.make_ndarray(sample.inputs["top_k"]) == 8
+    assert sample.inputs["ban_unk"].dtype == tf.bool.as_datatype_enum
+    gen = logs[-2].predict_log.request
     assert gen.model_spec.signature_name == "generate"
     assert tf.make_ndarray(gen.inputs["max_length"]) == wu.GENERATE_MAX_LENGTH
     assert gen.inputs["max_length"].dtype == tf.int32.as_datatype_enum
@@ -227,10 +231,11 @@ def test_export_writes_replayable_language_model_warmup(runs, tmp_path):
     result = ex.export(runs["lm"], str(tmp_path / "models"), "lm",
                        max_generate_length=16)
     replayed = _replay(result.path)
-    assert [s for s, _ in replayed] == ["serving_default"] * 3 + ["generate"]
-    generated = replayed[-1][1]
-    assert generated["num_generated"].shape == (2,)
-    assert (generated["num_generated"] <= wu.GENERATE_MAX_LENGTH).all()
+    assert [s for s, _ in replayed] == ["serving_default"] * 3 + [
+        "generate", "sample"]
+    for _, generated in replayed[-2:]:
+        assert generated["num_generated"].shape == (2,)
+        assert (generated["num_generated"] <= wu.GENERATE_MAX_LENGTH).all()
     assert np.isfinite(replayed[0][1]["log_prob"]).all()
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 
 from serving.server.errors import ServingStatus, invalid
@@ -25,16 +26,25 @@ from serving.server.errors import ServingStatus, invalid
 logger = logging.getLogger(__name__)
 
 DEFAULT_SIGNATURE = "serving_default"
+_ASSERTION = re.compile(r"assertion failed: \[(.*)\]\s*$", re.MULTILINE)
 
 __all__ = ["PredictionService", "DEFAULT_SIGNATURE", "check_inputs",
            "short_error"]
 
 
 def short_error(e) -> str:
-    """The first line of an exception's message (TF errors are long)."""
-    message = getattr(e, "message", None) or str(e)
-    return message.strip().splitlines()[0][:2000] if message.strip() else \
-        type(e).__name__
+    """The useful line of an exception's message (TF errors are long).
+
+    An in-graph ``tf.debugging.Assert`` (the generation signatures' argument
+    checks) gives its own message; otherwise the first line.
+    """
+    message = (getattr(e, "message", None) or str(e)).strip()
+    if not message:
+        return type(e).__name__
+    match = _ASSERTION.search(message)
+    if match:
+        return match.group(1)[:2000]
+    return message.splitlines()[0][:2000]
 
 
 def check_inputs(signature, arrays) -> dict:
