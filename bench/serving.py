@@ -1,7 +1,21 @@
 """Serving latency and throughput of an exported IMDB classifier.
 
-Measures the exported ``serving_default`` signature (raw review text in,
-probabilities/label out) two ways, at batch 1 and 32 and concurrency 1 and 8:
+Sections (``--sections``, all by default):
+
+* ``latency``: the exported ``serving_default`` signature (raw review text
+  in, probabilities/label out) in process and over HTTP, at batch 1 and 32
+  and concurrency 1 and 8 (below);
+* ``batching``: 16 concurrent clients sending one review each, to
+  ``zoo serve`` with ``--batching off`` and ``--batching on``
+  (``batching.config`` as ``zoo export`` writes it): examples per second,
+  p50/p99 latency, and the in-process batch-32 rate as the ceiling;
+* ``warmup``: the first request's latency after a fresh server has loaded
+  a version with and without ``assets.extra/tf_serving_warmup_requests``
+  (several fresh server processes each);
+* ``grpc``: REST and gRPC latency at batch 1 and 32, the two requests of
+  each pair sent back to back so that load affects both alike.
+
+The latency section measures two ways:
 
 * ``in_process``: the SavedModel loaded with ``tf.saved_model.load`` and
   called directly (the limit: no serialisation, no network);
@@ -23,6 +37,7 @@ Prints JSON (figures and the command) and writes it atomically to
 Usage::
 
     python bench/serving.py [--run-dir RUN_DIR] [--requests 200]
+        [--sections latency,batching,warmup,grpc]
 """
 
 from __future__ import annotations
@@ -32,6 +47,7 @@ import csv
 import json
 import os
 import shlex
+import shutil
 import socket
 import statistics
 import subprocess
@@ -116,6 +132,235 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _start_server(models_dir, port, *extra):
+    """``zoo serve --backend local`` in another process; ``(proc, client)``
+    once the ``imdb`` model is available."""
+    from serving.client import ServingClient
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zoo_cli", "serve", "--models-dir",
+         models_dir, "--port", str(port), "--backend", "local", *extra],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    client = ServingClient(f"http://127.0.0.1:{port}", timeout=120)
+    deadline = time.monotonic() + 180
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited: " +
+                               proc.stderr.read().decode()[-2000:])
+        try:
+            client.wait_until_available("imdb", timeout=1)
+            return proc, client
+        except Exception:  # noqa: BLE001
+            if time.monotonic() > deadline:
+                _stop(proc)
+                raise
+            time.sleep(0.2)
+
+
+def _stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _keepalive_predict(port):
+    """``call(batch)`` over one keep-alive HTTP/1.1 connection per thread
+    (as production clients pool connections)."""
+    import http.client
+
+    local = threading.local()
+
+    def call(batch):
+        body = json.dumps({"instances": batch}).encode("utf-8")
+        for attempt in (0, 1):
+            conn = getattr(local, "conn", None)
+            if conn is None:
+                conn = local.conn = http.client.HTTPConnection(
+                    "127.0.0.1", port, timeout=120)
+            try:
+                conn.request("POST", "/v1/models/imdb:predict", body=body,
+                             headers={"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                data = resp.read()
+            except (ConnectionError, http.client.HTTPException):
+                conn.close()
+                local.conn = None
+                if attempt:
+                    raise
+                continue
+            if resp.getheader("Connection", "").lower() == "close":
+                conn.close()
+                local.conn = None
+            if resp.status != 200:
+                raise RuntimeError(f"HTTP {resp.status}: {data[:200]!r}")
+            return json.loads(data)
+
+    return call
+
+
+def _batch_sizes(port, singles=0):
+    """Batches the server ran under load (from its metrics page), less the
+    ``singles`` warmup requests sent one at a time before it."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/monitoring/"
+                                "prometheus/metrics", timeout=30) as resp:
+        text = resp.read().decode()
+    total = count = 0.0
+    for line in text.splitlines():
+        if line.startswith(":tensorflow:serving:batching:processed_batch_"
+                           "size_sum"):
+            total += float(line.rsplit(" ", 1)[1])
+        elif line.startswith(":tensorflow:serving:batching:processed_batch_"
+                             "size_count"):
+            count += float(line.rsplit(" ", 1)[1])
+    total, count = total - singles, count - singles
+    return {"batches": int(count),
+            "mean_batch_size": round(total / count, 2) if count else None}
+
+
+def _batching_rows(models_dir, texts, in_process, args):
+    """16 clients, one review per request, batching off then on."""
+    from serving import config as sc
+
+    clients = args.clients
+    singles = [[texts[i % len(texts)]] for i in range(
+        args.batching_requests + clients)]
+    monitoring = os.path.join(os.path.dirname(models_dir),
+                              "monitoring.config")
+    with open(monitoring, "w", encoding="utf-8") as f:
+        f.write('prometheus_config { enable: true, path: '
+                '"/monitoring/prometheus/metrics" }\n')
+    rows = []
+    for mode in ("off", "on"):
+        port = _free_port()
+        proc, _ = _start_server(models_dir, port, "--grpc-port",
+                                str(_free_port()), "--batching", mode,
+                                "--monitoring-config-file", monitoring)
+        try:
+            r = _run_load(_keepalive_predict(port), singles, clients,
+                          warmup=clients)
+            if mode == "on":
+                r.update(_batch_sizes(port, singles=clients))
+        finally:
+            _stop(proc)
+        r.update(mode=f"http_batching_{mode}", batch_size=1,
+                 concurrency=clients)
+        print(json.dumps(r), file=sys.stderr, flush=True)
+        rows.append(r)
+    batches = [texts[(i * 32) % len(texts):(i * 32) % len(texts) + 32]
+               for i in range(args.requests_batch32 + args.warmup)]
+    batches = [b for b in batches if len(b) == 32]
+    ceiling = _run_load(in_process, batches, 1, args.warmup)
+    ceiling.update(mode="in_process_ceiling", batch_size=32, concurrency=1)
+    print(json.dumps(ceiling), file=sys.stderr, flush=True)
+    rows.append(ceiling)
+    params = sc.read_batching_config(models_dir)
+    off, on = rows[0], rows[1]
+    return {
+        "rows": rows,
+        "batching_config": {
+            "max_batch_size": params.max_batch_size.value,
+            "batch_timeout_micros": params.batch_timeout_micros.value,
+            "max_enqueued_batches": params.max_enqueued_batches.value,
+            "num_batch_threads": params.num_batch_threads.value,
+            "pad_variable_length_inputs": params.pad_variable_length_inputs},
+        "speedup_examples_per_s": round(
+            on["examples_per_s"] / off["examples_per_s"], 2),
+        "ceiling_fraction": round(
+            on["examples_per_s"] / ceiling["examples_per_s"], 2),
+        "clients": f"{clients} threads in the benchmark process, each with "
+                   "one keep-alive HTTP/1.1 connection (http.client), JSON "
+                   "row format, one review per request",
+        "target": f"{clients} concurrent clients, one review each: >= 5x "
+                  "the examples/s of the unbatched server",
+        "target_met": on["examples_per_s"] >= 5 * off["examples_per_s"],
+    }
+
+
+def _warmup_rows(models_dirs, texts, repeats):
+    """First-request latency of fresh servers, with and without warmup."""
+    out = {}
+    for kind, models_dir in models_dirs.items():
+        firsts, seconds, loads = [], [], []
+        for i in range(repeats):
+            t0 = time.perf_counter()
+            proc, client = _start_server(models_dir, _free_port(),
+                                         "--grpc-port", str(_free_port()),
+                                         "--batching", "off")
+            loads.append(time.perf_counter() - t0)
+            try:
+                batch = [texts[i % len(texts)]]
+                t1 = time.perf_counter()
+                client.predict("imdb", instances=batch)
+                firsts.append(time.perf_counter() - t1)
+                later = []
+                for j in range(5):
+                    t2 = time.perf_counter()
+                    client.predict("imdb", instances=[texts[(i + j + 1) %
+                                                            len(texts)]])
+                    later.append(time.perf_counter() - t2)
+                seconds.append(statistics.median(later))
+            finally:
+                _stop(proc)
+        out[kind] = {
+            "servers": repeats,
+            "first_request_ms": [round(1e3 * x, 1) for x in firsts],
+            "first_request_median_ms": round(1e3 * statistics.median(firsts),
+                                             1),
+            "later_requests_median_ms": round(
+                1e3 * statistics.median(seconds), 1),
+            "start_to_available_median_s": round(statistics.median(loads),
+                                                 2),
+        }
+        print(json.dumps({kind: out[kind]}), file=sys.stderr, flush=True)
+    return out
+
+
+def _grpc_rows(models_dir, texts, args):
+    """REST vs gRPC, paired, at batch 1 and 32 (batching off)."""
+    from serving.client import ServingClient
+
+    grpc_port = _free_port()
+    proc, rest = _start_server(models_dir, _free_port(), "--grpc-port",
+                               str(grpc_port), "--batching", "off")
+    rows = []
+    try:
+        with ServingClient(grpc_target=f"127.0.0.1:{grpc_port}",
+                           timeout=120) as grpc_client:
+            for batch_size, n in ((1, args.requests),
+                                  (32, args.requests_batch32)):
+                times = {"rest": [], "grpc": []}
+                for i in range(n + args.warmup):
+                    start = (i * batch_size) % len(texts)
+                    batch = texts[start:start + batch_size]
+                    if len(batch) < batch_size:
+                        batch = texts[:batch_size]
+                    order = (("rest", rest), ("grpc", grpc_client))
+                    if i % 2:
+                        order = order[::-1]
+                    for name, client in order:
+                        t0 = time.perf_counter()
+                        client.predict("imdb", instances=batch)
+                        if i >= args.warmup:
+                            times[name].append(time.perf_counter() - t0)
+                for name, values in times.items():
+                    row = {"transport": name, "batch_size": batch_size,
+                           "requests": len(values),
+                           "p50_ms": round(1e3 * _percentile(values, 0.5), 3),
+                           "p99_ms": round(1e3 * _percentile(values, 0.99),
+                                           3)}
+                    print(json.dumps(row), file=sys.stderr, flush=True)
+                    rows.append(row)
+    finally:
+        _stop(proc)
+    return rows
+
+
 def _prepare_model(args, models_dir):
     """Exports the benchmarked model; returns (version path, model info)."""
     from serving import export as ex
@@ -138,7 +383,8 @@ def _prepare_model(args, models_dir):
     adapt_s = time.perf_counter() - t0
     result = ex.export_model(
         model, models_dir, "imdb", class_names=["negative", "positive"],
-        card={"note": "untrained weights (benchmark only)"})
+        card={"note": "untrained weights (benchmark only)"},
+        warmup_texts=texts[:8], warmup_source="IMDB training reviews")
     return result.path, {
         "source": "imdb_bilstm preset, freshly built",
         "weights": "untrained (random init); latency does not depend on "
@@ -148,6 +394,121 @@ def _prepare_model(args, models_dir):
         "vocabulary_size": len(model.get_vocabulary()),
         "parameters": model.count_params(),
     }
+
+
+SECTIONS = ("latency", "batching", "warmup", "grpc")
+
+
+def _latency_rows(models_dir, texts, in_process, args):
+    """In process vs HTTP at batch 1 and 32, concurrency 1 and 8."""
+    proc, client = _start_server(models_dir, _free_port(), "--grpc-port",
+                                 str(_free_port()), "--batching", "off")
+    try:
+        def http(batch):
+            return client.predict("imdb", instances=batch)
+
+        # Paired: the same batch-1 request in process then over HTTP,
+        # alternately, so machine load affects both sides alike. Short
+        # texts (first 12 words) keep the model's share, and with it the
+        # noise of a shared machine, small; full reviews as well.
+        def paired_overhead(make_text):
+            diffs = []
+            for i in range(args.requests):
+                batch = [make_text(texts[i % len(texts)])]
+                t0 = time.perf_counter()
+                in_process(batch)
+                t1 = time.perf_counter()
+                http(batch)
+                t2 = time.perf_counter()
+                diffs.append((t2 - t1) - (t1 - t0))
+            return {"pairs": len(diffs),
+                    "p50_ms": round(1e3 * _percentile(diffs, 0.5), 3),
+                    "p90_ms": round(1e3 * _percentile(diffs, 0.9), 3)}
+
+        paired = {
+            "short_text_12_words": paired_overhead(
+                lambda t: " ".join(t.split()[:12])),
+            "full_review": paired_overhead(lambda t: t),
+        }
+        print(json.dumps({"paired_overhead": paired}), file=sys.stderr,
+              flush=True)
+        results = []
+        for batch_size, n in ((1, args.requests),
+                              (32, args.requests_batch32)):
+            batches = [texts[(i * batch_size) % len(texts):
+                             (i * batch_size) % len(texts) + batch_size]
+                       for i in range(n + args.warmup)]
+            batches = [b for b in batches if len(b) == batch_size]
+            for concurrency in (1, 8):
+                for mode, call in (("in_process", in_process),
+                                   ("http", http)):
+                    r = _run_load(call, batches, concurrency, args.warmup)
+                    r.update(mode=mode, batch_size=batch_size,
+                             concurrency=concurrency)
+                    print(json.dumps(r), file=sys.stderr, flush=True)
+                    results.append(r)
+    finally:
+        _stop(proc)
+
+    def find(mode, b, c):
+        return next(r for r in results if r["mode"] == mode and
+                    r["batch_size"] == b and r["concurrency"] == c)
+
+    overhead = {}
+    for b in (1, 32):
+        for c in (1, 8):
+            overhead[f"batch{b}_conc{c}_p50_ms"] = round(
+                find("http", b, c)["p50_ms"] - find("in_process", b, c)
+                ["p50_ms"], 3)
+    return {
+        "http": "zoo serve --backend local --batching off "
+                "(LocalModelServer, separate process) on 127.0.0.1; "
+                "ServingClient, JSON row format, one connection per request",
+        "results": results,
+        "http_overhead_paired_batch1": paired,
+        "http_overhead_p50_ms": overhead,
+        "target": "HTTP overhead <= 2 ms p50 at batch 1 (concurrency 1), "
+                  "judged on the paired short-text measurement (median over "
+                  "requests of HTTP latency minus in-process latency, same "
+                  "text)",
+        "target_met": paired["short_text_12_words"]["p50_ms"] <= 2.0,
+    }
+
+
+def _override_batching(models_dir, args):
+    from serving import config as sc
+
+    if args.num_batch_threads is None and args.batch_timeout_micros is None:
+        return
+    params = sc.read_batching_config(models_dir)
+    sc.write_batching_config(
+        models_dir, max_batch_size=params.max_batch_size.value,
+        batch_timeout_micros=(params.batch_timeout_micros.value
+                              if args.batch_timeout_micros is None
+                              else args.batch_timeout_micros),
+        max_enqueued_batches=params.max_enqueued_batches.value,
+        num_batch_threads=(params.num_batch_threads.value
+                           if args.num_batch_threads is None
+                           else args.num_batch_threads),
+        pad_variable_length_inputs=params.pad_variable_length_inputs)
+
+
+def _without_warmup(models_dir, root):
+    """A copy of the models directory whose versions have no warmup file."""
+    from serving import config as sc
+    from serving import warmup as wu
+
+    copy = os.path.join(root, "models_no_warmup")
+    shutil.copytree(os.path.join(models_dir, "imdb"),
+                    os.path.join(copy, "imdb"))
+    for version in os.listdir(os.path.join(copy, "imdb")):
+        path = wu.warmup_path(os.path.join(copy, "imdb", version))
+        if os.path.exists(path):
+            os.remove(path)
+    sc.update_models_config(copy, "imdb",
+                            base_path=os.path.join(copy, "imdb"))
+    shutil.copy(os.path.join(models_dir, sc.BATCHING_CONFIG), copy)
+    return copy
 
 
 def main(argv=None):
@@ -163,18 +524,38 @@ def main(argv=None):
                    help="requests per batch-1 configuration")
     p.add_argument("--requests-batch32", type=int, default=24,
                    help="requests per batch-32 configuration")
+    p.add_argument("--batching-requests", type=int, default=480,
+                   help="one-review requests per batching configuration")
+    p.add_argument("--clients", type=int, default=16,
+                   help="concurrent clients of the batching section")
+    p.add_argument("--num-batch-threads", type=int, default=None,
+                   help="batching section: rewrite batching.config with "
+                   "this num_batch_threads (default: as zoo export writes)")
+    p.add_argument("--batch-timeout-micros", type=int, default=None,
+                   help="batching section: rewrite batching.config with "
+                   "this batch_timeout_micros")
+    p.add_argument("--warmup-servers", type=int, default=3,
+                   help="fresh servers per warmup configuration")
     p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--sections", default=",".join(SECTIONS),
+                   help=f"comma-separated subset of {','.join(SECTIONS)}")
     p.add_argument("--out", default=DEFAULT_OUT)
     args = p.parse_args(argv)
+    sections = [x for x in args.sections.split(",") if x]
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown or not sections:
+        p.error(f"--sections takes {','.join(SECTIONS)}. Received: "
+                f"{args.sections!r}")
     command = "python bench/serving.py " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
 
     import tensorflow as tf
 
-    from serving.client import ServingClient
     from training import reports
 
     texts = _read_texts(args.data, 2000, seed=2)
+    report = {"benchmark": "serving", "command": command,
+              "sections": sections}
     with tempfile.TemporaryDirectory(prefix="zoo-bench-serving-") as tmp:
         models_dir = os.path.join(tmp, "models")
         version_path, model_info = _prepare_model(args, models_dir)
@@ -184,120 +565,35 @@ def main(argv=None):
         def in_process(batch):
             return fn(text=tf.constant(batch))["probabilities"].numpy()
 
-        port = _free_port()
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-        server = subprocess.Popen(
-            [sys.executable, "-m", "zoo_cli", "serve", "--models-dir",
-             models_dir, "--port", str(port), "--backend", "local"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-            cwd=ROOT)
-        try:
-            client = ServingClient(f"http://127.0.0.1:{port}", timeout=120)
-            deadline = time.monotonic() + 180
-            while True:
-                if server.poll() is not None:
-                    raise RuntimeError("server exited: " +
-                                       server.stderr.read().decode()[-2000:])
-                try:
-                    client.wait_until_available("imdb", timeout=1)
-                    break
-                except Exception:  # noqa: BLE001
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.5)
+        report["model"] = model_info
+        report["signature"] = ("serving_default (raw text -> "
+                               "probabilities, label, class_index)")
+        report["request_texts"] = (f"IMDB training reviews from "
+                                   f"{args.data}, shuffled (seed 2)")
+        t_start = time.perf_counter()
+        if "latency" in sections:
+            report["latency"] = _latency_rows(models_dir, texts, in_process,
+                                              args)
+        if "batching" in sections:
+            _override_batching(models_dir, args)
+            report["batching"] = _batching_rows(models_dir, texts,
+                                                in_process, args)
+        if "warmup" in sections:
+            report["warmup"] = _warmup_rows(
+                {"with_warmup_file": models_dir,
+                 "without_warmup_file": _without_warmup(models_dir, tmp)},
+                texts, args.warmup_servers)
+        if "grpc" in sections:
+            report["grpc_vs_rest"] = _grpc_rows(models_dir, texts, args)
+        report["seconds"] = round(time.perf_counter() - t_start, 1)
 
-            def http(batch):
-                return client.predict("imdb", instances=batch)
-
-            # Paired: the same batch-1 request in process then over HTTP,
-            # alternately, so machine load affects both sides alike. Short
-            # texts (first 12 words) keep the model's share, and with it
-            # the noise of a shared machine, small; full reviews as well.
-            def paired_overhead(make_text):
-                diffs = []
-                for i in range(args.requests):
-                    batch = [make_text(texts[i % len(texts)])]
-                    t0 = time.perf_counter()
-                    in_process(batch)
-                    t1 = time.perf_counter()
-                    http(batch)
-                    t2 = time.perf_counter()
-                    diffs.append((t2 - t1) - (t1 - t0))
-                return {"pairs": len(diffs),
-                        "p50_ms": round(1e3 * _percentile(diffs, 0.5), 3),
-                        "p90_ms": round(1e3 * _percentile(diffs, 0.9), 3)}
-
-            paired = {
-                "short_text_12_words": paired_overhead(
-                    lambda t: " ".join(t.split()[:12])),
-                "full_review": paired_overhead(lambda t: t),
-            }
-            print(json.dumps({"paired_overhead": paired}), file=sys.stderr,
-                  flush=True)
-
-            results = []
-            for batch_size, n in ((1, args.requests),
-                                  (32, args.requests_batch32)):
-                batches = [texts[(i * batch_size) % len(texts):
-                                 (i * batch_size) % len(texts) + batch_size]
-                           for i in range(n + args.warmup)]
-                batches = [b for b in batches if len(b) == batch_size]
-                for concurrency in (1, 8):
-                    for mode, call in (("in_process", in_process),
-                                       ("http", http)):
-                        r = _run_load(call, batches, concurrency,
-                                      args.warmup)
-                        r.update(mode=mode, batch_size=batch_size,
-                                 concurrency=concurrency)
-                        print(json.dumps(r), file=sys.stderr, flush=True)
-                        results.append(r)
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-
-    def find(mode, b, c):
-        return next(r for r in results if r["mode"] == mode and
-                    r["batch_size"] == b and r["concurrency"] == c)
-
-    overhead = {}
-    for b in (1, 32):
-        for c in (1, 8):
-            overhead[f"batch{b}_conc{c}_p50_ms"] = round(
-                find("http", b, c)["p50_ms"] - find("in_process", b, c)
-                ["p50_ms"], 3)
-    target = paired["short_text_12_words"]["p50_ms"] <= 2.0
-    report = {
-        "benchmark": "serving",
-        "command": command,
-        "model": model_info,
-        "signature": "serving_default (raw text -> probabilities, label, "
-                     "class_index)",
-        "request_texts": f"IMDB training reviews from {args.data}, "
-                         "shuffled (seed 2)",
-        "http": "zoo serve --backend local (LocalModelServer, separate "
-                "process) on 127.0.0.1; ServingClient, JSON row format, one "
-                "connection per request",
-        "results": results,
-        "http_overhead_paired_batch1": paired,
-        "http_overhead_p50_ms": overhead,
-        "target": "HTTP overhead <= 2 ms p50 at batch 1 (concurrency 1), "
-                  "judged on the paired short-text measurement (median over "
-                  "requests of HTTP latency minus in-process latency, same "
-                  "text)",
-        "target_met": target,
-        "environment": {
-            **reports.machine(), **reports.versions(),
-            "note": "shared machine (2 cores, other jobs running); "
-                    "figures are indicative",
-        },
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    report["environment"] = {
+        **reports.machine(), **reports.versions(),
+        "note": "shared machine (2 cores); figures are indicative",
     }
-    text = json.dumps(report, indent=2) + "\n"
+    report["created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     reports.write_report(args.out, report, repo=ROOT)
-    print(text)
+    print(json.dumps(report, indent=2))
     return 0
 
 

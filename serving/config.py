@@ -374,7 +374,7 @@ BatchingParameters = _build_batching_parameters_class()
 def write_batching_config(models_dir, *, max_batch_size: int = 32,
                           batch_timeout_micros: int = 5000,
                           max_enqueued_batches: int = 100,
-                          num_batch_threads: int = 2,
+                          num_batch_threads: int = 1,
                           pad_variable_length_inputs: bool = True,
                           allowed_batch_sizes=None,
                           thread_pool_name: str | None = None) -> str:
@@ -389,7 +389,10 @@ def write_batching_config(models_dir, *, max_batch_size: int = 32,
         max_batch_size: largest batch the server forms (>= 1).
         batch_timeout_micros: how long a partial batch waits (>= 0).
         max_enqueued_batches: queue length in batches (>= 1).
-        num_batch_threads: threads processing batches (>= 1).
+        num_batch_threads: threads processing batches (>= 1). One is the
+            default: on a 2-core CPU two concurrent batches compete for the
+            cores and halved throughput (`bench/serving.py`); raise it with
+            the number of cores.
         pad_variable_length_inputs: pad inputs to a common length per batch.
         allowed_batch_sizes: optional increasing batch sizes whose last entry
             equals ``max_batch_size`` (TF Serving's requirement).

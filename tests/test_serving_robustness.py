@@ -66,8 +66,17 @@ def raw_exchange(port, data, *, half_close=False, timeout=10):
             if not chunk:
                 break
             got += chunk
-    head, _, payload = got.partition(b"\r\n\r\n")
-    return head.split(b"\r\n")[0].decode(), json.loads(payload)
+    return _first_response(got)
+
+
+def _first_response(got):
+    """(status line, JSON body) of the first answer in ``got`` (a
+    keep-alive connection may carry more)."""
+    head, _, rest = got.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    length = next((int(l.split(b":", 1)[1]) for l in lines[1:]
+                   if l.lower().startswith(b"content-length:")), len(rest))
+    return lines[0].decode(), json.loads(rest[:length])
 
 
 # -- bodies ---------------------------------------------------------------
@@ -155,6 +164,31 @@ def test_content_length_shorter_than_body_reads_only_that(server):
     assert " 200 " in line
     assert out["predictions"][0]["label"] == "positive"  # version 2
     assert alive(server)
+
+
+def test_keep_alive_serves_several_requests_on_one_connection(server):
+    body = b'{"instances": ["hello world"]}'
+    with socket.create_connection(("127.0.0.1", server.port),
+                                  timeout=10) as s:
+        for _ in range(3):
+            s.sendall(_post_head(len(body)) + body)
+            got = b""
+            while b"\r\n\r\n" not in got or not got.rstrip().endswith(
+                    b"}"):
+                got += s.recv(65536)
+            line, out = _first_response(got)
+            assert " 200 " in line and "keep-alive" in got.decode().lower()
+            assert out["predictions"][0]["label"] == "positive"
+        # "Connection: close" is honoured.
+        s.sendall(_post_head(len(body)).replace(
+            b"Host: x\r\n", b"Host: x\r\nConnection: close\r\n") + body)
+        got = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    assert b"Connection: close" in got
 
 
 @pytest.mark.parametrize("value", ["-5", "abc", "1e3"])

@@ -86,13 +86,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             body = self._read_body()
             status, payload = self.server.api.handle(method, self.path, body)
         except HttpError as e:
+            # The body was not (all) read: the connection cannot be reused.
+            self.close_connection = True
             status, payload = e.status, {"error": e.message}
         except Exception as e:  # noqa: BLE001
             logger.exception("Error while handling %s %s", method, self.path)
             status, payload = 500, {"error": f"Internal error: {e}"}
         self._send_json(status, payload)
 
-    def _send_json(self, status, payload):
+    def _send_json(self, status, payload, close=False):
+        """Sends one answer. The connection stays open (HTTP/1.1
+        keep-alive) unless the client asked to close it, spoke HTTP/1.0, or
+        the request could not be read to its end."""
         content_type = getattr(payload, "content_type", None)
         if content_type is not None:        # rest.RawBody (metrics page)
             data = payload.data
@@ -103,8 +108,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("Connection", "close")
-        self.close_connection = True
+        if close or self.close_connection:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        else:
+            self.send_header("Connection", "keep-alive")
         # Headers and body leave in one write (one segment for small answers).
         self._headers_buffer.append(b"\r\n")
         if self.command != "HEAD":
@@ -120,7 +128,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.request_version = "HTTP/1.0"  # always send a status line
         try:
             self._send_json(code, {"error": message or self.responses.get(
-                code, ("Error",))[0]})
+                code, ("Error",))[0]}, close=True)
         except OSError:
             pass
 
