@@ -434,16 +434,29 @@ class _GrpcTransport:
             _, sig_map = self._metadata(name, version, label)
             sig_def = sig_map.signature_def.get(signature_name)
             if sig_def is None:
+                # What the server's gRPC Predict answers (TF Serving's too).
                 raise ServingError(
-                    f'Serving signature name: "{signature_name}" not found '
-                    "in signature def", 400, self._url(name),
-                    grpc_code="INVALID_ARGUMENT")
+                    f'Serving signature key "{signature_name}" not found. '
+                    f"Received: signature_name {signature_name!r}; the model "
+                    f"has {sorted(sig_map.signature_def)}", 400,
+                    self._url(name), grpc_code="FAILED_PRECONDITION")
             self._signatures[key] = _Signature(signature_name, sig_def)
         return self._signatures[key]
 
     def predict(self, name, version, label, signature_name, *, instances,
                 inputs):
-        """Encodes the REST body's instances/inputs as TensorProtos."""
+        """Runs a signature over gRPC; the answer REST would give.
+
+        The signature's input dtypes and shapes (read once with
+        GetModelMetadata, then cached) turn the REST body's ``instances``
+        or ``inputs`` into TensorProtos, as the server's REST codec would.
+
+        Returns:
+            ``{"predictions": ...}`` or ``{"outputs": ...}``.
+
+        Raises:
+            ServingError: the server (or the codec) rejected the request.
+        """
         import tensorflow as tf
         from tensorflow_serving.apis import predict_pb2
 
@@ -465,7 +478,15 @@ class _GrpcTransport:
         for key, array in arrays.items():
             request.inputs[key].CopyFrom(tf.make_tensor_proto(
                 array, dtype=signature.inputs[key].dtype))
-        response = self._call(self.prediction.Predict, request, name)
+        try:
+            response = self._call(self.prediction.Predict, request, name)
+        except ServingError as e:
+            if e.grpc_code in ("INVALID_ARGUMENT", "FAILED_PRECONDITION"):
+                # The signature may have changed with a newly loaded
+                # version: read it again next time.
+                self._signatures.pop(
+                    (name, version, label, signature_name), None)
+            raise
         outputs = {}
         for key, proto in response.outputs.items():
             value = tf.make_ndarray(proto)

@@ -465,9 +465,11 @@ def test_full_queue_over_http_is_503(models_dir, tmp_path, monkeypatch):
     sc.write_batching_config(root, max_batch_size=1, batch_timeout_micros=0,
                              max_enqueued_batches=1, num_batch_threads=1)
     gate = threading.Event()
+    entered = threading.Event()
     real = service_module.call_signature
 
     def slow(signature, arrays):
+        entered.set()             # the batch thread is now busy
         gate.wait(30)
         return real(signature, arrays)
 
@@ -482,16 +484,13 @@ def test_full_queue_over_http_is_503(models_dir, tmp_path, monkeypatch):
     try:
         first = threading.Thread(target=send, args=("first",))
         first.start()
-        deadline = time.monotonic() + 10
-        while server.batcher._queues or not first.is_alive():
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.01)
-        time.sleep(0.1)
+        assert entered.wait(30)   # the first request holds the only thread
         second = threading.Thread(target=send, args=("second",))
         second.start()
+        deadline = time.monotonic() + 30
         while not server.batcher._queues and time.monotonic() < deadline:
-            time.sleep(0.01)
+            time.sleep(0.01)      # the second fills the one queued batch
+        assert server.batcher._queues
         send("third")
     finally:
         gate.set()

@@ -101,7 +101,10 @@ def test_versions_labels_and_output_filter(stubs):
     request.output_filter.append("label")
     filtered = stubs[0].Predict(request, timeout=30)
     assert list(filtered.outputs) == ["label"]
-    request.output_filter.append("nope")
+    request.output_filter.append("label")
+    code, details = _code(stubs[0].Predict, request)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "duplicate" in details
+    request.output_filter[:] = ["probabilities", "nope"]
     code, details = _code(stubs[0].Predict, request)
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "nope" in details
 
@@ -131,9 +134,14 @@ def test_metadata(stubs):
     text = sig_map.signature_def["score"].inputs["text"]
     assert text.dtype == tf.string.as_datatype_enum
     assert response.model_spec.version.value == 1
-    request.metadata_field[:] = ["nope"]
+    for fields in (["nope"], [], ["signature_def", "nope"]):
+        request.metadata_field[:] = fields
+        code, _ = _code(stubs[0].GetModelMetadata, request)
+        assert code == grpc.StatusCode.INVALID_ARGUMENT, fields
+    request.model_spec.version.value = 9
+    request.metadata_field[:] = ["signature_def"]
     code, _ = _code(stubs[0].GetModelMetadata, request)
-    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert code == grpc.StatusCode.NOT_FOUND
 
 
 def test_model_status(stubs):
@@ -155,8 +163,10 @@ def test_model_status(stubs):
     # TF Serving's ServerCore: "Unrecognized servable version label".
     (dict(name="clf", label="nope", text=["x"]),
      grpc.StatusCode.INVALID_ARGUMENT),
+    # TF Serving's gRPC Predict (its REST API says INVALID_ARGUMENT).
     (dict(name="clf", signature="nope", text=["x"]),
-     grpc.StatusCode.INVALID_ARGUMENT),
+     grpc.StatusCode.FAILED_PRECONDITION),
+    (dict(name="clf", version=-1, text=["x"]), grpc.StatusCode.NOT_FOUND),
     (dict(name="clf", text=np.array([1.0, 2.0], np.float32)),
      grpc.StatusCode.INVALID_ARGUMENT),                  # wrong dtype
     (dict(name="clf", text=[["a", "b"]]),
@@ -171,14 +181,49 @@ def test_bad_requests_get_tf_serving_codes(stubs, request_kwargs, expected):
     _alive(stubs)
 
 
-def test_malformed_tensor_proto_is_invalid_argument(stubs):
-    request = _request("clf", text=["x"])
-    request.inputs["text"].Clear()
-    request.inputs["text"].dtype = tf.float32.as_datatype_enum
-    request.inputs["text"].tensor_shape.dim.add().size = 4
-    request.inputs["text"].tensor_content = b"\x00" * 7   # not 16 bytes
-    code, _ = _code(stubs[0].Predict, request)
-    assert code == grpc.StatusCode.INVALID_ARGUMENT
+def _raw_tensor(dtype, dims, content=b"", unknown_rank=False):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "clf"
+    tensor = request.inputs["text"]
+    tensor.dtype = dtype
+    tensor.tensor_shape.unknown_rank = unknown_rank
+    for size in dims:
+        tensor.tensor_shape.dim.add().size = size
+    tensor.tensor_content = content
+    return request
+
+
+@pytest.mark.parametrize("request_", [
+    _raw_tensor(tf.float32.as_datatype_enum, [4], b"\x00" * 7),  # not 16
+    _raw_tensor(tf.string.as_datatype_enum, [2], b"\x00" * 16),  # content
+    _raw_tensor(999, [1]),                                # no such dtype
+    _raw_tensor(0, [1]),                                  # DT_INVALID
+    _raw_tensor(tf.string.as_datatype_enum, [-1]),        # negative dim
+    _raw_tensor(tf.string.as_datatype_enum, [], unknown_rank=True),
+], ids=["content_size", "string_content", "dtype_999", "dt_invalid",
+        "negative_dim", "unknown_rank"])
+def test_malformed_tensor_proto_is_invalid_argument(stubs, request_):
+    code, details = _code(stubs[0].Predict, request_)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, details
+    _alive(stubs)
+
+
+def test_broadcast_tensor_is_decoded_within_limits(stubs):
+    # One value for a whole shape, as tf.make_tensor_proto(v, shape=...)
+    # sends it: TF Serving repeats it, and so does the server...
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "clf"
+    request.inputs["text"].CopyFrom(tf.make_tensor_proto("a fine film",
+                                                         shape=[3]))
+    assert len(request.inputs["text"].string_val) == 1
+    response = stubs[0].Predict(request, timeout=30)
+    probs = tf.make_ndarray(response.outputs["probabilities"])
+    assert probs.shape == (3, 2) and np.allclose(probs[0], probs[2])
+    # ... but not past what the message limit allows: a few bytes on the
+    # wire must not become gigabytes in the server.
+    request.inputs["text"].tensor_shape.dim[0].size = 10 ** 9
+    code, details = _code(stubs[0].Predict, request)
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "Received" in details
     _alive(stubs)
 
 
@@ -213,6 +258,14 @@ def test_serving_client_over_grpc(server):
     assert e.value.grpc_code == "NOT_FOUND" and e.value.status_code == 404
     with pytest.raises(ValueError, match="HOST:PORT"):
         ServingClient(grpc_target="nowhere")
+    with ServingClient(grpc_target=server.grpc_target) as client:
+        with pytest.raises(ServingError) as e:
+            client.predict("clf", instances=["x"], signature_name="nope")
+        assert e.value.grpc_code == "FAILED_PRECONDITION"
+        with pytest.raises(ServingError) as e:       # a non-string input
+            client.predict("clf", instances=[1.5])
+        assert e.value.grpc_code == "INVALID_ARGUMENT"
+        assert client.predict("clf", instances=["x"])["predictions"]
 
 
 def test_zoo_predict_over_grpc(server, capsys):
