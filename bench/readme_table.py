@@ -18,8 +18,9 @@ import os
 import shlex
 
 SCHEMA = "rnn-zoo/reproduction/v1"
-ORDER = ("sst2_bigru_highway", "imdb_bilstm", "shakespeare_char", "ablation_connections",
-         "ptb_small", "ptb_small_bf16", "ptb_regularized")
+ORDER = ("sst2_bigru_highway", "sst2_transfer", "imdb_bilstm", "imdb_lm", "imdb_fast",
+         "imdb_transfer", "ablation_pretraining", "shakespeare_char",
+         "ablation_connections", "ptb_small", "ptb_small_bf16", "ptb_regularized")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -103,16 +104,40 @@ def short_command(cmd):
     return " ".join(out)
 
 
+def fmt_split(split):
+    """A short name of the split a figure is measured on."""
+    split = str(split or "")
+    if "GLUE dev" in split:
+        return "GLUE dev"
+    if "by movie" in split:
+        return "val, by movie"
+    if "unsup" in split:
+        return "held-out reviews"
+    if "validation" in split:
+        return "val"
+    return split
+
+
+def fmt_time_with_pretraining(r):
+    t = fmt_time(r.get("training_seconds"))
+    if r.get("seconds_with_pretraining") is not None:
+        t += f" (+ {fmt_time(r['pretraining']['training_seconds'])} imdb_lm)"
+    return t
+
+
 def table(results):
     lines = ["| recipe | preset | metric (split) | value | target | training time | params | command |",
              "|---|---|---|---|---|---|---|---|"]
     for r in results:
         metric = r.get("metric", "")
-        split = "val" if "validation" in str(r.get("split", "")) else r.get("split", "")
+        split = fmt_split(r.get("split"))
         name = r["recipe"]
         if r.get("partial"):
             name += " (partial)"
-        if r.get("rows"):
+        if r.get("rows") and "arm" in r["rows"][0]:
+            name += " (see the table below; time = all runs)"
+            split = "val, by movie / GLUE dev"
+        elif r.get("rows"):
             best = max(r["rows"], key=lambda x: x.get("accuracy", 0))
             seeds = len(best.get("seeds", [None]))
             name += (f" (best of {len(r['rows'])}: {best['connection']}"
@@ -120,7 +145,7 @@ def table(results):
         lines.append("| " + " | ".join([
             name, f"`{r.get('preset', '')}`", f"{metric} ({split})",
             fmt_value(metric, r.get("value")), fmt_target(r),
-            fmt_time(r.get("training_seconds")), fmt_params(r.get("params")),
+            fmt_time_with_pretraining(r), fmt_params(r.get("params")),
             f"`{short_command(r.get('command'))}`",
         ]) + " |")
     return "\n".join(lines)
@@ -130,11 +155,38 @@ def _pct(x):
     return f"{100 * x:.2f}%"
 
 
+def pretraining_table(r):
+    lines = [f"Ablation ({r['task']}; same steps for both arms: "
+             + "; ".join(f"{k}: {v}" for k, v in r.get("budget", {}).items()) + "):",
+             "",
+             "| dataset (split) | arm | accuracy, mean ± sd | per seed | gain over scratch, "
+             "per seed | training time, all seeds |",
+             "|---|---|---|---|---|---|"]
+    runs = r.get("runs", [])
+    for row in r["rows"]:
+        sd = row.get("accuracy_std")
+        mine = sorted((x for x in runs if x["dataset"] == row["dataset"]
+                       and x["arm"] == row["arm"]), key=lambda x: x["seed"])
+        gains = row.get("gain_over_scratch")
+        lines.append("| " + " | ".join([
+            f"{row['dataset']} ({fmt_split(mine[0]['split'] if mine else '')})", row["arm"],
+            _pct(row["accuracy"]) + (f" ± {100 * sd:.2f}" if sd is not None else ""),
+            " / ".join(f"{_pct(x['accuracy'])} (seed {x['seed']})" for x in mine),
+            "—" if gains is None else " / ".join(f"{100 * g:+.2f}" for g in gains),
+            fmt_time(row["training_seconds"]),
+        ]) + " |")
+    return "\n".join(lines)
+
+
 def ablation_table(results):
+    out = []
     for r in results:
-        if r.get("rows"):
+        if r.get("rows") and "arm" in r["rows"][0]:
+            out.append(pretraining_table(r))
+    for r in results:
+        if r.get("rows") and "connection" in r["rows"][0]:
             lines = [f"Ablation ({r['task']}; {r.get('budget', '')}; "
-                     f"seeds {', '.join(str(s) for s in r['validation_carve'].get('seeds', []))}):",
+                     f"seeds {', '.join(str(s) for s in r.get('seeds') or (r.get('validation_carve') or {}).get('seeds', []))}):",
                      "",
                      "| connection | val accuracy, mean ± sd | per seed | minus `none`, per seed "
                      "| val loss | train loss (epoch mean) | training time, all seeds | params |",
@@ -153,8 +205,9 @@ def ablation_table(results):
                     f"{row['loss']:.4f}", f"{row['train_loss']:.4f}",
                     fmt_time(row["training_seconds"]), fmt_params(row["params"]),
                 ]) + " |")
-            return "\n".join(lines)
-    return ""
+            out.append("\n".join(lines))
+            break
+    return "\n\n".join(out)
 
 
 def generated(results):

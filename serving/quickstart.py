@@ -8,7 +8,9 @@ One command runs the whole path of the README on a laptop CPU:
    ``train.tsv``, or an aclImdb folder); with neither, ``tfds:glue/sst2``
    when online, and a fast, clear error naming ``--data``/``ZOO_DATA`` when
    offline;
-2. evaluates the best checkpoint on the validation split;
+2. evaluates the best checkpoint on the validation split: the separate
+   ``--validation-data`` (SST-2's official ``dev.tsv``), which also selects
+   the checkpoint, or the source's own split;
 3. exports it to ``OUT/models/sentiment/<version>`` (TF Serving layout);
 4. starts the local TF Serving-compatible REST server on a free loopback
    port, sends a ``:predict`` request with a few sentences, prints the
@@ -80,7 +82,8 @@ def resolve_data(data=None) -> str:
 
 def quickstart(data=None, out="zoo-quickstart", *, minutes=3.0,
                preset=DEFAULT_PRESET, overrides=None, max_steps=None,
-               sentences=None, batch_size=None, log=print) -> dict:
+               sentences=None, batch_size=None, validation_data=None,
+               validation_group=None, log=print) -> dict:
     """Trains, evaluates, exports, serves and queries a sentiment model.
 
     Args:
@@ -96,6 +99,10 @@ def quickstart(data=None, out="zoo-quickstart", *, minutes=3.0,
         max_steps: optional cap on training (and validation) batches.
         sentences: texts to send to the server (default: four examples).
         batch_size: training batch size (default: the preset's).
+        validation_data: a separate validation SOURCE (SST-2: ``dev.tsv``)
+            that selects and reports the model (see ``training.train``).
+        validation_group: carve validation by this column instead (IMDB:
+            ``movie``).
         log: progress printer (``print``; ``None`` for silence).
 
     Returns:
@@ -126,14 +133,16 @@ def quickstart(data=None, out="zoo-quickstart", *, minutes=3.0,
         preset, source, out=run_dir, epochs=1, overwrite=True,
         overrides=overrides, batch_size=batch_size,
         max_steps_per_epoch=max_steps, time_budget=max(1.0 / 60, float(minutes)),
+        validation_data=validation_data, validation_group=validation_group,
         verbose=0)
     log(f"      trained in {time.monotonic() - t_start:.0f} s")
 
     log("[2/4] Evaluating the best checkpoint on the validation split")
     metrics = training.evaluate(run_dir, source, split="validation",
                                 max_steps=max_steps)
+    where = (f" of {validation_data}" if validation_data else "")
     log(f"      validation accuracy {metrics['accuracy']:.4f} on "
-        f"{metrics['num_examples']} examples")
+        f"{metrics['num_examples']} examples{where}")
 
     log(f"[3/4] Exporting to {models_dir}")
     run_names = result.run.class_names or []
@@ -170,6 +179,8 @@ def quickstart(data=None, out="zoo-quickstart", *, minutes=3.0,
 
 def main(argv=None) -> int:
     """``zoo quickstart``."""
+    from training.cli_args import add_validation_arguments
+
     p = argparse.ArgumentParser(
         prog="zoo quickstart",
         description="Train a small sentiment model, evaluate it, export it "
@@ -183,6 +194,7 @@ def main(argv=None) -> int:
                    help="training time budget in minutes")
     p.add_argument("--preset", default=DEFAULT_PRESET,
                    help="sentiment preset (sst2_bigru_highway, imdb_bilstm)")
+    add_validation_arguments(p)
     p.add_argument("--max-steps", type=int, default=None,
                    help="cap training/validation batches (smoke runs)")
     p.add_argument("--json", action="store_true",
@@ -190,13 +202,16 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         summary = quickstart(args.data, args.out, minutes=args.minutes,
-                             preset=args.preset, max_steps=args.max_steps)
+                             preset=args.preset, max_steps=args.max_steps,
+                             validation_data=args.validation_data,
+                             validation_group=args.validation_group)
     except QuickstartError as e:
         print(f"zoo quickstart: error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # noqa: BLE001 - one clear line for the user
         name = type(e).__name__
         if name in ("DataError", "RunDirError", "ExportError", "ServingError",
+                    "ValueError",
                     "ServingConnectionError", "ServingTimeoutError"):
             print(f"zoo quickstart: error: {e}", file=sys.stderr)
             return 1

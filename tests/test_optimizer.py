@@ -118,3 +118,90 @@ def test_bad_optimizer_arguments():
         O.make_optimizer("adam", 1e-3, clipnorm=1.0, global_clipnorm=1.0)
     opt = O.make_optimizer("rmsprop", 1e-3, clipnorm=0)
     assert isinstance(opt, keras.optimizers.RMSprop) and opt.clipnorm is None
+
+
+# ------------------------------------------------- per-layer learning rates
+
+
+def _two_layer_model():
+    import keras
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="low"),
+                              keras.layers.Dense(1, name="top")])
+    return model
+
+
+def _fit_steps(model, steps):
+    x = np.random.default_rng(0).random((8, 3)).astype("float32")
+    y = np.random.default_rng(1).random((8, 1)).astype("float32")
+    model.fit(x, y, batch_size=8, epochs=steps, verbose=0)
+
+
+def test_layer_rates_freeze_then_unfreeze_and_scale_sgd_steps():
+    import keras
+
+    from training.optimizer import make_optimizer
+
+    model = _two_layer_model()
+    low, top = model.get_layer("low"), model.get_layer("top")
+    opt = make_optimizer("sgd", 0.1)
+    opt.set_layer_rates({low.kernel.path: (0.5, 2), top.kernel.path: (0.0, 0)})
+    model.compile(optimizer=opt, loss="mse")
+    low0, top0, bias0 = (np.array(low.kernel), np.array(top.kernel),
+                         np.array(low.bias))
+    _fit_steps(model, 2)
+    np.testing.assert_array_equal(np.array(low.kernel), low0)  # not yet
+    np.testing.assert_array_equal(np.array(top.kernel), top0)  # factor 0
+    assert not np.allclose(np.array(low.bias), bias0)  # plain rate
+    # step 3: low.kernel moves by exactly half of plain SGD's step
+    w = np.array(low.kernel)
+    x = np.random.default_rng(0).random((8, 3)).astype("float32")
+    y = np.random.default_rng(1).random((8, 1)).astype("float32")
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        loss = keras.losses.MeanSquaredError()(y, model(x))
+    grad = tape.gradient(loss, low.kernel.value)
+    _fit_steps(model, 1)
+    np.testing.assert_allclose(np.array(low.kernel), w - 0.05 * grad.numpy(),
+                               rtol=1e-5, atol=1e-7)
+
+
+def test_layer_rates_are_checked():
+    from training.optimizer import make_optimizer
+
+    with pytest.raises(ValueError, match="factor >= 0"):
+        make_optimizer("adam", 1e-3).set_layer_rates({"a": (-1.0, 0)})
+
+
+def test_classifier_layer_groups_and_rates():
+    import zoo
+    from training import trainer as tr
+
+    model = zoo.build("sst2_bigru_highway", vocabulary_size=30, units=4,
+                      embedding_dim=4)
+    model.adapt_vocabulary(["a b c"])
+    model(np.array(["a b"]))
+    groups = tr.layer_groups(model)
+    assert groups[0] == ["embedding/embeddings"]
+    assert all("_0/" in p for p in groups[1]) and all("_1/" in p for p in groups[2])
+    assert groups[-1] == ["head/kernel", "head/bias"]
+    rates = tr.layer_rates(model, {"layer_lr_decay": 2.0, "unfreeze_steps": 10})
+    assert rates["head/kernel"] == (1.0, 0)
+    assert rates[groups[2][0]] == (0.5, 10)
+    assert rates["embedding/embeddings"] == (0.125, 30)
+    assert sum(len(g) for g in groups) == len(model.trainable_variables)
+
+
+def test_one_cycle_schedule_shape():
+    from training import trainer as tr
+
+    sched = tr.learning_rate({"learning_rate": 1e-2, "lr_schedule": "one_cycle",
+                              "warmup_fraction": 0.1}, total_steps=100)
+    lrs = [float(sched(s)) for s in range(0, 101, 5)]
+    assert lrs[0] == pytest.approx(1e-2 / 25)
+    assert max(lrs) == pytest.approx(1e-2, rel=1e-3) and lrs[2] == max(lrs)
+    assert lrs[-1] == pytest.approx(1e-2 * 0.04, rel=1e-3)
+    assert all(a >= b for a, b in zip(lrs[2:], lrs[3:]))
+    with pytest.raises(ValueError, match="schedule_steps"):
+        tr.learning_rate({"learning_rate": 1e-2, "lr_schedule": "one_cycle"})

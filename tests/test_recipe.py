@@ -44,3 +44,23 @@ def test_resume_keeps_the_stored_settings():
     assert recipe.for_resume(stored, {"epochs": 9})["epochs"] == 9
     with pytest.raises(ValueError, match="cannot resume with learning_rate"):
         recipe.for_resume(stored, {"learning_rate": 0.5})
+
+
+def test_fine_tuning_settings_resolve_and_are_checked():
+    from training import recipe as rl
+
+    r = rl.resolve("imdb_transfer", "sentiment_classifier", {})
+    assert r["lr_schedule"] == "one_cycle" and r["layer_lr_decay"] == 2.6
+    r = rl.resolve("sentiment_classifier", "sentiment_classifier", {})
+    assert r["lr_schedule"] == "constant" and r["layer_lr_decay"] is None
+    assert r["unfreeze_steps"] is None and r["warmup_fraction"] == 0.1
+    bad = [({"lr_schedule": "cyclic"}, "Unknown lr_schedule"),
+           ({"layer_lr_decay": 0.5}, "layer_lr_decay"),
+           ({"unfreeze_steps": -1}, "unfreeze_steps"),
+           ({"warmup_fraction": 1.0}, "warmup_fraction"),
+           ({"lr_schedule": "one_cycle", "lr_decay": 0.5}, "exclude each other")]
+    for given, match in bad:
+        with pytest.raises(ValueError, match=match):
+            rl.resolve("sentiment_classifier", "sentiment_classifier", given)
+    with pytest.raises(ValueError, match="are classifier settings"):
+        rl.resolve("ptb_small", "language_model", {"layer_lr_decay": 2.0})

@@ -63,7 +63,7 @@ def test_space_file_and_fix_narrow_and_extend(tmp_path):
     ({"units": {"min": 8}}, None, "an entry is"),
     ({"learning_rate": {"min": 0, "max": 1, "sampling": "log"}}, None, "min > 0"),
     ({"cell": {"min": 1, "max": 2}}, None, "takes a 'choice' list"),
-    (None, {"pooling": "avg"}, "Valid values: ['last', 'max', 'mean']"),
+    (None, {"pooling": "avg"}, "Valid values: ['last', 'max', 'mean', 'concat']"),
     ({"global_clipnorm": 1.0}, None, "mutually exclusive"),
 ])
 def test_bad_space_is_a_clear_error(space, fix, message):

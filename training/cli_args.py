@@ -58,6 +58,21 @@ def positive_float(text):
     return value
 
 
+def add_validation_arguments(parser):
+    """`--validation-data SOURCE` and `--validation-group COLUMN`, mutually
+    exclusive, as `zoo train`, `zoo tune` and `zoo quickstart` take them."""
+    val = parser.add_mutually_exclusive_group()
+    val.add_argument("--validation-data", default=None, metavar="SOURCE",
+                     help="classifiers: a separate validation set (e.g. "
+                     "../shared/data/sst2/dev.tsv), never trained on; it "
+                     "selects and reports the model")
+    val.add_argument("--validation-group", default=None, metavar="COLUMN",
+                     help="classifiers: carve validation so that no value of "
+                     "COLUMN is on both sides (IMDB: movie), stratified by "
+                     "label as far as groups allow")
+    return val
+
+
 def error(verb, exc, status=2, what=None):
     """Prints `zoo VERB: error: [WHAT: ]EXC` to stderr; returns `status`."""
     prefix = f"{what}: " if what else ""

@@ -6,7 +6,13 @@ import argparse
 import json
 import sys
 
-from training.cli_args import error, key_value, positive_float, positive_int
+from training.cli_args import (
+    add_validation_arguments,
+    error,
+    key_value,
+    positive_float,
+    positive_int,
+)
 
 EPILOG = """\
 Preset training settings are the defaults; flags override them. Batch sizes
@@ -22,8 +28,15 @@ RUN_DIR is an error unless --resume (continue it from backup/) or --overwrite.
 examples:
   zoo train ptb_small --data ../shared/data/ptb --out runs/ptb
   zoo train sst2_bigru_highway --data ../shared/data/sst2/train.tsv \\
-      --out runs/sst2 --epochs 1 --set units=32 --max-steps-per-epoch 20
+      --validation-data ../shared/data/sst2/dev.tsv --out runs/sst2
+  zoo train imdb_bilstm --data ../shared/data/imdb/train.csv \\
+      --validation-group movie --out runs/imdb
   zoo train ptb_small --data ../shared/data/ptb --out runs/ptb --resume
+  zoo train imdb_lm --data ../shared/data/imdb/unsup.csv --out runs/imdb_lm \\
+      --validation-split 0.02 --time-budget 35
+  zoo train imdb_transfer --data ../shared/data/imdb/train.csv \\
+      --validation-group movie --init-from runs/imdb_lm --out runs/imdb_ft \\
+      --recipe layer_lr_decay=2.6 --recipe unfreeze_steps=100
 """
 
 
@@ -63,9 +76,21 @@ def build_parser():
     p.add_argument("--validation-split", type=float,
                    help="share of train held out when the source has no "
                    "validation split (default 0.1)")
+    add_validation_arguments(p)
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    type=key_value, metavar="KEY=VALUE",
                    help="model constructor override, repeatable (e.g. --set units=32)")
+    p.add_argument("--recipe", dest="settings", action="append", default=[],
+                   type=key_value, metavar="KEY=VALUE",
+                   help="training setting, repeatable: any of the flags above "
+                   "and lr_schedule=one_cycle, warmup_fraction, "
+                   "schedule_steps, layer_lr_decay, unfreeze_steps")
+    p.add_argument("--init-from", metavar="LM_RUN_DIR",
+                   help="classifiers: start from a word-level language "
+                   "model run (its vocabulary, embedding and recurrent stack)")
+    p.add_argument("--embeddings", metavar="FILE",
+                   help="classifiers: initialise the embedding from word "
+                   "vectors in the GloVe/word2vec text format")
     p.add_argument("--max-steps-per-epoch", type=positive_int,
                    help="cap batches per epoch and validation batches (smoke runs)")
     p.add_argument("--time-budget", type=positive_float, metavar="MINUTES",
@@ -103,7 +128,11 @@ def main(argv=None) -> int:
             lr_decay=args.lr_decay, lr_decay_after=args.lr_decay_after,
             overrides=overrides, strategy=args.strategy,
             mixed_precision=args.mixed_precision, seed=args.seed,
-            validation_split=args.validation_split, resume=args.resume,
+            validation_split=args.validation_split,
+            validation_data=args.validation_data,
+            validation_group=args.validation_group,
+            init_from=args.init_from, embeddings=args.embeddings,
+            settings=dict(args.settings), resume=args.resume,
             overwrite=args.overwrite,
             max_steps_per_epoch=args.max_steps_per_epoch,
             time_budget=args.time_budget,

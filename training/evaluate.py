@@ -141,7 +141,8 @@ def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
     """Evaluates a run's model on a split of a data source.
 
     The split is built exactly as in training: the validation carve uses the
-    fraction and seed recorded in `config.json`, and language models use the
+    fraction, seed and group column recorded in `config.json` (or the
+    separate `--validation-data` it names), and language models use the
     run's `vocab.txt`.
 
     Args:
@@ -187,7 +188,8 @@ def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
         loaded = load_text_classification(
             data, class_names=run.class_names,
             validation_split=carve.fraction or 0.0, seed=carve.seed,
-            splits=splits)
+            splits=splits, validation_data=carve.validation_data,
+            validation_group=carve.group if carve.fraction else None)
         part = getattr(loaded, split)
         if part is None or len(part) == 0:
             raise ValueError(f"{data}: no {split!r} split (validation_split was 0?)")

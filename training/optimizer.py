@@ -12,6 +12,18 @@ statistics are computed. Later training features that need the gradients
 `GradientStatistics.apply` after the statistics are taken, so that the
 figures always describe the gradients the loss produced.
 
+Per-layer learning rates (discriminative fine-tuning and gradual
+unfreezing, Howard & Ruder 2018) are composed here as well:
+`set_layer_rates({variable path: (factor, start_step)})` scales the
+learning rate Keras hands `update_step` for that variable by `factor`,
+and by 0 before the optimizer's `iterations` reach `start_step`. One
+optimizer, one learning-rate schedule and one clipping rule cover every
+variable (Keras 3.15's per-group optimizers would each clip and schedule
+on their own), and the rule is computed in the step, so it runs in
+compiled TensorFlow graphs, JAX's stateless steps and PyTorch alike. A
+frozen variable's gradient still enters the statistics, the clipping
+norm and Adam's moments; only its update is zero.
+
 The statistics live in three optimizer variables, so they follow the
 optimizer's state on every backend (JAX's stateless steps included) and are
 summed over an epoch inside the compiled step:
@@ -90,6 +102,40 @@ class GradientStatistics:
         if grads:
             self._record(grads)
         return super().apply(grads, trainable_variables)
+
+    def set_layer_rates(self, rates):
+        """Per-variable learning-rate rules (see the module docstring).
+
+        Args:
+            rates: `{variable.path: (factor, start_step)}`; `factor` >= 0
+                multiplies the learning rate, and the variable is not
+                updated before step `start_step` (0: from the start).
+                Variables not named keep the plain learning rate.
+        """
+        checked = {}
+        for name, (factor, start) in dict(rates).items():
+            if not factor >= 0 or int(start) < 0:
+                raise ValueError(
+                    f"a layer rate needs factor >= 0 and start_step >= 0. "
+                    f"Received: {name!r}: factor={factor!r}, "
+                    f"start_step={start!r}")
+            checked[name] = (float(factor), int(start))
+        self._layer_rates = checked
+
+    def update_step(self, gradient, variable, learning_rate):
+        rates = getattr(self, "_layer_rates", None)
+        if rates:
+            path = self._trainable_variables[
+                self._get_variable_index(variable)].path
+            rule = rates.get(path)
+            if rule is not None:
+                factor, start = rule
+                scale = ops.cast(factor, "float32")
+                if start:
+                    scale = scale * ops.cast(
+                        ops.greater_equal(self.iterations, start), "float32")
+                learning_rate = ops.cast(learning_rate, "float32") * scale
+        return super().update_step(gradient, variable, learning_rate)
 
     def _statistics_built(self):
         return hasattr(self, "gradient_norm_sum")

@@ -8,7 +8,25 @@ resumed run to the settings in its `config.json`.
 
 Settings: `optimizer`, `learning_rate`, `clipnorm` / `global_clipnorm`
 (mutually exclusive; `0` turns clipping off), `epochs`, `batch_size` (per
-replica), `bptt` (language models only), `lr_decay` and `lr_decay_after`.
+replica), `bptt` (language models only), `lr_decay` and `lr_decay_after`,
+and the fine-tuning levers (Howard & Ruder 2018):
+
+- `lr_schedule`: `"constant"` (default) or `"one_cycle"`: a linear warm-up
+  over `warmup_fraction` of the steps from `learning_rate / 25` to
+  `learning_rate`, then a cosine decay to `learning_rate / 100` (Keras'
+  `CosineDecay` with warm-up) over `schedule_steps` steps (default: every
+  step of the run's epochs);
+- `layer_lr_decay`: discriminative rates: each layer group below the top
+  (head, recurrent layers top-down, embedding) trains at the rate of the
+  group above divided by this (ULMFiT: 2.6);
+- `unfreeze_steps`: gradual unfreezing: the top group trains from the
+  start, and each group below joins after this many more steps (0: off;
+  `layer_lr_decay=1` turns discriminative rates off);
+- `steps_per_epoch` (classifiers): an "epoch" is this many steps of the
+  repeated, reshuffled training data, so that validation, checkpoints and
+  the learning curves come every N steps rather than once per pass.
+
+`zoo train --recipe KEY=VALUE` sets any of them.
 """
 
 from __future__ import annotations
@@ -27,7 +45,13 @@ FAMILY_RECIPES = {
 }
 # Settings a user may give; a resumed run may change `epochs` only.
 SETTINGS = ("optimizer", "learning_rate", "clipnorm", "global_clipnorm",
-            "epochs", "batch_size", "bptt", "lr_decay", "lr_decay_after")
+            "epochs", "batch_size", "bptt", "lr_decay", "lr_decay_after",
+            "lr_schedule", "warmup_fraction", "schedule_steps",
+            "layer_lr_decay", "unfreeze_steps", "steps_per_epoch")
+LR_SCHEDULES = ("constant", "one_cycle")
+# Settings that default to "off" (None) when a recipe does not name them.
+_OPTIONAL = ("lr_decay", "lr_decay_after", "schedule_steps", "layer_lr_decay",
+             "unfreeze_steps", "steps_per_epoch")
 
 
 def base_recipe(preset, family) -> dict:
@@ -75,8 +99,10 @@ def resolve(preset, family, given) -> dict:
     recipe.update({k: v for k, v in given.items() if v is not None})
     for k in ("clipnorm", "global_clipnorm"):
         recipe[k] = recipe.get(k) or None  # 0 turns clipping off
-    recipe.setdefault("lr_decay", None)
-    recipe.setdefault("lr_decay_after", None)
+    for k in _OPTIONAL:
+        recipe.setdefault(k, None)
+    recipe.setdefault("lr_schedule", "constant")
+    recipe.setdefault("warmup_fraction", 0.1)
     if family == "language_model":
         recipe.setdefault("bptt", 35)
     elif given.get("bptt") is not None:
@@ -96,6 +122,41 @@ def _check(recipe, family):
     if after is not None and after < 0:
         raise ValueError(f"`lr_decay_after` must be >= 0. Received: "
                          f"lr_decay_after={after!r}")
+    if recipe["lr_schedule"] not in LR_SCHEDULES:
+        raise ValueError(f"Unknown lr_schedule {recipe['lr_schedule']!r}. "
+                         f"Valid values: {list(LR_SCHEDULES)}. Received: "
+                         f"lr_schedule={recipe['lr_schedule']!r}")
+    if recipe["lr_schedule"] != "constant" and decay is not None:
+        raise ValueError(
+            "`lr_decay` and a `lr_schedule` other than 'constant' exclude "
+            f"each other. Received: lr_decay={decay!r}, "
+            f"lr_schedule={recipe['lr_schedule']!r}")
+    warm = recipe["warmup_fraction"]
+    if isinstance(warm, bool) or not isinstance(warm, (int, float)) or \
+            not 0 <= warm < 1:
+        raise ValueError(f"`warmup_fraction` must be in [0, 1). Received: "
+                         f"warmup_fraction={warm!r}")
+    layer = recipe["layer_lr_decay"]
+    if layer is not None and (isinstance(layer, bool) or
+                              not isinstance(layer, (int, float)) or layer < 1):
+        raise ValueError(f"`layer_lr_decay` must be a number >= 1 (the rate "
+                         "of each group below the top is divided by it). "
+                         f"Received: layer_lr_decay={layer!r}")
+    for k in ("schedule_steps", "unfreeze_steps", "steps_per_epoch"):
+        v = recipe[k]
+        low = 0 if k == "unfreeze_steps" else 1  # 0: every group from the start
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int)
+                              or v < low):
+            raise ValueError(f"`{k}` must be an integer >= {low}. Received: "
+                             f"{k}={v!r}")
+    if family == "language_model" and (
+            layer is not None or recipe["unfreeze_steps"] is not None
+            or recipe["steps_per_epoch"] is not None):
+        raise ValueError(
+            "`layer_lr_decay`, `unfreeze_steps` and `steps_per_epoch` are "
+            f"classifier settings. Received: layer_lr_decay={layer!r}, "
+            f"unfreeze_steps={recipe['unfreeze_steps']!r}, "
+            f"steps_per_epoch={recipe['steps_per_epoch']!r}")
     if recipe["optimizer"] not in OPTIMIZERS:
         raise ValueError(f"Unknown optimizer {recipe['optimizer']!r}. Valid "
                          f"values: {list(OPTIMIZERS)}. Received: "

@@ -100,7 +100,8 @@ def new_config(*, preset, family, description, overrides, model_config,
             any `level` or `class_names` in it are dropped (they are in
             `model_config`).
         validation: how the validation split was obtained:
-            `{"how": str, "fraction": float or None}`.
+            `{"how": str, "fraction": float or None}`, plus `group` or
+            `validation_data` when they were used.
         seed: the run's seed (weights, shuffling, validation carve).
         command_line: the argv that started the run.
     """
@@ -256,11 +257,17 @@ class Carve:
         fraction: the share of train held out, or `None` (the source's own
             validation split).
         seed: the seed of the carve (the run's seed).
+        group: the column no value of which is on both sides of the carve
+            (`--validation-group`), or `None`.
+        validation_data: the separate validation SOURCE
+            (`--validation-data`), or `None`.
     """
 
     how: str | None
     fraction: float | None
     seed: int
+    group: str | None = None
+    validation_data: str | None = None
 
 
 class Run:
@@ -334,7 +341,8 @@ class Run:
     def carve(self) -> Carve:
         v = self.data.get("validation") or {}
         return Carve(how=v.get("how"), fraction=v.get("fraction"),
-                     seed=self.seed)
+                     seed=self.seed, group=v.get("group"),
+                     validation_data=v.get("validation_data"))
 
     # -- files ---------------------------------------------------------------
     def file(self, name) -> str:

@@ -50,9 +50,10 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
           optimizer=None, clipnorm=None, global_clipnorm=None, bptt=None,
           lr_decay=None, lr_decay_after=None, overrides=None, strategy="auto",
           mixed_precision=False, seed=None, validation_split=None,
-          resume=False, overwrite=False, max_steps_per_epoch=None,
+          validation_data=None, validation_group=None, init_from=None,
+          embeddings=None, resume=False, overwrite=False, max_steps_per_epoch=None,
           time_budget=None, callbacks=None, verbose="auto",
-          command_line=None) -> RunResult:
+          command_line=None, settings=None) -> RunResult:
     """Trains a preset (or a bare model family) and writes a RUN_DIR.
 
     Classifiers read `(text, label)` data, learn their vocabulary from the
@@ -88,6 +89,21 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             source has no validation split (stratified for classifiers, the
             last share of the characters for a char-level text file).
             Defaults to `0.1`.
+        validation_data: classifiers: a separate validation SOURCE (e.g.
+            SST-2's official `dev.tsv`), never trained on; the best
+            checkpoint is selected on it. Defaults to `None`.
+        validation_group: classifiers: carve validation so that no value of
+            this CSV column (`"movie"` for IMDB; an aclImdb folder's
+            `urls_*.txt` give it too) is on both sides. Recorded in
+            `config.json`; `zoo evaluate` re-creates the same carve.
+            Defaults to `None` (a stratified random carve).
+        init_from: classifiers: a word-level language model's RUN_DIR;
+            the classifier takes its vocabulary, tokenisation, embedding
+            and recurrent stack (`training.transfer`). Its shape must match
+            the LM's. Defaults to `None`.
+        embeddings: classifiers: a GloVe / word2vec text file whose vectors
+            initialise the embedding rows of the words they cover (the
+            count found is printed and recorded). Defaults to `None`.
         resume: continue the run in `out` from `out/backup/` (a missing or
             empty `out` starts a new run). Settings come from its
             `config.json`; only `epochs` may be changed.
@@ -104,6 +120,11 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
         verbose: `"auto"` (progress bar on a TTY, one line per epoch
             otherwise), `0`, `1` or `2`.
         command_line: recorded in config.json. Defaults to `sys.argv`.
+        settings: `{setting: value}` for any training setting
+            (`training.recipe.SETTINGS`: the ones above and the fine-tuning
+            levers `lr_schedule`, `warmup_fraction`, `schedule_steps`,
+            `layer_lr_decay`, `unfreeze_steps`), as `--recipe KEY=VALUE`
+            gives them. A setting may not be given both ways.
 
     Returns:
         A `RunResult`.
@@ -141,11 +162,18 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
              "clipnorm": clipnorm, "global_clipnorm": global_clipnorm,
              "epochs": epochs, "batch_size": batch_size, "bptt": bptt,
              "lr_decay": lr_decay, "lr_decay_after": lr_decay_after}
+    for key, value in dict(settings or {}).items():
+        if given.get(key) is not None and given[key] != value:
+            raise ValueError(
+                f"the training setting {key!r} was given twice, as "
+                f"{given[key]!r} and as --recipe {key}={value!r}")
+        given[key] = value
     overrides = dict(overrides or {})
     family, _ = factory.resolve(preset, **overrides)  # validates early
     tr.require_backend_for(family)
     recipe_lib.resolve(preset, family, given)  # fails before RUN_DIR is touched
     st.check_strategy(strategy)
+    lm_run = _check_transfer(family, preset, overrides, init_from, embeddings)
 
     chief = st.is_chief(strategy)
     if chief:
@@ -157,6 +185,15 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
     if stored is not None:
         recipe, overrides, seed, validation_split = _resume(
             stored, preset, given, overrides, seed, validation_split)
+        carve = stored.carve
+        validation_data, validation_group = (carve.validation_data,
+                                             carve.group)
+        transfer_record = stored.config.get("transfer") or {}
+        if init_from is None and transfer_record.get("init_from"):
+            from training import transfer
+
+            lm_run = transfer.open_language_model(
+                transfer_record["init_from"]["run_dir"])
     else:
         recipe = recipe_lib.resolve(preset, family, given)
     seed = DEFAULT_SEED if seed is None else int(seed)
@@ -180,17 +217,40 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
         if policy:
             keras.mixed_precision.set_global_policy(policy)
         data_obj, model_overrides = _load_data(
-            family, preset, data, overrides, stored, seed, validation_split)
+            family, preset, data, overrides, stored, seed, validation_split,
+            validation_data, validation_group)
         per_replica = recipe["batch_size"]
         global_batch = per_replica * replicas
+        transfer_report = {}
         with dist.scope():
             if family == "language_model":
                 model = factory.build(preset, **model_overrides, stateful=True,
                                       batch_size=per_replica)
+            elif lm_run is not None:
+                from training import transfer
+
+                _, config = factory.resolve(preset, **model_overrides)
+                model = factory.build(preset, **model_overrides,
+                                      **transfer.classifier_overrides(
+                                          lm_run, config, overrides))
+                report = transfer.copy_language_model(model, lm_run)
+                if stored is None:  # a resumed run restores its own weights
+                    transfer_report["init_from"] = report
             else:
                 model = factory.build(preset, **model_overrides)
                 model.adapt_vocabulary(data_obj.train.texts)
-            trainer = tr.compile_trainer(model, family, recipe)
+                if embeddings is not None and stored is None:
+                    from training import transfer
+
+                    report = transfer.load_word_vectors(model, embeddings)
+                    transfer_report["embeddings"] = report
+                    print(f"zoo train: --embeddings {embeddings}: "
+                          f"{report['found']} of {report['vocabulary']} "
+                          "vocabulary words found", file=sys.stderr)
+            trainer = tr.compile_trainer(
+                model, family, recipe,
+                total_steps=_total_steps(family, data_obj, recipe,
+                                         global_batch, max_steps_per_epoch))
         train_data, val_data = tr.fit_data(
             family, data_obj, recipe, global_batch=global_batch, seed=seed,
             max_steps=max_steps_per_epoch)
@@ -209,6 +269,8 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
                           "jit_compile": tr.jit_compile()},
                 data=data_obj.summary(), validation=data_obj.validation_carve,
                 seed=seed, command_line=_command_line(command_line))
+            if transfer_report:
+                config["transfer"] = transfer_report
         else:
             config = stored.config
             config["training"]["epochs"] = recipe["epochs"]
@@ -249,6 +311,8 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
                 warnings.filterwarnings("ignore", message=".*ran out of data")
                 trainer.fit(train_data, validation_data=val_data, shuffle=False,
                             epochs=recipe["epochs"], callbacks=cbs,
+                            steps_per_epoch=tr.steps_per_epoch(
+                                recipe, max_steps_per_epoch),
                             verbose=verbose)
         except TrainingDiverged as e:
             if chief:
@@ -280,6 +344,54 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             keras.mixed_precision.set_global_policy(previous_policy)
         if not chief:
             st.remove_tree(write_dir)
+
+
+def _check_transfer(family, preset, overrides, init_from, embeddings):
+    """The LM run of `--init-from` (checked), or `None`; fails before the
+    RUN_DIR is touched."""
+    if init_from is None and embeddings is None:
+        return None
+    if family != "sentiment_classifier":
+        raise ValueError(
+            f"--init-from and --embeddings start classifiers; {preset!r} is a "
+            f"{family}. Received: init_from={init_from!r}, "
+            f"embeddings={embeddings!r}")
+    if init_from is not None and embeddings is not None:
+        raise ValueError(
+            "--init-from takes the LM's embedding; --embeddings would "
+            "overwrite it. Pass one of them. Received: "
+            f"init_from={init_from!r}, embeddings={embeddings!r}")
+    from training import transfer
+    from zoo.models import factory
+
+    if embeddings is not None:
+        if not os.path.isfile(embeddings):
+            from training.data import DataError
+
+            raise DataError("embeddings file does not exist", path=embeddings)
+        return None
+    run = transfer.open_language_model(init_from)
+    _, config = factory.resolve(preset, **overrides)
+    transfer.classifier_overrides(run, config, overrides)  # shape check
+    return run
+
+
+def _total_steps(family, data, recipe, global_batch, max_steps):
+    """Training steps of the whole run (for a one-cycle schedule)."""
+    import math
+
+    if family == "language_model":
+        from training.data import lm_steps_per_epoch
+
+        per_epoch = lm_steps_per_epoch(len(data.train), batch_size=global_batch,
+                                       bptt=recipe["bptt"])
+    elif recipe.get("steps_per_epoch"):
+        per_epoch = recipe["steps_per_epoch"]
+    else:
+        per_epoch = math.ceil(len(data.train) / global_batch)
+    if max_steps:
+        per_epoch = min(per_epoch, max_steps)
+    return max(1, per_epoch * recipe["epochs"])
 
 
 _LOSS = {"language_model": "mean sparse categorical cross-entropy from "
@@ -338,7 +450,8 @@ def _resume(stored, preset, given, overrides, seed, validation_split):
             validation_split if fraction is None else fraction)
 
 
-def _load_data(family, preset, data, overrides, stored, seed, validation_split):
+def _load_data(family, preset, data, overrides, stored, seed, validation_split,
+               validation_data=None, validation_group=None):
     """Loads the data and returns `(data, model_overrides)`."""
     from training.data import load_language_model, load_text_classification
     from training.data import resolve_source
@@ -354,7 +467,8 @@ def _load_data(family, preset, data, overrides, stored, seed, validation_split):
             splits += ("test",)
         obj = load_text_classification(
             data, class_names=overrides.get("class_names"),
-            validation_split=validation_split, seed=seed, splits=splits)
+            validation_split=validation_split, seed=seed, splits=splits,
+            validation_data=validation_data, validation_group=validation_group)
         if "num_classes" in overrides and overrides["num_classes"] != obj.num_classes:
             raise ValueError(
                 f"num_classes={overrides['num_classes']} but the data has "
@@ -362,13 +476,27 @@ def _load_data(family, preset, data, overrides, stored, seed, validation_split):
         model_overrides["num_classes"] = obj.num_classes
         model_overrides["class_names"] = list(obj.class_names)
     else:
+        if validation_data is not None or validation_group is not None:
+            raise ValueError(
+                "--validation-data and --validation-group apply to "
+                f"classifiers; {preset!r} is a language model (it holds out "
+                "the last --validation-split of its corpus). Received: "
+                f"validation_data={validation_data!r}, "
+                f"validation_group={validation_group!r}")
         vocab = None
         if stored is not None and os.path.exists(stored.vocab_path):
             vocab = stored.vocabulary
         level = (stored.level if stored is not None else None) or \
             overrides.get("level") or (config.get("level") if preset in
                                        factory.list_models() else None) or "auto"
+        max_tokens = None
+        if resolve_source(data).kind in ("csv", "tsv"):
+            # Reviews have a long tail of words: the model's vocabulary
+            # size caps the corpus' vocabulary (rarer words are <unk>).
+            max_tokens = overrides.get("vocabulary_size") or config.get(
+                "vocabulary_size")
         obj = load_language_model(data, level=level, vocab=vocab,
+                                  max_tokens=max_tokens,
                                   validation_fraction=validation_split or 0.1)
         size = overrides.get("vocabulary_size")
         if size is not None and size < len(obj.vocab):

@@ -103,20 +103,29 @@ class Trainer(keras.Model):
             self._symbolic_build(data_batch=data_batch)
 
 
-def compile_trainer(model, family, recipe, *, extra_optimizer_args=None):
+def compile_trainer(model, family, recipe, *, extra_optimizer_args=None,
+                    total_steps=None):
     """A compiled `Trainer` around `model` for `family` with `recipe`.
 
     Classifiers: sparse categorical cross-entropy on probabilities and
     accuracy. Language models: mean sparse categorical cross-entropy from
     logits per token. The optimizer is `training.optimizer.make_optimizer`
-    with the recipe's clipping; `jit_compile` is `jit_compile()`. Call it
-    inside the strategy's scope.
+    with the recipe's clipping, learning-rate schedule (`learning_rate`)
+    and per-layer rates (`layer_rates`); `jit_compile` is `jit_compile()`.
+    Call it inside the strategy's scope.
+
+    Args:
+        total_steps: the run's training steps, for a `one_cycle` schedule
+            without `schedule_steps`.
     """
     optimizer = opt_lib.make_optimizer(
-        recipe["optimizer"], recipe["learning_rate"],
+        recipe["optimizer"], learning_rate(recipe, total_steps),
         clipnorm=recipe.get("clipnorm"),
         global_clipnorm=recipe.get("global_clipnorm"),
         **(extra_optimizer_args or {}))
+    rates = layer_rates(model, recipe)
+    if rates:
+        optimizer.set_layer_rates(rates)
     if family == "language_model":
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         metrics = []
@@ -127,6 +136,59 @@ def compile_trainer(model, family, recipe, *, extra_optimizer_args=None):
     trainer.compile(optimizer=optimizer, loss=loss, metrics=metrics,
                     jit_compile=jit_compile())
     return trainer
+
+
+def learning_rate(recipe, total_steps=None):
+    """The recipe's learning rate: a float, or Keras' `CosineDecay` with a
+    linear warm-up for `lr_schedule="one_cycle"` (see `training.recipe`)."""
+    lr = float(recipe["learning_rate"])
+    if recipe.get("lr_schedule", "constant") == "constant":
+        return lr
+    steps = recipe.get("schedule_steps") or total_steps
+    if not steps:
+        raise ValueError("a one_cycle schedule needs its length: pass "
+                         "--recipe schedule_steps=N")
+    warmup = int(round(steps * float(recipe.get("warmup_fraction") or 0.0)))
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=lr / 25.0, decay_steps=max(1, steps - warmup),
+        alpha=0.04, warmup_target=lr, warmup_steps=warmup)
+
+
+def layer_groups(model):
+    """A classifier's trainable variables in groups, bottom to top:
+    the embedding, each recurrent layer (with its connection), the rest
+    (pooling and head). `[[variable path, ...], ...]`."""
+    import re
+
+    groups = {}
+    for v in model.trainable_variables:
+        path = v.path
+        if path.startswith("embedding/"):
+            key = -1
+        elif path.startswith("recurrent_stack/"):
+            m = re.search(r"_(\d+)$", path.split("/")[1])
+            key = int(m.group(1)) if m else 10**6
+        else:
+            key = 10**9
+        groups.setdefault(key, []).append(path)
+    return [groups[k] for k in sorted(groups)]
+
+
+def layer_rates(model, recipe):
+    """`{variable path: (factor, start_step)}` for `layer_lr_decay` and
+    `unfreeze_steps`, or `{}` when neither is set."""
+    decay = recipe.get("layer_lr_decay")
+    every = recipe.get("unfreeze_steps")
+    if not decay and not every:
+        return {}
+    groups = layer_groups(model)
+    rates = {}
+    for i, group in enumerate(groups):
+        depth = len(groups) - 1 - i  # 0 for the top group
+        factor = float(decay) ** -depth if decay else 1.0
+        start = depth * int(every) if every else 0
+        rates.update({path: (factor, start) for path in group})
+    return rates
 
 
 def jit_compile():
@@ -207,14 +269,27 @@ def fit_data(family, data, recipe, *, global_batch, seed, max_steps=None):
     train = make_text_classification_dataset(
         data.train, batch_size=global_batch, shuffle=True, seed=seed,
         bucket_boundaries="auto")
+    if recipe.get("steps_per_epoch"):
+        # "epochs" of N steps over the data repeated (and reshuffled)
+        train = train.repeat()
     val = None
     if data.validation is not None and len(data.validation):
         val = make_text_classification_dataset(
             data.validation, batch_size=global_batch, bucket_boundaries="auto")
     if max_steps:
-        train = train.take(max_steps)
+        if not recipe.get("steps_per_epoch"):
+            train = train.take(max_steps)
         val = val.take(max_steps) if val is not None else None
     return train, val
+
+
+def steps_per_epoch(recipe, max_steps=None):
+    """`fit(steps_per_epoch=...)`: the recipe's, capped by `max_steps`, or
+    `None` (a pass over the data)."""
+    n = recipe.get("steps_per_epoch")
+    if n and max_steps:
+        return min(n, max_steps)
+    return n or None
 
 
 # ------------------------------------------------------------- callbacks

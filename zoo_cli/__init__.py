@@ -125,7 +125,18 @@ def recipe_summary(training):
         parts.append(f"global clip {t['global_clipnorm']:g}")
     if t.get("lr_decay"):
         parts.append(f"lr x{t['lr_decay']:g} per epoch after {t.get('lr_decay_after') or 0}")
-    parts.append(f"{t['epochs']} epochs, batch {t['batch_size']}")
+    if t.get("lr_schedule", "constant") != "constant":
+        parts.append(f"{t['lr_schedule'].replace('_', ' ')} "
+                     f"(warm-up {t.get('warmup_fraction', 0.1):g})")
+    if t.get("layer_lr_decay"):
+        parts.append(f"layer rates /{t['layer_lr_decay']:g}")
+    if t.get("unfreeze_steps"):
+        parts.append(f"unfreeze a group every {t['unfreeze_steps']} steps")
+    if t.get("steps_per_epoch"):
+        parts.append(f"{t['epochs']} epochs of {t['steps_per_epoch']} steps, "
+                     f"batch {t['batch_size']}")
+    else:
+        parts.append(f"{t['epochs']} epochs, batch {t['batch_size']}")
     if t.get("bptt"):
         parts.append(f"bptt {t['bptt']}")
     return ", ".join(parts)

@@ -30,7 +30,7 @@ def parse_args(doc, recipe):
 
 def run_recipe(a, *, recipe, preset, data, metric, target, anchor, task, split="validation",
                notes=None, time_budget_s=None, extra_train_args=(), extra_fields=None,
-               sample=None):
+               sample=None, pretraining=None, total_budget_s=None):
     """Trains (or resumes / collects), evaluates and writes the results file.
 
     Args:
@@ -42,6 +42,11 @@ def run_recipe(a, *, recipe, preset, data, metric, target, anchor, task, split="
         extra_train_args: `zoo train` arguments the recipe always passes.
         extra_fields: more keys for the results file.
         sample: `f(run_dir) -> dict`, a generated sample for the results file.
+        pretraining: the results-file name of the run this one starts from
+            (`--init-from`); its training seconds are added to
+            `seconds_with_pretraining`.
+        total_budget_s: if set, `met` also needs training plus pretraining
+            within it.
     """
     args = (["--epochs", str(a.epochs)] if a.epochs else []) + list(extra_train_args) + a.extra
     if a.collect:
@@ -53,9 +58,18 @@ def run_recipe(a, *, recipe, preset, data, metric, target, anchor, task, split="
     ecmd, ev = c.evaluate(a.out, data, *eargs, split="validation")
     s = c.run_summary(a.out)
     value = ev[metric]
-    met = value <= target["value"] if target["op"] == "<=" else value >= target["value"]
-    if time_budget_s is not None:
+    if target is None:
+        met = None
+    else:
+        met = value <= target["value"] if target["op"] == "<=" else value >= target["value"]
+    if time_budget_s is not None and met is not None:
         met = met and secs <= time_budget_s
+    before = None
+    if pretraining is not None:
+        before = c.read_json(os.path.join(c.RESULTS_DIR, f"{pretraining}.json"))
+        total = secs + before["training_seconds"]
+        if total_budget_s is not None and met is not None:
+            met = met and total <= total_budget_s
     result = {
         "preset": preset,
         "task": task,
@@ -70,6 +84,13 @@ def run_recipe(a, *, recipe, preset, data, metric, target, anchor, task, split="
         "anchor": anchor,
         "training_seconds": round(secs, 1),
         "training_seconds_note": time_note,
+        **({"pretraining": {"recipe": pretraining,
+                            "training_seconds": before["training_seconds"],
+                            "command": before["command"],
+                            "value": before["value"], "metric": before["metric"]},
+            "seconds_with_pretraining": round(total, 1),
+            **({"total_budget_s": total_budget_s} if total_budget_s else {})}
+           if before is not None else {}),
         "loadavg": c.train_loadavg(a.out),
         "params": c.count_params(a.out),
         "command": cmd,

@@ -41,3 +41,20 @@ def test_embedding_mask_flows_through_stack():
     for i, n in enumerate([3, 2]):
         alone = to_np(pool(stack(emb(ids[i:i + 1, :n]))))
         np.testing.assert_allclose(pooled[i], alone[0], atol=1e-5)
+
+
+def test_concat_pooling_is_last_max_mean_of_real_steps():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 5, 4)).astype("float32")
+    lengths = [5, 2, 1]
+    mask = np.arange(5)[None, :] < np.array(lengths)[:, None]
+    pooled = to_np(layers.SequencePooling("concat")(x, mask=mask))
+    assert pooled.shape == (3, 12)
+    for i, n in enumerate(lengths):
+        real = x[i, :n]
+        expected = np.concatenate([real[-1], real.max(0), real.mean(0)])
+        np.testing.assert_allclose(pooled[i], expected, rtol=1e-5, atol=1e-6)
+    layer = layers.SequencePooling("concat")
+    assert layer.compute_output_shape((None, 7, 4)) == (None, 12)
+    again = layers.SequencePooling.from_config(layer.get_config())
+    assert again.mode == "concat"

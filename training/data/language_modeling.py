@@ -14,7 +14,13 @@ from training.data.sources import (
     tfds_builder,
     tfds_split_examples,
 )
-from training.data.vocab import DEFAULT_OOV_TOKEN, Vocabulary, corpus_tokens
+from training.data.vocab import (
+    DEFAULT_OOV_TOKEN,
+    EOS_TOKEN,
+    Vocabulary,
+    corpus_tokens,
+    text_tokens,
+)
 
 
 @dataclasses.dataclass
@@ -50,6 +56,7 @@ class LanguageModelData:
     source: str
     counts: dict
     validation_carve: dict = dataclasses.field(default_factory=dict)
+    standardize: str | None = None
 
     def split(self, name: str) -> np.ndarray:
         ids = getattr(self, name)
@@ -72,6 +79,7 @@ class LanguageModelData:
             "description": self.description,
             "vocab_size": len(self.vocab),
             "oov_token": self.vocab.oov_token,
+            "standardize": self.standardize,
             "counts": dict(self.counts),
         }
 
@@ -96,6 +104,7 @@ def load_language_model(
     char_vocab_from: str = "train",
     oov_token: str = DEFAULT_OOV_TOKEN,
     data_dir: str | None = None,
+    text_column: str | None = None,
 ) -> LanguageModelData:
     """Loads a language-model corpus as token-id streams.
 
@@ -106,6 +115,14 @@ def load_language_model(
     alphabetically; valid/test tokens unseen in train map to `<unk>` (PTB
     already contains `<unk>`, which keeps its frequency rank; otherwise it
     is appended last).
+
+    Reviews (a `.csv`/`.tsv` file, e.g. IMDB's `unsup.csv`): word level,
+    each text of the text column standardised as a classifier's
+    `TextVectorization` does (`text_tokens(t, "lower_and_strip_punctuation")`,
+    so `zoo train --init-from` can share the vocabulary), then `<eos>`. The
+    last `validation_fraction` of the texts (whole texts) is validation.
+    Tokens a saved classifier vocabulary cannot hold (with a line break
+    other than "\n") map to `<unk>`.
 
     Character level (a `.txt` file, or `tfds:tiny_shakespeare`): a file is
     split into its first `1 - validation_fraction` characters (train) and
@@ -146,14 +163,15 @@ def load_language_model(
     """
     src = resolve_source(source)
     if level == "auto":
-        if src.kind == "ptb":
+        if src.kind in ("ptb", "csv", "tsv"):
             level = "word"
         elif src.kind == "text" or (src.kind == "tfds" and src.tfds_name == "tiny_shakespeare"):
             level = "char"
         else:
             raise DataError(
                 f"{src.kind} source is not a language-model corpus; expected a "
-                "PTB-style folder, a .txt file or tfds:tiny_shakespeare",
+                "PTB-style folder, a .csv/.tsv of reviews, a .txt file or "
+                "tfds:tiny_shakespeare",
                 path=src.spec if src.path else None,
             )
     if level not in ("word", "char"):
@@ -190,6 +208,13 @@ def load_language_model(
             f"train: first {cut} of {len(whole)} characters of "
             f"{os.path.basename(src.path)}; validation: last {len(whole) - cut} "
             f"({validation_fraction:g}), contiguous, no shuffle")
+    elif src.kind in ("csv", "tsv"):
+        if level != "word":
+            raise ValueError("a CSV/TSV corpus (reviews) is word level. "
+                             f"Received: level={level!r}")
+        return _load_reviews(src, vocab=vocab, max_tokens=max_tokens,
+                             validation_fraction=validation_fraction,
+                             oov_token=oov_token, text_column=text_column)
     elif src.kind == "tfds":
         builder = tfds_builder(src.tfds_name, data_dir)
         fp = Fingerprint("language_model/tfds")
@@ -249,6 +274,58 @@ def load_language_model(
         counts=counts,
         validation_carve=carve,
     )
+
+
+REVIEW_STANDARDIZE = "lower_and_strip_punctuation"
+
+
+def _load_reviews(src, *, vocab, max_tokens, validation_fraction, oov_token,
+                  text_column):
+    """A CSV/TSV text column as a word-level corpus (see `load_language_model`)."""
+    from training.data.text_classification import read_text_column
+    from zoo.models.classifier import saveable_vocabulary
+
+    if not 0.0 < validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
+    fp = Fingerprint("language_model/reviews")
+    texts, counts = read_text_column(src.path, text_column=text_column, fp=fp)
+    n_val = int(round(len(texts) * validation_fraction))
+    if n_val < 1 or n_val >= len(texts):
+        raise DataError(f"{len(texts)} texts are too few to hold out "
+                        f"{validation_fraction:g} as validation", path=src.path)
+    parts = {"train": texts[:len(texts) - n_val],
+             "validation": texts[len(texts) - n_val:]}
+    tokens = {}
+    for split, part in parts.items():
+        stream = []
+        for t in part:
+            stream.extend(text_tokens(t, REVIEW_STANDARDIZE))
+            stream.append(EOS_TOKEN)
+        tokens[split] = stream
+        counts[f"{split}_texts"] = len(part)
+    described = [
+        f"train: first {len(parts['train'])} texts of "
+        f"{os.path.basename(src.path)}; validation: last {n_val} "
+        f"({validation_fraction:g}), whole texts; each text standardised "
+        f"{REVIEW_STANDARDIZE!r} as TextVectorization does, then <eos>"]
+    if vocab is None:
+        freq = collections.Counter(tokens["train"])
+        for t in set(freq) - set(saveable_vocabulary(freq)):
+            del freq[t]
+        vocab = Vocabulary.from_counts(freq, max_tokens=max_tokens,
+                                       oov_token=oov_token)
+        described.append(f"vocabulary: {len(vocab)} train tokens by frequency "
+                         f"then alphabetical, OOV {vocab.oov_token!r}")
+    else:
+        described.append(f"vocabulary: given ({len(vocab)} tokens)")
+    ids = {s: _encode(vocab, tokens[s], counts, s) for s in tokens}
+    return LanguageModelData(
+        train=ids["train"], validation=ids["validation"], test=None,
+        vocab=vocab, level="word", fingerprint=fp.hexdigest(),
+        description="; ".join(described), source=src.spec, counts=counts,
+        validation_carve={"how": "the last share of the texts, whole texts",
+                          "fraction": float(validation_fraction)},
+        standardize=REVIEW_STANDARDIZE)
 
 
 # ------------------------------------------------------------------ batching

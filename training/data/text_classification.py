@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import io
 import os
+import re
 import sys
 from typing import Sequence
 
@@ -101,7 +102,7 @@ class TextClassificationData:
 # source provides and the count of skipped blank lines.
 
 
-def _pick_column(header, wanted, defaults, what, path):
+def _pick_column(header, wanted, defaults, what, path, flag=None):
     if wanted is not None:
         if wanted in header:
             return header.index(wanted)
@@ -112,13 +113,20 @@ def _pick_column(header, wanted, defaults, what, path):
     asked = repr(wanted) if wanted is not None else " / ".join(map(repr, defaults))
     raise DataError(
         f"no {what} column {asked} in the header; columns found: "
-        f"{', '.join(map(repr, header))}. Pass {what}_column=...",
+        f"{', '.join(map(repr, header))}. Pass {flag or what + '_column=...'} "
+        "with one of them",
         path=path,
         line=1,
     )
 
 
-def _read_delimited(path, delimiter, text_column, label_column, counts, fp):
+def _read_delimited(path, delimiter, text_column, label_column, counts, fp,
+                    group_column=None, labeled=True):
+    """Reads a CSV/TSV: `(texts, labels, where, groups)`.
+
+    `labels` is `None` when `labeled=False` (a language model's corpus);
+    `groups` is `None` without `group_column`.
+    """
     raw = read_bytes(path)
     fp.update_bytes(os.path.basename(path), raw)
     text = decode_utf8(raw, path)
@@ -133,9 +141,10 @@ def _read_delimited(path, delimiter, text_column, label_column, counts, fp):
         # RFC 4180: quoted fields may hold commas, quotes ("") and newlines.
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=",",
                             strict=True)
-    texts, labels, where = [], [], []
+    texts, labels, where, groups = [], [], [], []
     header = None
     blank = 0
+    gi = None
     last = 0
     while True:
         start = last + 1
@@ -152,7 +161,12 @@ def _read_delimited(path, delimiter, text_column, label_column, counts, fp):
         if header is None:
             header = [h.strip() for h in row]
             ti = _pick_column(header, text_column, DEFAULT_TEXT_COLUMNS, "text", path)
-            li = _pick_column(header, label_column, DEFAULT_LABEL_COLUMNS, "label", path)
+            if labeled:
+                li = _pick_column(header, label_column, DEFAULT_LABEL_COLUMNS,
+                                  "label", path)
+            if group_column is not None:
+                gi = _pick_column(header, group_column, (), "group", path,
+                                  flag="--validation-group")
             continue
         if len(row) != len(header):
             raise DataError(
@@ -163,21 +177,77 @@ def _read_delimited(path, delimiter, text_column, label_column, counts, fp):
             )
         if not row[ti].strip():
             raise DataError(f"empty text field {header[ti]!r}", path=path, line=start)
-        if not row[li].strip():
+        if labeled and not row[li].strip():
             raise DataError(f"empty label field {header[li]!r}", path=path, line=start)
+        if gi is not None and not row[gi].strip():
+            raise DataError(f"empty group field {header[gi]!r}", path=path, line=start)
         texts.append(row[ti])
-        labels.append(row[li].strip())
+        if labeled:
+            labels.append(row[li].strip())
+        if gi is not None:
+            groups.append(row[gi].strip())
         where.append((path, start))
     if header is None:
         raise DataError("file is empty", path=path)
     if not texts:
         raise DataError("no data rows after the header", path=path)
     counts["blank_lines_skipped"] = counts.get("blank_lines_skipped", 0) + blank
-    return texts, labels, where
+    return (texts, labels if labeled else None, where,
+            groups if group_column is not None else None)
 
 
-def _read_aclimdb_split(root, split, fp):
-    texts, labels, where = [], [], []
+def read_text_column(path, *, text_column=None, fp=None):
+    """The texts of a CSV/TSV file's text column (no label needed).
+
+    For language-model corpora such as IMDB's `unsup.csv`; the same strict
+    reading as `load_text_classification` (RFC 4180 CSV, unquoted TSV,
+    errors naming the file and line).
+
+    Args:
+        path: a `.csv` or `.tsv` file.
+        text_column: the column; defaults to the first of `text`,
+            `sentence`, `review`.
+        fp: an optional `Fingerprint` to update with the file's bytes.
+
+    Returns:
+        `(texts, counts)`: the list of texts and `{"blank_lines_skipped": n}`.
+    """
+    counts = {}
+    delimiter = "\t" if path.lower().endswith(".tsv") else ","
+    texts, _, _, _ = _read_delimited(
+        path, delimiter, text_column, None, counts,
+        fp if fp is not None else Fingerprint("text_column"), labeled=False)
+    return texts, counts
+
+
+_IMDB_TITLE = re.compile(r"/title/(tt\d+)")
+
+
+def _aclimdb_movies(root, split, cls):
+    """`{review id: movie id}` from `{split}/urls_{cls}.txt`, or `None`.
+
+    Line `i` of `urls_pos.txt` is the IMDb page of the movie that review
+    `i_*.txt` of `pos/` is about (the distribution's README); the movie id
+    is the `tt...` title id of that URL.
+    """
+    path = os.path.join(root, split, f"urls_{cls}.txt")
+    if not os.path.isfile(path):
+        return None
+    lines = decode_utf8(read_bytes(path), path).splitlines()
+    movies = {}
+    for i, line in enumerate(lines):
+        m = _IMDB_TITLE.search(line)
+        if not line.strip():
+            continue
+        if m is None:
+            raise DataError(f"no IMDb title id (/title/tt...) in {line.strip()!r}",
+                            path=path, line=i + 1)
+        movies[i] = m.group(1)
+    return movies
+
+
+def _read_aclimdb_split(root, split, fp, want_groups=False):
+    texts, labels, where, groups = [], [], [], []
     for cls in ACLIMDB_CLASSES:
         folder = os.path.join(root, split, cls)
         if not os.path.isdir(folder):
@@ -185,6 +255,11 @@ def _read_aclimdb_split(root, split, fp):
         names = sorted(n for n in os.listdir(folder) if n.endswith(".txt"))
         if not names:
             raise DataError("no .txt files", path=folder)
+        movies = _aclimdb_movies(root, split, cls) if want_groups else None
+        if want_groups and movies is None:
+            raise DataError(
+                f"--validation-group movie needs {split}/urls_{cls}.txt (the "
+                "distribution's list of movie URLs); it is missing", path=root)
         for name in names:
             path = os.path.join(folder, name)
             raw = read_bytes(path)
@@ -193,7 +268,14 @@ def _read_aclimdb_split(root, split, fp):
             texts.append(text)
             labels.append(cls)
             where.append((path, 1))
-    return texts, labels, where
+            if want_groups:
+                stem = name.split("_", 1)[0]
+                if not stem.isdigit() or int(stem) not in movies:
+                    raise DataError(
+                        f"review {name} has no line in urls_{cls}.txt "
+                        f"({len(movies)} lines)", path=path)
+                groups.append(movies[int(stem)])
+    return texts, labels, where, (groups if want_groups else None)
 
 
 def _tfds_texts(name, split, data_dir, text_key, label_key):
@@ -273,6 +355,52 @@ def split_validation(labels: np.ndarray, fraction: float, seed: int):
     return rng.permutation(train), rng.permutation(val)
 
 
+def split_validation_by_group(labels: np.ndarray, groups: Sequence[str],
+                              fraction: float, seed: int):
+    """Seeded train/validation split that keeps every group on one side.
+
+    Groups (e.g. the movie of each IMDB review) are visited in a seeded
+    random order; a group joins validation when that brings the
+    validation's count of every class closer to `fraction` of the class
+    (stratified by label as far as the groups allow). No group has examples
+    on both sides.
+
+    Args:
+        labels: int label per example.
+        groups: group value per example (same length).
+        fraction: target share of each class held out, in `(0, 1)`.
+        seed: seed of the `numpy.random.default_rng` order.
+
+    Returns:
+        `(train_indices, validation_indices)`, int64 arrays, each shuffled.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"validation_split must be in (0, 1) for a grouped "
+                         f"carve. Received: validation_split={fraction}")
+    labels = np.asarray(labels)
+    if len(groups) != len(labels):
+        raise ValueError(f"{len(groups)} groups for {len(labels)} labels")
+    names, inverse = np.unique(np.asarray(groups, dtype=object).astype(str),
+                               return_inverse=True)
+    classes = np.unique(labels)
+    class_pos = np.searchsorted(classes, labels)
+    # per-group class counts
+    table = np.zeros((len(names), len(classes)), np.int64)
+    np.add.at(table, (inverse, class_pos), 1)
+    target = fraction * table.sum(axis=0)
+    rng = np.random.default_rng(seed)
+    held = np.zeros(len(classes))
+    chosen = np.zeros(len(names), bool)
+    for g in rng.permutation(len(names)):
+        after = held + table[g]
+        if np.abs(after - target).sum() < np.abs(held - target).sum():
+            held = after
+            chosen[g] = True
+    in_val = chosen[inverse]
+    return (rng.permutation(np.flatnonzero(~in_val)),
+            rng.permutation(np.flatnonzero(in_val)))
+
+
 # ------------------------------------------------------------------ loader
 
 
@@ -286,6 +414,8 @@ def load_text_classification(
     seed: int = 1337,
     splits: Sequence[str] = ("train", "validation"),
     data_dir: str | None = None,
+    validation_data=None,
+    validation_group: str | None = None,
 ) -> TextClassificationData:
     """Loads a text classification (e.g. sentiment) dataset into memory.
 
@@ -306,8 +436,13 @@ def load_text_classification(
     `0/1`). With `class_names`, a label is either one of the names or an
     int index into them; anything else is a `DataError`.
 
-    Validation: the source's own validation split if it has one (GLUE
-    SST-2), else a seeded stratified `validation_split` share of train.
+    Validation, in this order: `validation_data` (a separate file, e.g.
+    SST-2's official `dev.tsv`); the source's own validation split (GLUE
+    SST-2 on TFDS); a seeded carve of `validation_split` of train, by group
+    with `validation_group` (no group on both sides, stratified by label as
+    far as groups allow), else stratified at random. A random carve of
+    data with related examples (phrases of one sentence, reviews of one
+    movie) leaks and reads high: prefer the first two, or a grouped carve.
 
     Args:
         source: SOURCE string or `Source`.
@@ -324,6 +459,12 @@ def load_text_classification(
             test split (aclImdb `test/`, `tfds:imdb_reviews`). Defaults to
             `("train", "validation")`.
         data_dir: TFDS data dir. Defaults to `None`.
+        validation_data: SOURCE of the validation split: a `.csv`/`.tsv`
+            file (same text and label columns) or an aclImdb folder (its
+            `train/` reviews). It is never trained on. Defaults to `None`.
+        validation_group: a CSV/TSV column (or `"movie"` for an aclImdb
+            tree with its `urls_*.txt`) whose values never fall on both
+            sides of the carve. Defaults to `None` (random carve).
 
     Returns:
         A `TextClassificationData`.
@@ -350,10 +491,20 @@ def load_text_classification(
         )
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
+    if validation_data is not None and validation_group is not None:
+        raise ValueError(
+            "validation_data and validation_group exclude each other: a "
+            "separate validation set is not carved. Received: "
+            f"validation_data={validation_data!r}, "
+            f"validation_group={validation_group!r}")
     src = resolve_source(source)
     counts = {}
-    raw = {}  # split -> (texts, raw labels, where)
+    raw = {}  # split -> (texts, raw labels, where, groups)
     described = {}
+    if validation_group is not None and src.kind not in ("csv", "tsv", "aclimdb"):
+        raise DataError(
+            f"--validation-group needs a CSV/TSV file or an aclImdb folder; "
+            f"{src.spec} is a {src.kind} source", path=src.spec)
 
     if src.kind in ("csv", "tsv"):
         fp = Fingerprint("text_classification/file")
@@ -361,7 +512,7 @@ def load_text_classification(
             raise DataError("a single CSV/TSV file has no test split", path=src.spec)
         raw["train"] = _read_delimited(
             src.path, "\t" if src.kind == "tsv" else ",", text_column,
-            label_column, counts, fp,
+            label_column, counts, fp, group_column=validation_group,
         )
         described["train"] = f"train: {os.path.basename(src.path)}"
         have_val = False
@@ -369,9 +520,16 @@ def load_text_classification(
         fp = Fingerprint("text_classification/aclimdb")
         if class_names is None:
             class_names = list(ACLIMDB_CLASSES)
+        if validation_group not in (None, "movie"):
+            raise DataError(
+                f"an aclImdb folder has one group column, 'movie' (from "
+                f"urls_*.txt); got --validation-group {validation_group!r}",
+                path=src.spec)
         for split in ("train", "test"):
             if split in splits:
-                raw[split] = _read_aclimdb_split(src.path, split, fp)
+                raw[split] = _read_aclimdb_split(
+                    src.path, split, fp,
+                    want_groups=split == "train" and validation_group is not None)
                 described[split] = f"{split}: aclImdb/{split}/{{neg,pos}}"
         have_val = False
     elif src.kind == "tfds":
@@ -410,7 +568,7 @@ def load_text_classification(
             texts, ints = _tfds_texts(src.tfds_name, split, data_dir, tkey, lkey)
             where = [(f"tfds:{src.tfds_name}[{split}]", i + 1) for i in range(len(texts))]
             raw[split] = (texts, [names[i] if names and 0 <= i < len(names) else str(i)
-                                  for i in ints], where)
+                                  for i in ints], where, None)
             described[split] = f"{split}: tfds:{src.tfds_name} split {split!r}"
     else:
         raise DataError(
@@ -419,14 +577,23 @@ def load_text_classification(
             path=src.spec,
         )
 
+    if validation_data is not None:
+        if "validation" in splits:
+            raw["validation"], val_fp, val_desc = _read_validation_data(
+                validation_data, text_column, label_column, counts)
+            fp.update_str(f"validation_data:{val_fp}")
+            described["validation"] = val_desc
+        have_val = True
+
     if class_names is None:
-        class_names = _infer_class_names([l for s in raw.values() for l in s[1]])
+        class_names = _infer_class_names(
+            [l for s in raw.values() for l in s[1]])
     class_names = [str(c) for c in class_names]
     if len(set(class_names)) != len(class_names):
         raise ValueError(f"class_names has duplicates: {class_names}")
 
     out = {}
-    for split, (texts, labs, where) in raw.items():
+    for split, (texts, labs, where, _) in raw.items():
         for k, t in enumerate(texts):
             if not t.strip():
                 path, line = where[k]
@@ -436,18 +603,39 @@ def load_text_classification(
     train = out["train"]
     rng = np.random.default_rng(seed)
     carve = {"how": "the source's validation split", "fraction": None}
+    if validation_data is not None:
+        carve = {"how": "a separate validation set (--validation-data)",
+                 "fraction": None, "validation_data": os.fspath(validation_data)}
     if "validation" in splits and not have_val and validation_split > 0:
-        carve = {"how": "a stratified random share of train (seeded)",
-                 "fraction": float(validation_split)}
-        tr, va = split_validation(train.labels, validation_split, seed)
+        groups = raw["train"][3]
+        if groups is not None:
+            tr, va = _grouped_carve(train, groups, validation_split, seed,
+                                    validation_group, src.spec, class_names)
+            n_groups = len(set(groups))
+            carve = {"how": f"a carve of train by {validation_group!r}: no "
+                            "group on both sides, stratified by label as far "
+                            "as groups allow (seeded)",
+                     "fraction": float(validation_split),
+                     "group": validation_group}
+            described["validation"] = (
+                f"validation: {len(va)} of {len(train)} train examples, "
+                f"{len({groups[i] for i in va})} of {n_groups} "
+                f"{validation_group!r} groups (target {validation_split:g} of "
+                f"each class), numpy default_rng(seed={seed})")
+            counts["validation_groups"] = len({groups[i] for i in va})
+            counts["train_groups"] = len({groups[i] for i in tr})
+        else:
+            carve = {"how": "a stratified random share of train (seeded)",
+                     "fraction": float(validation_split)}
+            tr, va = split_validation(train.labels, validation_split, seed)
+            described["validation"] = (
+                f"validation: {len(va)} of {len(train)} train examples "
+                f"({validation_split:g} of each class, stratified), numpy "
+                f"default_rng(seed={seed}) shuffle"
+            )
         out["validation"] = LabeledTexts(
             [train.texts[i] for i in va], train.labels[va])
         out["train"] = LabeledTexts([train.texts[i] for i in tr], train.labels[tr])
-        described["validation"] = (
-            f"validation: {len(va)} of {len(train)} train examples "
-            f"({validation_split:g} of each class, stratified), numpy "
-            f"default_rng(seed={seed}) shuffle"
-        )
         described["train"] += f" minus validation; order shuffled (seed={seed})"
     else:
         perm = rng.permutation(len(train))
@@ -456,6 +644,10 @@ def load_text_classification(
         if "validation" in splits and not have_val:
             described["validation"] = "validation: none (validation_split=0)"
             carve = {"how": "none", "fraction": 0.0}
+    if validation_data is not None and "validation" in out:
+        seen = set(out["train"].texts)
+        counts["validation_texts_also_in_train"] = sum(
+            t in seen for t in out["validation"].texts)
 
     for split in ("train", "validation", "test"):
         if split in out:
@@ -472,6 +664,46 @@ def load_text_classification(
         counts=counts,
         validation_carve=carve,
     )
+
+
+def _read_validation_data(spec, text_column, label_column, counts):
+    """`(raw split, fingerprint, description)` of `--validation-data`."""
+    vsrc = resolve_source(spec)
+    if vsrc.kind in ("csv", "tsv"):
+        vfp = Fingerprint("text_classification/file")
+        part = _read_delimited(vsrc.path, "\t" if vsrc.kind == "tsv" else ",",
+                               text_column, label_column, counts, vfp)
+        return part, vfp.hexdigest(), f"validation: {os.path.basename(vsrc.path)}"
+    if vsrc.kind == "aclimdb":
+        vfp = Fingerprint("text_classification/aclimdb")
+        part = _read_aclimdb_split(vsrc.path, "train", vfp)
+        return part, vfp.hexdigest(), "validation: aclImdb/train/{neg,pos}"
+    raise DataError(
+        f"--validation-data must be a .csv/.tsv file or an aclImdb folder; "
+        f"{vsrc.spec} is a {vsrc.kind} source (tfds:glue/sst2 already "
+        "validates on its own split)", path=vsrc.spec)
+
+
+def _grouped_carve(train, groups, fraction, seed, column, path, class_names):
+    """`split_validation_by_group`, with the errors a user can act on."""
+    distinct = set(groups)
+    if len(distinct) < 2:
+        raise DataError(
+            f"--validation-group {column!r}: the column has "
+            f"{len(distinct)} distinct value(s); a grouped carve needs at "
+            "least two groups", path=path)
+    tr, va = split_validation_by_group(train.labels, groups, fraction, seed)
+    for side, idx in (("validation", va), ("train", tr)):
+        present = set(np.unique(train.labels[idx]).tolist())
+        empty = [class_names[c] for c in np.unique(train.labels).tolist()
+                 if c not in present]
+        if empty:
+            raise DataError(
+                f"--validation-group {column!r} with validation_split="
+                f"{fraction:g} leaves class(es) {empty} with no example in "
+                f"{side} ({len(distinct)} groups); use a larger share or "
+                "another column", path=path)
+    return tr, va
 
 
 # ------------------------------------------------------------------ tf.data

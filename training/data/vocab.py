@@ -13,12 +13,18 @@ the exported SavedModel (whose TensorFlow graph splits words with
   text is pre-tokenised). A corpus adds `<eos>` at every line end ("\n").
 - Character level: one token per Unicode code point, newline included.
 - A token missing from the vocabulary maps to its OOV token, `<unk>`.
+- Reviews (a CSV's text column) are standardised first, as the
+  classifiers' `TextVectorization` does (`text_tokens`), so that a language
+  model trained on reviews shares its tokens with a classifier started from
+  it (`zoo train --init-from`).
 """
 
 from __future__ import annotations
 
 import collections
 import os
+import re
+import string
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -55,6 +61,40 @@ def tokenize(text: str, level: str) -> list:
     """
     _check_level(level)
     return text.split() if level == "word" else list(text)
+
+
+# TextVectorization's standardisations, in Python: `tf.strings.lower`
+# lowercases ASCII letters only, the punctuation class is Keras' own, and
+# `tf.strings.split` splits on ASCII whitespace. A language model trained on
+# `text_tokens(t, standardize)` therefore sees exactly the tokens that a
+# classifier's `TextVectorization(standardize=...)` makes of the same text.
+STANDARDIZATIONS = ("lower_and_strip_punctuation", "lower", "strip_punctuation")
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+_PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
+_ASCII_SPACE = re.compile(r"[ \t\n\x0b\x0c\r]+")
+
+
+def text_tokens(text: str, standardize: str | None) -> list:
+    """The word tokens `TextVectorization(standardize=...)` makes of `text`.
+
+    Args:
+        text: a raw text (a review).
+        standardize: one of `STANDARDIZATIONS`, or `None` (split only).
+
+    Example:
+
+    >>> text_tokens("A <br />GREAT film, isn't it?", "lower_and_strip_punctuation")
+    ['a', 'br', 'great', 'film', 'isnt', 'it']
+    """
+    if standardize is not None and standardize not in STANDARDIZATIONS:
+        raise ValueError(f"Unknown standardize {standardize!r}. Valid values: "
+                         f"{list(STANDARDIZATIONS)} or None. Received: "
+                         f"standardize={standardize!r}")
+    if standardize in ("lower", "lower_and_strip_punctuation"):
+        text = text.translate(_ASCII_LOWER)
+    if standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
+        text = _PUNCTUATION.sub("", text)
+    return [t for t in _ASCII_SPACE.split(text) if t]
 
 
 def corpus_tokens(text: str, level: str, counts: dict | None = None,

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from training.cli_args import error, key_value, positive_int
+from training.cli_args import add_validation_arguments, error, key_value, positive_int
 from training.tune.search import tune
 from training.tune.results import format_table
 from training.tune.space import TUNERS, build_space, family_and_recipe, valid_keys
@@ -70,6 +70,7 @@ def build_parser():
                    help="train trials on the first N training examples only")
     p.add_argument("--seed", type=int, help="default: 1337")
     p.add_argument("--validation-split", type=float, help="default: 0.1")
+    add_validation_arguments(p)
     p.add_argument("--max-consecutive-failed-trials", type=positive_int, default=3)
     p.add_argument("--show-space", action="store_true",
                    help="print the resolved search space as JSON and exit")
@@ -103,6 +104,8 @@ def main(argv=None) -> int:
             max_steps_per_epoch=args.max_steps_per_epoch,
             max_train_examples=args.max_train_examples, seed=args.seed,
             validation_split=args.validation_split,
+            validation_data=args.validation_data,
+            validation_group=args.validation_group,
             max_consecutive_failed_trials=args.max_consecutive_failed_trials,
             verbose=0 if args.quiet else 1,
             command_line=["zoo", "tune"] + argv)

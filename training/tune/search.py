@@ -226,7 +226,7 @@ def _role():
 
 
 def _load(family, preset, data, seed, validation_split, max_train_examples,
-          searched, fixed):
+          searched, fixed, validation_data=None, validation_group=None):
     """Loads the data once; returns `(data, data_overrides)`."""
     from training.data import LabeledTexts, load_language_model
     from training.data import load_text_classification
@@ -235,7 +235,8 @@ def _load(family, preset, data, seed, validation_split, max_train_examples,
     _, config = factory.resolve(preset)
     if family == "sentiment_classifier":
         obj = load_text_classification(data, validation_split=validation_split,
-                                       seed=seed)
+                                       seed=seed, validation_data=validation_data,
+                                       validation_group=validation_group)
         if obj.validation is None or not len(obj.validation):
             raise ValueError(f"{data}: no validation data to tune on "
                              "(use a validation_split > 0)")
@@ -270,7 +271,8 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
          objective=None, overwrite=False, space=None, fix=None,
          export_best=None, max_steps_per_epoch=None, max_train_examples=None,
          seed=None, validation_split=None, max_consecutive_failed_trials=3,
-         export_epochs=None, verbose=1, command_line=None) -> TuneResult:
+         export_epochs=None, verbose=1, command_line=None,
+         validation_data=None, validation_group=None) -> TuneResult:
     """Searches hyperparameters of a preset (or family) with keras-tuner.
 
     Args:
@@ -296,6 +298,9 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
         seed: seed of the validation carve, shuffling, weights and the
             oracle. Defaults to `1337`.
         validation_split: as for `training.train`. Defaults to `0.1`.
+        validation_data, validation_group: classifiers: as for
+            `training.train` (trials are scored on the separate validation
+            set, or on a carve by group).
         max_consecutive_failed_trials: stop the search after this many
             trials fail in a row. Defaults to `3`.
         export_epochs: epochs of the `export_best` run. Defaults to
@@ -346,6 +351,7 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
         "objective": {"name": obj.name, "direction": obj.direction},
         "searched": searched, "fixed": fixed, "epochs": epochs, "seed": seed,
         "validation_split": validation_split,
+        "validation_data": validation_data, "validation_group": validation_group,
         "max_steps_per_epoch": max_steps_per_epoch,
         "max_train_examples": max_train_examples,
     }
@@ -372,8 +378,12 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
             else list(sys.argv)})
 
     keras.utils.set_random_seed(seed)
+    if family != "sentiment_classifier" and (validation_data or validation_group):
+        raise ValueError("--validation-data and --validation-group apply to "
+                         f"classifiers; {preset!r} is a {family}")
     data_obj, data_overrides = _load(family, preset, data, seed, validation_split,
-                                     max_train_examples, searched, fixed)
+                                     max_train_examples, searched, fixed,
+                                     validation_data, validation_group)
     HyperModel = _make_hypermodel_class()
     hypermodel = HyperModel(preset, family, searched, fixed, data_obj,
                             data_overrides, seed=seed,
@@ -458,6 +468,8 @@ def export_best_run(directory, out, *, epochs=None, overwrite=True, verbose=1,
     return train(config["preset"], config["data"], out=out, epochs=int(epochs),
                  overrides=values, seed=config["seed"],
                  validation_split=config["validation_split"],
+                 validation_data=config.get("validation_data"),
+                 validation_group=config.get("validation_group"),
                  max_steps_per_epoch=config["max_steps_per_epoch"],
                  overwrite=overwrite, strategy=strategy,
                  verbose=2 if verbose else 0,

@@ -6,7 +6,7 @@ from keras import ops
 from zoo import checks
 from zoo.layers.base import PACKAGE
 
-POOLINGS = ("last", "max", "mean")
+POOLINGS = ("last", "max", "mean", "concat")
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -21,9 +21,11 @@ class SequencePooling(keras.layers.Layer):
       step 0) at step 0, i.e. the concatenated final states.
     - `"max"`: the maximum over real steps (0 for an all-padding row).
     - `"mean"`: the average over real steps.
+    - `"concat"`: `last`, `max` and `mean` concatenated, `3 * features`
+      wide (ULMFiT's concat pooling, Howard & Ruder 2018).
 
     Args:
-        mode: `"last"`, `"max"` or `"mean"`. Default: `"last"`.
+        mode: `"last"`, `"max"`, `"mean"` or `"concat"`. Default: `"last"`.
         bidirectional: see `"last"`. Default: `False`.
 
     Call arguments:
@@ -44,15 +46,21 @@ class SequencePooling(keras.layers.Layer):
         self.supports_masking = True
 
     def call(self, inputs, mask=None):
-        x = inputs
+        if self.mode == "concat":
+            return ops.concatenate(
+                [self._pool(inputs, mask, mode)
+                 for mode in ("last", "max", "mean")], axis=-1)
+        return self._pool(inputs, mask, self.mode)
+
+    def _pool(self, x, mask, mode):
         if mask is None:
             mask = ops.ones(ops.shape(x)[:2], dtype="bool")
         m = ops.cast(ops.expand_dims(mask, -1), x.dtype)
-        if self.mode == "mean":
+        if mode == "mean":
             total = ops.sum(x * m, axis=1)
             count = ops.maximum(ops.sum(m, axis=1), 1.0)
             return total / count
-        if self.mode == "max":
+        if mode == "max":
             lowest = ops.cast(-1e4 if x.dtype != "float32" else -1e30, x.dtype)
             masked = ops.where(ops.cast(m, "bool"), x, lowest)
             pooled = ops.max(masked, axis=1)
@@ -68,7 +76,10 @@ class SequencePooling(keras.layers.Layer):
         return ops.concatenate([at_last[:, :half], x[:, 0, half:]], axis=-1)
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[-1])
+        width = input_shape[-1]
+        if self.mode == "concat" and width is not None:
+            width = 3 * width
+        return (input_shape[0], width)
 
     def compute_mask(self, inputs, mask=None):
         return None

@@ -150,7 +150,8 @@ class SentimentClassifier(keras.Model):
         bidirectional: bidirectional layers. Default: `True`.
         connection: `"none"`, `"residual"`, `"highway"` or `"dense"`.
             Default: `"none"`.
-        pooling: `"last"`, `"max"` or `"mean"`. Default: `"max"`.
+        pooling: `"last"`, `"max"`, `"mean"` or `"concat"` (all three
+            concatenated). Default: `"max"`.
         dropout: dropout between recurrent layers. Default: `0.0`.
         embedding_dropout: dropout on the embeddings. Default: `0.0`.
         recurrent_dropout: variational dropout inside the cells.

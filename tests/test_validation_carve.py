@@ -1,0 +1,193 @@
+"""Honest validation: a separate validation file (`--validation-data`), a
+carve by group (`--validation-group`), aclImdb movie ids, and the errors."""
+
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+
+import training
+from training import cli_train
+from training.data import DataError, load_text_classification
+from training.data.text_classification import split_validation_by_group
+
+from tests._files import sentiment_tsv, write
+
+TINY = {"units": 4, "embedding_dim": 4, "vocabulary_size": 40, "num_layers": 1,
+        "max_length": 8}
+
+
+def grouped_csv(path, groups=40, per_group=5, single_class_groups=True):
+    """Reviews of `groups` movies; each movie's reviews share one label when
+    `single_class_groups` (as IMDB movies mostly do not, but it is the hard
+    case for stratification)."""
+    rows = []
+    for g in range(groups):
+        for k in range(per_group):
+            lab = g % 2 if single_class_groups else (g + k) % 2
+            word = ["awful", "lovely"][lab]
+            rows.append([str(lab), f"tt{g:04d}", f"{word} film number {g} {k}"])
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["label", "movie", "text"])
+        w.writerows(rows)
+    return str(path)
+
+
+def test_grouped_carve_keeps_groups_apart_and_is_reproducible(tmp_path):
+    path = grouped_csv(tmp_path / "g.csv", single_class_groups=False)
+    a = load_text_classification(path, validation_group="movie",
+                                 validation_split=0.25, seed=7)
+    b = load_text_classification(path, validation_group="movie",
+                                 validation_split=0.25, seed=7)
+    c = load_text_classification(path, validation_group="movie",
+                                 validation_split=0.25, seed=8)
+
+    def movies(part):
+        return {t.split()[3] for t in part.texts}
+
+    assert not movies(a.train) & movies(a.validation)
+    assert len(a.train) + len(a.validation) == 200
+    assert a.validation.texts == b.validation.texts
+    assert a.train.texts == b.train.texts
+    assert movies(c.validation) != movies(a.validation)
+    # stratified as far as groups allow: both classes near a quarter
+    counts = np.bincount(a.validation.labels, minlength=2)
+    assert np.all(np.abs(counts - 25) <= 5), counts
+    assert a.validation_carve == {
+        "how": a.validation_carve["how"], "fraction": 0.25, "group": "movie"}
+    assert a.counts["validation_groups"] + a.counts["train_groups"] == 40
+
+
+def test_split_validation_by_group_on_numpy():
+    rng = np.random.default_rng(0)
+    groups = rng.integers(0, 300, 3000).astype(str)
+    labels = rng.integers(0, 2, 3000)
+    tr, va = split_validation_by_group(labels, groups, 0.1, seed=3)
+    assert len(set(tr) | set(va)) == 3000 and not set(tr) & set(va)
+    assert not set(groups[tr]) & set(groups[va])
+    for c in (0, 1):
+        share = np.sum(labels[va] == c) / np.sum(labels == c)
+        assert abs(share - 0.1) < 0.02
+
+
+def test_validation_group_errors_name_the_file_and_columns(tmp_path):
+    path = grouped_csv(tmp_path / "g.csv")
+    with pytest.raises(DataError, match=r"g\.csv.*no group column 'film'.*"
+                       r"'label', 'movie', 'text'.*--validation-group"):
+        load_text_classification(path, validation_group="film")
+    one = tmp_path / "one.csv"
+    write(one, "label,movie,text\n0,tt1,bad\n1,tt1,good\n0,tt1,dull\n")
+    with pytest.raises(DataError, match=r"one\.csv.*1 distinct value"):
+        load_text_classification(str(one), validation_group="movie")
+    # two movies, each of one class: a carve must take a whole class away
+    two = tmp_path / "two.csv"
+    write(two, "label,movie,text\n0,tt1,bad\n0,tt1,dull\n1,tt2,good\n1,tt2,fine\n")
+    with pytest.raises(DataError, match=r"two\.csv.*leaves class.*no example"):
+        load_text_classification(str(two), validation_group="movie",
+                                 validation_split=0.5)
+
+
+def test_validation_data_is_the_validation_split_and_never_trained_on(tmp_path):
+    train = sentiment_tsv(tmp_path / "train.tsv", 60)
+    dev = tmp_path / "dev.tsv"
+    write(dev, "sentence\tlabel\nquite a dev sentence\t1\nanother dev one\t0\n")
+    data = load_text_classification(train, validation_data=str(dev))
+    assert data.validation.texts == ["quite a dev sentence", "another dev one"]
+    assert list(data.validation.labels) == [1, 0]
+    assert len(data.train) == 60  # nothing carved off
+    assert not set(data.validation.texts) & set(data.train.texts)
+    assert data.counts["validation_texts_also_in_train"] == 0
+    assert data.validation_carve["validation_data"] == str(dev)
+    other = load_text_classification(train)
+    assert other.fingerprint != data.fingerprint
+
+    out = str(tmp_path / "run")
+    result = training.train("sentiment_classifier", train, out=out, epochs=1,
+                            batch_size=16, overrides=TINY, verbose=0,
+                            validation_data=str(dev))
+    assert result.metrics["validation"]["num_examples"] == 2
+    with open(os.path.join(out, "config.json")) as f:
+        config = json.load(f)
+    assert config["data"]["validation"]["validation_data"] == str(dev)
+    # the vocabulary is learned from train only: dev-only words are OOV
+    vocab = set(result.run.load_model().get_vocabulary())
+    assert "quite" not in vocab and "dev" not in vocab
+    again = training.evaluate(out, train)
+    assert again["num_examples"] == 2
+    assert again["accuracy"] == pytest.approx(
+        result.metrics["validation"]["accuracy"])
+
+
+def test_validation_data_with_unknown_labels_is_a_data_error(tmp_path):
+    train = sentiment_tsv(tmp_path / "train.tsv", 20)
+    dev = tmp_path / "dev.tsv"
+    write(dev, "sentence\tlabel\nok\t7\n")
+    with pytest.raises(DataError, match=r"dev\.tsv, line 2: label '7'"):
+        load_text_classification(train, validation_data=str(dev),
+                                 class_names=["0", "1"])
+
+
+def test_aclimdb_movie_groups_from_urls_files(tmp_path):
+    root = tmp_path / "aclImdb"
+    for cls, lab in (("pos", 9), ("neg", 2)):
+        urls = []
+        for i in range(8):
+            write(root / "train" / cls / f"{i}_{lab}.txt", f"{cls} review {i}")
+            urls.append(f"http://www.imdb.com/title/tt{i // 2:07d}/usercomments")
+        write(root / "train" / f"urls_{cls}.txt", "\n".join(urls) + "\n")
+    data = load_text_classification(str(root), validation_group="movie",
+                                     validation_split=0.25, seed=1)
+    # pos/neg review i and i^1 share movie tt{i//2}; a movie's reviews of
+    # both classes stay together
+    def movie(t):
+        return int(t.split()[-1]) // 2
+
+    assert not ({movie(t) for t in data.train.texts} &
+                {movie(t) for t in data.validation.texts})
+    assert data.validation_carve["group"] == "movie"
+    os.remove(root / "train" / "urls_neg.txt")
+    with pytest.raises(DataError, match="urls_neg.txt"):
+        load_text_classification(str(root), validation_group="movie")
+    with pytest.raises(DataError, match="one group column, 'movie'"):
+        load_text_classification(str(root), validation_group="title")
+
+
+def test_cli_flags_and_errors(tmp_path, capsys):
+    path = grouped_csv(tmp_path / "g.csv")
+    code = cli_train.main(["sentiment_classifier", "--data", path, "--out",
+                           str(tmp_path / "r"), "--validation-group", "nope"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "no group column 'nope'" in err and "'movie'" in err
+    with pytest.raises(SystemExit):  # argparse: mutually exclusive
+        cli_train.main(["sentiment_classifier", "--data", path, "--out",
+                        str(tmp_path / "r"), "--validation-group", "movie",
+                        "--validation-data", path])
+    code = cli_train.main(["sentiment_classifier", "--data", path, "--out",
+                           str(tmp_path / "r2"), "--recipe", "bogus=1"])
+    assert code == 2 and "Unknown training setting(s) ['bogus']" in \
+        capsys.readouterr().err
+
+
+def test_steps_per_epoch_and_one_cycle_through_recipe_settings(tmp_path):
+    train = sentiment_tsv(tmp_path / "train.tsv", 40)
+    result = training.train(
+        "sentiment_classifier", train, out=str(tmp_path / "s"), epochs=3,
+        batch_size=16, overrides=TINY, verbose=0, validation_split=0.25,
+        settings={"steps_per_epoch": 5, "lr_schedule": "one_cycle",
+                  "layer_lr_decay": 2.0, "unfreeze_steps": 4})
+    # 30 training texts = 2 batches a pass; 3 "epochs" of 5 steps each
+    assert [row["epoch"] for row in result.history] == [0, 1, 2]
+    assert all("val_accuracy" in row for row in result.history)
+    with open(os.path.join(result.run_dir, "config.json")) as f:
+        training_config = json.load(f)["training"]
+    assert training_config["steps_per_epoch"] == 5
+    assert training_config["lr_schedule"] == "one_cycle"
+    lrs = [row["learning_rate"] for row in result.history]
+    assert lrs[0] > lrs[-1]  # annealed over the 15 steps
+    with pytest.raises(ValueError, match="twice"):
+        training.train("sentiment_classifier", train, out=str(tmp_path / "t"),
+                       epochs=1, settings={"epochs": 2}, verbose=0)

@@ -1,0 +1,251 @@
+"""Starting a classifier from what was learned elsewhere.
+
+- `--init-from LM_RUN_DIR` (SA-LSTM, Dai & Le 2015; ULMFiT, Howard & Ruder
+  2018): a classifier takes a word-level language model's vocabulary,
+  tokenisation, embedding and recurrent stack. The classifier's
+  `TextVectorization` holds the LM's vocabulary (padding at 0, `[UNK]` at
+  1, then the LM's tokens in the LM's order without `<unk>` and `<eos>`),
+  and standardises text as the LM's corpus was standardised (reviews:
+  `training.data.vocab.text_tokens`), so raw strings still go in and both
+  models see the same tokens. Embedding row `tv_id(t)` is the LM's row
+  `lm_id(t)` for every LM token `t`; `[UNK]` takes `<unk>`'s row.
+- `--embeddings FILE`: word vectors in the GloVe / word2vec text format
+  (`word v1 ... vd` per line; a word2vec `count dim` first line is
+  skipped) initialise the embedding rows of the words they cover.
+
+The LM run is read through `training.run_dir`, its owner.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from training.data.errors import DataError
+
+PAD_ID, UNK_ID = 0, 1
+# What a classifier copies from the LM must have the same shape in both.
+SHAPE_KEYS = ("embedding_dim", "cell", "units", "num_layers", "connection")
+
+
+class TransferError(ValueError):
+    """`--init-from` a run that cannot start this classifier."""
+
+
+def open_language_model(run_dir):
+    """The LM run at `run_dir`, checked to be a finished word-level LM.
+
+    Raises:
+        TransferError: missing directory, not a run, a classifier run, a
+            character-level LM, or no `model.keras` / `vocab.txt`.
+    """
+    from training import run_dir as rd
+
+    run_dir = os.fspath(run_dir)
+    if not os.path.isdir(run_dir):
+        raise TransferError(f"--init-from {run_dir}: no such run directory")
+    try:
+        run = rd.open_run(run_dir)
+    except rd.RunDirError as e:
+        raise TransferError(f"--init-from {run_dir}: {e}") from None
+    if run.family != "language_model":
+        raise TransferError(
+            f"--init-from {run_dir}: it is a {run.family} run "
+            f"({run.preset!r}); a classifier starts from a language model run "
+            "(e.g. zoo train imdb_lm --data ../shared/data/imdb/unsup.csv)")
+    if run.level != "word":
+        raise TransferError(
+            f"--init-from {run_dir}: a {run.level}-level language model; a "
+            "classifier's vocabulary is words, so it needs a word-level one")
+    for what, path in (("model.keras", run.best_path),
+                       ("vocab.txt", run.vocab_path)):
+        if not os.path.exists(path):
+            raise TransferError(f"--init-from {run_dir}: {what} is missing "
+                                "(has the run finished an epoch?)")
+    return run
+
+
+def classifier_vocabulary(lm_vocab) -> list:
+    """The LM's tokens as a `TextVectorization` vocabulary (without the
+    padding and OOV entries it adds itself, `<unk>` and `<eos>`)."""
+    from training.data.vocab import EOS_TOKEN
+
+    return [t for t in lm_vocab.tokens if t not in (lm_vocab.oov_token, EOS_TOKEN)]
+
+
+def classifier_overrides(run, preset_config, overrides) -> dict:
+    """Model arguments that give the classifier the LM's vocabulary.
+
+    Args:
+        run: the LM `Run` (`open_language_model`).
+        preset_config: the classifier's configuration (preset and `--set`).
+        overrides: what the user set on the command line.
+
+    Returns:
+        `{"vocabulary_size": n, "standardize": s}`; `copy_language_model`
+        then sets the vocabulary itself.
+
+    Raises:
+        TransferError: the classifier's shape (embedding width, cell,
+            units, layers, connection, direction) differs from the LM's,
+            or the user set another vocabulary size or standardisation;
+            the message gives both configurations.
+    """
+    lm = run.model_config
+    mine = {k: preset_config.get(k) for k in SHAPE_KEYS}
+    theirs = {k: lm.get(k) for k in SHAPE_KEYS}
+    if theirs.get("connection") is None:
+        theirs["connection"] = "none"
+    problems = [k for k in SHAPE_KEYS if mine[k] != theirs[k]]
+    if preset_config.get("bidirectional"):
+        problems.append("bidirectional")
+    if problems:
+        raise TransferError(
+            f"--init-from {run.run_dir}: the classifier cannot take this "
+            f"language model's weights; they differ in {problems}. "
+            f"Classifier: {dict(mine, bidirectional=preset_config.get('bidirectional'))}; "
+            f"language model ({run.preset!r}): {dict(theirs, bidirectional=False)}. "
+            "Set the classifier to the LM's shape (--set KEY=VALUE, "
+            "bidirectional=false).")
+    vocab = run.vocabulary
+    standardize = run.data.get("standardize")
+    tokens = classifier_vocabulary(vocab)
+    size = len(tokens) + 2
+    for key, value in (("vocabulary_size", size), ("standardize", standardize)):
+        if key in overrides and overrides[key] != value:
+            raise TransferError(
+                f"--init-from {run.run_dir}: the classifier takes the LM's "
+                f"{key} ({value!r}). Received: {key}={overrides[key]!r}")
+    return {"vocabulary_size": size, "standardize": standardize}
+
+
+def copy_language_model(classifier, run) -> dict:
+    """Gives `classifier` the LM's vocabulary, embedding rows and stack.
+
+    Returns:
+        A report for the run directory: rows and variables copied.
+    """
+    lm = run.load_model()
+    vocab = run.vocabulary
+    # Set after construction, as `adapt` does: a vocabulary passed to the
+    # constructor under a tf.distribute scope leaves the lookup table
+    # uninitialised in the training function.
+    classifier.vectorizer.set_vocabulary(classifier_vocabulary(vocab))
+    tv = {t: i for i, t in enumerate(classifier.get_vocabulary())}
+    lm_table = np.asarray(lm.get_layer("embedding").embeddings)
+    emb = classifier.get_layer("embedding")
+    table = np.array(emb.embeddings)
+    if table.shape[1] != lm_table.shape[1]:
+        raise TransferError(f"embedding widths differ: classifier "
+                            f"{table.shape[1]}, LM {lm_table.shape[1]}")
+    rows = 0
+    for lm_id, token in enumerate(vocab.tokens):
+        if token == vocab.oov_token:
+            table[UNK_ID] = lm_table[lm_id]
+            rows += 1
+        elif token in tv:
+            table[tv[token]] = lm_table[lm_id]
+            rows += 1
+    emb.embeddings.assign(table)
+    mine = classifier.get_layer("recurrent_stack").weights
+    theirs = lm.get_layer("recurrent_stack").weights
+    if [tuple(v.shape) for v in mine] != [tuple(v.shape) for v in theirs]:
+        raise TransferError(
+            "recurrent stacks differ: classifier "
+            f"{[tuple(v.shape) for v in mine]}, LM {[tuple(v.shape) for v in theirs]}")
+    for a, b in zip(mine, theirs):
+        a.assign(np.asarray(b))
+    return {"run_dir": run.run_dir, "preset": run.preset,
+            "embedding_rows": rows, "stack_variables": len(mine),
+            "standardize": run.data.get("standardize"),
+            "vocabulary_size": len(tv)}
+
+
+# ------------------------------------------------------------ word vectors
+
+
+def read_word_vectors(path, dim, wanted=None):
+    """`{word: vector}` from a GloVe / word2vec text file.
+
+    Args:
+        path: the file: `word v1 ... v_dim` per line (UTF-8); a word2vec
+            header line `count dim` is allowed.
+        dim: the embedding width the vectors must have.
+        wanted: optional set of words to keep (others are skipped, but
+            their lines are still checked).
+
+    Raises:
+        DataError: a line of the wrong width, a value that is not a
+            number, an empty file; it names the file and the line.
+    """
+    vectors = {}
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as e:
+                raise DataError(f"not UTF-8 ({e.reason} at byte {e.start})",
+                                path=path, line=lineno) from None
+            if not line.strip():
+                continue
+            parts = line.rstrip(" ").split(" ")
+            if lineno == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
+                if int(parts[1]) != dim:
+                    raise DataError(
+                        f"word2vec header says {parts[1]}-dimensional vectors; "
+                        f"the embedding is {dim}-dimensional", path=path, line=1)
+                continue
+            if len(parts) != dim + 1:
+                raise DataError(
+                    f"expected a word and {dim} numbers (the embedding width), "
+                    f"found {len(parts) - 1} values", path=path, line=lineno)
+            word = parts[0]
+            if wanted is not None and word not in wanted:
+                continue
+            try:
+                vec = np.asarray([float(p) for p in parts[1:]], np.float32)
+            except ValueError:
+                raise DataError("a vector value is not a number",
+                                path=path, line=lineno) from None
+            if not np.all(np.isfinite(vec)):
+                raise DataError("a vector value is not finite", path=path,
+                                line=lineno)
+            vectors.setdefault(word, vec)
+    if not vectors and wanted is None:
+        raise DataError("no word vectors in the file", path=path)
+    return vectors
+
+
+def load_word_vectors(classifier, path) -> dict:
+    """Initialises `classifier`'s embedding rows from the vectors in `path`.
+
+    A vocabulary word takes the vector of the same word, else of its
+    lower-cased form. Rows of words the file lacks keep their random
+    initialisation.
+
+    Returns:
+        `{"file", "found", "vocabulary", "coverage"}`.
+    """
+    if not os.path.isfile(path):
+        raise DataError("embeddings file does not exist", path=path)
+    emb = classifier.get_layer("embedding")
+    table = np.array(emb.embeddings)
+    vocabulary = classifier.get_vocabulary()
+    words = set(vocabulary[2:])
+    vectors = read_word_vectors(path, table.shape[1],
+                                wanted=words | {w.lower() for w in words})
+    found = 0
+    for i, word in enumerate(vocabulary):
+        if i < 2:
+            continue
+        vec = vectors.get(word)
+        if vec is None:
+            vec = vectors.get(word.lower())
+        if vec is not None:
+            table[i] = vec
+            found += 1
+    emb.embeddings.assign(table)
+    n = max(len(vocabulary) - 2, 0)
+    return {"file": os.fspath(path), "found": found, "vocabulary": n,
+            "coverage": round(found / n, 4) if n else 0.0}
