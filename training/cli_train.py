@@ -84,7 +84,10 @@ def build_parser():
                    type=key_value, metavar="KEY=VALUE",
                    help="training setting, repeatable: any of the flags above "
                    "and lr_schedule=one_cycle, warmup_fraction, "
-                   "schedule_steps, layer_lr_decay, unfreeze_steps")
+                   "schedule_steps, layer_lr_decay, unfreeze_steps, "
+                   "steps_per_epoch, weight_average=uniform|ema, "
+                   "average_start_epoch, average_momentum, "
+                   "variable_bptt=true")
     p.add_argument("--init-from", metavar="LM_RUN_DIR",
                    help="classifiers: start from a word-level language "
                    "model run (its vocabulary, embedding and recurrent stack)")

@@ -24,6 +24,24 @@ compiled TensorFlow graphs, JAX's stateless steps and PyTorch alike. A
 frozen variable's gradient still enters the statistics, the clipping
 norm and Adam's moments; only its update is zero.
 
+Weight averaging for the end of training is composed here too
+(`set_weight_averaging`): after Keras applies a step, each trainable
+variable's average is updated in the step: a uniform running mean (a
+stochastic weight average; with SGD this is averaged SGD, as in AWD-LSTM's
+ASGD) or an exponential moving average. Averaging starts at the step held
+in the optimizer variable `average_from_step` (set by `AveragedWeights`
+at the start of the recipe's `average_start_epoch`), and
+`AveragedWeights` swaps the averages into the model at each epoch's end,
+so validation, the best and last checkpoints and the final model use them,
+and swaps the raw weights back before the next epoch trains. The swap
+exchanges values, and `averages_swapped` records it, so a run resumed from
+a backup taken while swapped carries on correctly.
+
+A per-step learning-rate scale (`step_learning_rate_scale`) is the last
+composition: the trainer sets it, inside one step's trace, to the length
+of a variable-length BPTT window divided by `bptt` (AWD-LSTM scales the
+rate by the window length), and `update_step` multiplies the rate by it.
+
 The statistics live in three optimizer variables, so they follow the
 optimizer's state on every backend (JAX's stateless steps included) and are
 summed over an epoch inside the compiled step:
@@ -62,6 +80,8 @@ _CLASSES = {
     "rmsprop": keras.optimizers.RMSprop,
 }
 _TRACKED_CLASSES = {}
+AVERAGES = ("uniform", "ema")
+_NEVER = 1e15  # average_from_step before averaging is started
 
 
 class GradientStatistics:
@@ -87,6 +107,25 @@ class GradientStatistics:
         self.clipped_steps = self.add_variable(
             (), initializer="zeros", dtype="float32", aggregation="mean",
             name="clipped_steps")
+        if getattr(self, "_averaging", None):
+            # Every replica holds the same weights, so "mean" aggregation
+            # keeps replica-context assignments exact.
+            self.average_from_step = self.add_variable(
+                (), initializer=keras.initializers.Constant(_NEVER),
+                dtype="float32", aggregation="mean", name="average_from_step")
+            self.averaged_steps = self.add_variable(
+                (), initializer="zeros", dtype="float32", aggregation="mean",
+                name="averaged_steps")
+            self.averages_swapped = self.add_variable(
+                (), initializer="zeros", dtype="float32", aggregation="mean",
+                name="averages_swapped")
+            self.averages = [
+                self.add_variable(
+                    tuple(v.shape), initializer="zeros", dtype=v.dtype,
+                    aggregation="mean",
+                    name="average_" + v.path.replace("/", "_"))
+                for v in variables
+            ]
 
     def apply(self, grads, trainable_variables=None):
         """Records the gradients' statistics, then applies them as Keras does.
@@ -101,7 +140,75 @@ class GradientStatistics:
             self.build(list(trainable_variables))
         if grads:
             self._record(grads)
-        return super().apply(grads, trainable_variables)
+        result = super().apply(grads, trainable_variables)
+        if grads and getattr(self, "_averaging", None):
+            self._update_averages()
+        return result
+
+    # -- weight averaging ------------------------------------------------
+    def set_weight_averaging(self, kind, momentum=0.999):
+        """Keeps an average of the trainable weights (see the module doc).
+
+        Call before the optimizer is built, and build it before `fit`
+        (`compile_trainer` does both), so that the average can start at the
+        first step of a run.
+
+        Args:
+            kind: `"uniform"` (running mean of the weights after each step,
+                from the start step on) or `"ema"` (exponential moving
+                average with `momentum`, warmed up as
+                `min(momentum, (1 + n) / (10 + n))` after n averaged steps).
+            momentum: the EMA's momentum, in [0, 1). Default: `0.999`.
+        """
+        if kind not in AVERAGES:
+            raise ValueError(f"Unknown weight average {kind!r}. Valid values: "
+                             f"{list(AVERAGES)}. Received: {kind!r}")
+        if not 0.0 <= float(momentum) < 1.0:
+            raise ValueError("the EMA momentum must be in [0, 1). Received: "
+                             f"momentum={momentum!r}")
+        if self.built:
+            raise ValueError("set_weight_averaging must be called before the "
+                             "optimizer is built")
+        self._averaging = (kind, float(momentum))
+
+    def _update_averages(self):
+        kind, momentum = self._averaging
+        tensor = ops.convert_to_tensor
+        step = ops.cast(tensor(self.iterations), "float32")
+        active = ops.greater_equal(step, tensor(self.average_from_step))
+        n = tensor(self.averaged_steps)
+        first = ops.equal(n, 0.0)
+        # the EMA's momentum warms up as in tf.train.ExponentialMovingAverage
+        # with num_updates, so early weights do not dominate it
+        decay = ops.minimum(momentum, (1.0 + n) / (10.0 + n))
+        for average, variable in zip(self.averages, self._trainable_variables):
+            value = ops.cast(tensor(variable), average.dtype)
+            old = tensor(average)
+            if kind == "uniform":
+                new = old + (value - old) / (n + 1.0)
+            else:
+                new = decay * old + (1.0 - decay) * value
+            new = ops.where(first, value, new)
+            average.assign(ops.where(active, new, old))
+        self.averaged_steps.assign_add(ops.cast(active, "float32"))
+
+    def start_averaging(self):
+        """Starts the average at the next step (outside a compiled step)."""
+        if ops.convert_to_numpy(self.average_from_step) >= _NEVER:
+            self.average_from_step.assign(
+                float(ops.convert_to_numpy(self.iterations)))
+
+    def swap_averages(self):
+        """Exchanges the weights and their averages (outside a step)."""
+        for average, variable in zip(self.averages, self._trainable_variables):
+            raw = ops.convert_to_numpy(variable).copy()
+            variable.assign(ops.convert_to_numpy(average))
+            average.assign(raw)
+        self.averages_swapped.assign(
+            1.0 - float(ops.convert_to_numpy(self.averages_swapped)))
+
+    # -- per-step rate scale ---------------------------------------------
+    step_learning_rate_scale = None
 
     def set_layer_rates(self, rates):
         """Per-variable learning-rate rules (see the module docstring).
@@ -123,6 +230,9 @@ class GradientStatistics:
         self._layer_rates = checked
 
     def update_step(self, gradient, variable, learning_rate):
+        if self.step_learning_rate_scale is not None:
+            learning_rate = ops.cast(learning_rate, "float32") * \
+                self.step_learning_rate_scale
         rates = getattr(self, "_layer_rates", None)
         if rates:
             path = self._trainable_variables[
@@ -173,7 +283,9 @@ class GradientStatistics:
 
     def load_own_variables(self, store):
         keys = len(store.keys())
-        if self._statistics_built() and keys == len(self.variables) - 3:
+        own = 3 + (3 + len(self.averages)
+                   if getattr(self, "_averaging", None) and self.built else 0)
+        if self._statistics_built() and keys == len(self.variables) - own:
             # A state saved by the plain Keras optimizer: Keras' own
             # variables come first; the statistics start at zero.
             for i, variable in enumerate(self.variables[:keys]):
@@ -296,3 +408,53 @@ class GradientLog(keras.callbacks.Callback):
             return
         logs["grad_norm"] = (end[1] - start[1]) / steps
         logs["clipped_fraction"] = (end[2] - start[2]) / steps
+
+
+class AveragedWeights(keras.callbacks.Callback):
+    """Evaluates and saves the averaged weights (see the module docstring).
+
+    At the start of epoch `start_epoch` (0-based) it starts the average;
+    at each epoch's end, once the average holds a step, it swaps the
+    averages into the model, so that the callbacks after it (validation,
+    checkpoints, the resume backup) and the end of training see them; at
+    the next epoch's start it swaps the raw weights back. Place it before
+    the validation and the run directory's writers.
+
+    Args:
+        optimizer: the `make_optimizer` optimizer, with
+            `set_weight_averaging` called.
+        start_epoch: the epoch from whose first step the average runs.
+    """
+
+    def __init__(self, optimizer, start_epoch=0):
+        super().__init__()
+        self.optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+        self.start_epoch = int(start_epoch)
+
+    def _sync(self):
+        if keras.backend.backend() == "jax" and hasattr(self.model,
+                                                         "jax_state_sync"):
+            self.model.jax_state_sync()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        opt = self.optimizer
+        if not opt.built:
+            raise ValueError("AveragedWeights needs the optimizer built before "
+                             "fit (compile_trainer builds it)")
+        self._sync()
+        if float(ops.convert_to_numpy(opt.averages_swapped)):
+            opt.swap_averages()
+        if epoch >= self.start_epoch:
+            opt.start_averaging()
+
+    def on_epoch_end(self, epoch, logs=None):
+        opt = self.optimizer
+        if not opt.built:
+            return
+        self._sync()
+        if float(ops.convert_to_numpy(opt.averaged_steps)) > 0 and \
+                not float(ops.convert_to_numpy(opt.averages_swapped)):
+            opt.swap_averages()
+            if logs is not None:
+                logs["averaged_steps"] = float(
+                    ops.convert_to_numpy(opt.averaged_steps))

@@ -26,6 +26,20 @@ and the fine-tuning levers (Howard & Ruder 2018):
   repeated, reshuffled training data, so that validation, checkpoints and
   the learning curves come every N steps rather than once per pass.
 
+Language-model regularisation and optimisation (Merity et al. 2018):
+
+- `weight_average`: `"uniform"` (a running mean of the weights: averaged
+  SGD / a stochastic weight average) or `"ema"` (exponential moving
+  average, `average_momentum`, default 0.999), from the first step of
+  epoch `average_start_epoch` (0-based, default 0); validation, the
+  checkpoints and the final model use the averaged weights
+  (`training.optimizer.AveragedWeights`);
+- `variable_bptt`: BPTT windows of random length around `bptt` (AWD-LSTM's
+  rule), with the learning rate scaled by each window's length / `bptt`.
+
+AR/TAR and the dropouts (`word_dropout`, `locked_dropout`, `weight_drop`,
+zoneout) are model arguments, set in a preset's `config` or with `--set`.
+
 `zoo train --recipe KEY=VALUE` sets any of them.
 """
 
@@ -47,11 +61,15 @@ FAMILY_RECIPES = {
 SETTINGS = ("optimizer", "learning_rate", "clipnorm", "global_clipnorm",
             "epochs", "batch_size", "bptt", "lr_decay", "lr_decay_after",
             "lr_schedule", "warmup_fraction", "schedule_steps",
-            "layer_lr_decay", "unfreeze_steps", "steps_per_epoch")
+            "layer_lr_decay", "unfreeze_steps", "steps_per_epoch",
+            "weight_average", "average_start_epoch", "average_momentum",
+            "variable_bptt")
 LR_SCHEDULES = ("constant", "one_cycle")
 # Settings that default to "off" (None) when a recipe does not name them.
 _OPTIONAL = ("lr_decay", "lr_decay_after", "schedule_steps", "layer_lr_decay",
-             "unfreeze_steps", "steps_per_epoch")
+             "unfreeze_steps", "steps_per_epoch", "weight_average",
+             "average_start_epoch", "average_momentum")
+WEIGHT_AVERAGES = ("uniform", "ema")
 
 
 def base_recipe(preset, family) -> dict:
@@ -103,6 +121,7 @@ def resolve(preset, family, given) -> dict:
         recipe.setdefault(k, None)
     recipe.setdefault("lr_schedule", "constant")
     recipe.setdefault("warmup_fraction", 0.1)
+    recipe.setdefault("variable_bptt", False)
     if family == "language_model":
         recipe.setdefault("bptt", 35)
     elif given.get("bptt") is not None:
@@ -157,6 +176,37 @@ def _check(recipe, family):
             f"classifier settings. Received: layer_lr_decay={layer!r}, "
             f"unfreeze_steps={recipe['unfreeze_steps']!r}, "
             f"steps_per_epoch={recipe['steps_per_epoch']!r}")
+    average = recipe["weight_average"]
+    if average is not None and average not in WEIGHT_AVERAGES:
+        raise ValueError(f"Unknown weight_average {average!r}. Valid values: "
+                         f"{list(WEIGHT_AVERAGES)}. Received: "
+                         f"weight_average={average!r}")
+    start = recipe["average_start_epoch"]
+    if start is not None and (isinstance(start, bool) or
+                              not isinstance(start, int) or start < 0):
+        raise ValueError("`average_start_epoch` must be an integer >= 0. "
+                         f"Received: average_start_epoch={start!r}")
+    momentum = recipe["average_momentum"]
+    if momentum is not None and (isinstance(momentum, bool) or
+                                 not isinstance(momentum, (int, float)) or
+                                 not 0 <= momentum < 1):
+        raise ValueError("`average_momentum` must be in [0, 1). Received: "
+                         f"average_momentum={momentum!r}")
+    if average is None and (start is not None or momentum is not None):
+        raise ValueError("`average_start_epoch` and `average_momentum` need "
+                         "`weight_average`. Received: "
+                         f"average_start_epoch={start!r}, "
+                         f"average_momentum={momentum!r}")
+    if momentum is not None and average != "ema":
+        raise ValueError("`average_momentum` applies to weight_average='ema'. "
+                         f"Received: weight_average={average!r}")
+    variable = recipe["variable_bptt"]
+    if not isinstance(variable, bool):
+        raise ValueError("`variable_bptt` must be true or false. Received: "
+                         f"variable_bptt={variable!r}")
+    if variable and family != "language_model":
+        raise ValueError("`variable_bptt` applies to language models only. "
+                         f"Received: variable_bptt={variable!r}")
     if recipe["optimizer"] not in OPTIMIZERS:
         raise ValueError(f"Unknown optimizer {recipe['optimizer']!r}. Valid "
                          f"values: {list(OPTIMIZERS)}. Received: "

@@ -48,19 +48,42 @@ class Trainer(keras.Model):
     workers to learn its shapes (which fails for string inputs), and logs
     have shape `[1]` (multi-worker Keras reduces them along axis 0).
 
+    With variable-length BPTT windows (`window_bptt`), each step scales the
+    learning rate by the window's length over `window_bptt`, through the
+    optimizer hook's `step_learning_rate_scale` (AWD-LSTM's rule).
+
     Args:
         zoo_model: the model to train (`trainer.zoo_model`).
+        window_bptt: the recipe's `bptt` when windows vary in length, else
+            `None`.
 
     Call arguments:
         inputs: what the zoo model takes.
         training: Python bool, training mode (dropout on).
     """
 
-    def __init__(self, zoo_model, **kwargs):
+    def __init__(self, zoo_model, window_bptt=None, **kwargs):
         kwargs.setdefault("name", "trainer")
         super().__init__(**kwargs)
         self.zoo_model = zoo_model
+        self.window_bptt = window_bptt
         self.built = True
+
+    def train_step(self, *args):
+        # TensorFlow and PyTorch call train_step(data), JAX
+        # train_step(state, data).
+        if not self.window_bptt:
+            return super().train_step(*args)
+        from keras import ops
+
+        inputs = args[-1][0]
+        opt = getattr(self.optimizer, "inner_optimizer", self.optimizer)
+        opt.step_learning_rate_scale = ops.cast(
+            ops.shape(inputs)[1], "float32") / float(self.window_bptt)
+        try:
+            return super().train_step(*args)
+        finally:
+            opt.step_learning_rate_scale = None
 
     def call(self, inputs, training=False):
         return self.zoo_model(inputs, training=training)
@@ -126,13 +149,19 @@ def compile_trainer(model, family, recipe, *, extra_optimizer_args=None,
     rates = layer_rates(model, recipe)
     if rates:
         optimizer.set_layer_rates(rates)
+    if recipe.get("weight_average"):
+        optimizer.set_weight_averaging(
+            recipe["weight_average"],
+            momentum=recipe.get("average_momentum") or 0.999)
+        optimizer.build(model.trainable_variables)
     if family == "language_model":
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         metrics = []
     else:
         loss = keras.losses.SparseCategoricalCrossentropy()
         metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-    trainer = Trainer(model)
+    trainer = Trainer(model, window_bptt=recipe.get("bptt")
+                      if recipe.get("variable_bptt") else None)
     trainer.compile(optimizer=optimizer, loss=loss, metrics=metrics,
                     jit_compile=jit_compile())
     return trainer
@@ -205,17 +234,34 @@ def jit_compile():
 # ------------------------------------------------------------------ data
 
 
-def _lm_windows_dataset(ids, batch_size, bptt, max_steps):
+def _lm_windows_dataset(ids, batch_size, bptt, max_steps, variable, seed):
     from training.data import batchify, lm_steps_per_epoch
+    from training.data import variable_window_starts
 
     class LanguageModelWindows(keras.utils.PyDataset):
-        """Ordered BPTT windows `(inputs, targets)`, one per index."""
+        """Ordered BPTT windows `(inputs, targets)`, one per index (drawn
+        anew each epoch when `variable`)."""
 
         def __init__(self):
             super().__init__(workers=1, use_multiprocessing=False)
             self.rows = batchify(ids, batch_size).astype(np.int32)
             n = lm_steps_per_epoch(len(ids), batch_size=batch_size, bptt=bptt)
             self.steps = min(n, max_steps) if max_steps else n
+            self.epoch = 0
+            self._draw()
+
+        def _draw(self):
+            if variable:
+                self.bounds = variable_window_starts(
+                    self.rows.shape[1] - 1, bptt, self.steps,
+                    seed=seed + self.epoch)
+            else:
+                self.bounds = [(w * bptt, (w + 1) * bptt)
+                               for w in range(self.steps)]
+
+        def on_epoch_end(self):
+            self.epoch += 1
+            self._draw()
 
         def __len__(self):
             return self.steps
@@ -223,18 +269,44 @@ def _lm_windows_dataset(ids, batch_size, bptt, max_steps):
         def __getitem__(self, w):
             if not 0 <= w < self.steps:
                 raise IndexError(w)
-            a = w * bptt
-            return self.rows[:, a:a + bptt], self.rows[:, a + 1:a + bptt + 1]
+            a, b = self.bounds[w]
+            return self.rows[:, a:b], self.rows[:, a + 1:b + 1]
 
     return LanguageModelWindows()
 
 
-def language_model_windows(ids, *, batch_size, bptt, max_steps=None):
+def _variable_windows_tf(ids, batch_size, bptt, max_steps, seed):
+    import tensorflow as tf
+
+    from training.data import batchify, lm_steps_per_epoch
+    from training.data import variable_window_starts
+
+    rows = batchify(ids, batch_size).astype(np.int32)
+    n = lm_steps_per_epoch(len(ids), batch_size=batch_size, bptt=bptt)
+    steps = min(n, max_steps) if max_steps else n
+    epoch = [0]
+
+    def windows():
+        bounds = variable_window_starts(rows.shape[1] - 1, bptt, steps,
+                                        seed=seed + epoch[0])
+        epoch[0] += 1
+        for a, b in bounds:
+            yield rows[:, a:b], rows[:, a + 1:b + 1]
+
+    spec = tf.TensorSpec((batch_size, None), tf.int32)
+    ds = tf.data.Dataset.from_generator(windows, output_signature=(spec, spec))
+    return ds.apply(tf.data.experimental.assert_cardinality(steps))
+
+
+def language_model_windows(ids, *, batch_size, bptt, max_steps=None,
+                           variable=False, seed=0):
     """The training windows of a token stream, in order, for `fit`.
 
     The windows of `training.data.lm_windows` (full ones only), at most
     `max_steps`: a `tf.data.Dataset` on TensorFlow, a `keras.utils.PyDataset`
-    on the other backends.
+    on the other backends. With `variable=True` the windows have the
+    lengths of `training.data.variable_window_starts`, drawn anew each
+    epoch (seeded by `seed` and the epoch), as many as with fixed ones.
 
     Raises:
         ValueError: the stream is too short for one window.
@@ -247,7 +319,10 @@ def language_model_windows(ids, *, batch_size, bptt, max_steps=None):
             f"the training split ({len(ids)} tokens) is too short for "
             f"batch_size={batch_size} and bptt={bptt}")
     if keras.backend.backend() != "tensorflow":
-        return _lm_windows_dataset(ids, batch_size, bptt, max_steps)
+        return _lm_windows_dataset(ids, batch_size, bptt, max_steps,
+                                   variable, seed)
+    if variable:
+        return _variable_windows_tf(ids, batch_size, bptt, max_steps, seed)
     ds = make_lm_dataset(ids, batch_size=batch_size, bptt=bptt)
     return ds.take(max_steps) if max_steps else ds
 
@@ -263,7 +338,8 @@ def fit_data(family, data, recipe, *, global_batch, seed, max_steps=None):
     if family == "language_model":
         return language_model_windows(
             data.train, batch_size=global_batch, bptt=recipe["bptt"],
-            max_steps=max_steps), None
+            max_steps=max_steps, variable=bool(recipe.get("variable_bptt")),
+            seed=seed), None
     from training.data import make_text_classification_dataset
 
     train = make_text_classification_dataset(
@@ -379,6 +455,9 @@ def family_callbacks(family, trainer, recipe, *, data=None, batch_size=None,
     The run directory's writers go after these (see `training.train`).
     """
     cbs = [StopOnNaN(), opt_lib.GradientLog(trainer.optimizer)]
+    if recipe.get("weight_average"):
+        cbs.append(opt_lib.AveragedWeights(
+            trainer.optimizer, recipe.get("average_start_epoch") or 0))
     if recipe.get("lr_decay"):
         cbs.append(keras.callbacks.LearningRateScheduler(lr_decay_schedule(
             recipe["learning_rate"], recipe["lr_decay"],

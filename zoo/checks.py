@@ -31,3 +31,14 @@ def rate(name, value):
             f"`{name}` must be a float in [0, 1). Received: {name}={value!r}"
         )
     return float(value)
+
+
+def probability(name, value):
+    """Returns `value` as a float if it is a number in [0, 1] (a zoneout
+    rate: 1 is well defined, the state then never changes)."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not 0.0 <= float(value) <= 1.0):
+        raise ValueError(
+            f"`{name}` must be a float in [0, 1]. Received: {name}={value!r}"
+        )
+    return float(value)

@@ -6,7 +6,8 @@ Public API:
 - `load_text_classification(source, ...) -> TextClassificationData`
 - `make_text_classification_dataset(split, ...) -> tf.data.Dataset`
 - `load_language_model(source, ...) -> LanguageModelData`
-- `batchify`, `lm_windows`, `lm_steps_per_epoch`, `make_lm_dataset`
+- `batchify`, `lm_windows`, `lm_steps_per_epoch`, `make_lm_dataset`,
+  `variable_window_starts`
 - `Vocabulary` (save/load `vocab.txt`), `tokenize`, `corpus_tokens`
 - `DataError`: every bad-input error, naming the file and line.
 """
@@ -20,6 +21,7 @@ from training.data.language_modeling import (
     lm_windows,
     load_language_model,
     make_lm_dataset,
+    variable_window_starts,
 )
 from training.data.sources import Source, resolve_source
 from training.data.text_classification import (
@@ -57,6 +59,7 @@ __all__ = [
     "load_language_model",
     "load_text_classification",
     "make_lm_dataset",
+    "variable_window_starts",
     "make_text_classification_dataset",
     "resolve_source",
     "split_validation",

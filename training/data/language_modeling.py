@@ -410,6 +410,43 @@ def lm_windows(ids, *, batch_size: int, bptt: int, include_partial: bool = False
     return out
 
 
+def variable_window_starts(usable: int, bptt: int, count: int, *, seed=0,
+                           half_probability: float = 0.05, std: float = 5.0,
+                           min_length: int = 5, max_delta: int = 20):
+    """Variable-length BPTT windows as AWD-LSTM draws them.
+
+    Each window's length is drawn from a normal around `bptt` (around
+    `bptt / 2` with probability `half_probability`) with deviation `std`,
+    at least `min_length` and at most `bptt + max_delta`. `count` windows
+    are drawn; if they overrun the `usable` positions of a row, every
+    length is scaled down so that they fit. Consecutive windows are
+    contiguous, so a stateful model carries its state across them.
+
+    Args:
+        usable: positions of a row that have a next token (row length - 1).
+        bptt: the mean window length.
+        count: number of windows (the fixed-length windows' count).
+        seed: random seed (the trainer uses the run's seed plus the epoch).
+
+    Returns:
+        `[(start, end), ...]`, `count` contiguous windows from position 0.
+    """
+    rng = np.random.default_rng(seed)
+    lengths = []
+    for _ in range(count):
+        mean = bptt if rng.random() >= half_probability else bptt / 2.0
+        length = int(rng.normal(mean, std))
+        lengths.append(min(max(min_length, length), bptt + max_delta, usable))
+    lengths = np.array(lengths, dtype=np.int64)
+    if lengths.sum() > usable:
+        lengths = np.maximum(1, (lengths * usable) // lengths.sum())
+        while lengths.sum() > usable:  # rounding up with the floor of 1
+            lengths[np.argmax(lengths)] -= 1
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    return [(int(a), int(b)) for a, b in zip(starts, ends)]
+
+
 def make_lm_dataset(ids, *, batch_size: int, bptt: int, include_partial: bool = False):
     """`tf.data.Dataset` of BPTT windows `(inputs, targets)`, in order.
 

@@ -14,17 +14,22 @@ from zoo.layers.lstm import LSTM
 from zoo.layers.lstm import LSTMCell
 from zoo.layers.pooling import POOLINGS
 from zoo.layers.pooling import SequencePooling
+from zoo.layers.sequence_ops import ActivationRegularization
 from zoo.layers.sequence_ops import BiasAdd
 from zoo.layers.sequence_ops import TruncateSequence
+from zoo.layers.sequence_ops import WordDropout
 from zoo.layers.simple_rnn import SimpleRNN
 from zoo.layers.simple_rnn import SimpleRNNCell
 from zoo.layers.stack import CELLS
+from zoo.layers.stack import LOCKED
 from zoo.layers.stack import RecurrentStack
 
 __all__ = [
+    "ActivationRegularization",
     "BiasAdd",
     "CELLS",
     "CONNECTIONS",
+    "LOCKED",
     "GRU",
     "GRUCell",
     "HighwayConnection",
@@ -39,4 +44,5 @@ __all__ = [
     "SimpleRNN",
     "SimpleRNNCell",
     "TruncateSequence",
+    "WordDropout",
 ]

@@ -53,6 +53,23 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             dropped before the recurrent matmul; one mask per sequence
             (variational dropout, Gal & Ghahramani 2016). Default: `0.0`.
         seed: random seed for dropout. Default: `None`.
+        weight_drop: float in [0, 1), DropConnect on `recurrent_kernel`
+            (Wan et al. 2013; AWD-LSTM's `WeightDrop`): during training the
+            sequence layer drops entries of the recurrent weight matrix,
+            scaled by `1 / (1 - weight_drop)`, once per batch (one mask for
+            every time step), outside the time loop, so the fused kernel
+            still runs. At inference the weights are used as they are.
+            Default: `0.0`.
+        zoneout: float in [0, 1], zoneout of the hidden state (Krueger et
+            al. 2017): in training each unit keeps its previous value with
+            this probability at each step; at inference the state is the
+            expectation `zoneout * h_{t-1} + (1 - zoneout) * h_t`.
+            Default: `0.0`.
+        layer_norm: layer-normalise the input and the recurrent
+            pre-activations separately (`LN(x W) + LN(h U) + b`, Ba et al.
+            2016, as haste's LayerNormLSTM), each with its own gain
+            (`gate_norm_gamma`, shape `(2, num_gates * units)`).
+            Default: `False`.
 
     Call arguments (of a subclass's `call`):
         inputs: a 2D tensor `(batch, features)`, one time step.
@@ -79,6 +96,9 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         dropout=0.0,
         recurrent_dropout=0.0,
         seed=None,
+        weight_drop=0.0,
+        zoneout=0.0,
+        layer_norm=False,
         **kwargs,
     ):
         checks.positive_int("units", units)
@@ -99,11 +119,17 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         self.recurrent_dropout = checks.rate(
             "recurrent_dropout", recurrent_dropout
         )
+        self.weight_drop = checks.rate("weight_drop", weight_drop)
+        self.zoneout = checks.probability("zoneout", zoneout)
+        self.layer_norm = bool(layer_norm)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed=seed)
         self.state_size = units
         self.output_size = units
         self._cached_weights = None
+        # Width of the zoneout noise the sequence layer appends to each
+        # step's inputs (0: none; see `zoneout_noise_width`).
+        self._noise_width = 0
 
     # -- weights -----------------------------------------------------------
     def _bias_shape(self):
@@ -123,7 +149,8 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             constraint=self.kernel_constraint,
         )
         self.recurrent_kernel = self.add_weight(
-            shape=(self.units, n),
+            # rows: the width of h (an LSTMP's projection)
+            shape=(self._state_sizes()[0], n),
             name="recurrent_kernel",
             initializer=self.recurrent_initializer,
             regularizer=self.recurrent_regularizer,
@@ -139,6 +166,23 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             )
         else:
             self.bias = None
+        if self.layer_norm:
+            self.gate_norm_gamma = self.add_weight(
+                shape=(2, self._recurrent_width()),
+                name="gate_norm_gamma",
+                initializer="ones",
+            )
+
+    def _recurrent_width(self):
+        """Width of `h U` (the recurrent pre-activations)."""
+        return self.num_gates * self.units
+
+    def loop_only_options(self):
+        """The options set that only the cell loop implements (not the
+        fused kernel): `{"layer_norm": True, "zoneout": 0.1, ...}`."""
+        options = {"layer_norm": self.layer_norm}
+        options.update(zip(self._zoneout_names(), self._zoneout_rates()))
+        return {k: v for k, v in options.items() if v}
 
     def step_weights(self):
         """Returns `(kernel, recurrent_kernel, bias)` for one time step.
@@ -152,25 +196,108 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         return self.kernel, self.recurrent_kernel, self.bias
 
     @contextlib.contextmanager
-    def cast_weights_once(self):
-        """Casts the weights to the compute dtype once for a whole sequence.
+    def sequence_weights(self, training=False):
+        """The weights of one sequence (one batch), fixed for every step.
 
-        Under `mixed_bfloat16`/`mixed_float16` the variables are float32 and
-        reading them inside the time loop would cast them at every step; the
-        sequence layer enters this context around the loop instead.
+        Inside this context `step_weights()` returns tensors computed once:
+        under `mixed_bfloat16`/`mixed_float16` the float32 variables cast to
+        the compute dtype (rather than at every step), and in training with
+        `weight_drop` the recurrent kernel with one DropConnect mask drawn
+        for the whole batch. The sequence layer enters it around its time
+        loop, or around the fused kernel.
         """
-        if self.compute_dtype == self.variable_dtype:
+        dropped = bool(training) and self.weight_drop > 0.0
+        cast = self.compute_dtype != self.variable_dtype
+        if not dropped and not cast:
             yield
             return
-        weights = (self.kernel, self.recurrent_kernel, self.bias)
-        self._cached_weights = tuple(
-            None if w is None else ops.cast(w, self.compute_dtype)
-            for w in weights
+        kernel, recurrent_kernel, bias = (
+            self.kernel, self.recurrent_kernel, self.bias
         )
+        if dropped:
+            recurrent_kernel = keras.random.dropout(
+                ops.convert_to_tensor(recurrent_kernel),
+                self.weight_drop,
+                seed=self.seed_generator,
+            )
+        weights = (kernel, recurrent_kernel, bias)
+        if cast:
+            weights = tuple(
+                None if w is None else ops.cast(w, self.compute_dtype)
+                for w in weights
+            )
+        self._cached_weights = weights
         try:
             yield
         finally:
             self._cached_weights = None
+
+    def cast_weights_once(self):
+        """`sequence_weights()` outside training (kept for callers)."""
+        return self.sequence_weights(training=False)
+
+    # -- layer normalisation ----------------------------------------------
+    def _normalized(self, x, row):
+        """`LN(x)` with gain `gate_norm_gamma[row]` (0: input, 1: recurrent)
+        when `layer_norm`, else `x`."""
+        if not self.layer_norm:
+            return x
+        gamma = ops.cast(self.gate_norm_gamma[row], x.dtype)
+        return layer_normalize(x, gamma)
+
+    # -- zoneout -----------------------------------------------------------
+    def _zoneout_names(self):
+        return ["zoneout"]
+
+    def _zoneout_rates(self):
+        """One zoneout rate per state tensor."""
+        return [self.zoneout]
+
+    def _state_sizes(self):
+        sizes = self.state_size
+        return [sizes] if isinstance(sizes, int) else list(sizes)
+
+    def zoneout_noise_width(self):
+        """Features of uniform noise one step needs for zoneout in training
+        (the sizes of the states with a zoneout rate > 0)."""
+        return sum(
+            size
+            for size, rate in zip(self._state_sizes(), self._zoneout_rates())
+            if rate > 0.0
+        )
+
+    def _split_noise(self, inputs):
+        """`(inputs, noise)`: the noise the sequence layer appended, if any."""
+        if not self._noise_width:
+            return inputs, None
+        w = self._noise_width
+        return inputs[:, :-w], inputs[:, -w:]
+
+    def _zoned(self, new_states, old_states, noise, training):
+        """Applies zoneout to each state: keep the previous value where the
+        noise is below the rate (training), or mix by the rate (inference).
+        """
+        out, offset = [], 0
+        for new, old, rate in zip(new_states, old_states,
+                                  self._zoneout_rates()):
+            if rate <= 0.0:
+                out.append(new)
+                continue
+            if training:
+                size = new.shape[-1]
+                if noise is not None:
+                    u = noise[:, offset:offset + size]
+                    offset += size
+                else:  # the cell used alone, in a plain keras.layers.RNN
+                    u = keras.random.uniform(
+                        ops.shape(new), dtype=new.dtype,
+                        seed=self.seed_generator,
+                    )
+                keep = ops.cast(ops.less(u, rate), new.dtype)
+                out.append(keep * old + (1.0 - keep) * new)
+            else:
+                out.append(rate * old + (1.0 - rate) * new)
+        return out
 
     # -- dropout -----------------------------------------------------------
     def _dropped(self, inputs, h_tm1, training):
@@ -216,8 +343,23 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
+            "weight_drop": self.weight_drop,
+            "zoneout": self.zoneout,
+            "layer_norm": self.layer_norm,
         }
         return {**super().get_config(), **config}
+
+
+def layer_normalize(x, gamma, beta=None, epsilon=1e-5):
+    """`gamma * (x - mean) / sqrt(var + epsilon) (+ beta)` over the last
+    axis (the statistics of each row)."""
+    mean = ops.mean(x, axis=-1, keepdims=True)
+    centered = x - mean
+    var = ops.mean(ops.square(centered), axis=-1, keepdims=True)
+    y = centered * ops.rsqrt(var + epsilon) * gamma
+    if beta is not None:
+        y = y + beta
+    return y
 
 
 def fused_device_available():
@@ -297,6 +439,14 @@ class RecurrentSequenceLayer(keras.layers.RNN):
             **kwargs,
         )
         self.input_spec = keras.layers.InputSpec(ndim=3)
+        loop_only = cell.loop_only_options()
+        if use_cudnn is True and loop_only:
+            raise ValueError(
+                "use_cudnn=True requires the fused cuDNN kernel, which does "
+                f"not implement {sorted(loop_only)}; pass use_cudnn='auto' "
+                "(these options then take the cell loop). Received: "
+                f"use_cudnn=True with {loop_only}"
+            )
         self.use_cudnn = use_cudnn
         # Which implementation the last traced call used: "fused" or "loop".
         self.last_path = None
@@ -309,7 +459,10 @@ class RecurrentSequenceLayer(keras.layers.RNN):
         """Whether the configuration is the one the fused kernel implements.
 
         The standard configuration: tanh activation, sigmoid recurrent
-        activation, a bias and no recurrent dropout (plus what a subclass
+        activation, a bias, no recurrent dropout and none of the loop-only
+        options (layer norm, zoneout, projection; `weight_drop` keeps the
+        fused kernel, since the weights are dropped before it runs), plus
+        what a subclass
         adds, e.g. `reset_after=True` for the GRU). The backend may still
         decline (e.g. a mask that is not right-padded), and without a GPU
         the cell loop runs.
@@ -323,6 +476,7 @@ class RecurrentSequenceLayer(keras.layers.RNN):
             is activations.sigmoid
             and cell.use_bias
             and not cell.recurrent_dropout
+            and not cell.loop_only_options()
             and not self.unroll
         )
 
@@ -332,30 +486,47 @@ class RecurrentSequenceLayer(keras.layers.RNN):
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
-        if self.fused_kernel_supported() and fused_device_available():
+        cell = self.cell
+        with cell.sequence_weights(training=training):
+            if self.fused_kernel_supported() and fused_device_available():
+                try:
+                    fused_in = sequences
+                    if training and cell.dropout:
+                        dp_mask = cell.get_dropout_mask(sequences[:, 0, :])
+                        fused_in = sequences * ops.expand_dims(dp_mask, 1)
+                    out = self._fused_call(fused_in, initial_state, mask)
+                    if keras.backend.backend() == "tensorflow":
+                        self.supports_jit = False  # cuDNN ops are not XLA ops.
+                    self.last_path = "fused"
+                    return out
+                except NotImplementedError:
+                    pass
+            if self.use_cudnn is True:
+                raise ValueError(
+                    "use_cudnn=True was specified, but the fused cuDNN kernel "
+                    "is not available for this configuration on this "
+                    "backend/device. Pass use_cudnn='auto' to fall back to "
+                    "the cell loop. Received: use_cudnn=True"
+                )
+            self.last_path = "loop"
+            width = cell.zoneout_noise_width() if training else 0
+            if width:
+                # Zoneout's per-step noise, drawn for the whole sequence
+                # outside the loop (a stateless loop on every backend) and
+                # appended to each step's inputs; the cell splits it off.
+                shape = ops.shape(sequences)
+                noise = keras.random.uniform(
+                    (shape[0], shape[1], width), dtype=sequences.dtype,
+                    seed=cell.seed_generator,
+                )
+                sequences = ops.concatenate([sequences, noise], axis=-1)
+            cell._noise_width = width
             try:
-                if training and self.cell.dropout:
-                    dp_mask = self.cell.get_dropout_mask(sequences[:, 0, :])
-                    sequences = sequences * ops.expand_dims(dp_mask, axis=1)
-                out = self._fused_call(sequences, initial_state, mask)
-                if keras.backend.backend() == "tensorflow":
-                    self.supports_jit = False  # cuDNN ops are not XLA ops.
-                self.last_path = "fused"
-                return out
-            except NotImplementedError:
-                pass
-        if self.use_cudnn is True:
-            raise ValueError(
-                "use_cudnn=True was specified, but the fused cuDNN kernel is "
-                "not available for this configuration on this backend/"
-                "device. Pass use_cudnn='auto' to fall back to the cell loop. "
-                "Received: use_cudnn=True"
-            )
-        self.last_path = "loop"
-        with self.cell.cast_weights_once():
-            return super().inner_loop(
-                sequences, initial_state, mask=mask, training=training
-            )
+                return super().inner_loop(
+                    sequences, initial_state, mask=mask, training=training
+                )
+            finally:
+                cell._noise_width = 0
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         return super().call(

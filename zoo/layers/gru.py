@@ -44,6 +44,13 @@ class GRUCell(RecurrentCell):
         seed: random seed for dropout. Default: `None`.
         reset_after: apply the reset gate after the recurrent matmul.
             Default: `True`.
+        weight_drop: float in [0, 1), DropConnect on `recurrent_kernel`,
+            one mask per batch (see `RecurrentCell`). Default: `0.0`.
+        zoneout: float in [0, 1], zoneout rate of `h`. Default: `0.0`.
+        layer_norm: layer-normalise `x W` and `h U` separately before the
+            biases: `LN(x W) + b` and `LN(h U) + b'`. Needs
+            `reset_after=True`. Adds `gate_norm_gamma` (2, 3 * units).
+            Default: `False`.
         **kwargs: the arguments above that `RecurrentCell` takes (all but
             the cell's own), and `keras.layers.Layer` arguments.
 
@@ -66,6 +73,12 @@ class GRUCell(RecurrentCell):
         super().__init__(units, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation)
         self.reset_after = bool(reset_after)
+        if self.layer_norm and not self.reset_after:
+            raise ValueError(
+                "`layer_norm` on the GRU needs reset_after=True (it "
+                "normalises h U as a whole). Received: layer_norm=True, "
+                "reset_after=False"
+            )
 
     def _bias_shape(self):
         if self.reset_after:
@@ -74,6 +87,7 @@ class GRUCell(RecurrentCell):
 
     def call(self, inputs, states, training=False):
         h_tm1 = states[0] if isinstance(states, (list, tuple)) else states
+        inputs, noise = self._split_noise(inputs)
         inputs, h_rec = self._dropped(inputs, h_tm1, training)
         kernel, recurrent_kernel, bias = self.step_weights()
         units = self.units
@@ -83,12 +97,12 @@ class GRUCell(RecurrentCell):
                 input_bias, recurrent_bias = bias[0], bias[1]
             else:
                 input_bias = bias
-        x = ops.matmul(inputs, kernel)
+        x = self._normalized(ops.matmul(inputs, kernel), 0)
         if input_bias is not None:
             x = x + input_bias
         x_z, x_r, x_h = ops.split(x, 3, axis=-1)
         if self.reset_after:
-            inner = ops.matmul(h_rec, recurrent_kernel)
+            inner = self._normalized(ops.matmul(h_rec, recurrent_kernel), 1)
             if recurrent_bias is not None:
                 inner = inner + recurrent_bias
             rec_z, rec_r, rec_h = ops.split(inner, 3, axis=-1)
@@ -104,6 +118,7 @@ class GRUCell(RecurrentCell):
                 x_h + ops.matmul(r * h_rec, recurrent_kernel[:, 2 * units :])
             )
         h = z * h_tm1 + (1.0 - z) * hh
+        (h,) = self._zoned([h], [h_tm1], noise, training)
         return h, [h]
 
     def get_config(self):
@@ -130,7 +145,8 @@ class GRU(RecurrentSequenceLayer):
             recurrent_initializer, bias_initializer, kernel_regularizer,
             recurrent_regularizer, bias_regularizer, kernel_constraint,
             recurrent_constraint, bias_constraint, dropout,
-            recurrent_dropout, seed, reset_after: the `GRUCell` arguments.
+            recurrent_dropout, seed, reset_after, weight_drop, zoneout,
+            layer_norm: the `GRUCell` arguments.
         activity_regularizer: regularizer of the layer's output.
             Default: `None`.
         return_sequences, return_state, go_backwards, stateful, unroll,
@@ -171,6 +187,9 @@ class GRU(RecurrentSequenceLayer):
         recurrent_dropout=0.0,
         seed=None,
         reset_after=True,
+        weight_drop=0.0,
+        zoneout=0.0,
+        layer_norm=False,
         activity_regularizer=None,
         return_sequences=False,
         return_state=False,
@@ -198,6 +217,9 @@ class GRU(RecurrentSequenceLayer):
             recurrent_dropout=recurrent_dropout,
             seed=seed,
             reset_after=reset_after,
+            weight_drop=weight_drop,
+            zoneout=zoneout,
+            layer_norm=layer_norm,
             dtype=kwargs.get("dtype"),
             trainable=kwargs.get("trainable", True),
             name="grucell",
@@ -218,13 +240,14 @@ class GRU(RecurrentSequenceLayer):
         return super().fused_kernel_supported() and self.cell.reset_after
 
     def _fused_call(self, sequences, initial_state, mask):
+        kernel, recurrent_kernel, bias = self.cell.step_weights()
         return backend.gru(
             sequences,
             initial_state[0],
             mask,
-            kernel=self.cell.kernel,
-            recurrent_kernel=self.cell.recurrent_kernel,
-            bias=self.cell.bias,
+            kernel=kernel,
+            recurrent_kernel=recurrent_kernel,
+            bias=bias,
             activation=self.cell.activation,
             recurrent_activation=self.cell.recurrent_activation,
             return_sequences=self.return_sequences,

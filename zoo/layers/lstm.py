@@ -6,9 +6,11 @@ from keras import initializers
 from keras import ops
 from keras.src import backend
 
+from zoo import checks
 from zoo.layers.base import PACKAGE
 from zoo.layers.base import RecurrentCell
 from zoo.layers.base import RecurrentSequenceLayer
+from zoo.layers.base import layer_normalize
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -45,12 +47,30 @@ class LSTMCell(RecurrentCell):
         recurrent_dropout: float in [0, 1), dropout of the recurrent state
             (variational, one mask per sequence). Default: `0.0`.
         seed: random seed for dropout. Default: `None`.
+        weight_drop: float in [0, 1), DropConnect on `recurrent_kernel`,
+            one mask per batch (see `RecurrentCell`). Default: `0.0`.
+        zoneout: float in [0, 1], zoneout rate of `h`. Default: `0.0`.
+        cell_zoneout: float in [0, 1], zoneout rate of the cell state `c`
+            (Krueger et al. use 0.05 for `h` and 0.5 for `c`).
+            Default: `0.0`.
+        layer_norm: layer-normalise `x W` and `h U` separately, and `c_t`
+            before the output tanh, as haste's LayerNormLSTM:
+            `z = LN(x W) + LN(h U) + b`, `h_t = o * tanh(LN(c_t))` (the state
+            keeps the unnormalised `c_t`). Adds `gate_norm_gamma` (2, 4 *
+            units), `cell_norm_gamma` and `cell_norm_beta` (units,).
+            Default: `False`.
+        projection: `None` or an int in [1, units): LSTMP (Sak et al. 2014;
+            torch's `proj_size`): `h_t = (o * tanh(c_t)) P` with
+            `projection_kernel` P of shape (units, projection); `h` has
+            width `projection`, `c` keeps `units`, and `recurrent_kernel`
+            is (projection, 4 * units). Default: `None`.
         **kwargs: the arguments above that `RecurrentCell` takes (all but
             the cell's own), and `keras.layers.Layer` arguments.
 
     Call arguments:
         inputs: a 2D tensor `(batch, features)`, one time step.
-        states: `[h, c]`, each `(batch, units)`.
+        states: `[h, c]`, `h` of width `projection or units` and `c` of
+            width `units`.
         training: Python bool, whether dropout applies.
 
     Example:
@@ -64,11 +84,57 @@ class LSTMCell(RecurrentCell):
     num_gates = 4
 
     def __init__(self, units, recurrent_activation="sigmoid",
-                 unit_forget_bias=True, **kwargs):
+                 unit_forget_bias=True, cell_zoneout=0.0, projection=None,
+                 **kwargs):
         super().__init__(units, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation)
         self.unit_forget_bias = bool(unit_forget_bias)
-        self.state_size = [units, units]
+        self.cell_zoneout = checks.probability("cell_zoneout", cell_zoneout)
+        if projection is not None and (
+            isinstance(projection, bool)
+            or not isinstance(projection, int)
+            or not 0 < projection < units
+        ):
+            raise ValueError(
+                "`projection` must be None or an integer in [1, units) "
+                f"(units={units}). Received: projection={projection!r}"
+            )
+        self.projection = projection
+        h_width = projection or units
+        self.state_size = [h_width, units]
+        self.output_size = h_width
+
+    def _zoneout_names(self):
+        return ["zoneout", "cell_zoneout"]
+
+    def _zoneout_rates(self):
+        return [self.zoneout, self.cell_zoneout]
+
+    def loop_only_options(self):
+        options = super().loop_only_options()
+        if self.projection:
+            options["projection"] = self.projection
+        return options
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if self.projection:
+            self.projection_kernel = self.add_weight(
+                shape=(self.units, self.projection),
+                name="projection_kernel",
+                initializer=self.kernel_initializer,
+                regularizer=self.kernel_regularizer,
+                constraint=self.kernel_constraint,
+            )
+        if self.layer_norm:
+            self.cell_norm_gamma = self.add_weight(
+                shape=(self.units,), name="cell_norm_gamma",
+                initializer="ones",
+            )
+            self.cell_norm_beta = self.add_weight(
+                shape=(self.units,), name="cell_norm_beta",
+                initializer="zeros",
+            )
 
     def _bias_initializer(self):
         if not self.unit_forget_bias:
@@ -88,10 +154,11 @@ class LSTMCell(RecurrentCell):
 
     def call(self, inputs, states, training=False):
         h_tm1, c_tm1 = states[0], states[1]
+        inputs, noise = self._split_noise(inputs)
         inputs, h_rec = self._dropped(inputs, h_tm1, training)
         kernel, recurrent_kernel, bias = self.step_weights()
-        z = ops.matmul(inputs, kernel)
-        z = z + ops.matmul(h_rec, recurrent_kernel)
+        z = self._normalized(ops.matmul(inputs, kernel), 0)
+        z = z + self._normalized(ops.matmul(h_rec, recurrent_kernel), 1)
         if bias is not None:
             z = z + bias
         z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
@@ -99,7 +166,17 @@ class LSTMCell(RecurrentCell):
         f = self.recurrent_activation(z_f)
         c = f * c_tm1 + i * self.activation(z_c)
         o = self.recurrent_activation(z_o)
-        h = o * self.activation(c)
+        c_out = c
+        if self.layer_norm:
+            c_out = layer_normalize(
+                c,
+                ops.cast(self.cell_norm_gamma, c.dtype),
+                ops.cast(self.cell_norm_beta, c.dtype),
+            )
+        h = o * self.activation(c_out)
+        if self.projection:
+            h = ops.matmul(h, ops.cast(self.projection_kernel, h.dtype))
+        h, c = self._zoned([h, c], [h_tm1, c_tm1], noise, training)
         return h, [h, c]
 
     def get_config(self):
@@ -108,6 +185,8 @@ class LSTMCell(RecurrentCell):
                 self.recurrent_activation
             ),
             "unit_forget_bias": self.unit_forget_bias,
+            "cell_zoneout": self.cell_zoneout,
+            "projection": self.projection,
         }
         return {**super().get_config(), **config}
 
@@ -117,8 +196,10 @@ class LSTM(RecurrentSequenceLayer):
     """LSTM sequence layer over `zoo.layers.LSTMCell`.
 
     On a GPU with the standard configuration (tanh/sigmoid, bias, no
-    recurrent dropout) it runs the fused cuDNN kernel with the same weights,
-    as `keras.layers.LSTM` does; otherwise it runs the cell loop.
+    recurrent dropout, no layer norm, zoneout or projection) it runs the
+    fused cuDNN kernel with the same weights, as `keras.layers.LSTM` does;
+    otherwise it runs the cell loop. `weight_drop` keeps the fused kernel:
+    the recurrent weights are dropped once per batch before it runs.
 
     Args:
         units: positive int, dimensionality of the output space.
@@ -126,7 +207,8 @@ class LSTM(RecurrentSequenceLayer):
             recurrent_initializer, bias_initializer, unit_forget_bias,
             kernel_regularizer, recurrent_regularizer, bias_regularizer,
             kernel_constraint, recurrent_constraint, bias_constraint,
-            dropout, recurrent_dropout, seed: the `LSTMCell` arguments.
+            dropout, recurrent_dropout, seed, weight_drop, zoneout,
+            cell_zoneout, layer_norm, projection: the `LSTMCell` arguments.
         activity_regularizer: regularizer of the layer's output.
             Default: `None`.
         return_sequences: return the full sequence, not only the last
@@ -178,6 +260,11 @@ class LSTM(RecurrentSequenceLayer):
         dropout=0.0,
         recurrent_dropout=0.0,
         seed=None,
+        weight_drop=0.0,
+        zoneout=0.0,
+        cell_zoneout=0.0,
+        layer_norm=False,
+        projection=None,
         return_sequences=False,
         return_state=False,
         go_backwards=False,
@@ -204,6 +291,11 @@ class LSTM(RecurrentSequenceLayer):
             dropout=dropout,
             recurrent_dropout=recurrent_dropout,
             seed=seed,
+            weight_drop=weight_drop,
+            zoneout=zoneout,
+            cell_zoneout=cell_zoneout,
+            layer_norm=layer_norm,
+            projection=projection,
             dtype=kwargs.get("dtype"),
             trainable=kwargs.get("trainable", True),
             name="lstmcell",
@@ -221,14 +313,15 @@ class LSTM(RecurrentSequenceLayer):
         )
 
     def _fused_call(self, sequences, initial_state, mask):
+        kernel, recurrent_kernel, bias = self.cell.step_weights()
         return backend.lstm(
             sequences,
             initial_state[0],
             initial_state[1],
             mask,
-            kernel=self.cell.kernel,
-            recurrent_kernel=self.cell.recurrent_kernel,
-            bias=self.cell.bias,
+            kernel=kernel,
+            recurrent_kernel=recurrent_kernel,
+            bias=bias,
             activation=self.cell.activation,
             recurrent_activation=self.cell.recurrent_activation,
             return_sequences=self.return_sequences,

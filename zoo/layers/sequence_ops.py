@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from zoo import checks
 from zoo.layers.base import PACKAGE
 
 
@@ -74,3 +75,127 @@ class BiasAdd(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class WordDropout(keras.layers.Layer):
+    """Drops whole word types: AWD-LSTM's embedding dropout (`dropoute`).
+
+    In training, each row of the vocabulary is dropped with probability
+    `rate`, one mask per batch, so every occurrence of a dropped word in
+    the batch embeds to zeros; kept rows are scaled by `1 / (1 - rate)`.
+    This equals looking the ids up in the embedding matrix with those rows
+    zeroed (Gal & Ghahramani 2016), at the cost of the ids looked up. At
+    inference the embeddings pass unchanged.
+
+    Args:
+        rate: float in [0, 1), the probability of dropping a word type.
+        vocabulary_size: positive int, the number of rows.
+        seed: random seed. Default: `None`.
+
+    Call arguments:
+        inputs: `(ids, embedded)`: int ids `(batch, time)` and their
+            embeddings `(batch, time, dim)`.
+        training: Python bool, whether words are dropped.
+
+    Example:
+
+    >>> ids = np.array([[1, 2, 1]])
+    >>> WordDropout(0.5, 4)((ids, np.ones((1, 3, 2)))).shape
+    (1, 3, 2)
+    """
+
+    def __init__(self, rate, vocabulary_size, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = checks.rate("rate", rate)
+        self.vocabulary_size = checks.positive_int(
+            "vocabulary_size", vocabulary_size
+        )
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed=seed)
+        self.supports_masking = True
+
+    def call(self, inputs, training=False):
+        ids, embedded = inputs
+        if not training or self.rate == 0.0:
+            return embedded
+        keep = keras.random.uniform(
+            (self.vocabulary_size,), seed=self.seed_generator
+        ) >= self.rate
+        scale = ops.cast(keep, embedded.dtype) / (1.0 - self.rate)
+        rows = ops.take(scale, ops.cast(ids, "int32"), axis=0)
+        return embedded * ops.expand_dims(rows, -1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[1]
+
+    def compute_mask(self, inputs, mask=None):
+        if isinstance(mask, (list, tuple)):
+            return mask[1]
+        return mask
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "rate": self.rate,
+            "vocabulary_size": self.vocabulary_size,
+            "seed": self.seed,
+        }
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ActivationRegularization(keras.layers.Layer):
+    """AR and TAR (Merity et al. 2017) on a recurrent layer's outputs.
+
+    In training it adds, as a model loss,
+    `ar * mean(dropped ** 2) + tar * mean((raw_t - raw_{t-1}) ** 2)`:
+    activation regularisation (AR) on the dropped-out outputs, temporal
+    activation regularisation (TAR) on the outputs before dropout, as
+    AWD-LSTM does on its last layer. It returns `dropped` unchanged.
+
+    Args:
+        ar: float >= 0, the AR coefficient (AWD-LSTM: 2). Default: `0.0`.
+        tar: float >= 0, the TAR coefficient (AWD-LSTM: 1). Default: `0.0`.
+
+    Call arguments:
+        inputs: `(raw, dropped)`, each `(batch, time, units)`.
+        training: Python bool, whether the loss is added.
+
+    Example:
+
+    >>> h = np.ones((2, 4, 3), "float32")
+    >>> ActivationRegularization(ar=2.0)((h, h)).shape
+    (2, 4, 3)
+    """
+
+    def __init__(self, ar=0.0, tar=0.0, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("ar", ar), ("tar", tar)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not 0.0 <= float(value) < float("inf"):
+                raise ValueError(
+                    f"`{name}` must be a finite number >= 0. "
+                    f"Received: {name}={value!r}"
+                )
+        self.ar = float(ar)
+        self.tar = float(tar)
+
+    def call(self, inputs, training=False):
+        raw, dropped = inputs
+        if training:
+            loss = 0.0
+            if self.ar:
+                loss = loss + self.ar * ops.mean(
+                    ops.square(ops.cast(dropped, "float32")))
+            if self.tar:
+                diff = ops.cast(raw[:, 1:] - raw[:, :-1], "float32")
+                loss = loss + self.tar * ops.mean(ops.square(diff))
+            if self.ar or self.tar:
+                self.add_loss(loss)
+        return dropped
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[1]
+
+    def get_config(self):
+        return {**super().get_config(), "ar": self.ar, "tar": self.tar}

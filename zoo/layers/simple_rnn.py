@@ -32,6 +32,11 @@ class SimpleRNNCell(RecurrentCell):
         recurrent_dropout: float in [0, 1), dropout of the recurrent state
             (variational, one mask per sequence). Default: `0.0`.
         seed: random seed for dropout. Default: `None`.
+        weight_drop: float in [0, 1), DropConnect on `recurrent_kernel`,
+            one mask per batch (see `RecurrentCell`). Default: `0.0`.
+        zoneout: float in [0, 1], zoneout rate of `h`. Default: `0.0`.
+        layer_norm: `h_t = tanh(LN(x W) + LN(h U) + b)`, with the gains
+            `gate_norm_gamma` (2, units). Default: `False`.
         **kwargs: the arguments above that `RecurrentCell` takes (all but
             the cell's own), and `keras.layers.Layer` arguments.
 
@@ -50,12 +55,16 @@ class SimpleRNNCell(RecurrentCell):
 
     def call(self, inputs, states, training=False):
         h_tm1 = states[0] if isinstance(states, (list, tuple)) else states
+        inputs, noise = self._split_noise(inputs)
         inputs, h_rec = self._dropped(inputs, h_tm1, training)
         kernel, recurrent_kernel, bias = self.step_weights()
-        z = ops.matmul(inputs, kernel)
+        z = self._normalized(ops.matmul(inputs, kernel), 0)
         if bias is not None:
             z = z + bias
-        h = self.activation(z + ops.matmul(h_rec, recurrent_kernel))
+        h = self.activation(
+            z + self._normalized(ops.matmul(h_rec, recurrent_kernel), 1)
+        )
+        (h,) = self._zoned([h], [h_tm1], noise, training)
         return h, [h]
 
 
@@ -68,8 +77,8 @@ class SimpleRNN(RecurrentSequenceLayer):
         activation, use_bias, kernel_initializer, recurrent_initializer,
             bias_initializer, kernel_regularizer, recurrent_regularizer,
             bias_regularizer, kernel_constraint, recurrent_constraint,
-            bias_constraint, dropout, recurrent_dropout, seed: the
-            `SimpleRNNCell` arguments.
+            bias_constraint, dropout, recurrent_dropout, seed, weight_drop,
+            zoneout, layer_norm: the `SimpleRNNCell` arguments.
         activity_regularizer: regularizer of the layer's output.
             Default: `None`.
         return_sequences, return_state, go_backwards, stateful, unroll,
@@ -108,6 +117,9 @@ class SimpleRNN(RecurrentSequenceLayer):
         dropout=0.0,
         recurrent_dropout=0.0,
         seed=None,
+        weight_drop=0.0,
+        zoneout=0.0,
+        layer_norm=False,
         activity_regularizer=None,
         return_sequences=False,
         return_state=False,
@@ -133,6 +145,9 @@ class SimpleRNN(RecurrentSequenceLayer):
             dropout=dropout,
             recurrent_dropout=recurrent_dropout,
             seed=seed,
+            weight_drop=weight_drop,
+            zoneout=zoneout,
+            layer_norm=layer_norm,
             dtype=kwargs.get("dtype"),
             trainable=kwargs.get("trainable", True),
             name="simplernncell",

@@ -13,6 +13,9 @@ from zoo.layers.lstm import LSTM
 from zoo.layers.simple_rnn import SimpleRNN
 
 CELLS = {"lstm": LSTM, "gru": GRU, "simple_rnn": SimpleRNN}
+# `keras.layers.Dropout(noise_shape=LOCKED)`: one mask per sequence
+# (batch, 1, features), shared by every time step.
+LOCKED = (None, 1, None)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -45,6 +48,15 @@ class RecurrentStack(keras.layers.Layer):
         cell_options: dict of extra arguments for every cell (e.g.
             `{"recurrent_dropout": 0.25, "kernel_initializer": ...}`).
             Default: `None`.
+        locked_dropout: the dropout between layers draws one mask per
+            sequence, shared by every time step (variational or "locked"
+            dropout, Gal & Ghahramani 2016; AWD-LSTM's `dropouth`), rather
+            than one per step. Default: `False`.
+        weight_drop, zoneout, layer_norm: the cells' options of the same
+            names (see `zoo.layers.LSTMCell`), for every layer.
+            Default: `0.0`, `0.0`, `False`.
+        cell_zoneout, projection: the LSTM's cell-state zoneout and LSTMP
+            projection (`cell="lstm"` only). Default: `0.0`, `None`.
 
     Call arguments:
         inputs: a tensor `(batch, time, d_in)`.
@@ -71,6 +83,12 @@ class RecurrentStack(keras.layers.Layer):
         highway_gate_bias=-2.0,
         stateful=False,
         cell_options=None,
+        locked_dropout=False,
+        weight_drop=0.0,
+        zoneout=0.0,
+        cell_zoneout=0.0,
+        layer_norm=False,
+        projection=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -102,6 +120,26 @@ class RecurrentStack(keras.layers.Layer):
         self.highway_gate_bias = float(highway_gate_bias)
         self.stateful = bool(stateful)
         self.cell_options = dict(cell_options or {})
+        self.locked_dropout = bool(locked_dropout)
+        self.weight_drop = checks.rate("weight_drop", weight_drop)
+        self.zoneout = checks.probability("zoneout", zoneout)
+        self.cell_zoneout = checks.probability("cell_zoneout", cell_zoneout)
+        self.layer_norm = bool(layer_norm)
+        self.projection = projection
+        if cell != "lstm" and (cell_zoneout or projection is not None):
+            raise ValueError(
+                "`cell_zoneout` and `projection` apply to the LSTM only. "
+                f"Received: cell={cell!r}, cell_zoneout={cell_zoneout!r}, "
+                f"projection={projection!r}"
+            )
+        layer_options = dict(self.cell_options)
+        for key, value, off in (("weight_drop", self.weight_drop, 0.0),
+                                ("zoneout", self.zoneout, 0.0),
+                                ("cell_zoneout", self.cell_zoneout, 0.0),
+                                ("layer_norm", self.layer_norm, False),
+                                ("projection", projection, None)):
+            if value != off:
+                layer_options[key] = value
         self.supports_masking = True
 
         layer_class = CELLS[cell]
@@ -121,7 +159,7 @@ class RecurrentStack(keras.layers.Layer):
                 return_sequences=True,
                 stateful=self.stateful,
                 name=f"{cell}_{k}",
-                **self.cell_options,
+                **layer_options,
             )
             if self.bidirectional:
                 templates.append(rnn)
@@ -139,11 +177,18 @@ class RecurrentStack(keras.layers.Layer):
                 )
             if self.dropout and k < self.num_layers - 1:
                 self.dropouts.append(
-                    keras.layers.Dropout(self.dropout, name=f"dropout_{k}")
+                    keras.layers.Dropout(
+                        self.dropout,
+                        noise_shape=LOCKED if self.locked_dropout else None,
+                        name=f"dropout_{k}",
+                    )
                 )
 
     def _layer_width(self, k):
-        u = self.units_list[k]
+        rnn = self.recurrent_layers[k]
+        if isinstance(rnn, keras.layers.Bidirectional):
+            rnn = rnn.forward_layer
+        u = rnn.cell.output_size  # the projection of an LSTMP
         if self.bidirectional and self.merge_mode == "concat":
             return 2 * u
         return u
@@ -215,4 +260,10 @@ class RecurrentStack(keras.layers.Layer):
             "highway_gate_bias": self.highway_gate_bias,
             "stateful": self.stateful,
             "cell_options": self.cell_options,
+            "locked_dropout": self.locked_dropout,
+            "weight_drop": self.weight_drop,
+            "zoneout": self.zoneout,
+            "cell_zoneout": self.cell_zoneout,
+            "layer_norm": self.layer_norm,
+            "projection": self.projection,
         }

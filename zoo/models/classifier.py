@@ -5,10 +5,12 @@ import numpy as np
 from keras import ops
 
 from zoo import checks
+from zoo.layers import LOCKED
 from zoo.layers import POOLINGS
 from zoo.layers import RecurrentStack
 from zoo.layers import SequencePooling
 from zoo.layers import TruncateSequence
+from zoo.layers import WordDropout
 from zoo.layers.base import PACKAGE
 
 
@@ -164,6 +166,13 @@ class SentimentClassifier(keras.Model):
             `"lower_and_strip_punctuation"`.
         highway_gate_bias: initial highway gate bias. Default: `-2.0`.
         vocabulary: optional initial vocabulary (list of tokens).
+        word_dropout: float in [0, 1), drop whole word types from the
+            embedding, one mask per batch (`zoo.layers.WordDropout`).
+            Default: `0.0`.
+        locked_dropout: `embedding_dropout` and the dropout between
+            recurrent layers draw one mask per sequence. Default: `False`.
+        weight_drop, zoneout, cell_zoneout, layer_norm, projection: the
+            cells' options (see `zoo.layers.LSTMCell`). Default: off.
 
     Call arguments:
         inputs: a string tensor `(batch,)` of raw texts (`predict`,
@@ -198,6 +207,13 @@ class SentimentClassifier(keras.Model):
         standardize="lower_and_strip_punctuation",
         highway_gate_bias=-2.0,
         vocabulary=None,
+        word_dropout=0.0,
+        locked_dropout=False,
+        weight_drop=0.0,
+        zoneout=0.0,
+        cell_zoneout=0.0,
+        layer_norm=False,
+        projection=None,
         **kwargs,
     ):
         checks.positive_int("vocabulary_size", vocabulary_size)
@@ -221,6 +237,7 @@ class SentimentClassifier(keras.Model):
         checks.choice("pooling", pooling, POOLINGS)
         checks.rate("embedding_dropout", embedding_dropout)
         checks.rate("head_dropout", head_dropout)
+        checks.rate("word_dropout", word_dropout)
 
         # The stack validates cell, connection, units and dropout.
         stack = RecurrentStack(
@@ -234,6 +251,12 @@ class SentimentClassifier(keras.Model):
             cell_options={"recurrent_dropout": recurrent_dropout}
             if recurrent_dropout
             else None,
+            locked_dropout=locked_dropout,
+            weight_drop=weight_drop,
+            zoneout=zoneout,
+            cell_zoneout=cell_zoneout,
+            layer_norm=layer_norm,
+            projection=projection,
             name="recurrent_stack",
         )
         if vocabulary is not None and not isinstance(vocabulary, str):
@@ -251,8 +274,14 @@ class SentimentClassifier(keras.Model):
         x = keras.layers.Embedding(
             vocabulary_size, embedding_dim, mask_zero=True, name="embedding"
         )(ids)
+        if word_dropout:
+            x = WordDropout(word_dropout, vocabulary_size,
+                            name="word_dropout")((ids, x))
         if embedding_dropout:
-            x = keras.layers.Dropout(embedding_dropout, name="embedding_dropout")(x)
+            x = keras.layers.Dropout(
+                embedding_dropout,
+                noise_shape=LOCKED if locked_dropout else None,
+                name="embedding_dropout")(x)
         x = stack(x)
         x = SequencePooling(pooling, bidirectional=bidirectional, name="pooling")(x)
         x = ZeroTokenRows(name="zero_token_rows")((x, has_tokens))
@@ -280,6 +309,13 @@ class SentimentClassifier(keras.Model):
         self.class_names = class_names
         self.standardize = standardize
         self.highway_gate_bias = highway_gate_bias
+        self.word_dropout = float(word_dropout)
+        self.locked_dropout = bool(locked_dropout)
+        self.weight_drop = weight_drop
+        self.zoneout = zoneout
+        self.cell_zoneout = cell_zoneout
+        self.layer_norm = bool(layer_norm)
+        self.projection = projection
 
     def predict(self, x, *args, **kwargs):
         """`keras.Model.predict`, also accepting a list or array of str."""
@@ -329,6 +365,13 @@ class SentimentClassifier(keras.Model):
             "class_names": self.class_names,
             "standardize": self.standardize,
             "highway_gate_bias": self.highway_gate_bias,
+            "word_dropout": self.word_dropout,
+            "locked_dropout": self.locked_dropout,
+            "weight_drop": self.weight_drop,
+            "zoneout": self.zoneout,
+            "cell_zoneout": self.cell_zoneout,
+            "layer_norm": self.layer_norm,
+            "projection": self.projection,
             "name": self.name,
             "trainable": self.trainable,
         }

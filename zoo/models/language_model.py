@@ -3,7 +3,10 @@
 import keras
 
 from zoo import checks
+from zoo.layers import LOCKED
+from zoo.layers import ActivationRegularization
 from zoo.layers import BiasAdd
+from zoo.layers import WordDropout
 from zoo.layers import RecurrentStack
 from zoo.layers.base import PACKAGE
 
@@ -49,6 +52,20 @@ class LanguageModel(keras.Model):
         stateful: carry state across calls. Default: `False`.
         batch_size: fixed batch size, required when `stateful`.
             Default: `None`.
+        word_dropout: float in [0, 1): drop whole word types from the
+            embedding, one mask per batch (AWD-LSTM's embedding dropout,
+            `zoo.layers.WordDropout`). `embedding_dropout` stays the
+            element-wise dropout of the embedded vectors. Default: `0.0`.
+        locked_dropout: `embedding_dropout`, `dropout` and `output_dropout`
+            draw one mask per sequence, shared by every time step
+            (AWD-LSTM's `dropouti`, `dropouth` and `dropout`).
+            Default: `False`.
+        weight_drop, zoneout, cell_zoneout, layer_norm, projection: the
+            cells' options (see `zoo.layers.LSTMCell`; `cell_zoneout` and
+            `projection` for the LSTM only). Default: off.
+        ar, tar: AR and TAR coefficients on the last layer's outputs
+            (`zoo.layers.ActivationRegularization`; AWD-LSTM: 2 and 1).
+            Default: `0.0`.
 
     Call arguments:
         inputs: int token ids `(batch, time)`.
@@ -80,6 +97,15 @@ class LanguageModel(keras.Model):
         level="word",
         stateful=False,
         batch_size=None,
+        word_dropout=0.0,
+        locked_dropout=False,
+        weight_drop=0.0,
+        zoneout=0.0,
+        cell_zoneout=0.0,
+        layer_norm=False,
+        projection=None,
+        ar=0.0,
+        tar=0.0,
         **kwargs,
     ):
         checks.positive_int("vocabulary_size", vocabulary_size)
@@ -92,6 +118,10 @@ class LanguageModel(keras.Model):
             )
         checks.rate("embedding_dropout", embedding_dropout)
         checks.rate("output_dropout", output_dropout)
+        checks.rate("word_dropout", word_dropout)
+        regularization = ActivationRegularization(ar=ar, tar=tar,
+                                                  name="activation_reg")
+        noise_shape = LOCKED if locked_dropout else None
         if init_scale is not None:
             init = keras.initializers.RandomUniform(-init_scale, init_scale)
             embedding_init = kernel_init = recurrent_init = bias_init = init
@@ -112,7 +142,10 @@ class LanguageModel(keras.Model):
             cell=cell, units=units, num_layers=num_layers,
             connection=connection, dropout=dropout,
             highway_gate_bias=highway_gate_bias, stateful=stateful,
-            cell_options=cell_options, name="recurrent_stack",
+            cell_options=cell_options, locked_dropout=locked_dropout,
+            weight_drop=weight_drop, zoneout=zoneout,
+            cell_zoneout=cell_zoneout, layer_norm=layer_norm,
+            projection=projection, name="recurrent_stack",
         )
         ids = keras.Input(
             batch_shape=(batch_size if stateful else None, None),
@@ -127,11 +160,18 @@ class LanguageModel(keras.Model):
             name="embedding",
         )
         x = embedding(ids)
+        if word_dropout:
+            x = WordDropout(word_dropout, vocabulary_size,
+                            name="word_dropout")((ids, x))
         if embedding_dropout:
-            x = keras.layers.Dropout(embedding_dropout, name="embedding_dropout")(x)
-        x = stack(x)
+            x = keras.layers.Dropout(embedding_dropout, noise_shape=noise_shape,
+                                     name="embedding_dropout")(x)
+        raw = x = stack(x)
         if output_dropout:
-            x = keras.layers.Dropout(output_dropout, name="output_dropout")(x)
+            x = keras.layers.Dropout(output_dropout, noise_shape=noise_shape,
+                                     name="output_dropout")(x)
+        if ar or tar:
+            x = regularization((raw, x))
         if tie_weights:
             if stack.output_width != embedding_dim:
                 x = keras.layers.Dense(
@@ -166,6 +206,15 @@ class LanguageModel(keras.Model):
         self.level = level
         self.stateful = bool(stateful)
         self.batch_size = batch_size
+        self.word_dropout = float(word_dropout)
+        self.locked_dropout = bool(locked_dropout)
+        self.weight_drop = weight_drop
+        self.zoneout = zoneout
+        self.cell_zoneout = cell_zoneout
+        self.layer_norm = bool(layer_norm)
+        self.projection = projection
+        self.ar = float(ar)
+        self.tar = float(tar)
 
     def reset_states(self):
         """Zeros the carried hidden state (stateful models)."""
@@ -202,6 +251,15 @@ class LanguageModel(keras.Model):
             "level": self.level,
             "stateful": self.stateful,
             "batch_size": self.batch_size,
+            "word_dropout": self.word_dropout,
+            "locked_dropout": self.locked_dropout,
+            "weight_drop": self.weight_drop,
+            "zoneout": self.zoneout,
+            "cell_zoneout": self.cell_zoneout,
+            "layer_norm": self.layer_norm,
+            "projection": self.projection,
+            "ar": self.ar,
+            "tar": self.tar,
             "name": self.name,
             "trainable": self.trainable,
         }
