@@ -20,7 +20,8 @@ import shlex
 SCHEMA = "rnn-zoo/reproduction/v1"
 ORDER = ("sst2_bigru_highway", "sst2_transfer", "imdb_bilstm", "imdb_lm", "imdb_fast",
          "imdb_transfer", "ablation_pretraining", "shakespeare_char",
-         "ablation_connections", "ptb_small", "ptb_small_bf16", "ptb_regularized")
+         "shakespeare_zoneout", "ablation_connections", "ptb_small",
+         "ptb_small_bf16", "ptb_regularized", "ptb_awd_cpu", "ablation_awd")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 

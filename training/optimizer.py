@@ -81,7 +81,8 @@ _CLASSES = {
 }
 _TRACKED_CLASSES = {}
 AVERAGES = ("uniform", "ema")
-_NEVER = 1e15  # average_from_step before averaging is started
+# average_from_step before averaging is started (exact in float32)
+_NEVER = 2.0 ** 50
 
 
 class GradientStatistics:
@@ -192,9 +193,13 @@ class GradientStatistics:
             average.assign(ops.where(active, new, old))
         self.averaged_steps.assign_add(ops.cast(active, "float32"))
 
+    def averaging_started(self):
+        """Whether the average has a start step (outside a compiled step)."""
+        return float(ops.convert_to_numpy(self.average_from_step)) < _NEVER
+
     def start_averaging(self):
         """Starts the average at the next step (outside a compiled step)."""
-        if ops.convert_to_numpy(self.average_from_step) >= _NEVER:
+        if not self.averaging_started():
             self.average_from_step.assign(
                 float(ops.convert_to_numpy(self.iterations)))
 
@@ -414,27 +419,47 @@ class AveragedWeights(keras.callbacks.Callback):
     """Evaluates and saves the averaged weights (see the module docstring).
 
     At the start of epoch `start_epoch` (0-based) it starts the average;
-    at each epoch's end, once the average holds a step, it swaps the
-    averages into the model, so that the callbacks after it (validation,
-    checkpoints, the resume backup) and the end of training see them; at
-    the next epoch's start it swaps the raw weights back. Place it before
-    the validation and the run directory's writers.
+    with `start_epoch="nonmonotonic"` it starts it as AWD-LSTM's NT-ASGD
+    does: at the first epoch whose previous validation loss is worse than
+    the best one of the epochs before the last `NONMONO` (5). At each
+    epoch's end, once the average holds a step, it swaps the averages into
+    the model, so that the callbacks after it (validation, checkpoints, the
+    resume backup) and the end of training see them; at the next epoch's
+    start it swaps the raw weights back. Place it before the validation and
+    the run directory's writers.
 
     Args:
         optimizer: the `make_optimizer` optimizer, with
-            `set_weight_averaging` called.
-        start_epoch: the epoch from whose first step the average runs.
+            `set_weight_averaging` called and built.
+        start_epoch: the epoch from whose first step the average runs, or
+            `"nonmonotonic"`.
     """
+
+    NONMONO = 5
 
     def __init__(self, optimizer, start_epoch=0):
         super().__init__()
         self.optimizer = getattr(optimizer, "inner_optimizer", optimizer)
-        self.start_epoch = int(start_epoch)
+        self.start_epoch = start_epoch
+        self.val_losses = []
+        self._logs = None
 
     def _sync(self):
         if keras.backend.backend() == "jax" and hasattr(self.model,
                                                          "jax_state_sync"):
             self.model.jax_state_sync()
+
+    def _due(self, epoch):
+        if self.start_epoch != "nonmonotonic":
+            return epoch >= int(self.start_epoch)
+        # the previous epoch's logs are complete now: the validation that
+        # runs after this callback has added its val_loss to them
+        if self._logs is not None and "val_loss" in self._logs:
+            self.val_losses.append(float(self._logs["val_loss"]))
+        self._logs = None
+        *before, last = self.val_losses or [None]
+        n = self.NONMONO
+        return len(before) > n and last > min(before[:-n])
 
     def on_epoch_begin(self, epoch, logs=None):
         opt = self.optimizer
@@ -444,13 +469,12 @@ class AveragedWeights(keras.callbacks.Callback):
         self._sync()
         if float(ops.convert_to_numpy(opt.averages_swapped)):
             opt.swap_averages()
-        if epoch >= self.start_epoch:
+        if self._due(epoch):
             opt.start_averaging()
 
     def on_epoch_end(self, epoch, logs=None):
         opt = self.optimizer
-        if not opt.built:
-            return
+        self._logs = logs
         self._sync()
         if float(ops.convert_to_numpy(opt.averaged_steps)) > 0 and \
                 not float(ops.convert_to_numpy(opt.averages_swapped)):

@@ -31,7 +31,11 @@ Language-model regularisation and optimisation (Merity et al. 2018):
 - `weight_average`: `"uniform"` (a running mean of the weights: averaged
   SGD / a stochastic weight average) or `"ema"` (exponential moving
   average, `average_momentum`, default 0.999), from the first step of
-  epoch `average_start_epoch` (0-based, default 0); validation, the
+  epoch `average_start_epoch` (0-based, default 0; `"nonmonotonic"`:
+  AWD-LSTM's NT-ASGD trigger, the first epoch after one whose validation
+  loss is worse than the best of those before the last 5), or `"none"` to
+  turn a
+  preset's averaging off; validation, the
   checkpoints and the final model use the averaged weights
   (`training.optimizer.AveragedWeights`);
 - `variable_bptt`: BPTT windows of random length around `bptt` (AWD-LSTM's
@@ -119,6 +123,13 @@ def resolve(preset, family, given) -> dict:
         recipe[k] = recipe.get(k) or None  # 0 turns clipping off
     for k in _OPTIONAL:
         recipe.setdefault(k, None)
+    if recipe["weight_average"] == "none":
+        # `--recipe weight_average=none` turns a preset's averaging off,
+        # with the settings that go with it unless given too
+        recipe["weight_average"] = None
+        for k in ("average_start_epoch", "average_momentum"):
+            if given.get(k) is None:
+                recipe[k] = None
     recipe.setdefault("lr_schedule", "constant")
     recipe.setdefault("warmup_fraction", 0.1)
     recipe.setdefault("variable_bptt", False)
@@ -182,10 +193,11 @@ def _check(recipe, family):
                          f"{list(WEIGHT_AVERAGES)}. Received: "
                          f"weight_average={average!r}")
     start = recipe["average_start_epoch"]
-    if start is not None and (isinstance(start, bool) or
-                              not isinstance(start, int) or start < 0):
-        raise ValueError("`average_start_epoch` must be an integer >= 0. "
-                         f"Received: average_start_epoch={start!r}")
+    if start is not None and start != "nonmonotonic" and (
+            isinstance(start, bool) or not isinstance(start, int) or start < 0):
+        raise ValueError("`average_start_epoch` must be an integer >= 0 or "
+                         "'nonmonotonic'. Received: "
+                         f"average_start_epoch={start!r}")
     momentum = recipe["average_momentum"]
     if momentum is not None and (isinstance(momentum, bool) or
                                  not isinstance(momentum, (int, float)) or

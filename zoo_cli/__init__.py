@@ -138,7 +138,15 @@ def recipe_summary(training):
     else:
         parts.append(f"{t['epochs']} epochs, batch {t['batch_size']}")
     if t.get("bptt"):
-        parts.append(f"bptt {t['bptt']}")
+        parts.append(("variable " if t.get("variable_bptt") else "")
+                     + f"bptt {t['bptt']}")
+    if t.get("weight_average"):
+        kind = ("EMA " + f"{t.get('average_momentum') or 0.999:g}"
+                if t["weight_average"] == "ema" else "uniform average")
+        start = t.get("average_start_epoch") or 0
+        parts.append(f"{kind} of the weights " + (
+            "from the non-monotonic trigger" if start == "nonmonotonic"
+            else f"from epoch {start + 1}"))
     return ", ".join(parts)
 
 

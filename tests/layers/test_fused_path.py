@@ -128,3 +128,88 @@ def _gpu_available():
 
         return torch.cuda.is_available()
     return False
+
+
+def test_weight_drop_keeps_the_fused_path_with_the_dropped_weights(fake_backend,
+                                                                  monkeypatch):
+    seen = []
+    real = fake_backend.lstm
+
+    def recording(inputs, h0, c0, mask, kernel, recurrent_kernel, bias, **kw):
+        seen.append(to_np(recurrent_kernel))
+        return real(inputs, h0, c0, mask, kernel, recurrent_kernel, bias, **kw)
+
+    monkeypatch.setattr(fake_backend, "lstm", recording)
+    x = np.random.default_rng(0).normal(size=(3, 6, 4)).astype("float32")
+    layer = layers.LSTM(5, weight_drop=0.5, return_sequences=True)
+    assert layer.fused_kernel_supported()
+    layer(x, training=True)
+    assert layer.last_path == "fused"
+    rk = to_np(layer.cell.recurrent_kernel)
+    dropped = seen[-1]
+    assert 0.3 < (dropped == 0).mean() < 0.7
+    kept = dropped != 0
+    np.testing.assert_allclose(dropped[kept], rk[kept] * 2.0, rtol=1e-6)
+    layer(x, training=False)  # inference: the weights as they are
+    np.testing.assert_array_equal(seen[-1], rk)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch",
+                    reason="Keras' PyTorch fused kernel (torch._VF.lstm/gru)")
+@pytest.mark.parametrize("cls,kwargs", [
+    (layers.LSTM, {}), (layers.LSTM, {"weight_drop": 0.5}),
+    (layers.GRU, {}), (layers.GRU, {"weight_drop": 0.5}),
+])
+def test_torch_fused_kernel_on_cpu_equals_the_cell_loop(monkeypatch, cls,
+                                                        kwargs):
+    """Keras' PyTorch fused kernels (`_cudnn_lstm` / `_cudnn_gru`, which call
+    `torch._VF.lstm` / `gru`, the ops cuDNN runs on a GPU) run on the CPU
+    here, with the GPU check patched; the layer must take that path and
+    agree with its own cell loop."""
+    import importlib
+
+    torch_rnn = importlib.import_module("keras.src.backend.torch.rnn")
+    from keras.src.backend.torch.core import convert_to_tensor
+
+    calls = []
+
+    def tensors(*values):
+        return [None if v is None else convert_to_tensor(v) for v in values]
+
+    class TorchFused:
+        def lstm(self, inputs, h0, c0, mask, kernel, recurrent_kernel, bias,
+                 activation, recurrent_activation, return_sequences,
+                 go_backwards, unroll):
+            calls.append("lstm")
+            assert mask is None and not go_backwards
+            inputs, h0, c0, kernel, recurrent_kernel, bias = tensors(
+                inputs, h0, c0, kernel, recurrent_kernel, bias)
+            return torch_rnn._cudnn_lstm(
+                inputs, h0, c0, kernel, recurrent_kernel, bias,
+                return_sequences=return_sequences, device=inputs.device)
+
+        def gru(self, inputs, h0, mask, kernel, recurrent_kernel, bias,
+                activation, recurrent_activation, return_sequences,
+                go_backwards, unroll, reset_after):
+            calls.append("gru")
+            inputs, h0, kernel, recurrent_kernel, bias = tensors(
+                inputs, h0, kernel, recurrent_kernel, bias)
+            return torch_rnn._cudnn_gru(
+                inputs, h0, kernel, recurrent_kernel, bias,
+                return_sequences=return_sequences, device=inputs.device)
+
+    monkeypatch.setattr(base_module, "fused_device_available", lambda: True)
+    monkeypatch.setattr(lstm_module, "backend", TorchFused())
+    monkeypatch.setattr(gru_module, "backend", TorchFused())
+    x = np.random.default_rng(0).normal(size=(3, 6, 4)).astype("float32")
+    layer = cls(5, return_sequences=True, **kwargs)
+    fused = to_np(layer(x))
+    assert layer.last_path == "fused" and len(calls) == 1
+    loop = cls.from_config({**layer.get_config(), "use_cudnn": False})
+    loop.build(x.shape)
+    loop.set_weights(layer.get_weights())
+    np.testing.assert_allclose(fused, to_np(loop(x)), atol=1e-5)
+    assert loop.last_path == "loop"
+    if kwargs:  # weight drop in training still runs the fused kernel
+        layer(x, training=True)
+        assert layer.last_path == "fused" and len(calls) == 2

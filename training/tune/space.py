@@ -59,16 +59,19 @@ TRAINING_KEYS = {
     "sentiment_classifier": ("learning_rate", "optimizer", "clipnorm",
                              "global_clipnorm", "batch_size"),
     "language_model": ("learning_rate", "optimizer", "clipnorm",
-                       "global_clipnorm", "batch_size", "bptt"),
+                       "global_clipnorm", "batch_size", "bptt",
+                       "variable_bptt", "weight_average"),
 }
 # Model arguments the tuner sets from the data (not searchable).
 _DATA_KEYS = ("vocabulary", "num_classes", "class_names", "stateful",
               "batch_size", "level", "name")
 _INT_KEYS = ("units", "num_layers", "embedding_dim", "vocabulary_size",
              "max_length", "batch_size", "bptt")
-_BOOL_KEYS = ("bidirectional", "tie_weights", "unit_forget_bias")
+_BOOL_KEYS = ("bidirectional", "tie_weights", "unit_forget_bias",
+              "locked_dropout", "layer_norm", "variable_bptt")
 _RATE_KEYS = ("dropout", "embedding_dropout", "recurrent_dropout",
-              "head_dropout", "output_dropout")
+              "head_dropout", "output_dropout", "word_dropout", "weight_drop",
+              "zoneout", "cell_zoneout")
 _POSITIVE_FLOAT_KEYS = ("learning_rate", "clipnorm", "global_clipnorm",
                         "init_scale")
 _SAMPLINGS = ("linear", "log", "reverse_log")
@@ -78,8 +81,11 @@ def _categorical_values():
     from training.recipe import OPTIMIZERS
     from zoo.layers import CELLS, CONNECTIONS, POOLINGS
 
+    from training.recipe import WEIGHT_AVERAGES
+
     return {"cell": sorted(CELLS), "connection": list(CONNECTIONS),
-            "pooling": list(POOLINGS), "optimizer": list(OPTIMIZERS)}
+            "pooling": list(POOLINGS), "optimizer": list(OPTIMIZERS),
+            "weight_average": list(WEIGHT_AVERAGES)}
 
 
 def family_and_recipe(preset):

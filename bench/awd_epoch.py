@@ -1,0 +1,93 @@
+#!/usr/bin/env python
+"""One epoch of `ptb_awd` (AWD-LSTM, 24.2M parameters) on this CPU, from timed steps.
+
+`ptb_awd` is a GPU recipe (750 epochs). Here it is compiled as `zoo train`
+compiles it (`training.trainer.compile_trainer`, its recipe: SGD, weight
+averaging, variable BPTT's rate scale), stateful at its batch of 80, and a
+`fit` over BPTT-70 windows of random token ids is timed step by step after 2
+warm-up steps (tracing). An epoch of PTB's 929,589 training tokens is
+`lm_steps_per_epoch` windows; its time is the measured mean step time times
+that count (an extrapolation from the timed steps, labelled as such). The
+same is measured for `ptb_awd_cpu` at its batch of 20 and bptt 35.
+
+    .venv/bin/python bench/awd_epoch.py [--steps N]
+
+Writes bench/results/awd_epoch.json (per preset: seconds per step, wall and
+CPU, tokens/s, the extrapolated epoch, the load average, the command).
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+PTB_TRAIN_TOKENS = 929_589  # ptb.train.txt words + one <eos> per line
+WARMUP = 2
+
+
+def measure(preset, steps):
+    import keras
+
+    from training import recipe as rl
+    from training import trainer as tr
+    from training.data import lm_steps_per_epoch
+    from zoo.models import factory
+
+    recipe = rl.resolve(preset, "language_model", {})
+    batch, bptt = recipe["batch_size"], recipe["bptt"]
+    model = factory.build(preset, stateful=True, batch_size=batch)
+    trainer = tr.compile_trainer(model, "language_model", recipe)
+    rng = np.random.default_rng(0)
+    n = batch * (WARMUP + steps)
+    x = rng.integers(0, model.vocabulary_size, (n, bptt)).astype("int32")
+    y = rng.integers(0, model.vocabulary_size, (n, bptt)).astype("int32")
+    marks = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch_index, logs=None):
+            marks.append((time.perf_counter(), time.process_time()))
+
+    trainer.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False,
+                callbacks=[Clock()])
+    (t0, c0), (t1, c1) = marks[WARMUP - 1], marks[-1]
+    per_step, cpu_per_step = (t1 - t0) / steps, (c1 - c0) / steps
+    epoch_steps = lm_steps_per_epoch(PTB_TRAIN_TOKENS, batch_size=batch,
+                                     bptt=bptt)
+    return {"preset": preset, "params": model.count_params(),
+            "batch_size": batch, "bptt": bptt, "timed_steps": steps,
+            "seconds_per_step": round(per_step, 3),
+            "cpu_seconds_per_step": round(cpu_per_step, 3),
+            "tokens_per_s": round(batch * bptt / per_step, 1),
+            "epoch_steps": epoch_steps,
+            "epoch_seconds_extrapolated": round(per_step * epoch_steps, 1)}
+
+
+def main():
+    from training import reports
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=8)
+    a = p.parse_args()
+    before = reports.load_average()
+    rows = []
+    for preset in ("ptb_awd", "ptb_awd_cpu"):
+        rows.append(measure(preset, a.steps))
+        print(rows[-1], flush=True)
+    result = {"benchmark": "awd_epoch", "rows": rows,
+              "note": "epoch time = measured seconds per step x the steps of "
+                      "one PTB epoch (extrapolated from the timed steps)",
+              "loadavg": {"before": before, "after": reports.load_average()},
+              "machine": reports.machine(),
+              "command": [".venv/bin/python", "bench/awd_epoch.py",
+                          "--steps", str(a.steps)]}
+    reports.write_report(os.path.join(REPO, "bench", "results",
+                                      "awd_epoch.json"), result, repo=REPO)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+#!/usr/bin/env python
+"""Recipe: AWD-LSTM ablation on `ptb_awd_cpu`: one factor off at a time, same budget.
+
+Rows (each one `zoo train ptb_awd_cpu` command, all with the same
+`--time-budget`):
+
+- `full`: the preset as it is;
+- `no_weight_drop`: `--set weight_drop=0`;
+- `no_embedding_dropout`: `--set word_dropout=0 --set embedding_dropout=0`;
+- `no_ar_tar`: `--set ar=0 --set tar=0`;
+- `no_averaging`: `--recipe weight_average=none`;
+- `layer_norm`: `--set layer_norm=true` (the factor the preset leaves off).
+
+Each run is validated on ptb.valid.txt and evaluated with `zoo evaluate`.
+
+    .venv/bin/python bench/reproduce/ablation_awd.py [--only ROW ...] [--budget MINUTES]
+
+Writes bench/results/ablation_awd.json: one row per configuration with its
+validation perplexity, its difference from `full`, the epochs it fitted in
+the budget, and its command. The default budget is the preset's (57
+minutes), so the whole ablation takes about six hours on a 2-core CPU.
+"""
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common as c  # noqa: E402
+
+RECIPE = "ablation_awd"
+PRESET = "ptb_awd_cpu"
+ROWS = {
+    "full": [],
+    "no_weight_drop": ["--set", "weight_drop=0"],
+    "no_embedding_dropout": ["--set", "word_dropout=0",
+                             "--set", "embedding_dropout=0"],
+    "no_ar_tar": ["--set", "ar=0", "--set", "tar=0"],
+    "no_averaging": ["--recipe", "weight_average=none"],
+    "layer_norm": ["--set", "layer_norm=true"],
+}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", nargs="*", default=list(ROWS), choices=list(ROWS))
+    p.add_argument("--budget", type=float, default=57.0,
+                   help="minutes of training per row (default 57)")
+    p.add_argument("--out", default=os.path.join(c.RUNS, RECIPE))
+    p.add_argument("--collect", action="store_true",
+                   help="do not train: evaluate and record the finished runs")
+    a = p.parse_args()
+    data = os.path.join(c.DATA, "ptb")
+    path = os.path.join(c.RESULTS_DIR, f"{RECIPE}.json")
+    runs = {}
+    if os.path.exists(path):  # keep the rows not rerun now
+        runs = {r["row"]: r for r in c.read_json(path).get("runs", [])
+                if r.get("budget_minutes") == a.budget}
+    for row in a.only:
+        run_dir = os.path.join(a.out, row)
+        args = ROWS[row] + ["--time-budget", f"{a.budget:g}"]
+        if a.collect:
+            cmd, secs, _ = c.collected_train(run_dir)
+        else:
+            cmd, secs = c.train(PRESET, data, run_dir, *args)
+        ecmd, ev = c.evaluate(run_dir, data, split="validation")
+        s = c.run_summary(run_dir)
+        runs[row] = {
+            "row": row, "perplexity": ev["perplexity"], "loss": ev["loss"],
+            "epochs": len(s["history"]), "budget_minutes": a.budget,
+            "training_seconds": round(secs, 1),
+            "loadavg": c.train_loadavg(run_dir),
+            "params": c.count_params(run_dir), "command": cmd,
+            "evaluate_command": ecmd, "history": s["history"],
+        }
+        ordered = [runs[r] for r in ROWS if r in runs]
+        full = runs.get("full")
+        for r in ordered:
+            r["minus_full"] = (r["perplexity"] - full["perplexity"]
+                               if full else None)
+        c.write_result(RECIPE, {
+            "preset": PRESET,
+            "task": "PTB: AWD-LSTM regularisation ablation, one factor at a time",
+            "metric": "perplexity",
+            "value": full["perplexity"] if full else None,
+            "value_note": "the full preset's row; see runs",
+            "split": "validation (ptb.valid.txt)",
+            "target": None,
+            "budget": f"--time-budget {a.budget:g} for every row",
+            "training_seconds": round(sum(r["training_seconds"]
+                                          for r in ordered), 1),
+            "params": ordered[0]["params"],
+            "command": (full or ordered[0])["command"],
+            "runs": ordered,
+        })
+
+
+if __name__ == "__main__":
+    main()
