@@ -8,7 +8,9 @@ averaging, variable BPTT's rate scale), stateful at its batch of 80, and a
 warm-up steps (tracing). An epoch of PTB's 929,589 training tokens is
 `lm_steps_per_epoch` windows; its time is the measured mean step time times
 that count (an extrapolation from the timed steps, labelled as such). The
-same is measured for `ptb_awd_cpu` at its batch of 20 and bptt 35.
+same is measured for `ptb_awd_cpu` at its batch of 20 and bptt 35, and
+for `ptb_regularized` (the same 2x400 model without the AWD options) as
+the reference on the same machine.
 
     .venv/bin/python bench/awd_epoch.py [--steps N]
 
@@ -42,6 +44,11 @@ def measure(preset, steps):
     batch, bptt = recipe["batch_size"], recipe["bptt"]
     model = factory.build(preset, stateful=True, batch_size=batch)
     trainer = tr.compile_trainer(model, "language_model", recipe)
+    callbacks = []
+    if recipe.get("weight_average"):  # the average runs from the 1st step
+        from training.optimizer import AveragedWeights
+
+        callbacks.append(AveragedWeights(trainer.optimizer, 0))
     rng = np.random.default_rng(0)
     n = batch * (WARMUP + steps)
     x = rng.integers(0, model.vocabulary_size, (n, bptt)).astype("int32")
@@ -53,7 +60,7 @@ def measure(preset, steps):
             marks.append((time.perf_counter(), time.process_time()))
 
     trainer.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False,
-                callbacks=[Clock()])
+                callbacks=callbacks + [Clock()])
     (t0, c0), (t1, c1) = marks[WARMUP - 1], marks[-1]
     per_step, cpu_per_step = (t1 - t0) / steps, (c1 - c0) / steps
     epoch_steps = lm_steps_per_epoch(PTB_TRAIN_TOKENS, batch_size=batch,
@@ -75,7 +82,7 @@ def main():
     a = p.parse_args()
     before = reports.load_average()
     rows = []
-    for preset in ("ptb_awd", "ptb_awd_cpu"):
+    for preset in ("ptb_awd", "ptb_awd_cpu", "ptb_regularized"):
         rows.append(measure(preset, a.steps))
         print(rows[-1], flush=True)
     result = {"benchmark": "awd_epoch", "rows": rows,

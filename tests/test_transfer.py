@@ -171,6 +171,13 @@ def test_init_from_errors(files, lm_run, clf_run, tmp_path):
         attempt(lm_run.run_dir, overrides=dict(CLF, units=16))
     with pytest.raises(transfer.TransferError, match="bidirectional"):
         attempt(lm_run.run_dir, overrides=dict(CLF, bidirectional=True))
+    # options that change the recurrent weights' shapes
+    with pytest.raises(transfer.TransferError,
+                       match=r"differ in \['layer_norm'\]"):
+        attempt(lm_run.run_dir, overrides=dict(CLF, layer_norm=True))
+    with pytest.raises(transfer.TransferError,
+                       match=r"differ in \['projection'\]"):
+        attempt(lm_run.run_dir, overrides=dict(CLF, projection=4))
     assert not os.path.exists(tmp_path / "x")  # nothing written
 
 

@@ -295,7 +295,8 @@ def _variable_windows_tf(ids, batch_size, bptt, max_steps, seed):
 
     spec = tf.TensorSpec((batch_size, None), tf.int32)
     ds = tf.data.Dataset.from_generator(windows, output_signature=(spec, spec))
-    return ds.apply(tf.data.experimental.assert_cardinality(steps))
+    ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def language_model_windows(ids, *, batch_size, bptt, max_steps=None,

@@ -26,7 +26,11 @@ from training.data.errors import DataError
 
 PAD_ID, UNK_ID = 0, 1
 # What a classifier copies from the LM must have the same shape in both.
-SHAPE_KEYS = ("embedding_dim", "cell", "units", "num_layers", "connection")
+SHAPE_KEYS = ("embedding_dim", "cell", "units", "num_layers", "connection",
+              "layer_norm", "projection")
+# What a configuration without the key means (runs written before it).
+_SHAPE_DEFAULTS = {"connection": "none", "layer_norm": False,
+                   "projection": None}
 
 
 class TransferError(ValueError):
@@ -88,13 +92,15 @@ def classifier_overrides(run, preset_config, overrides) -> dict:
 
     Raises:
         TransferError: the classifier's shape (embedding width, cell,
-            units, layers, connection, direction) differs from the LM's,
+            units, layers, connection, layer norm, projection, direction)
+            differs from the LM's,
             or the user set another vocabulary size or standardisation;
             the message gives both configurations.
     """
     lm = run.model_config
-    mine = {k: preset_config.get(k) for k in SHAPE_KEYS}
-    theirs = {k: lm.get(k) for k in SHAPE_KEYS}
+    mine = {k: preset_config.get(k, _SHAPE_DEFAULTS.get(k))
+            for k in SHAPE_KEYS}
+    theirs = {k: lm.get(k, _SHAPE_DEFAULTS.get(k)) for k in SHAPE_KEYS}
     if theirs.get("connection") is None:
         theirs["connection"] = "none"
     problems = [k for k in SHAPE_KEYS if mine[k] != theirs[k]]

@@ -187,9 +187,10 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
     def step_weights(self):
         """Returns `(kernel, recurrent_kernel, bias)` for one time step.
 
-        Inside `cast_weights_once()` these are tensors cast to the compute
-        dtype once per sequence; otherwise the variables themselves (which
-        Keras casts on every read under a mixed-precision policy).
+        Inside `sequence_weights()` these are tensors computed once per
+        sequence (cast to the compute dtype; the recurrent kernel dropped
+        by `weight_drop` in training); otherwise the variables themselves
+        (which Keras casts on every read under a mixed-precision policy).
         """
         if self._cached_weights is not None:
             return self._cached_weights
@@ -231,10 +232,6 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             yield
         finally:
             self._cached_weights = None
-
-    def cast_weights_once(self):
-        """`sequence_weights()` outside training (kept for callers)."""
-        return self.sequence_weights(training=False)
 
     # -- layer normalisation ----------------------------------------------
     def _normalized(self, x, row):
