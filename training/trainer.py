@@ -286,15 +286,27 @@ def _variable_windows_tf(ids, batch_size, bptt, max_steps, seed):
     steps = min(n, max_steps) if max_steps else n
     epoch = [0]
 
-    def windows():
+    def draw():
         bounds = variable_window_starts(rows.shape[1] - 1, bptt, steps,
                                         seed=seed + epoch[0])
         epoch[0] += 1
-        for a, b in bounds:
-            yield rows[:, a:b], rows[:, a + 1:b + 1]
+        return np.asarray(bounds, np.int32).reshape(steps, 2)
 
-    spec = tf.TensorSpec((batch_size, None), tf.int32)
-    ds = tf.data.Dataset.from_generator(windows, output_signature=(spec, spec))
+    def epoch_bounds(_):
+        # One Python call per epoch (each new iterator draws anew). A
+        # per-window `Dataset.from_generator` made every training step of
+        # ptb_awd_cpu 1.7x slower in wall and CPU time.
+        bounds = tf.numpy_function(draw, [], tf.int32, stateful=True)
+        bounds.set_shape((steps, 2))
+        return tf.data.Dataset.from_tensor_slices(bounds)
+
+    table = tf.constant(rows)
+
+    def window(bounds):
+        a, b = bounds[0], bounds[1]
+        return table[:, a:b], table[:, a + 1:b + 1]
+
+    ds = tf.data.Dataset.range(1).flat_map(epoch_bounds).map(window)
     ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
     return ds.prefetch(tf.data.AUTOTUNE)
 
