@@ -79,7 +79,8 @@ class ExportResult:
 
 
 def export_model(model, models_dir, name, *, vocabulary=None,
-                 class_names=None, level=None, version=None, label=None,
+                 class_names=None, level=None, standardize=None,
+                 version=None, label=None,
                  overwrite=False, card=None, update_config=True,
                  max_generate_length=DEFAULT_MAX_GENERATE_LENGTH,
                  warmup=True, warmup_texts=None, warmup_source=None,
@@ -97,6 +98,9 @@ def export_model(model, models_dir, name, *, vocabulary=None,
         vocabulary: language models: the `Vocabulary`, or its token list.
         class_names: classifiers: class names (default `model.class_names`).
         level: language models: `"word"` or `"char"`.
+        standardize: word-level language models of standardised texts (a
+            review corpus): the standardisation their texts and prompts get
+            in the graph (`Run.standardize`); `None`: split only.
         version: integer version; default: one more than the highest.
         label: optional version label (`/v1/models/NAME/labels/LABEL`).
         overwrite: replace an existing `version` (atomically).
@@ -143,7 +147,7 @@ def export_model(model, models_dir, name, *, vocabulary=None,
                        "texts": len(texts), "source": source}
     archive, signatures = build_export_archive(
         model, vocabulary=vocabulary, class_names=class_names, level=level,
-        max_generate_length=max_generate_length)
+        standardize=standardize, max_generate_length=max_generate_length)
 
     def write(path):
         archive.write_out(path, verbose=verbose)
@@ -164,6 +168,7 @@ def export_model(model, models_dir, name, *, vocabulary=None,
         card.setdefault("vocabulary_size", len(model.get_vocabulary()))
     else:
         card.setdefault("level", level or model.level)
+        card.setdefault("standardize", standardize)
         card.setdefault("vocabulary_size", len(vocabulary))
         card.setdefault("max_generate_length", int(max_generate_length))
     version, replaced = md.publish(models_dir, name, write, card,
@@ -277,7 +282,9 @@ def export(run_dir, models_dir, name, *, version=None, label=None,
         model, models_dir, name, vocabulary=vocabulary,
         class_names=class_names if run.family == "sentiment_classifier"
         else None,
-        level=run.level, version=version, label=label, overwrite=overwrite,
+        level=run.level, standardize=run.standardize
+        if run.family == "language_model" else None,
+        version=version, label=label, overwrite=overwrite,
         card=card, max_generate_length=max_generate_length, warmup=warmup,
         warmup_texts=warmup_texts, verbose=verbose, warmup_source=source)
     if note:

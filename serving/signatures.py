@@ -58,7 +58,8 @@ from __future__ import annotations
 
 from serving.models_dir import ExportError
 from training import scoring
-from training.data.vocab import WORD_SEPARATORS, Vocabulary
+from training.data.vocab import (PUNCTUATION_PATTERN, STANDARDIZATIONS,
+                                 WORD_SEPARATORS, Vocabulary)
 
 DEFAULT_MAX_GENERATE_LENGTH = 256
 
@@ -114,9 +115,10 @@ def as_vocabulary(vocabulary):
 class _LmResources:
     """Vocabulary constants and lookup table of an exported language model:
     `training.scoring`'s context and end tokens, and tokenisation by
-    `training.data.vocab`'s rule."""
+    `training.data.vocab`'s rule (`model_tokens`: a model of standardised
+    reviews standardises its texts and prompts as its corpus was)."""
 
-    def __init__(self, vocabulary, level, model_vocab_size):
+    def __init__(self, vocabulary, level, model_vocab_size, standardize=None):
         import tensorflow as tf
 
         vocab = as_vocabulary(vocabulary)
@@ -124,7 +126,11 @@ class _LmResources:
             raise ExportError(
                 f"The vocabulary has {len(vocab)} tokens but the model "
                 f"predicts {model_vocab_size}; wrong vocab.txt?")
+        if standardize is not None and standardize not in STANDARDIZATIONS:
+            raise ExportError(f"Unknown standardize {standardize!r}. Valid "
+                              f"values: {list(STANDARDIZATIONS)} or None.")
         self.level = level
+        self.standardize = standardize if level == "word" else None
         self.size = len(vocab)
         self.oov_id = vocab.oov_id
         self.bos_id = scoring.context_id(vocab, level)
@@ -141,7 +147,16 @@ class _LmResources:
         `training.data.vocab.tokenize` splits them."""
         import tensorflow as tf
 
-        if self.level == "word":
+        if self.level == "word" and self.standardize is not None:
+            # TextVectorization's standardisation and split, as
+            # `training.data.vocab.text_tokens` does it in Python
+            if self.standardize in ("lower", "lower_and_strip_punctuation"):
+                text = tf.strings.lower(text)  # ASCII letters only
+            if self.standardize in ("strip_punctuation",
+                                    "lower_and_strip_punctuation"):
+                text = tf.strings.regex_replace(text, PUNCTUATION_PATTERN, "")
+            pieces = tf.strings.split(text)
+        elif self.level == "word":
             pieces = tf.strings.split(
                 tf.strings.regex_replace(text, WORD_SEPARATORS, " "))
         else:
@@ -149,14 +164,16 @@ class _LmResources:
         return tf.ragged.map_flat_values(self.table.lookup, pieces)
 
 
-def _language_model_archive(model, vocabulary, level, max_generate_length):
+def _language_model_archive(model, vocabulary, level, max_generate_length,
+                            standardize=None):
     import keras
     import tensorflow as tf
 
     if getattr(model, "stateful", False):
         model = model.with_options(stateful=False)
     vocab_size = int(model.output.shape[-1])
-    res = _LmResources(vocabulary, level or model.level, vocab_size)
+    res = _LmResources(vocabulary, level or model.level, vocab_size,
+                       standardize)
 
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -369,7 +386,7 @@ def _language_model_archive(model, vocabulary, level, max_generate_length):
 
 
 def build_export_archive(model, *, vocabulary=None, class_names=None,
-                         level=None,
+                         level=None, standardize=None,
                          max_generate_length=DEFAULT_MAX_GENERATE_LENGTH):
     """Builds the ``keras.export.ExportArchive`` for a zoo model.
 
@@ -381,6 +398,10 @@ def build_export_archive(model, *, vocabulary=None, class_names=None,
         class_names: classifiers: overrides ``model.class_names``.
         level: language models: ``"word"``/``"char"`` (default
             ``model.level``).
+        standardize: word-level language models of standardised texts
+            (a review corpus, `Run.standardize`): the standardisation their
+            `score` texts and `generate` prompts get. Default: `None`
+            (split only).
         max_generate_length: upper bound on ``generate``'s ``max_length``.
 
     Returns:
@@ -393,4 +414,4 @@ def build_export_archive(model, *, vocabulary=None, class_names=None,
         raise ExportError("A language model needs its vocabulary (vocab.txt) "
                           "to be exported.")
     return _language_model_archive(model, vocabulary, level,
-                                   max_generate_length)
+                                   max_generate_length, standardize)

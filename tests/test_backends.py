@@ -110,6 +110,24 @@ def test_language_model_trains_without_tensorflow(backend, site_view, corpus,
     _train_and_resume(backend, site_view, corpus, tmp_path)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_sampled_softmax_trains_without_tensorflow(backend, site_view, corpus,
+                                                   tmp_path):
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed")
+    run = str(tmp_path / "run")
+    _zoo(backend, site_view, "train", "language_model", "--data", corpus,
+         "--out", run, "--set", "units=8", "--set", "embedding_dim=8",
+         "--verbose", "0", "--epochs", "2", "--batch-size", "4", "--bptt",
+         "5", "--lr", "0.01", "--recipe", "sampled_softmax=4")
+    rows = _history(run)
+    with open(os.path.join(run, "config.json")) as f:
+        assert json.load(f)["training"]["sampled_softmax"] == 4
+    # validation is the full softmax, and it improves
+    assert rows[1]["val_loss"] < rows[0]["val_loss"]
+
+
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None,
                     reason="jax is not installed")
 def test_a_classifier_on_jax_is_a_clear_error(site_view, tmp_path):

@@ -87,3 +87,57 @@ def test_exported_score_agrees_with_python_on_tricky_strings(tmp_path, level,
                                atol=2e-5)
     counts = [len(scoring.scoring_ids(t, vocab, level)) - 1 for t in TRICKY]
     assert out["num_tokens"].numpy().tolist() == counts
+
+
+REVIEWS = ["A <br />GREAT film, isn't it?", "great film", "GREAT FILM!!!",
+           "", "!!!", "caf\u00e9 \u00dcn\u00efcode", "a\u00a0b film",
+           "tab\there\nnew-line", "Film."]
+
+
+@pytest.mark.slow
+def test_exported_review_lm_standardises_texts_and_prompts_as_its_corpus(
+        tmp_path):
+    """A language model of standardised reviews sees a served text as its
+    corpus's texts were seen (`text_tokens`), not split on whitespace."""
+    import tensorflow as tf
+
+    from serving import export as ex
+    from training.data.vocab import model_tokens, text_tokens
+
+    std = "lower_and_strip_punctuation"
+    vocab = Vocabulary(["<eos>", "great", "film", "isnt", "it", "a", "br",
+                        "caf\u00e9", "here", "newline", "tab"])
+    model = zoo.build("language_model", vocabulary_size=len(vocab),
+                      embedding_dim=6, units=8, num_layers=1)
+    result = ex.export_model(model, str(tmp_path / "models"), "reviews",
+                             vocabulary=vocab, level="word", standardize=std)
+    assert result.card["standardize"] == std
+    sigs = tf.saved_model.load(result.path).signatures
+    out = sigs["score"](text=tf.constant(REVIEWS))
+    expected = scoring.text_logprobs(model, vocab, "word", REVIEWS,
+                                     standardize=std)
+    np.testing.assert_allclose(out["log_prob"].numpy(), expected, rtol=2e-5,
+                               atol=2e-5)
+    assert out["num_tokens"].numpy().tolist() == [
+        len(text_tokens(t, std)) + 1 for t in REVIEWS]
+    assert model_tokens(REVIEWS[0], "word", std) == [
+        "a", "br", "great", "film", "isnt", "it"]
+    # case and punctuation do not change what the model reads
+    lp = out["log_prob"].numpy()
+    assert lp[1] == pytest.approx(lp[2], abs=1e-6)
+    gen = sigs["generate"](prompt=tf.constant(["GREAT Film!", "great film"]),
+                           max_length=tf.constant(4),
+                           temperature=tf.constant(0.0))
+    completions = gen["completion"].numpy().tolist()
+    assert completions[0] == completions[1]
+
+
+def test_export_refuses_an_unknown_standardisation(tmp_path):
+    from serving import export as ex
+
+    vocab = Vocabulary(["<eos>", "a"])
+    model = zoo.build("language_model", vocabulary_size=len(vocab),
+                      embedding_dim=4, units=4, num_layers=1)
+    with pytest.raises(ex.ExportError, match="Unknown standardize"):
+        ex.export_model(model, str(tmp_path / "models"), "m",
+                        vocabulary=vocab, level="word", standardize="upper")

@@ -261,3 +261,25 @@ def test_embeddings_of_the_wrong_dimension_fail_before_training(files, tmp_path)
                        embeddings=path,
                        overrides={"embedding_dim": 8, "units": 4,
                                   "num_layers": 1, "vocabulary_size": 60})
+
+
+@pytest.mark.slow
+def test_an_exported_review_lm_reads_a_raw_review_as_its_corpus(lm_run,
+                                                               tmp_path):
+    import tensorflow as tf
+
+    from serving import export as ex
+    from training import scoring
+
+    run = rd.open_run(lm_run.run_dir)
+    assert run.standardize == "lower_and_strip_punctuation"
+    result = ex.export(lm_run.run_dir, str(tmp_path / "models"), "imdb_lm")
+    assert result.card["standardize"] == run.standardize
+    score = tf.saved_model.load(result.path).signatures["score"]
+    out = score(text=tf.constant([RAW_REVIEW]))
+    expected = scoring.text_logprobs(run.load_model(), run.vocabulary, "word",
+                                     [RAW_REVIEW], standardize=run.standardize)
+    np.testing.assert_allclose(out["log_prob"].numpy(), expected, rtol=2e-5,
+                               atol=2e-5)
+    assert int(out["num_tokens"][0]) == len(
+        text_tokens(RAW_REVIEW, run.standardize)) + 1

@@ -87,7 +87,7 @@ def build_parser():
                    "schedule_steps, layer_lr_decay, unfreeze_steps, "
                    "steps_per_epoch, weight_average=uniform|ema, "
                    "average_start_epoch, average_momentum, "
-                   "variable_bptt=true")
+                   "variable_bptt=true, sampled_softmax=K")
     p.add_argument("--init-from", metavar="LM_RUN_DIR",
                    help="classifiers: start from a word-level language "
                    "model run (its vocabulary, embedding and recurrent stack)")

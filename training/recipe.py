@@ -39,7 +39,11 @@ Language-model regularisation and optimisation (Merity et al. 2018):
   checkpoints and the final model use the averaged weights
   (`training.optimizer.AveragedWeights`);
 - `variable_bptt`: BPTT windows of random length around `bptt` (AWD-LSTM's
-  rule), with the learning rate scaled by each window's length / `bptt`.
+  rule), with the learning rate scaled by each window's length / `bptt`;
+- `sampled_softmax`: train a word-level language model on a sampled
+  softmax over this many log-uniform candidates per step
+  (`training.sampled_softmax`); validation and evaluation keep the full
+  softmax.
 
 AR/TAR and the dropouts (`word_dropout`, `locked_dropout`, `weight_drop`,
 zoneout) are model arguments, set in a preset's `config` or with `--set`.
@@ -67,12 +71,12 @@ SETTINGS = ("optimizer", "learning_rate", "clipnorm", "global_clipnorm",
             "lr_schedule", "warmup_fraction", "schedule_steps",
             "layer_lr_decay", "unfreeze_steps", "steps_per_epoch",
             "weight_average", "average_start_epoch", "average_momentum",
-            "variable_bptt")
+            "variable_bptt", "sampled_softmax")
 LR_SCHEDULES = ("constant", "one_cycle")
 # Settings that default to "off" (None) when a recipe does not name them.
 _OPTIONAL = ("lr_decay", "lr_decay_after", "schedule_steps", "layer_lr_decay",
              "unfreeze_steps", "steps_per_epoch", "weight_average",
-             "average_start_epoch", "average_momentum")
+             "average_start_epoch", "average_momentum", "sampled_softmax")
 WEIGHT_AVERAGES = ("uniform", "ema")
 
 
@@ -219,6 +223,15 @@ def _check(recipe, family):
     if variable and family != "language_model":
         raise ValueError("`variable_bptt` applies to language models only. "
                          f"Received: variable_bptt={variable!r}")
+    sampled = recipe["sampled_softmax"]
+    if sampled is not None and (isinstance(sampled, bool) or
+                                not isinstance(sampled, int) or sampled < 1):
+        raise ValueError("`sampled_softmax` must be a positive integer (the "
+                         "candidates per step). Received: "
+                         f"sampled_softmax={sampled!r}")
+    if sampled is not None and family != "language_model":
+        raise ValueError("`sampled_softmax` applies to language models only. "
+                         f"Received: sampled_softmax={sampled!r}")
     if recipe["optimizer"] not in OPTIMIZERS:
         raise ValueError(f"Unknown optimizer {recipe['optimizer']!r}. Valid "
                          f"values: {list(OPTIMIZERS)}. Received: "

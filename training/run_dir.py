@@ -318,6 +318,8 @@ class Run:
     model_config = property(lambda self: self.config.get("model_config") or {})
     training = property(lambda self: self.config.get("training") or {})
     data = property(lambda self: self.config.get("data") or {})
+    # how the corpus's texts were standardised (review corpora), or None
+    standardize = property(lambda self: self.data.get("standardize"))
     overrides = property(lambda self: dict(self.config.get("overrides") or {}))
 
     @property

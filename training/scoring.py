@@ -1,7 +1,8 @@
 """The log-probability of a text under a language model: the one definition.
 
-A text is tokenised with `training.data.vocab.tokenize` and its tokens are
-predicted one after the other. The first is predicted from one context
+A text is tokenised with `training.data.vocab.model_tokens` (`tokenize`,
+or for a model of standardised reviews the classifiers' standardisation,
+`standardize`) and its tokens are predicted one after the other. The first is predicted from one context
 token, the one that precedes a text in the training stream:
 
 - word level: `<eos>` (a sentence follows the end of the previous one),
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.data.vocab import EOS_TOKEN, tokenize
+from training.data.vocab import EOS_TOKEN, model_tokens
 
 
 def context_token(vocab, level) -> str:
@@ -54,26 +55,31 @@ def end_id(vocab, level) -> int:
     return -1 if token is None else vocab.token_to_id(token)
 
 
-def prompt_ids(text, vocab, level) -> np.ndarray:
-    """`[context] + ids(text)`: what a sampler feeds before generating."""
-    ids = vocab.encode(tokenize(text, level))
+def prompt_ids(text, vocab, level, standardize=None) -> np.ndarray:
+    """`[context] + ids(text)`: what a sampler feeds before generating.
+    `standardize`: the run's (`Run.standardize`), for review models."""
+    ids = vocab.encode(model_tokens(text, level, standardize))
     return np.concatenate([[context_id(vocab, level)], ids]).astype(np.int32)
 
 
-def scoring_ids(text, vocab, level, *, append_end=True) -> np.ndarray:
+def scoring_ids(text, vocab, level, *, append_end=True,
+                standardize=None) -> np.ndarray:
     """`[context] + ids(text) (+ [end])`: the tokens after the first are the
     ones scored."""
-    ids = prompt_ids(text, vocab, level)
+    ids = prompt_ids(text, vocab, level, standardize)
     end = end_id(vocab, level)
     if append_end and end >= 0:
         ids = np.concatenate([ids, [end]]).astype(np.int32)
     return ids
 
 
-def describe(vocab, level, *, append_end=True) -> str:
+def describe(vocab, level, *, append_end=True, standardize=None) -> str:
     """The rule in words, for results files."""
     split = ("whitespace split (str.split)" if level == "word" else
              "one token per character")
+    if standardize is not None and level == "word":
+        split = (f"standardised ({standardize}) and split on ASCII "
+                 "whitespace, as TextVectorization does")
     end = end_token(vocab, level)
     parts = [split, f"unknown tokens -> {vocab.oov_token}",
              f"first token predicted after {context_token(vocab, level)!r}"]
@@ -127,16 +133,18 @@ def token_logprobs(model, sequences, batch_size=64):
 
 
 def text_logprobs(model, vocab, level, texts, *, append_end=True,
-                  batch_size=64) -> np.ndarray:
+                  batch_size=64, standardize=None) -> np.ndarray:
     """`log p(text)` (nats, float64) of each text (see the module docstring).
 
     Example:
 
     ```python
     run = training.run_dir.open_run("runs/ptb")
-    text_logprobs(run.model, run.vocabulary, run.level, ["the cat sat"])
+    text_logprobs(run.model, run.vocabulary, run.level, ["the cat sat"],
+                  standardize=run.standardize)
     ```
     """
-    seqs = [scoring_ids(t, vocab, level, append_end=append_end) for t in texts]
+    seqs = [scoring_ids(t, vocab, level, append_end=append_end,
+                        standardize=standardize) for t in texts]
     return np.array([lp.sum() for lp in token_logprobs(model, seqs,
                                                        batch_size)])

@@ -52,21 +52,53 @@ class Trainer(keras.Model):
     learning rate by the window's length over `window_bptt`, through the
     optimizer hook's `step_learning_rate_scale` (AWD-LSTM's rule).
 
+    With `sampled_softmax=K` (word-level language models), training
+    trains on a sampled softmax over `K` candidates drawn once per step
+    (`training.sampled_softmax`): in training `call` returns the output
+    layer's input and the candidates, and `compute_loss` scores them with
+    the output layer's weights. Evaluation and prediction use the full
+    softmax.
+
     Args:
         zoo_model: the model to train (`trainer.zoo_model`).
         window_bptt: the recipe's `bptt` when windows vary in length, else
             `None`.
+        sampled_softmax: `K`, the candidates of a sampled softmax, or
+            `None` (the full softmax).
+
+    Raises:
+        ValueError: `sampled_softmax` for a classifier or a character-level
+            model, or not below the vocabulary size.
 
     Call arguments:
         inputs: what the zoo model takes.
         training: Python bool, training mode (dropout on).
     """
 
-    def __init__(self, zoo_model, window_bptt=None, **kwargs):
+    def __init__(self, zoo_model, window_bptt=None, sampled_softmax=None,
+                 **kwargs):
         kwargs.setdefault("name", "trainer")
         super().__init__(**kwargs)
         self.zoo_model = zoo_model
         self.window_bptt = window_bptt
+        self.sampled_softmax = sampled_softmax
+        if sampled_softmax:
+            size = getattr(zoo_model, "vocabulary_size", None)
+            if getattr(zoo_model, "level", None) != "word":
+                raise ValueError(
+                    "`sampled_softmax` trains word-level language models "
+                    "(its log-uniform candidates assume ids sorted by "
+                    "frequency). Received: sampled_softmax="
+                    f"{sampled_softmax!r} for a "
+                    f"{getattr(zoo_model, 'level', None) or 'classifier'} "
+                    "model")
+            if not 1 <= sampled_softmax < size:
+                raise ValueError(
+                    "`sampled_softmax` must be below the vocabulary size "
+                    f"({size}). Received: sampled_softmax={sampled_softmax!r}")
+            self.output_features = zoo_model.output_features_model()
+            self.candidate_seed = keras.random.SeedGenerator(
+                name="candidate_seed")
         self.built = True
 
     def train_step(self, *args):
@@ -86,7 +118,39 @@ class Trainer(keras.Model):
             opt.step_learning_rate_scale = None
 
     def call(self, inputs, training=False):
+        if training and self.sampled_softmax:
+            from training.sampled_softmax import log_uniform_candidates
+
+            return {"features": self.output_features(inputs, training=True),
+                    "candidates": log_uniform_candidates(
+                        self.sampled_softmax, self.zoo_model.vocabulary_size,
+                        seed=self.candidate_seed)}
         return self.zoo_model(inputs, training=training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                     training=True):
+        if not isinstance(y_pred, dict):
+            return super().compute_loss(x, y, y_pred, sample_weight,
+                                        training=training)
+        from keras import ops
+
+        from training.sampled_softmax import sampled_softmax_loss
+
+        weights, bias = self.zoo_model.output_embedding()
+        loss = sampled_softmax_loss(
+            y_pred["features"], y, weights, bias, y_pred["candidates"],
+            self.zoo_model.vocabulary_size)
+        if keras.backend.backend() == "tensorflow":
+            # as Keras scales a compiled loss under tf.distribute: each
+            # replica's gradients are summed
+            import tensorflow as tf
+
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            loss = loss / float(replicas)
+        losses = [loss]
+        losses += [ops.cast(self._aggregate_additional_loss(loss), "float32")
+                   for loss in self.losses]
+        return losses[0] if len(losses) == 1 else ops.sum(ops.stack(losses))
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         return self._rank1_logs(
@@ -161,7 +225,8 @@ def compile_trainer(model, family, recipe, *, extra_optimizer_args=None,
         loss = keras.losses.SparseCategoricalCrossentropy()
         metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
     trainer = Trainer(model, window_bptt=recipe.get("bptt")
-                      if recipe.get("variable_bptt") else None)
+                      if recipe.get("variable_bptt") else None,
+                      sampled_softmax=recipe.get("sampled_softmax"))
     trainer.compile(optimizer=optimizer, loss=loss, metrics=metrics,
                     jit_compile=jit_compile())
     return trainer

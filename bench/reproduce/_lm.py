@@ -22,7 +22,7 @@ def sample(run_dir, prime, length, temperature=0.8, seed=0):
     lm.reset_states()
     rng = np.random.default_rng(seed)
     char = run.level == "char"
-    ids = scoring.prompt_ids(prime, vocab, run.level)[None, :]
+    ids = scoring.prompt_ids(prime, vocab, run.level, run.standardize)[None, :]
     logits = np.asarray(lm(ids, training=False))[0, -1]
     out = []
     for _ in range(length):

@@ -70,7 +70,9 @@ def tokenize(text: str, level: str) -> list:
 # classifier's `TextVectorization(standardize=...)` makes of the same text.
 STANDARDIZATIONS = ("lower_and_strip_punctuation", "lower", "strip_punctuation")
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-_PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
+# Keras' own class (RE2 in the exported graph, `re` here)
+PUNCTUATION_PATTERN = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
+_PUNCTUATION = re.compile(PUNCTUATION_PATTERN)
 _ASCII_SPACE = re.compile(r"[ \t\n\x0b\x0c\r]+")
 
 
@@ -95,6 +97,22 @@ def text_tokens(text: str, standardize: str | None) -> list:
     if standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
         text = _PUNCTUATION.sub("", text)
     return [t for t in _ASCII_SPACE.split(text) if t]
+
+
+def model_tokens(text: str, level: str, standardize: str | None = None) -> list:
+    """The tokens a language model reads for a text a user gives (a prompt,
+    a text to score): `text_tokens(text, standardize)` for a word-level
+    model trained on standardised texts (a review corpus), else
+    `tokenize(text, level)`.
+
+    >>> model_tokens("Great film!", "word", "lower_and_strip_punctuation")
+    ['great', 'film']
+    >>> model_tokens("Great film!", "word")
+    ['Great', 'film!']
+    """
+    if standardize is not None and level == "word":
+        return text_tokens(text, standardize)
+    return tokenize(text, level)
 
 
 def corpus_tokens(text: str, level: str, counts: dict | None = None,

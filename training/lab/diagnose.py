@@ -64,14 +64,19 @@ def diagnose_model(model, family, length=100, batch_size=16, seed=0,
     )
 
 
-def _text_ids(path, vocab, level, length, batch_size, seed):
+def _text_ids(path, vocab, level, length, batch_size, seed, standardize=None):
     """A batch of `(batch_size, length + 1)` windows of a text file, encoded
-    as the run's training corpus was; also the number of unknown tokens."""
+    as the run's training corpus was (a review run's lines standardised as
+    its reviews were); also the number of unknown tokens."""
     from training.data.files import read_text
-    from training.data.vocab import corpus_tokens
+    from training.data.vocab import EOS_TOKEN, corpus_tokens, model_tokens
 
     text, _ = read_text(path)
-    tokens = corpus_tokens(text, level)
+    if standardize is not None and level == "word":
+        tokens = [t for line in text.splitlines()
+                  for t in model_tokens(line, level, standardize) + [EOS_TOKEN]]
+    else:
+        tokens = corpus_tokens(text, level)
     ids = vocab.encode(tokens)
     need = length + 1
     if len(ids) < need:
@@ -101,7 +106,7 @@ def diagnose_run(run_dir, length=100, batch_size=16, seed=0, text=None,
             raise ValueError("--text needs a language-model run; "
                              f"{run_dir} is a {run.family}")
         ids, tokens = _text_ids(text, run.vocabulary, run.level, length,
-                                batch_size, seed)
+                                batch_size, seed, run.standardize)
     model, flow = diagnose_model(model, run.family, length, batch_size, seed,
                                  ids=ids, vocab=run.vocabulary)
     out = out or os.path.join(run_dir, "diagnostics")

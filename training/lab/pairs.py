@@ -110,12 +110,14 @@ def pair_rule(pair, rule="auto"):
     return rule
 
 
-def _scored(text, vocab, level, rule):
+def _scored(text, vocab, level, rule, standardize=None):
     """The ids of `text` for `rule`, and how many of its last ones count."""
     if rule == "sentence":
-        ids = scoring.scoring_ids(text, vocab, level, append_end=True)
+        ids = scoring.scoring_ids(text, vocab, level, append_end=True,
+                                  standardize=standardize)
         return ids, len(ids) - 1
-    ids = scoring.scoring_ids(text, vocab, level, append_end=False)
+    ids = scoring.scoring_ids(text, vocab, level, append_end=False,
+                              standardize=standardize)
     if level == "word":
         return ids, 1
     # Characters: from the start of the last word to the end of the text.
@@ -124,7 +126,7 @@ def _scored(text, vocab, level, rule):
 
 
 def evaluate_pairs(model, vocab, pairs, level="word", batch_size=64,
-                   rule="auto"):
+                   rule="auto", standardize=None):
     """Accuracy of a language model on minimal pairs.
 
     Args:
@@ -135,6 +137,8 @@ def evaluate_pairs(model, vocab, pairs, level="word", batch_size=64,
         level: `"word"` or `"char"`.
         batch_size: sequences per model call.
         rule: `"auto"`, `"last-word"` or `"sentence"` (module docstring).
+        standardize: the run's standardisation (`Run.standardize`), for a
+            model of standardised reviews.
 
     Returns:
         `{"accuracy", "count", "rules": {rule: count}, "by_category":
@@ -145,7 +149,7 @@ def evaluate_pairs(model, vocab, pairs, level="word", batch_size=64,
     seqs, counted = [], []
     for p, r in zip(pairs, rules):
         for text in (p["good"], p["bad"]):
-            ids, n = _scored(text, vocab, level, r)
+            ids, n = _scored(text, vocab, level, r, standardize)
             seqs.append(ids)
             counted.append(n)
     logps = scoring.token_logprobs(model, seqs, batch_size)
@@ -193,15 +197,18 @@ def evaluate_run(run_dir, pairs_path, batch_size=64, out=None, rule="auto"):
         raise PairsError(f"{run_dir}: a {run.family} run, not a language model.")
     model = run.load_model()
     vocab, level = run.vocabulary, run.level
-    result = evaluate_pairs(model, vocab, pairs, level, batch_size, rule=rule)
+    result = evaluate_pairs(model, vocab, pairs, level, batch_size, rule=rule,
+                            standardize=run.standardize)
     result = {
         "run_dir": os.path.abspath(run_dir),
         "pairs_file": os.path.abspath(pairs_path),
         "level": level,
         "rule": rule,
         "tokenisation": {
-            "sentence": scoring.describe(vocab, level, append_end=True),
-            "last-word": scoring.describe(vocab, level, append_end=False)
+            "sentence": scoring.describe(vocab, level, append_end=True,
+                                         standardize=run.standardize),
+            "last-word": scoring.describe(vocab, level, append_end=False,
+                                          standardize=run.standardize)
             + "; only the last word's tokens after the shared prefix count"},
         **result,
     }

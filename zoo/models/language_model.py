@@ -1,6 +1,7 @@
 """Stacked recurrent language model (word or character level)."""
 
 import keras
+from keras import ops
 
 from zoo import checks
 from zoo.layers import LOCKED
@@ -178,9 +179,11 @@ class LanguageModel(keras.Model):
                     embedding_dim, kernel_initializer=kernel_init,
                     name="tied_projection",
                 )(x)
+            features = x
             logits = embedding(x, reverse=True)
             logits = BiasAdd(name="output_bias")(logits)
         else:
+            features = x
             logits = keras.layers.Dense(
                 vocabulary_size, kernel_initializer=kernel_init,
                 bias_initializer=bias_init, name="logits"
@@ -188,6 +191,7 @@ class LanguageModel(keras.Model):
         logits = keras.layers.Activation("linear", dtype="float32",
                                          name="float32_logits")(logits)
         super().__init__(inputs=ids, outputs=logits, **kwargs)
+        self._output_features = features
 
         self.vocabulary_size = vocabulary_size
         self.embedding_dim = embedding_dim
@@ -215,6 +219,23 @@ class LanguageModel(keras.Model):
         self.projection = projection
         self.ar = float(ar)
         self.tar = float(tar)
+
+    def output_features_model(self):
+        """A model that shares this one's layers and returns what its output
+        layer takes, `(batch, time, D)`: the input of the softmax, for
+        training with a sampled softmax (`training.sampled_softmax`)."""
+        return keras.Model(self.input, self._output_features,
+                           name="output_features")
+
+    def output_embedding(self):
+        """`(weights (V, D), bias (V,))` of the output layer: the tied
+        embedding and `output_bias`, or the transposed `logits` kernel and
+        its bias."""
+        if self.tie_weights:
+            return (self.get_layer("embedding").embeddings,
+                    self.get_layer("output_bias").bias)
+        dense = self.get_layer("logits")
+        return ops.transpose(dense.kernel), dense.bias
 
     def reset_states(self):
         """Zeros the carried hidden state (stateful models)."""
