@@ -148,8 +148,9 @@ class Trainer(keras.Model):
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             loss = loss / float(replicas)
         losses = [loss]
-        losses += [ops.cast(self._aggregate_additional_loss(loss), "float32")
-                   for loss in self.losses]
+        # the model's own losses (AR/TAR), as Keras' compute_loss adds them
+        losses += [ops.cast(self._aggregate_additional_loss(extra), "float32")
+                   for extra in self.losses]
         return losses[0] if len(losses) == 1 else ops.sum(ops.stack(losses))
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):

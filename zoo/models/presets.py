@@ -227,8 +227,8 @@ PRESETS = {
             "init_scale": 0.05,
             "level": "word",
         },
-        # Five to six epochs fit in 57 minutes on a 2-core CPU (about 1,500
-        # tokens/s): dropouts far lighter than AWD-LSTM's (which trains for
+        # Seven to eight epochs fit in 57 minutes on a 2-core CPU (about
+        # 2,000 tokens/s inside zoo train): dropouts far lighter than AWD-LSTM's (which trains for
         # 750 epochs), SGD as ptb_regularized with the rate halved per
         # epoch from the 4th, and an EMA of the weights (about 1,000 steps,
         # under an epoch) from the 2nd epoch, which validation and the
