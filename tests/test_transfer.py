@@ -283,3 +283,23 @@ def test_an_exported_review_lm_reads_a_raw_review_as_its_corpus(lm_run,
                                atol=2e-5)
     assert int(out["num_tokens"][0]) == len(
         text_tokens(RAW_REVIEW, run.standardize)) + 1
+
+
+def test_init_from_with_an_ngram_branch_learns_its_vocabulary(files, lm_run,
+                                                             tmp_path):
+    # The word vocabulary comes from the LM; the n-gram branch's from the
+    # classifier's training texts.
+    run = training.train("imdb_transfer", files["train"],
+                         out=str(tmp_path / "clf"), epochs=1, batch_size=16,
+                         overrides=dict(CLF, ngrams=2, ngram_vocabulary_size=300),
+                         init_from=lm_run.run_dir, validation_group="movie",
+                         verbose=0)
+    model = rd.open_run(run.run_dir).load_model()
+    grams = model.get_layer("ngram_vectorizer").get_vocabulary()
+    assert len(grams) == 300 and any(" " in g for g in grams)
+    assert model.get_vocabulary()[2:] == list(
+        transfer.classifier_vocabulary(rd.open_run(lm_run.run_dir).vocabulary))
+    # Evaluating the saved run re-reads the same texts and gives its figure.
+    result = training.evaluate(run.run_dir, files["train"])
+    assert result["accuracy"] == pytest.approx(
+        run.metrics["validation"]["accuracy"])

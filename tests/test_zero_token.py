@@ -42,8 +42,11 @@ def _build(name="sentiment_classifier", seed=3, **overrides):
 
 
 def _initial_state_prediction(model):
-    """softmax(bias): the head applied to the zero vector."""
+    """softmax(bias): the head applied to the zero vector (plus the bias of
+    the n-gram branch, whose features are zero too, when there is one)."""
     bias = model.get_layer("head").get_weights()[1].astype("float64")
+    if model.ngrams is not None:
+        bias = bias + model.get_layer("ngram_head").get_weights()[1]
     p = np.exp(bias - bias.max())
     return p / p.sum()
 

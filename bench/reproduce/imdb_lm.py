@@ -5,7 +5,7 @@ Trains on the 50,000 unlabelled reviews of the IMDB distribution
 (`unsup.csv`; no labelled review, so nothing of the classifiers' validation
 carves is seen), standardised as the classifiers' `TextVectorization` does,
 with the last 2% of the reviews (1,000) held out, under `--time-budget 35`.
-The run directory (`../runs/imdb_lm`) is what `imdb_fast`, `imdb_transfer`,
+The run directory (`../runs/imdb_lm`) is what `imdb_transfer`,
 `sst2_transfer` and users pass to `zoo train --init-from`: pretraining is
 paid once.
 

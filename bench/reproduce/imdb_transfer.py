@@ -1,9 +1,11 @@
 #!/usr/bin/env python
 """Recipe: IMDB sentiment by transfer from `imdb_lm`, 120 minutes in all.
 
-As `imdb_fast` (the same preset, `--init-from ../runs/imdb_lm`, the
-movie-grouped carve), with a longer fine-tuning budget (`--time-budget 60`,
-two epochs at most) so that pretraining and fine-tuning stay within 120
+The `imdb_transfer` preset started from `../runs/imdb_lm` (`--init-from`:
+its vocabulary, tokenisation, embedding and LSTM), fine-tuned on the
+official train split with validation carved by movie (`--validation-group
+movie`), one cycle, discriminative rates and gradual unfreezing, under
+`--time-budget 60` so that pretraining and fine-tuning stay within 120
 minutes.
 
     .venv/bin/python bench/reproduce/imdb_lm.py        # once

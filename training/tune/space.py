@@ -66,12 +66,13 @@ TRAINING_KEYS = {
 _DATA_KEYS = ("vocabulary", "num_classes", "class_names", "stateful",
               "batch_size", "level", "name")
 _INT_KEYS = ("units", "num_layers", "embedding_dim", "vocabulary_size",
-             "max_length", "batch_size", "bptt")
+             "max_length", "batch_size", "bptt", "ngrams",
+             "ngram_vocabulary_size")
 _BOOL_KEYS = ("bidirectional", "tie_weights", "unit_forget_bias",
               "locked_dropout", "layer_norm", "variable_bptt")
 _RATE_KEYS = ("dropout", "embedding_dropout", "recurrent_dropout",
               "head_dropout", "output_dropout", "word_dropout", "weight_drop",
-              "zoneout", "cell_zoneout")
+              "zoneout", "cell_zoneout", "ngram_dropout")
 _POSITIVE_FLOAT_KEYS = ("learning_rate", "clipnorm", "global_clipnorm",
                         "init_scale")
 _SAMPLINGS = ("linear", "log", "reverse_log")

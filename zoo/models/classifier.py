@@ -36,6 +36,27 @@ def saveable_vocabulary(tokens):
     return [t for t in tokens if not _LINE_BREAKS.intersection(t)]
 
 
+def _adapt(vectorizer, texts, batch_size):
+    """`vectorizer.adapt(texts)`, keeping only tokens a saved model can
+    read back."""
+    vectorizer.adapt(_as_strings(texts), batch_size=batch_size)
+    vocabulary = vectorizer.get_vocabulary()
+    kept = saveable_vocabulary(vocabulary)
+    if len(kept) != len(vocabulary):
+        vectorizer.set_vocabulary(kept)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class FloatFeatures(keras.layers.Layer):
+    """Casts `TextVectorization`'s int64 multi-hot output to float32."""
+
+    def call(self, inputs):
+        return ops.cast(inputs, "float32")
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class EnsureTokens(keras.layers.Layer):
     """Makes token ids of texts with no tokens safe for a recurrent stack.
@@ -173,6 +194,18 @@ class SentimentClassifier(keras.Model):
             recurrent layers draw one mask per sequence. Default: `False`.
         weight_drop, zoneout, cell_zoneout, layer_norm, projection: the
             cells' options (see `zoo.layers.LSTMCell`). Default: off.
+        ngrams: `None`, or an int N >= 1 that adds a linear bag-of-n-grams
+            branch beside the recurrent one ("wide and deep", Cheng et al.
+            2016; the features of NBSVM, Wang & Manning 2012): a second
+            `TextVectorization` (`output_mode="multi_hot"`, 1..N-grams,
+            the same standardization) over the whole text, not cut to
+            `max_length`, feeds a `Dense(num_classes)` whose logits are
+            added to the recurrent head's before the softmax. Its
+            vocabulary is learned by `adapt_vocabulary`. Default: `None`.
+        ngram_vocabulary_size: the n-gram vocabulary's size (most frequent
+            first, including `[UNK]`). Default: `200000`.
+        ngram_dropout: dropout on the n-gram features in training, which
+            slows the branch's over-fitting. Default: `0.0`.
 
     Call arguments:
         inputs: a string tensor `(batch,)` of raw texts (`predict`,
@@ -214,6 +247,9 @@ class SentimentClassifier(keras.Model):
         cell_zoneout=0.0,
         layer_norm=False,
         projection=None,
+        ngrams=None,
+        ngram_vocabulary_size=200000,
+        ngram_dropout=0.0,
         **kwargs,
     ):
         checks.positive_int("vocabulary_size", vocabulary_size)
@@ -238,6 +274,10 @@ class SentimentClassifier(keras.Model):
         checks.rate("embedding_dropout", embedding_dropout)
         checks.rate("head_dropout", head_dropout)
         checks.rate("word_dropout", word_dropout)
+        if ngrams is not None:
+            checks.positive_int("ngrams", ngrams)
+        checks.positive_int("ngram_vocabulary_size", ngram_vocabulary_size)
+        checks.rate("ngram_dropout", ngram_dropout)
 
         # The stack validates cell, connection, units and dropout.
         stack = RecurrentStack(
@@ -287,9 +327,31 @@ class SentimentClassifier(keras.Model):
         x = ZeroTokenRows(name="zero_token_rows")((x, has_tokens))
         if head_dropout:
             x = keras.layers.Dropout(head_dropout, name="head_dropout")(x)
-        probs = keras.layers.Dense(
-            num_classes, activation="softmax", dtype="float32", name="head"
-        )(x)
+        if ngrams is None:
+            probs = keras.layers.Dense(
+                num_classes, activation="softmax", dtype="float32", name="head"
+            )(x)
+        else:
+            bag = keras.layers.TextVectorization(
+                max_tokens=ngram_vocabulary_size,
+                standardize=standardize,
+                ngrams=ngrams,
+                output_mode="multi_hot",
+                pad_to_max_tokens=True,
+                name="ngram_vectorizer",
+            )(text)
+            bag = FloatFeatures(name="ngram_features")(bag)
+            if ngram_dropout:
+                bag = keras.layers.Dropout(ngram_dropout,
+                                           name="ngram_dropout")(bag)
+            deep = keras.layers.Dense(num_classes, dtype="float32",
+                                      name="head")(x)
+            wide = keras.layers.Dense(num_classes, dtype="float32",
+                                      name="ngram_head")(bag)
+            logits = keras.layers.Add(dtype="float32", name="logits")(
+                [deep, wide])
+            probs = keras.layers.Activation(
+                "softmax", dtype="float32", name="probabilities")(logits)
         super().__init__(inputs=text, outputs=probs, **kwargs)
 
         self.vocabulary_size = vocabulary_size
@@ -316,6 +378,9 @@ class SentimentClassifier(keras.Model):
         self.cell_zoneout = cell_zoneout
         self.layer_norm = bool(layer_norm)
         self.projection = projection
+        self.ngrams = ngrams
+        self.ngram_vocabulary_size = ngram_vocabulary_size
+        self.ngram_dropout = float(ngram_dropout)
 
     def predict(self, x, *args, **kwargs):
         """`keras.Model.predict`, also accepting a list or array of str."""
@@ -337,11 +402,15 @@ class SentimentClassifier(keras.Model):
         Tokens holding a line-break character other than "\\n" (e.g. U+0085)
         are dropped, since Keras cannot read them back from a saved model.
         """
-        self.vectorizer.adapt(_as_strings(texts), batch_size=batch_size)
-        vocabulary = self.vectorizer.get_vocabulary()
-        kept = saveable_vocabulary(vocabulary)
-        if len(kept) != len(vocabulary):
-            self.vectorizer.set_vocabulary(kept)
+        _adapt(self.vectorizer, texts, batch_size)
+        self.adapt_ngram_vocabulary(texts, batch_size=batch_size)
+
+    def adapt_ngram_vocabulary(self, texts, batch_size=256):
+        """Learns the n-gram branch's vocabulary (`ngrams`); a no-op
+        without one. `adapt_vocabulary` calls it; a classifier that takes
+        its word vocabulary elsewhere (`--init-from`) calls it alone."""
+        if self.ngrams is not None:
+            _adapt(self.get_layer("ngram_vectorizer"), texts, batch_size)
 
     def get_vocabulary(self):
         return self.vectorizer.get_vocabulary()
@@ -372,6 +441,9 @@ class SentimentClassifier(keras.Model):
             "cell_zoneout": self.cell_zoneout,
             "layer_norm": self.layer_norm,
             "projection": self.projection,
+            "ngrams": self.ngrams,
+            "ngram_vocabulary_size": self.ngram_vocabulary_size,
+            "ngram_dropout": self.ngram_dropout,
             "name": self.name,
             "trainable": self.trainable,
         }

@@ -29,6 +29,36 @@ PRESETS = {
                      "clipnorm": 1.0, "epochs": 3, "batch_size": 64,
                      "lr_decay": 0.3, "lr_decay_after": 1},
     },
+    "imdb_fast": {
+        "family": "sentiment_classifier",
+        "description": "IMDB reviews in 20 CPU minutes: a 1-layer BiGRU-64 "
+        "over the first 400 words plus a linear bag of uni- and bigrams "
+        "over the whole review (wide and deep).",
+        "config": {
+            "vocabulary_size": 20000,
+            "max_length": 400,
+            "embedding_dim": 128,
+            "cell": "gru",
+            "units": 64,
+            "num_layers": 1,
+            "bidirectional": True,
+            "connection": "none",
+            "pooling": "max",
+            "embedding_dropout": 0.3,
+            "head_dropout": 0.3,
+            "ngrams": 2,
+            "ngram_vocabulary_size": 200000,
+        },
+        # The bag of n-grams alone (logistic regression on binary uni- and
+        # bigram features) reaches about 90% on the movie carve in one pass
+        # and over-fits after two; the recurrent branch adds what word
+        # order says. Validation every 120 steps (7,680 reviews) so that
+        # the time budget keeps the best point; the rate drops 0.3x per
+        # validation after the second.
+        "training": {"optimizer": "adam", "learning_rate": 1e-3,
+                     "clipnorm": 1.0, "epochs": 6, "steps_per_epoch": 120,
+                     "batch_size": 64, "lr_decay": 0.3, "lr_decay_after": 2},
+    },
     "sst2_bigru_highway": {
         "family": "sentiment_classifier",
         "description": "SST-2: 2-layer BiGRU-128 with highway connections.",
