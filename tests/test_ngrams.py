@@ -153,3 +153,109 @@ def test_trains_and_learns_from_the_bag():
 def test_bad_values(bad):
     with pytest.raises(ValueError, match="Received"):
         SentimentClassifier(**{**TINY, "ngrams": 2, **bad})
+
+
+# --------------------------------------------- naive Bayes weighting ("nb")
+
+LABELS = np.array([1, 0, 1, 0, 1, 0])
+
+
+def _nb_model(**overrides):
+    keras.utils.set_random_seed(5)
+    model = SentimentClassifier(**{**TINY, "ngrams": 2,
+                                   "ngram_weighting": "nb", **overrides})
+    model.adapt_vocabulary(TRAIN, LABELS)
+    return model
+
+
+def _ratios_by_counting(vocabulary, size):
+    """Wang & Manning's r, counted document by document in plain Python:
+    p = 1 + number of positive texts holding the n-gram, q likewise."""
+    docs = [_features(t, vocabulary, 2) for t in TRAIN]
+    p = np.ones(size)
+    q = np.ones(size)
+    for x, y in zip(docs, LABELS):
+        for j in np.flatnonzero(x):
+            if y == 1:
+                p[j] += 1
+            else:
+                q[j] += 1
+    return np.log(p / p.sum()) - np.log(q / q.sum())
+
+
+def test_nb_weights_are_log_count_ratios():
+    model = _nb_model()
+    vocabulary = model.get_layer("ngram_vectorizer").get_vocabulary()
+    scale = keras.ops.convert_to_numpy(model.get_layer("ngram_weights").scale)
+    expected = _ratios_by_counting(vocabulary, scale.shape[0])
+    np.testing.assert_allclose(scale, expected, rtol=1e-5, atol=1e-6)
+    index = {t: i for i, t in enumerate(vocabulary)}
+    # "good" is in positive texts only, "bad" in negative ones only.
+    assert scale[index["good"]] > 0 > scale[index["bad"]]
+
+
+def test_nb_branch_matches_numpy():
+    model = _nb_model()
+    head = model.get_layer("head")
+    k, _ = head.get_weights()
+    head.set_weights([np.zeros_like(k), np.array([0.1, -0.4], "float32")])
+    rng = np.random.default_rng(1)
+    wide = model.get_layer("ngram_head")
+    w, b = wide.get_weights()
+    w = rng.normal(size=w.shape).astype("float32")
+    wide.set_weights([w, b])
+    vocabulary = model.get_layer("ngram_vectorizer").get_vocabulary()
+    r = _ratios_by_counting(vocabulary, w.shape[0])
+    x = np.stack([_features(t, vocabulary, 2) for t in TEXTS])
+    x = np.pad(x, ((0, 0), (0, w.shape[0] - x.shape[1])))
+    expected = _softmax(np.array([0.1, -0.4]) + (x * r) @ w + b)
+    np.testing.assert_allclose(model.predict(TEXTS, verbose=0), expected,
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_nb_weights_survive_save_and_export(tmp_path):
+    from serving import export as ex
+
+    model = _nb_model()
+    assert model.get_config()["ngram_weighting"] == "nb"
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = zoo.load(path)
+    assert loaded.ngram_weighting == "nb"
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded.get_layer("ngram_weights").scale),
+        keras.ops.convert_to_numpy(model.get_layer("ngram_weights").scale))
+    expected = model.predict(TEXTS + [""], verbose=0)
+    np.testing.assert_allclose(loaded.predict(TEXTS + [""], verbose=0),
+                               expected, atol=1e-6)
+    result = ex.export_model(model, str(tmp_path / "models"), "clf")
+    serving = tf.saved_model.load(result.path).signatures["serving_default"]
+    out = serving(tf.constant(TEXTS + [""]))
+    (probs,) = [v for v in out.values() if v.shape[-1] == 2 and v.dtype == tf.float32]
+    np.testing.assert_allclose(probs.numpy(), expected, atol=1e-5)
+
+
+def test_binary_weighting_has_no_scale_layer():
+    model = _build()
+    assert model.get_config()["ngram_weighting"] == "binary"
+    assert "ngram_weights" not in [layer.name for layer in model.layers]
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"ngram_weighting": "tfidf"}, "ngram_weighting='tfidf'"),
+    ({"ngram_weighting": "nb", "ngrams": None}, "ngrams=None"),
+    ({"ngram_weighting": "nb", "num_classes": 3}, "num_classes=3"),
+])
+def test_nb_bad_arguments(bad, match):
+    with pytest.raises(ValueError, match=match):
+        SentimentClassifier(**{**TINY, "ngrams": 2, **bad})
+
+
+def test_nb_needs_binary_labels():
+    model = SentimentClassifier(**TINY, ngrams=2, ngram_weighting="nb")
+    with pytest.raises(ValueError, match="labels=None"):
+        model.adapt_vocabulary(TRAIN)
+    with pytest.raises(ValueError, match="one entry per text"):
+        model.adapt_vocabulary(TRAIN, LABELS[:3])
+    with pytest.raises(ValueError, match=r"\[0, 1, 2\]"):
+        model.adapt_vocabulary(TRAIN, np.array([0, 1, 2, 0, 1, 0]))

@@ -6,6 +6,7 @@ import json
 import os
 import random
 
+import keras
 import numpy as np
 import pytest
 
@@ -18,7 +19,8 @@ from training.data.vocab import text_tokens
 
 LM_SHAPE = {"embedding_dim": 8, "units": 8, "num_layers": 1, "cell": "lstm",
             "connection": "none"}
-CLF = dict(LM_SHAPE, bidirectional=False, max_length=32)
+CLF = dict(LM_SHAPE, bidirectional=False, max_length=32,
+           ngram_vocabulary_size=300)
 RAW_REVIEW = ("This film was GREAT!<br /><br />I'd see it again... (10/10) "
               "Über-good, naïve\u00a0fun; \"a-ha\" [sic] {x} ~ok~ zzz_unseen")
 
@@ -285,18 +287,22 @@ def test_an_exported_review_lm_reads_a_raw_review_as_its_corpus(lm_run,
         text_tokens(RAW_REVIEW, run.standardize)) + 1
 
 
+@pytest.mark.parametrize("weighting", ["binary", "nb"])
 def test_init_from_with_an_ngram_branch_learns_its_vocabulary(files, lm_run,
-                                                             tmp_path):
-    # The word vocabulary comes from the LM; the n-gram branch's from the
-    # classifier's training texts.
+                                                             tmp_path, weighting):
+    # The word vocabulary comes from the LM; the n-gram branch's (and its
+    # log-count ratios) from the classifier's training texts and labels.
     run = training.train("imdb_transfer", files["train"],
                          out=str(tmp_path / "clf"), epochs=1, batch_size=16,
-                         overrides=dict(CLF, ngrams=2, ngram_vocabulary_size=300),
+                         overrides=dict(CLF, ngrams=2, ngram_weighting=weighting),
                          init_from=lm_run.run_dir, validation_group="movie",
                          verbose=0)
     model = rd.open_run(run.run_dir).load_model()
     grams = model.get_layer("ngram_vectorizer").get_vocabulary()
     assert len(grams) == 300 and any(" " in g for g in grams)
+    if weighting == "nb":
+        scale = keras.ops.convert_to_numpy(model.get_layer("ngram_weights").scale)
+        assert np.abs(scale).max() > 0 and not np.allclose(scale, 1.0)
     assert model.get_vocabulary()[2:] == list(
         transfer.classifier_vocabulary(rd.open_run(lm_run.run_dir).vocabulary))
     # Evaluating the saved run re-reads the same texts and gives its figure.

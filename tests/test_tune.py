@@ -53,6 +53,10 @@ def test_space_file_and_fix_narrow_and_extend(tmp_path):
     searched, fixed = tn.build_space("sst2_bigru_highway",
                                      {"defaults": False, "units": {"choice": [8]}})
     assert searched == {"units": {"choice": [8]}} and fixed == {}
+    searched, fixed = tn.build_space(
+        "imdb_fast", {"defaults": False,
+                      "ngram_weighting": {"choice": ["binary", "nb"]}})
+    assert searched == {"ngram_weighting": {"choice": ["binary", "nb"]}}
 
 
 @pytest.mark.parametrize("space, fix, message", [
@@ -65,6 +69,8 @@ def test_space_file_and_fix_narrow_and_extend(tmp_path):
     ({"cell": {"min": 1, "max": 2}}, None, "takes a 'choice' list"),
     (None, {"pooling": "avg"}, "Valid values: ['last', 'max', 'mean', 'concat']"),
     ({"global_clipnorm": 1.0}, None, "mutually exclusive"),
+    ({"ngram_weighting": {"choice": ["binary", "tfidf"]}}, None,
+     "Valid values: ['binary', 'nb']"),
 ])
 def test_bad_space_is_a_clear_error(space, fix, message):
     with pytest.raises(ValueError) as e:

@@ -234,12 +234,14 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
                                       **transfer.classifier_overrides(
                                           lm_run, config, overrides))
                 report = transfer.copy_language_model(model, lm_run)
-                model.adapt_ngram_vocabulary(data_obj.train.texts)
+                model.adapt_ngram_vocabulary(data_obj.train.texts,
+                                             data_obj.train.labels)
                 if stored is None:  # a resumed run restores its own weights
                     transfer_report["init_from"] = report
             else:
                 model = factory.build(preset, **model_overrides)
-                model.adapt_vocabulary(data_obj.train.texts)
+                model.adapt_vocabulary(data_obj.train.texts,
+                                       data_obj.train.labels)
                 if embeddings is not None and stored is None:
                     from training import transfer
 

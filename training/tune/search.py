@@ -130,7 +130,8 @@ def _make_hypermodel_class():
                     args["vocabulary"] = vocab[:size]
                 model = factory.build(self.preset, **args)
                 # The n-gram branch's vocabulary, when the trial has one.
-                model.adapt_ngram_vocabulary(self.data.train.texts)
+                model.adapt_ngram_vocabulary(self.data.train.texts,
+                                             self.data.train.labels)
             else:
                 model = factory.build(self.preset, **args, stateful=True,
                                       batch_size=recipe["batch_size"])

@@ -83,10 +83,12 @@ def _categorical_values():
     from zoo.layers import CELLS, CONNECTIONS, POOLINGS
 
     from training.recipe import WEIGHT_AVERAGES
+    from zoo.models.classifier import NGRAM_WEIGHTINGS
 
     return {"cell": sorted(CELLS), "connection": list(CONNECTIONS),
             "pooling": list(POOLINGS), "optimizer": list(OPTIMIZERS),
-            "weight_average": list(WEIGHT_AVERAGES)}
+            "weight_average": list(WEIGHT_AVERAGES),
+            "ngram_weighting": list(NGRAM_WEIGHTINGS)}
 
 
 def family_and_recipe(preset):

@@ -14,6 +14,10 @@ from zoo.layers import WordDropout
 from zoo.layers.base import PACKAGE
 
 
+# `ngram_weighting` values: binary features, or naive Bayes log-count ratios.
+NGRAM_WEIGHTINGS = ("binary", "nb")
+
+
 def _as_strings(x):
     """Numpy unicode arrays and lists of str become object arrays for Keras."""
     if isinstance(x, np.ndarray) and x.dtype.kind in "US":
@@ -55,6 +59,61 @@ class FloatFeatures(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class FeatureScale(keras.layers.Layer):
+    """Multiplies each feature by a fixed (non-trainable) weight.
+
+    The weights start at 1; `SentimentClassifier.adapt_ngram_vocabulary`
+    sets them to naive Bayes log-count ratios (`ngram_weighting="nb"`).
+
+    Example:
+
+    >>> layer = FeatureScale()
+    >>> layer(np.ones((2, 3), "float32")).shape
+    (2, 3)
+    """
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(
+            shape=(input_shape[-1],), initializer="ones", trainable=False,
+            name="scale")
+
+    def call(self, inputs):
+        return inputs * ops.cast(self.scale, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def log_count_ratios(features, labels=None, alpha=1.0):
+    """Naive Bayes log-count ratios of binary features (Wang & Manning
+    2012): `log((p / |p|_1) / (q / |q|_1))` with `p = alpha + sum of the
+    feature rows of class 1`, `q` the same for class 0.
+
+    Args:
+        features: an iterable of `(rows, labels)` batches, `rows` of shape
+            `(batch, features)`, or one such pair given as `features` with
+            `labels`.
+        labels: the labels (0 or 1) of `features` when it is one array;
+            `None` when `features` yields batches.
+        alpha: the smoothing count. Default: `1.0`.
+
+    Returns:
+        A float32 numpy array `(features,)`.
+    """
+    batches = [(features, labels)] if labels is not None else features
+    p = q = None
+    for rows, y in batches:
+        rows = np.asarray(rows, dtype="float64")
+        y = np.asarray(y).reshape(-1)
+        if p is None:
+            p = np.full(rows.shape[-1], float(alpha))
+            q = np.full(rows.shape[-1], float(alpha))
+        p += rows[y == 1].sum(axis=0)
+        q += rows[y == 0].sum(axis=0)
+    return (np.log(p / p.sum()) - np.log(q / q.sum())).astype("float32")
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -206,6 +265,11 @@ class SentimentClassifier(keras.Model):
             first, including `[UNK]`). Default: `200000`.
         ngram_dropout: dropout on the n-gram features in training, which
             slows the branch's over-fitting. Default: `0.0`.
+        ngram_weighting: `"binary"` (0/1 features), or `"nb"`: each n-gram
+            feature is scaled by its naive Bayes log-count ratio, learned
+            with the vocabulary from the training texts and labels
+            (NBSVM's features, Wang & Manning 2012; two classes only).
+            Default: `"binary"`.
 
     Call arguments:
         inputs: a string tensor `(batch,)` of raw texts (`predict`,
@@ -250,6 +314,7 @@ class SentimentClassifier(keras.Model):
         ngrams=None,
         ngram_vocabulary_size=200000,
         ngram_dropout=0.0,
+        ngram_weighting="binary",
         **kwargs,
     ):
         checks.positive_int("vocabulary_size", vocabulary_size)
@@ -278,6 +343,16 @@ class SentimentClassifier(keras.Model):
             checks.positive_int("ngrams", ngrams)
         checks.positive_int("ngram_vocabulary_size", ngram_vocabulary_size)
         checks.rate("ngram_dropout", ngram_dropout)
+        checks.choice("ngram_weighting", ngram_weighting, NGRAM_WEIGHTINGS)
+        if ngram_weighting != "binary" and ngrams is None:
+            raise ValueError(
+                "`ngram_weighting` weights the n-gram branch, which needs "
+                f"`ngrams`. Received: ngram_weighting={ngram_weighting!r}, "
+                "ngrams=None")
+        if ngram_weighting == "nb" and num_classes != 2:
+            raise ValueError(
+                "`ngram_weighting=\"nb\"` (log-count ratios) needs two "
+                f"classes. Received: num_classes={num_classes!r}")
 
         # The stack validates cell, connection, units and dropout.
         stack = RecurrentStack(
@@ -341,6 +416,8 @@ class SentimentClassifier(keras.Model):
                 name="ngram_vectorizer",
             )(text)
             bag = FloatFeatures(name="ngram_features")(bag)
+            if ngram_weighting == "nb":
+                bag = FeatureScale(name="ngram_weights")(bag)
             if ngram_dropout:
                 bag = keras.layers.Dropout(ngram_dropout,
                                            name="ngram_dropout")(bag)
@@ -381,6 +458,7 @@ class SentimentClassifier(keras.Model):
         self.ngrams = ngrams
         self.ngram_vocabulary_size = ngram_vocabulary_size
         self.ngram_dropout = float(ngram_dropout)
+        self.ngram_weighting = ngram_weighting
 
     def predict(self, x, *args, **kwargs):
         """`keras.Model.predict`, also accepting a list or array of str."""
@@ -396,21 +474,49 @@ class SentimentClassifier(keras.Model):
     def vectorizer(self):
         return self.get_layer("vectorizer")
 
-    def adapt_vocabulary(self, texts, batch_size=256):
+    def adapt_vocabulary(self, texts, labels=None, batch_size=256):
         """Learns the vocabulary from an iterable/array/`tf.data` of strings.
 
         Tokens holding a line-break character other than "\\n" (e.g. U+0085)
         are dropped, since Keras cannot read them back from a saved model.
+        `labels` (the texts' class ids) are needed with
+        `ngram_weighting="nb"` only.
         """
         _adapt(self.vectorizer, texts, batch_size)
-        self.adapt_ngram_vocabulary(texts, batch_size=batch_size)
+        self.adapt_ngram_vocabulary(texts, labels, batch_size=batch_size)
 
-    def adapt_ngram_vocabulary(self, texts, batch_size=256):
-        """Learns the n-gram branch's vocabulary (`ngrams`); a no-op
-        without one. `adapt_vocabulary` calls it; a classifier that takes
-        its word vocabulary elsewhere (`--init-from`) calls it alone."""
-        if self.ngrams is not None:
-            _adapt(self.get_layer("ngram_vectorizer"), texts, batch_size)
+    def adapt_ngram_vocabulary(self, texts, labels=None, batch_size=256):
+        """Learns the n-gram branch's vocabulary (`ngrams`), and with
+        `ngram_weighting="nb"` its log-count ratios from `labels`; a no-op
+        without an n-gram branch. `adapt_vocabulary` calls it; a classifier
+        that takes its word vocabulary elsewhere (`--init-from`) calls it
+        alone."""
+        if self.ngrams is None:
+            return
+        vectorizer = self.get_layer("ngram_vectorizer")
+        if self.ngram_weighting == "nb" and labels is None:
+            raise ValueError(
+                "`ngram_weighting=\"nb\"` learns its weights from the "
+                "training labels. Received: labels=None")
+        _adapt(vectorizer, texts, batch_size)
+        if self.ngram_weighting != "nb":
+            return
+        texts = np.array([t.decode("utf-8") if isinstance(t, bytes) else str(t)
+                          for t in _as_strings(texts)], dtype=object)
+        labels = np.asarray(labels).reshape(-1)
+        if len(labels) != len(texts):
+            raise ValueError(
+                f"`labels` must have one entry per text ({len(texts)}). "
+                f"Received: {len(labels)} labels")
+        if not np.isin(labels, (0, 1)).all():
+            raise ValueError("`ngram_weighting=\"nb\"` needs labels 0 and "
+                             f"1. Received: {sorted(set(labels.tolist()))}")
+        step = 128  # 128 rows of ngram_vocabulary_size int64 features
+        ratios = log_count_ratios(
+            (ops.convert_to_numpy(vectorizer(texts[i:i + step])),
+             labels[i:i + step])
+            for i in range(0, len(texts), step))
+        self.get_layer("ngram_weights").scale.assign(ratios)
 
     def get_vocabulary(self):
         return self.vectorizer.get_vocabulary()
@@ -444,6 +550,7 @@ class SentimentClassifier(keras.Model):
             "ngrams": self.ngrams,
             "ngram_vocabulary_size": self.ngram_vocabulary_size,
             "ngram_dropout": self.ngram_dropout,
+            "ngram_weighting": self.ngram_weighting,
             "name": self.name,
             "trainable": self.trainable,
         }
