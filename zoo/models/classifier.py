@@ -87,23 +87,19 @@ class FeatureScale(keras.layers.Layer):
         return input_shape
 
 
-def log_count_ratios(features, labels=None, alpha=1.0):
+def log_count_ratios(batches, alpha=1.0):
     """Naive Bayes log-count ratios of binary features (Wang & Manning
     2012): `log((p / |p|_1) / (q / |q|_1))` with `p = alpha + sum of the
     feature rows of class 1`, `q` the same for class 0.
 
     Args:
-        features: an iterable of `(rows, labels)` batches, `rows` of shape
-            `(batch, features)`, or one such pair given as `features` with
-            `labels`.
-        labels: the labels (0 or 1) of `features` when it is one array;
-            `None` when `features` yields batches.
+        batches: an iterable of `(rows, labels)`, `rows` of shape
+            `(batch, features)` and `labels` (0 or 1) of shape `(batch,)`.
         alpha: the smoothing count. Default: `1.0`.
 
     Returns:
         A float32 numpy array `(features,)`.
     """
-    batches = [(features, labels)] if labels is not None else features
     p = q = None
     for rows, y in batches:
         rows = np.asarray(rows, dtype="float64")
@@ -494,13 +490,13 @@ class SentimentClassifier(keras.Model):
         if self.ngrams is None:
             return
         vectorizer = self.get_layer("ngram_vectorizer")
-        if self.ngram_weighting == "nb" and labels is None:
+        if self.ngram_weighting != "nb":
+            _adapt(vectorizer, texts, batch_size)
+            return
+        if labels is None:
             raise ValueError(
                 "`ngram_weighting=\"nb\"` learns its weights from the "
                 "training labels. Received: labels=None")
-        _adapt(vectorizer, texts, batch_size)
-        if self.ngram_weighting != "nb":
-            return
         texts = np.array([t.decode("utf-8") if isinstance(t, bytes) else str(t)
                           for t in _as_strings(texts)], dtype=object)
         labels = np.asarray(labels).reshape(-1)
@@ -511,6 +507,7 @@ class SentimentClassifier(keras.Model):
         if not np.isin(labels, (0, 1)).all():
             raise ValueError("`ngram_weighting=\"nb\"` needs labels 0 and "
                              f"1. Received: {sorted(set(labels.tolist()))}")
+        _adapt(vectorizer, texts, batch_size)
         step = 128  # 128 rows of ngram_vocabulary_size int64 features
         ratios = log_count_ratios(
             (ops.convert_to_numpy(vectorizer(texts[i:i + step])),
