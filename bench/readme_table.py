@@ -19,7 +19,8 @@ import shlex
 
 SCHEMA = "rnn-zoo/reproduction/v1"
 ORDER = ("sst2_bigru_highway", "sst2_transfer", "imdb_bilstm", "imdb_lm", "imdb_fast",
-         "imdb_transfer", "ablation_pretraining", "shakespeare_char",
+         "imdb_transfer", "imdb_transfer_scratch",
+         "ablation_pretraining", "shakespeare_char",
          "shakespeare_zoneout", "ablation_connections", "ptb_small",
          "ptb_small_bf16", "ptb_regularized", "ptb_awd_cpu", "ablation_awd")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -157,7 +158,7 @@ def _pct(x):
 
 
 def pretraining_table(r):
-    lines = [f"Ablation ({r['task']}; same steps for both arms: "
+    lines = [f"Ablation ({r['task']}; same steps for every arm: "
              + "; ".join(f"{k}: {v}" for k, v in r.get("budget", {}).items()) + "):",
              "",
              "| dataset (split) | arm | accuracy, mean ± sd | per seed | gain over scratch, "

@@ -75,3 +75,37 @@ def test_ablation_summary_single_seed_has_no_std(ablation):
     rows = ablation.summarise([_run("none", 1, 0.8), _run("highway", 1, 0.9)])
     assert rows[0]["accuracy_std"] is None
     assert [round(d, 6) for d in rows[1]["accuracy_minus_none"]] == [0.1]
+
+
+@pytest.fixture(scope="module")
+def pretraining():
+    return _load(ROOT / "bench" / "reproduce" / "ablation_pretraining.py", "ablation_pretraining")
+
+
+def test_pretraining_arms_differ_only_where_they_should(pretraining):
+    pre = pretraining.arm_args("pretrained", "LM", "imdb")
+    full = pretraining.arm_args("pretrained_full_rate", "LM", "imdb")
+    scratch = pretraining.arm_args("scratch", "LM", "imdb")
+    assert pre == ["--init-from", "LM", "--recipe", "layer_lr_decay=2.6",
+                   "--recipe", "unfreeze_steps=30"]
+    assert "unfreeze_steps=200" in pretraining.arm_args("pretrained", "LM", "sst2")
+    assert "--init-from" not in scratch
+    # the full-rate arm is scratch's schedule plus the LM's weights
+    assert full == ["--init-from", "LM", *scratch]
+    assert "layer_lr_decay=1" in scratch and "unfreeze_steps=0" in scratch
+
+
+def test_pretraining_summary_gains_are_per_seed_against_scratch(pretraining):
+    def run(arm, seed, acc):
+        return {"dataset": "imdb", "arm": arm, "seed": seed, "accuracy": acc,
+                "training_seconds": 5.0}
+    runs = [run("scratch", 1, 0.80), run("scratch", 2, 0.84),
+            run("pretrained", 1, 0.70), run("pretrained", 2, 0.78),
+            run("pretrained_full_rate", 1, 0.85), run("pretrained_full_rate", 2, 0.83)]
+    rows = {r["arm"]: r for r in pretraining.summarise(runs)}
+    assert set(rows) == {"scratch", "pretrained", "pretrained_full_rate"}
+    assert rows["scratch"]["gain_over_scratch"] is None
+    assert rows["pretrained"]["gain_over_scratch"] == pytest.approx([-0.10, -0.06])
+    assert rows["pretrained_full_rate"]["gain_over_scratch"] == pytest.approx([0.05, -0.01])
+    assert rows["pretrained_full_rate"]["accuracy"] == pytest.approx(0.84)
+    assert rows["pretrained_full_rate"]["training_seconds"] == 10.0

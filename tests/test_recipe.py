@@ -50,7 +50,10 @@ def test_fine_tuning_settings_resolve_and_are_checked():
     from training import recipe as rl
 
     r = rl.resolve("imdb_transfer", "sentiment_classifier", {})
-    assert r["lr_schedule"] == "one_cycle" and r["layer_lr_decay"] == 2.6
+    assert r["lr_schedule"] == "one_cycle" and r["layer_lr_decay"] is None
+    r = rl.resolve("imdb_transfer", "sentiment_classifier",
+                   {"layer_lr_decay": 2.6, "unfreeze_steps": 30})
+    assert r["layer_lr_decay"] == 2.6 and r["unfreeze_steps"] == 30
     r = rl.resolve("sentiment_classifier", "sentiment_classifier", {})
     assert r["lr_schedule"] == "constant" and r["layer_lr_decay"] is None
     assert r["unfreeze_steps"] is None and r["warmup_fraction"] == 0.1
