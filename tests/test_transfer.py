@@ -309,3 +309,27 @@ def test_init_from_with_an_ngram_branch_learns_its_vocabulary(files, lm_run,
     result = training.evaluate(run.run_dir, files["train"])
     assert result["accuracy"] == pytest.approx(
         run.metrics["validation"]["accuracy"])
+
+
+def test_pretraining_ablation_records_which_lm_each_run_started_from(lm_run):
+    # bench/reproduce/ablation_pretraining.py keeps runs of several LMs in
+    # one results file; each pretrained run names its LM's perplexity.
+    import importlib.util
+    import math
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(root, "bench", "reproduce", "ablation_pretraining.py")
+    spec = importlib.util.spec_from_file_location("ablation_pretraining", path)
+    module = importlib.util.module_from_spec(spec)
+    import sys
+    sys.path.insert(0, os.path.dirname(path))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(os.path.dirname(path))
+    record = module.lm_record(lm_run.run_dir)
+    with open(os.path.join(lm_run.run_dir, "metrics.json")) as f:
+        validation = json.load(f)["validation"]
+    assert record["perplexity"] == pytest.approx(math.exp(validation["loss"]), rel=1e-4)
+    assert record["perplexity"] > 1
+    assert "command" in record

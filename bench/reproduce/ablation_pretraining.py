@@ -74,6 +74,15 @@ def arm_args(arm, lm, dataset):
     return list(SCRATCH)
 
 
+def lm_record(lm):
+    """What a pretrained arm started from: the LM run's validation
+    perplexity (its metrics.json) and the `zoo train` command that made it,
+    so that runs from different LMs in one results file stay apart."""
+    s = c.run_summary(lm)
+    return {"perplexity": (s["metrics_json"] or {}).get("validation", {}).get("perplexity"),
+            "command": s["config_command_line"]}
+
+
 def summarise(runs):
     rows = []
     for name in DATASETS:
@@ -128,6 +137,7 @@ def main():
                     "loadavg": c.train_loadavg(run_dir),
                     "command": cmd, "evaluate_command": ecmd,
                     "history": s["history"],
+                    **({"lm": lm_record(a.lm)} if arm != "scratch" else {}),
                 }
                 ordered = sorted(runs.values(),
                                  key=lambda r: (r["dataset"], r["seed"], r["arm"]))

@@ -6,8 +6,10 @@ Trains on the 50,000 unlabelled reviews of the IMDB distribution
 carves is seen), standardised as the classifiers' `TextVectorization` does,
 with the last 2% of the reviews (1,000) held out, on a sampled softmax of
 1,024 candidates (`--recipe sampled_softmax=1024`, about 4x the tokens per
-second of the full softmax; validation keeps the full softmax), for up to
-three passes under `--time-budget 30`.
+second of the full softmax; validation keeps the full softmax), with a
+one-cycle rate (warm-up, then cosine decay over 10,000 steps: about four
+passes) under `--time-budget 60`, so that pretraining and the 60-minute
+fine-tuning of `imdb_transfer` stay within 120 minutes.
 The run directory (`../runs/imdb_lm`) is what `imdb_transfer`,
 `sst2_transfer` and users pass to `zoo train --init-from`: pretraining is
 paid once.
@@ -17,7 +19,9 @@ paid once.
 No target: the figure is the held-out perplexity; what counts is what the
 classifiers reach from it. A pass over the 11.3M training tokens takes about
 13 minutes on the sampled softmax (about 50 on the full one), so the budget
-covers about two passes. The sampled softmax is the recipe's, not the
+covers about four passes. At a constant rate (the 30-minute recipe of
+commit bb5dd88) the held-out perplexity rose from 222 to 261 in the third
+pass; the decaying rate is what lets later passes count. The sampled softmax is the recipe's, not the
 preset's: it needs a vocabulary above 1,024 words, which a small corpus
 may not give.
 """
@@ -30,7 +34,7 @@ import _common as c  # noqa: E402
 import _recipe  # noqa: E402
 
 RECIPE = PRESET = "imdb_lm"
-TIME_BUDGET_MIN = 30
+TIME_BUDGET_MIN = 60
 
 if __name__ == "__main__":
     a = _recipe.parse_args(__doc__, RECIPE)
@@ -41,7 +45,9 @@ if __name__ == "__main__":
         split="last 2% of unsup.csv's reviews (1,000 whole reviews)",
         extra_train_args=["--validation-split", "0.02",
                           "--recipe", "sampled_softmax=1024",
-                          "--recipe", "epochs=3",
+                          "--recipe", "epochs=5",
+                          "--recipe", "lr_schedule=one_cycle",
+                          "--recipe", "schedule_steps=10000",
                           "--time-budget", str(TIME_BUDGET_MIN)],
         anchor="SA-LSTM (Dai & Le 2015) pretrains on the same 50k+25k reviews",
         task="IMDB reviews, word-level language model (pretraining)")
