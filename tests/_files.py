@@ -1,6 +1,20 @@
-"""Small data files the tests write."""
+"""Small data files the tests write, and the project's scripts loaded as
+modules."""
 
+import importlib.util
+import pathlib
 import random
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def load_script(relative_path, name):
+    """Imports a script of the repository (e.g. `bench/readme_table.py`),
+    which is not a package module, as module `name`."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / relative_path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def write(path, text):

@@ -1,21 +1,19 @@
 """The reproduction tables in README.md and docs/reproduction.md are generated
 from bench/results/*.json, and the ablation summary is computed correctly."""
 
-import importlib.util
 import json
 import math
 import pathlib
 
 import pytest
 
+from tests._files import load_script
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def _load(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(path.relative_to(ROOT), name)
 
 
 @pytest.fixture(scope="module")

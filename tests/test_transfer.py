@@ -3,6 +3,7 @@ vectors initialise one (`--embeddings`); the errors of both."""
 
 import csv
 import json
+import math
 import os
 import random
 
@@ -16,6 +17,7 @@ from training import run_dir as rd
 from training import transfer
 from training.data import DataError, load_language_model
 from training.data.vocab import text_tokens
+from tests._files import load_script
 
 LM_SHAPE = {"embedding_dim": 8, "units": 8, "num_layers": 1, "cell": "lstm",
             "connection": "none"}
@@ -314,19 +316,7 @@ def test_init_from_with_an_ngram_branch_learns_its_vocabulary(files, lm_run,
 def test_pretraining_ablation_records_which_lm_each_run_started_from(lm_run):
     # bench/reproduce/ablation_pretraining.py keeps runs of several LMs in
     # one results file; each pretrained run names its LM's perplexity.
-    import importlib.util
-    import math
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    path = os.path.join(root, "bench", "reproduce", "ablation_pretraining.py")
-    spec = importlib.util.spec_from_file_location("ablation_pretraining", path)
-    module = importlib.util.module_from_spec(spec)
-    import sys
-    sys.path.insert(0, os.path.dirname(path))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(os.path.dirname(path))
+    module = load_script("bench/reproduce/ablation_pretraining.py", "ablation_pretraining")
     record = module.lm_record(lm_run.run_dir)
     with open(os.path.join(lm_run.run_dir, "metrics.json")) as f:
         validation = json.load(f)["validation"]
