@@ -114,6 +114,7 @@ def main():
     p.add_argument("--out", default=os.path.join(c.RUNS, RECIPE))
     a = p.parse_args()
     path = os.path.join(c.RESULTS_DIR, f"{RECIPE}.json")
+    lm = lm_record(a.lm) if set(a.arms) - {"scratch"} else None
     runs = {}
     if os.path.exists(path):
         runs = {(r["dataset"], r["arm"], r["seed"]): r
@@ -137,7 +138,7 @@ def main():
                     "loadavg": c.train_loadavg(run_dir),
                     "command": cmd, "evaluate_command": ecmd,
                     "history": s["history"],
-                    **({"lm": lm_record(a.lm)} if arm != "scratch" else {}),
+                    **({"lm": lm} if arm != "scratch" else {}),
                 }
                 ordered = sorted(runs.values(),
                                  key=lambda r: (r["dataset"], r["seed"], r["arm"]))

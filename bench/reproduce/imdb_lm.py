@@ -21,9 +21,9 @@ classifiers reach from it. A pass over the 11.3M training tokens takes about
 13 minutes on the sampled softmax (about 50 on the full one), so the budget
 covers about four passes. At a constant rate (the 30-minute recipe of
 commit bb5dd88) the held-out perplexity rose from 222 to 261 in the third
-pass; the decaying rate is what lets later passes count. The sampled softmax is the recipe's, not the
-preset's: it needs a vocabulary above 1,024 words, which a small corpus
-may not give.
+pass; the decaying rate is what lets later passes count. The sampled
+softmax is the recipe's, not the preset's: it needs a vocabulary above
+1,024 words, which a small corpus may not give.
 """
 
 import os

@@ -35,21 +35,21 @@ def main(doc=__doc__, recipe=RECIPE, scratch=False):
     """Runs the recipe; `scratch=True` is the control without `--init-from`
     (`imdb_transfer_scratch.py`), every layer at the full rate."""
     a = _recipe.parse_args(doc, recipe)
+    common = dict(recipe=recipe, preset=PRESET, data=DATA, metric="accuracy",
+                  target=TARGET, split=SPLIT)
     if scratch:
         _recipe.run_recipe(
-            a, recipe=recipe, preset=PRESET, data=DATA, metric="accuracy", target=TARGET,
-            split=SPLIT, time_budget_s=TIME_BUDGET_MIN * 60,
+            a, **common, time_budget_s=TIME_BUDGET_MIN * 60,
             extra_train_args=["--recipe", "layer_lr_decay=1", "--recipe", "unfreeze_steps=0",
                               *CARVE],
             anchor="imdb_transfer (same preset from imdb_lm): see imdb_transfer.json",
             task="IMDB movie review sentiment (Maas et al. 2011), imdb_transfer from scratch")
-        return
-    _recipe.run_recipe(
-        a, recipe=recipe, preset=PRESET, data=DATA, metric="accuracy", target=TARGET,
-        split=SPLIT, pretraining="imdb_lm", total_budget_s=120 * 60,
-        extra_train_args=["--init-from", os.path.join(c.RUNS, "imdb_lm"), *CARVE],
-        anchor="SA-LSTM (Dai & Le 2015): 92.8% test; NBSVM-bi 91.2%",
-        task="IMDB movie review sentiment (Maas et al. 2011), fine-tuned from imdb_lm")
+    else:
+        _recipe.run_recipe(
+            a, **common, pretraining="imdb_lm", total_budget_s=120 * 60,
+            extra_train_args=["--init-from", os.path.join(c.RUNS, "imdb_lm"), *CARVE],
+            anchor="SA-LSTM (Dai & Le 2015): 92.8% test; NBSVM-bi 91.2%",
+            task="IMDB movie review sentiment (Maas et al. 2011), fine-tuned from imdb_lm")
 
 
 if __name__ == "__main__":
