@@ -33,7 +33,8 @@ examples:
       --validation-group movie --out runs/imdb
   zoo train ptb_small --data ../shared/data/ptb --out runs/ptb --resume
   zoo train imdb_lm --data ../shared/data/imdb/unsup.csv --out runs/imdb_lm \\
-      --validation-split 0.02 --time-budget 35
+      --validation-split 0.02 --time-budget 35 \\
+      --add-texts ../shared/data/imdb/train.csv --leave-out-group movie
   zoo train imdb_transfer --data ../shared/data/imdb/train.csv \\
       --validation-group movie --init-from runs/imdb_lm --out runs/imdb_ft \\
       --recipe layer_lr_decay=2.6 --recipe unfreeze_steps=100
@@ -88,6 +89,17 @@ def build_parser():
                    "steps_per_epoch, weight_average=uniform|ema, "
                    "average_start_epoch, average_momentum, "
                    "variable_bptt=true, sampled_softmax=K")
+    p.add_argument("--add-texts", metavar="FILE",
+                   help="language models on a .csv/.tsv corpus: also train on "
+                   "FILE's texts (e.g. the labelled training reviews; labels "
+                   "are not learned)")
+    p.add_argument("--leave-out-group", metavar="COLUMN",
+                   help="with --add-texts: leave out the validation carve that "
+                   "a classifier trained on FILE with --validation-group COLUMN "
+                   "(and --leave-out-split, --seed) validates on")
+    p.add_argument("--leave-out-split", type=float, metavar="F",
+                   help="the share of that carve (default: 0.1, the "
+                   "classifiers' --validation-split)")
     p.add_argument("--init-from", metavar="LM_RUN_DIR",
                    help="classifiers: start from a word-level language "
                    "model run (its vocabulary, embedding and recurrent stack)")
@@ -135,6 +147,8 @@ def main(argv=None) -> int:
             validation_data=args.validation_data,
             validation_group=args.validation_group,
             init_from=args.init_from, embeddings=args.embeddings,
+            add_texts=args.add_texts, leave_out_group=args.leave_out_group,
+            leave_out_split=args.leave_out_split,
             settings=dict(args.settings), resume=args.resume,
             overwrite=args.overwrite,
             max_steps_per_epoch=args.max_steps_per_epoch,

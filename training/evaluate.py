@@ -170,7 +170,12 @@ def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
     """
     from training import run_dir as rd
     from training.atomic import atomic_write_json
-    from training.data import load_language_model, load_text_classification
+    from training.data import (
+        AddedTexts,
+        load_language_model,
+        load_text_classification,
+        resolve_source,
+    )
 
     if checkpoint not in rd.CHECKPOINTS:
         raise ValueError(f"checkpoint must be 'best' or 'last'. Received: "
@@ -197,9 +202,15 @@ def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
         result.update(evaluate_classifier(model, part.texts, part.labels,
                                           batch_size=bs, max_steps=max_steps))
     else:
+        added = run.data.get("added_texts")
+        if added and resolve_source(data).kind in ("csv", "tsv"):
+            # the same training stream (and fingerprint) as the run's
+            added = AddedTexts.from_record(added)
+        else:
+            added = None
         loaded = load_language_model(
             data, level=run.level, vocab=run.vocabulary,
-            validation_fraction=carve.fraction or 0.1)
+            validation_fraction=carve.fraction or 0.1, add_texts=added)
         ids = getattr(loaded, split)
         if ids is None:
             raise ValueError(

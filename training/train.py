@@ -53,7 +53,8 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
           validation_data=None, validation_group=None, init_from=None,
           embeddings=None, resume=False, overwrite=False, max_steps_per_epoch=None,
           time_budget=None, callbacks=None, verbose="auto",
-          command_line=None, settings=None) -> RunResult:
+          command_line=None, settings=None, add_texts=None,
+          leave_out_group=None, leave_out_split=None) -> RunResult:
     """Trains a preset (or a bare model family) and writes a RUN_DIR.
 
     Classifiers read `(text, label)` data, learn their vocabulary from the
@@ -125,6 +126,19 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             levers `lr_schedule`, `warmup_fraction`, `schedule_steps`,
             `layer_lr_decay`, `unfreeze_steps`), as `--recipe KEY=VALUE`
             gives them. A setting may not be given both ways.
+        add_texts: language models on a CSV/TSV corpus of reviews: also
+            train on this file's text column (e.g. the labelled training
+            reviews; their labels are not learned). Validation stays the
+            corpus's last `validation_split`. Recorded in `config.json`;
+            a resumed run reads it again. Defaults to `None`.
+        leave_out_group: with `add_texts`: leave out the validation carve
+            that a classifier trained on that file with `validation_group=`
+            this column, `validation_split=leave_out_split` and this run's
+            `seed` validates on. A classifier `--init-from` this LM must
+            carve the same way (`training.transfer.check_held_out`).
+            Defaults to `None` (every text is added).
+        leave_out_split: the carve's share. Defaults to `0.1`, the
+            classifiers' default `validation_split`.
 
     Returns:
         A `RunResult`.
@@ -174,6 +188,17 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
     recipe_lib.resolve(preset, family, given)  # fails before RUN_DIR is touched
     st.check_strategy(strategy)
     lm_run = _check_transfer(family, preset, overrides, init_from, embeddings)
+    if lm_run is not None and not resume:
+        from training import transfer
+
+        transfer.check_held_out(
+            lm_run, data, validation_data=validation_data,
+            validation_group=validation_group,
+            validation_split=(DEFAULT_VALIDATION_SPLIT if validation_split is None
+                              else validation_split),
+            seed=DEFAULT_SEED if seed is None else seed)
+    _check_added_texts(family, preset, add_texts, leave_out_group,
+                       leave_out_split)
 
     chief = st.is_chief(strategy)
     if chief:
@@ -188,6 +213,11 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
         carve = stored.carve
         validation_data, validation_group = (carve.validation_data,
                                              carve.group)
+        added = stored.data.get("added_texts")
+        if added:
+            from training.data import AddedTexts
+
+            add_texts = AddedTexts.from_record(added)
         transfer_record = stored.config.get("transfer") or {}
         if init_from is None and transfer_record.get("init_from"):
             from training import transfer
@@ -199,6 +229,13 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
     seed = DEFAULT_SEED if seed is None else int(seed)
     validation_split = (DEFAULT_VALIDATION_SPLIT if validation_split is None
                         else float(validation_split))
+    if isinstance(add_texts, (str, os.PathLike)):
+        from training.data import AddedTexts
+
+        add_texts = AddedTexts(
+            os.fspath(add_texts), leave_out_group=leave_out_group,
+            leave_out_split=(DEFAULT_VALIDATION_SPLIT if leave_out_split is None
+                             else float(leave_out_split)), seed=seed)
 
     dist = st.make_strategy(strategy)
     write_dir = out if chief else st.worker_temp_dir(st.task_info()[1])
@@ -218,7 +255,7 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             keras.mixed_precision.set_global_policy(policy)
         data_obj, model_overrides = _load_data(
             family, preset, data, overrides, stored, seed, validation_split,
-            validation_data, validation_group)
+            validation_data, validation_group, add_texts)
         per_replica = recipe["batch_size"]
         global_batch = per_replica * replicas
         transfer_report = {}
@@ -349,6 +386,38 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             st.remove_tree(write_dir)
 
 
+def _check_added_texts(family, preset, add_texts, leave_out_group,
+                       leave_out_split):
+    """`--add-texts`, `--leave-out-group` and `--leave-out-split` checked
+    before the RUN_DIR is touched."""
+    if add_texts is None:
+        if leave_out_group is not None or leave_out_split is not None:
+            raise ValueError(
+                "--leave-out-group and --leave-out-split say which texts of "
+                "--add-texts to leave out; pass --add-texts FILE too. "
+                f"Received: leave_out_group={leave_out_group!r}, "
+                f"leave_out_split={leave_out_split!r}")
+        return
+    if family != "language_model":
+        raise ValueError(
+            f"--add-texts adds texts to a language model's corpus; {preset!r} "
+            f"is a {family}. Received: add_texts={add_texts!r}")
+    path = os.fspath(getattr(add_texts, "source", add_texts))  # or AddedTexts
+    if not os.path.isfile(path):
+        from training.data import DataError
+
+        raise DataError("--add-texts: no such file", path=path)
+    if leave_out_split is not None:
+        if leave_out_group is None:
+            raise ValueError(
+                "--leave-out-split is the share of the carve by "
+                "--leave-out-group; pass the group too. Received: "
+                f"leave_out_split={leave_out_split!r}")
+        if not 0.0 < float(leave_out_split) < 1.0:
+            raise ValueError("--leave-out-split must be in (0, 1). Received: "
+                             f"leave_out_split={leave_out_split!r}")
+
+
 def _check_transfer(family, preset, overrides, init_from, embeddings):
     """The LM run of `--init-from` (checked), or `None`; fails before the
     RUN_DIR is touched."""
@@ -454,7 +523,7 @@ def _resume(stored, preset, given, overrides, seed, validation_split):
 
 
 def _load_data(family, preset, data, overrides, stored, seed, validation_split,
-               validation_data=None, validation_group=None):
+               validation_data=None, validation_group=None, add_texts=None):
     """Loads the data and returns `(data, model_overrides)`."""
     from training.data import load_language_model, load_text_classification
     from training.data import resolve_source
@@ -500,7 +569,8 @@ def _load_data(family, preset, data, overrides, stored, seed, validation_split,
                 "vocabulary_size")
         obj = load_language_model(data, level=level, vocab=vocab,
                                   max_tokens=max_tokens,
-                                  validation_fraction=validation_split or 0.1)
+                                  validation_fraction=validation_split or 0.1,
+                                  add_texts=add_texts)
         size = overrides.get("vocabulary_size")
         if size is not None and size < len(obj.vocab):
             raise ValueError(

@@ -70,6 +70,70 @@ def open_language_model(run_dir):
     return run
 
 
+def check_held_out(run, data, *, validation_data, validation_group,
+                   validation_split, seed) -> None:
+    """Refuses a classifier whose validation texts the LM was trained on.
+
+    A language model trained with `--add-texts FILE` saw FILE's texts,
+    except the validation carve it left out (`--leave-out-group`). A
+    classifier started from it may validate on a carve of FILE only if it
+    is that same carve (group, share and seed), and may not validate on
+    FILE itself (`--validation-data FILE`). Files are compared by content.
+
+    Args:
+        run: the LM `Run`.
+        data: the classifier's SOURCE.
+        validation_data, validation_group, validation_split, seed: the
+            classifier's carve, as `zoo train` takes them.
+
+    Raises:
+        TransferError: the classifier's validation texts were in the LM's
+            corpus; the message says how to carve as the LM did.
+    """
+    from training.data.files import file_sha256
+    from training.data.sources import resolve_source
+
+    added = run.data.get("added_texts")
+    if not added:
+        return
+
+    def same_file(spec):
+        try:
+            src = resolve_source(spec)
+        except DataError:
+            return False
+        return (src.kind in ("csv", "tsv")
+                and file_sha256(src.path) == added["sha256"])
+
+    seen = (f"--init-from {run.run_dir}: the language model was trained on "
+            f"the texts of {added['source']}")
+    if validation_data is not None:
+        if same_file(validation_data):
+            raise TransferError(
+                f"{seen}, so they cannot validate this classifier "
+                f"(--validation-data {validation_data}). Validate on a file "
+                "the LM did not read.")
+        return
+    if not same_file(data):
+        return
+    leave = added.get("leave_out")
+    mine = {"group": validation_group, "fraction": float(validation_split),
+            "seed": int(seed)}
+    if leave is None:
+        raise TransferError(
+            f"{seen}, all of them (no --leave-out-group), and this "
+            f"classifier carves its validation from that file ({mine}): "
+            "pretraining saw its validation texts. Validate on another file "
+            "(--validation-data) or pretrain with --leave-out-group.")
+    theirs = {k: leave[k] for k in ("group", "fraction", "seed")}
+    if mine != theirs:
+        raise TransferError(
+            f"{seen} except the validation carve {theirs}; this classifier "
+            f"carves {mine}, so pretraining saw some of its validation "
+            f"texts. Carve as the LM did: --validation-group {theirs['group']} "
+            f"--validation-split {theirs['fraction']:g} --seed {theirs['seed']}.")
+
+
 def classifier_vocabulary(lm_vocab) -> list:
     """The LM's tokens as a `TextVectorization` vocabulary (without the
     padding and OOV entries it adds itself, `<unk>` and `<eos>`)."""

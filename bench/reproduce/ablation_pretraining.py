@@ -18,7 +18,7 @@ which learns from the labelled reviews alone in every arm.
 
     .venv/bin/python bench/reproduce/imdb_lm.py        # once
     .venv/bin/python bench/reproduce/ablation_pretraining.py [--seeds S ...] [--only imdb|sst2 ...]
-        [--arms pretrained|pretrained_full_rate|scratch ...]
+        [--arms pretrained|pretrained_full_rate|scratch ...] [--lm RUN_DIR] [--name NAME]
 
 Writes bench/results/ablation_pretraining.json: one row per dataset and arm
 (mean and standard deviation over seeds), the per-seed runs and the
@@ -112,8 +112,11 @@ def main():
     p.add_argument("--arms", nargs="*", default=list(ARMS), choices=list(ARMS))
     p.add_argument("--lm", default=os.path.join(c.RUNS, "imdb_lm"))
     p.add_argument("--out", default=os.path.join(c.RUNS, RECIPE))
+    p.add_argument("--name", default=RECIPE,
+                   help="results file bench/results/NAME.json (another name "
+                   "keeps a comparison from another LM apart)")
     a = p.parse_args()
-    path = os.path.join(c.RESULTS_DIR, f"{RECIPE}.json")
+    path = os.path.join(c.RESULTS_DIR, f"{a.name}.json")
     lm = lm_record(a.lm) if set(a.arms) - {"scratch"} else None
     runs = {}
     if os.path.exists(path):
@@ -143,8 +146,9 @@ def main():
                 ordered = sorted(runs.values(),
                                  key=lambda r: (r["dataset"], r["seed"], r["arm"]))
                 rows = summarise(ordered)
-                c.write_result(RECIPE, {
-                    "task": "pretraining ablation: imdb_lm transfer vs scratch",
+                c.write_result(a.name, {
+                    "task": f"pretraining ablation: {os.path.basename(os.path.normpath(a.lm))} "
+                            "transfer vs scratch",
                     "metric": "accuracy", "value": None,
                     "value_note": "see rows: one per dataset and arm",
                     "split": {k: v["split"] for k, v in DATASETS.items()},

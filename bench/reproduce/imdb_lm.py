@@ -35,19 +35,27 @@ import _recipe  # noqa: E402
 
 RECIPE = PRESET = "imdb_lm"
 TIME_BUDGET_MIN = 60
+SCHEDULE_STEPS = 10000
 
-if __name__ == "__main__":
-    a = _recipe.parse_args(__doc__, RECIPE)
+
+def main(doc=__doc__, recipe=RECIPE, schedule_steps=SCHEDULE_STEPS, more=()):
+    """Runs the recipe; `imdb_lm_added_texts.py` passes `more` corpus
+    arguments and its own schedule length."""
+    a = _recipe.parse_args(doc, recipe)
     _recipe.run_recipe(
-        a, recipe=RECIPE, preset=PRESET,
+        a, recipe=recipe, preset=PRESET,
         data=os.path.join(c.DATA, "imdb", "unsup.csv"),
         metric="perplexity", target=None,
         split="last 2% of unsup.csv's reviews (1,000 whole reviews)",
-        extra_train_args=["--validation-split", "0.02",
+        extra_train_args=["--validation-split", "0.02", *more,
                           "--recipe", "sampled_softmax=1024",
                           "--recipe", "epochs=5",
                           "--recipe", "lr_schedule=one_cycle",
-                          "--recipe", "schedule_steps=10000",
+                          "--recipe", f"schedule_steps={schedule_steps}",
                           "--time-budget", str(TIME_BUDGET_MIN)],
         anchor="SA-LSTM (Dai & Le 2015) pretrains on the same 50k+25k reviews",
         task="IMDB reviews, word-level language model (pretraining)")
+
+
+if __name__ == "__main__":
+    main()

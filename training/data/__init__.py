@@ -15,6 +15,7 @@ Public API:
 from training.data.errors import DataError
 from training.data.files import atomic_write_text
 from training.data.language_modeling import (
+    AddedTexts,
     LanguageModelData,
     batchify,
     lm_steps_per_epoch,
@@ -42,6 +43,7 @@ from training.data.vocab import (
 )
 
 __all__ = [
+    "AddedTexts",
     "DEFAULT_OOV_TOKEN",
     "DataError",
     "EOS_TOKEN",

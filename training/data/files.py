@@ -28,6 +28,11 @@ def read_bytes(path) -> bytes:
         raise DataError(f"cannot read file ({e.strerror})", path=path) from None
 
 
+def file_sha256(path) -> str:
+    """`"sha256:..."` of a file's bytes (`read_bytes`' errors)."""
+    return "sha256:" + hashlib.sha256(read_bytes(path)).hexdigest()
+
+
 def decode_utf8(raw: bytes, path, *, allow_empty: bool = False) -> str:
     """Decodes UTF-8 (an optional BOM is dropped) strictly.
 

@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 from training.data.errors import DataError
-from training.data.files import Fingerprint, decode_utf8, read_bytes
+from training.data.files import Fingerprint, decode_utf8, file_sha256, read_bytes
 from training.data.sources import (
     resolve_source,
     tfds_builder,
@@ -57,6 +57,7 @@ class LanguageModelData:
     counts: dict
     validation_carve: dict = dataclasses.field(default_factory=dict)
     standardize: str | None = None
+    added_texts: dict | None = None
 
     def split(self, name: str) -> np.ndarray:
         ids = getattr(self, name)
@@ -81,7 +82,82 @@ class LanguageModelData:
             "oov_token": self.vocab.oov_token,
             "standardize": self.standardize,
             "counts": dict(self.counts),
+            **({"added_texts": dict(self.added_texts)} if self.added_texts else {}),
         }
+
+
+@dataclasses.dataclass(frozen=True)
+class AddedTexts:
+    """Texts added to a review corpus's training split (`zoo train
+    --add-texts FILE`), e.g. the labelled training reviews, whose text
+    carries no label at the pretraining stage.
+
+    Attributes:
+        source: a `.csv`/`.tsv` file; its text column is read.
+        leave_out_group: leave out the validation carve that a classifier
+            trained on `source` with `--validation-group` this column (and
+            `leave_out_split`, `seed`) validates on, so that pretraining
+            never sees a text the classifier is selected on. `None` adds
+            every text; no classifier may then validate on a carve of
+            `source` (`training.transfer.check_held_out`).
+        leave_out_split: the classifier's `--validation-split`.
+        seed: the classifier's `--seed`.
+    """
+
+    source: str
+    leave_out_group: str | None = None
+    leave_out_split: float = 0.1
+    seed: int = 1337
+
+    @classmethod
+    def from_record(cls, record):
+        """The `AddedTexts` that `LanguageModelData.added_texts` records."""
+        leave = record.get("leave_out") or {}
+        return cls(source=record["source"], leave_out_group=leave.get("group"),
+                   leave_out_split=leave.get("fraction", 0.1),
+                   seed=leave.get("seed", 1337))
+
+
+def _read_added_texts(added: AddedTexts, fp: Fingerprint):
+    """`(texts, record)` of `--add-texts`: the file's texts, minus the
+    classifier's validation carve when a group is given."""
+    from training.data.text_classification import (
+        load_text_classification,
+        read_text_column,
+    )
+
+    src = resolve_source(added.source)
+    if src.kind not in ("csv", "tsv"):
+        raise DataError(f"--add-texts takes a .csv/.tsv file of texts; "
+                        f"{src.spec} is a {src.kind} source", path=src.spec)
+    digest = file_sha256(src.path)
+    leave_out = None
+    if added.leave_out_group is None:
+        texts, _ = read_text_column(src.path)
+    else:
+        if not 0.0 < added.leave_out_split < 1.0:
+            raise ValueError("--leave-out-split must be in (0, 1). Received: "
+                             f"leave_out_split={added.leave_out_split}")
+        # The classifier's own loader, so the carve is the same one.
+        try:
+            data = load_text_classification(
+                src.path, validation_split=added.leave_out_split,
+                seed=added.seed, splits=("train", "validation"),
+                validation_group=added.leave_out_group)
+        except DataError as e:  # its advice names the classifier's flag
+            raise DataError(
+                f"--leave-out-group {added.leave_out_group!r}: "
+                + e.reason.replace("--validation-group", "--leave-out-group"),
+                path=e.path, line=e.line) from None
+        texts = data.train.texts
+        leave_out = {"group": added.leave_out_group,
+                     "fraction": float(added.leave_out_split),
+                     "seed": int(added.seed), "texts": len(data.validation)}
+    fp.update_str(f"added_texts:{digest}:"
+                  f"{None if leave_out is None else sorted(leave_out.items())}")
+    record = {"source": src.spec, "sha256": digest, "texts": len(texts),
+              "leave_out": leave_out}
+    return list(texts), record
 
 
 # ------------------------------------------------------------------ loading
@@ -105,6 +181,7 @@ def load_language_model(
     oov_token: str = DEFAULT_OOV_TOKEN,
     data_dir: str | None = None,
     text_column: str | None = None,
+    add_texts: AddedTexts | None = None,
 ) -> LanguageModelData:
     """Loads a language-model corpus as token-id streams.
 
@@ -144,6 +221,12 @@ def load_language_model(
         char_vocab_from: `"train"` (default) or `"all"`.
         oov_token: the OOV token. Defaults to `"<unk>"`.
         data_dir: TFDS data dir. Defaults to `None`.
+        text_column: reviews: the text column. Defaults to the first of
+            `text`, `sentence`, `review`.
+        add_texts: reviews: an `AddedTexts`, whose texts join the training
+            split after the corpus's own (validation stays the corpus's
+            last share, so perplexities stay comparable); recorded in
+            `added_texts`. Defaults to `None`.
 
     Returns:
         A `LanguageModelData`.
@@ -162,6 +245,11 @@ def load_language_model(
     ```
     """
     src = resolve_source(source)
+    if add_texts is not None and src.kind not in ("csv", "tsv"):
+        raise ValueError(
+            "--add-texts adds texts to a .csv/.tsv corpus of reviews; "
+            f"{src.spec} is a {src.kind} source. Received: "
+            f"add_texts={add_texts.source!r}")
     if level == "auto":
         if src.kind in ("ptb", "csv", "tsv"):
             level = "word"
@@ -214,7 +302,8 @@ def load_language_model(
                              f"Received: level={level!r}")
         return _load_reviews(src, vocab=vocab, max_tokens=max_tokens,
                              validation_fraction=validation_fraction,
-                             oov_token=oov_token, text_column=text_column)
+                             oov_token=oov_token, text_column=text_column,
+                             add_texts=add_texts)
     elif src.kind == "tfds":
         builder = tfds_builder(src.tfds_name, data_dir)
         fp = Fingerprint("language_model/tfds")
@@ -280,7 +369,7 @@ REVIEW_STANDARDIZE = "lower_and_strip_punctuation"
 
 
 def _load_reviews(src, *, vocab, max_tokens, validation_fraction, oov_token,
-                  text_column):
+                  text_column, add_texts=None):
     """A CSV/TSV text column as a word-level corpus (see `load_language_model`)."""
     from training.data.text_classification import read_text_column
     from zoo.models.classifier import saveable_vocabulary
@@ -308,6 +397,22 @@ def _load_reviews(src, *, vocab, max_tokens, validation_fraction, oov_token,
         f"{os.path.basename(src.path)}; validation: last {n_val} "
         f"({validation_fraction:g}), whole texts; each text standardised "
         f"{REVIEW_STANDARDIZE!r} as TextVectorization does, then <eos>"]
+    added = None
+    if add_texts is not None:
+        extra, added = _read_added_texts(add_texts, fp)
+        tokens["train"].extend(
+            t for text in extra for t in [*text_tokens(text, REVIEW_STANDARDIZE),
+                                           EOS_TOKEN])
+        counts["train_texts"] += len(extra)
+        counts["added_texts"] = len(extra)
+        leave = added["leave_out"]
+        described.append(
+            f"train also: {added['texts']} texts of "
+            f"{os.path.basename(added['source'])}" + (
+                "" if leave is None else
+                f", without the {leave['texts']} of the validation carve by "
+                f"{leave['group']!r} (validation_split={leave['fraction']:g}, "
+                f"seed={leave['seed']})"))
     if vocab is None:
         freq = collections.Counter(tokens["train"])
         for t in set(freq) - set(saveable_vocabulary(freq)):
@@ -325,7 +430,7 @@ def _load_reviews(src, *, vocab, max_tokens, validation_fraction, oov_token,
         description="; ".join(described), source=src.spec, counts=counts,
         validation_carve={"how": "the last share of the texts, whole texts",
                           "fraction": float(validation_fraction)},
-        standardize=REVIEW_STANDARDIZE)
+        standardize=REVIEW_STANDARDIZE, added_texts=added)
 
 
 # ------------------------------------------------------------------ batching
