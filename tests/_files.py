@@ -17,6 +17,18 @@ def load_script(relative_path, name):
     return mod
 
 
+def write_csv(path, header, rows):
+    """Writes a CSV file (RFC 4180 quoting) of `header` and `rows`; returns
+    `str(path)`."""
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return str(path)
+
+
 def write(path, text):
     """Writes `text` (str as UTF-8 with newlines kept, or bytes) to `path`,
     creating folders; returns `path`."""

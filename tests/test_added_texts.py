@@ -3,7 +3,6 @@ also trains on a classifier's training texts, never on the texts of the
 classifier's validation carve, and `--init-from` refuses a classifier whose
 validation texts the LM saw."""
 
-import csv
 import json
 import os
 import random
@@ -21,20 +20,13 @@ from training.data import (
     load_text_classification,
 )
 from training.data.vocab import text_tokens
+from tests._files import write_csv
 
 LM_SHAPE = {"embedding_dim": 8, "units": 8, "num_layers": 1, "cell": "lstm",
             "connection": "none"}
 CLF = dict(LM_SHAPE, bidirectional=False, max_length=32,
            ngram_vocabulary_size=300)
 STD = "lower_and_strip_punctuation"
-
-
-def _write(path, header, rows):
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-    return str(path)
 
 
 def _words(rng, lab):
@@ -51,15 +43,15 @@ def files(tmp_path_factory):
     holds; 24 movies of 5 reviews."""
     d = tmp_path_factory.mktemp("added")
     rng = random.Random(3)
-    unsup = _write(d / "unsup.csv", ["id", "text"],
+    unsup = write_csv(d / "unsup.csv", ["id", "text"],
                    [[str(i), " ".join(_words(rng, i % 2))] for i in range(120)])
     rows = []
     for i in range(120):
         lab = (i // 5) % 2  # one label per movie
         rows.append([str(lab), f"tt{i // 5:03d}",
                      f"lab{i} " + " ".join(_words(rng, lab))])
-    train = _write(d / "train.csv", ["label", "movie", "text"], rows)
-    other = _write(d / "other.csv", ["label", "text"],
+    train = write_csv(d / "train.csv", ["label", "movie", "text"], rows)
+    other = write_csv(d / "other.csv", ["label", "text"],
                    [[str(i % 2), " ".join(_words(rng, i % 2))] for i in range(40)])
     return {"dir": d, "unsup": unsup, "train": train, "other": other,
             "movie": {f"lab{i}": r[1] for i, r in enumerate(rows)}}

@@ -1,7 +1,6 @@
 """A word LM trained on reviews starts a classifier (`--init-from`); word
 vectors initialise one (`--embeddings`); the errors of both."""
 
-import csv
 import json
 import math
 import os
@@ -17,7 +16,7 @@ from training import run_dir as rd
 from training import transfer
 from training.data import DataError, load_language_model
 from training.data.vocab import text_tokens
-from tests._files import load_script
+from tests._files import load_script, write_csv
 
 LM_SHAPE = {"embedding_dim": 8, "units": 8, "num_layers": 1, "cell": "lstm",
             "connection": "none"}
@@ -42,14 +41,6 @@ def _reviews(n, seed, labeled):
             row = [str(lab), f"tt{i % 12:03d}"] + row
         rows.append(row)
     return rows
-
-
-def write_csv(path, header, rows):
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-    return str(path)
 
 
 @pytest.fixture(scope="module")
