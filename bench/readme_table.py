@@ -18,9 +18,11 @@ import os
 import shlex
 
 SCHEMA = "rnn-zoo/reproduction/v1"
-ORDER = ("sst2_bigru_highway", "sst2_transfer", "imdb_bilstm", "imdb_lm", "imdb_fast",
+ORDER = ("sst2_bigru_highway", "sst2_transfer", "imdb_bilstm", "imdb_lm",
+         "imdb_lm_added_texts", "imdb_lm_schedule6000", "imdb_fast",
          "imdb_transfer", "imdb_transfer_scratch",
-         "ablation_pretraining", "shakespeare_char",
+         "ablation_pretraining", "ablation_pretraining_added_texts",
+         "ablation_pretraining_schedule6000", "shakespeare_char",
          "shakespeare_zoneout", "ablation_connections", "ptb_small",
          "ptb_small_bf16", "ptb_regularized", "ptb_awd_cpu", "ablation_awd")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -138,14 +140,16 @@ def table(results):
             name += " (partial)"
         if r.get("rows") and "arm" in r["rows"][0]:
             name += " (see the table below; time = all runs)"
-            split = "val, by movie / GLUE dev"
+            split = " / ".join(dict.fromkeys(
+                fmt_split(x.get("split", "")) for x in r.get("runs", [])))
         elif r.get("rows"):
             best = max(r["rows"], key=lambda x: x.get("accuracy", 0))
             seeds = len(best.get("seeds", [None]))
             name += (f" (best of {len(r['rows'])}: {best['connection']}"
                      f"{f', mean of {seeds} seeds' if seeds > 1 else ''}; time = all runs)")
         lines.append("| " + " | ".join([
-            name, f"`{r.get('preset', '')}`", f"{metric} ({split})",
+            name, f"`{r['preset']}`" if r.get("preset") else "—",
+            f"{metric} ({split})",
             fmt_value(metric, r.get("value")), fmt_target(r),
             fmt_time_with_pretraining(r), fmt_params(r.get("params")),
             f"`{short_command(r.get('command'))}`",
@@ -157,9 +161,18 @@ def _pct(x):
     return f"{100 * x:.2f}%"
 
 
+def _seed(run):
+    """`seed S`, and the carve's seed where `--validation-seed` fixed it."""
+    carve = (run.get("validation_carve") or {}).get("seed")
+    return f"seed {run['seed']}" + (f", carve seed {carve}"
+                                    if carve is not None and carve != run["seed"] else "")
+
+
 def pretraining_table(r):
+    ran = {row["dataset"] for row in r["rows"]}
     lines = [f"Ablation ({r['task']}; same steps for every arm: "
-             + "; ".join(f"{k}: {v}" for k, v in r.get("budget", {}).items()) + "):",
+             + "; ".join(f"{k}: {v}" for k, v in r.get("budget", {}).items()
+                         if k in ran) + "):",
              "",
              "| dataset (split) | arm | accuracy, mean ± sd | per seed | gain over scratch, "
              "per seed | training time, all seeds |",
@@ -173,8 +186,8 @@ def pretraining_table(r):
         lines.append("| " + " | ".join([
             f"{row['dataset']} ({fmt_split(mine[0]['split'] if mine else '')})", row["arm"],
             _pct(row["accuracy"]) + (f" ± {100 * sd:.2f}" if sd is not None else ""),
-            " / ".join(f"{_pct(x['accuracy'])} (seed {x['seed']})" for x in mine),
-            "—" if gains is None else " / ".join(f"{100 * g:+.2f}" for g in gains),
+            " / ".join(f"{_pct(x['accuracy'])} ({_seed(x)})" for x in mine),
+            "—" if not gains else " / ".join(f"{100 * g:+.2f}" for g in gains),
             fmt_time(row["training_seconds"]),
         ]) + " |")
     return "\n".join(lines)

@@ -175,10 +175,37 @@ def test_init_from_takes_a_classifier_that_carves_as_the_lm_left_out(
     assert run.run.carve.group == "movie"
 
 
+def test_init_from_takes_other_seeds_that_carve_with_the_lms_seed(
+        files, lm_run, tmp_path):
+    run = transfer.open_language_model(lm_run.run_dir)
+    common = dict(validation_data=None, validation_group="movie",
+                  validation_split=0.25)
+    transfer.check_held_out(run, files["train"], seed=1337, **common)
+    with pytest.raises(transfer.TransferError, match="'seed': 2"):
+        transfer.check_held_out(run, files["train"], seed=2, **common)
+    # a classifier of seed 2 that carves with seed 1337 is taken
+    clf = training.train(
+        "imdb_transfer", files["train"], out=str(tmp_path / "s2"), epochs=1,
+        batch_size=16, overrides=CLF, init_from=lm_run.run_dir, seed=2,
+        validation_seed=1337, verbose=0, **{k: v for k, v in common.items()
+                                           if k != "validation_data"})
+    assert clf.run.seed == 2 and clf.run.carve.seed == 1337
+    # its validation texts are exactly the ones the LM left out
+    left_out = load_text_classification(
+        files["train"], validation_split=0.25, seed=1337,
+        validation_group="movie").validation.texts
+    assert clf.run.config["data"]["counts"]["validation"] == len(left_out)
+    with pytest.raises(transfer.TransferError, match="--validation-seed 1337"):
+        training.train("imdb_transfer", files["train"],
+                       out=str(tmp_path / "s3"), epochs=1, overrides=CLF,
+                       init_from=lm_run.run_dir, seed=2, verbose=0,
+                       validation_group="movie", validation_split=0.25)
+
+
 @pytest.mark.parametrize("carve,match", [
     (dict(validation_group="movie"),  # default share 0.1
      r"except the validation carve .*--validation-group movie "
-     r"--validation-split 0.25 --seed 1337"),
+     r"--validation-split 0.25 --validation-seed 1337 \(any --seed\)"),
     (dict(validation_group="movie", validation_split=0.25, seed=2),
      "'seed': 2"),
     (dict(validation_split=0.25), "'group': None"),
@@ -232,13 +259,28 @@ def test_cli_add_texts(files, tmp_path, capsys):
         "--set", "embedding_dim=8", "--set", "units=8", "--set", "num_layers=1",
         "--set", "vocabulary_size=80",
         "--add-texts", files["train"], "--leave-out-group", "movie",
-        "--leave-out-split", "0.25"])
+        "--leave-out-split", "0.25", "--leave-out-seed", "7"])
     assert status == 0
     with open(os.path.join(out, "config.json")) as f:
-        assert json.load(f)["data"]["added_texts"]["leave_out"]["fraction"] == 0.25
+        config = json.load(f)
+    leave = config["data"]["added_texts"]["leave_out"]
+    assert leave["fraction"] == 0.25 and leave["seed"] == 7
+    assert config["seed"] == 1337
+    # the texts left out are seed 7's carve
+    carve7 = load_text_classification(files["train"], validation_split=0.25,
+                                      seed=7, validation_group="movie")
+    assert leave["texts"] == len(carve7.validation)
     capsys.readouterr()
     status = cli_train.main(["imdb_transfer", "--data", files["train"],
                              "--out", str(tmp_path / "bad"),
                              "--add-texts", files["train"]])
     assert status == 2
     assert "--add-texts adds texts to a language model" in capsys.readouterr().err
+    status = cli_train.main(["imdb_lm", "--data", files["unsup"],
+                             "--out", str(tmp_path / "bad2"),
+                             "--add-texts", files["train"],
+                             "--leave-out-seed", "7"])
+    assert status == 2
+    assert "--leave-out-seed is the seed of the carve by --leave-out-group" \
+        in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "bad2")

@@ -107,3 +107,25 @@ def test_pretraining_summary_gains_are_per_seed_against_scratch(pretraining):
     assert rows["pretrained_full_rate"]["gain_over_scratch"] == pytest.approx([0.05, -0.01])
     assert rows["pretrained_full_rate"]["accuracy"] == pytest.approx(0.84)
     assert rows["pretrained_full_rate"]["training_seconds"] == 10.0
+
+
+def test_pretraining_table_names_a_fixed_carve_seed_and_its_splits(table):
+    carve = {"group": "movie", "fraction": 0.1}
+    runs = [{"dataset": "imdb", "arm": "pretrained_full_rate", "seed": s,
+             "accuracy": a, "split": "validation carved from the official "
+             "train split by movie", "training_seconds": 60.0,
+             "validation_carve": dict(carve, **({"seed": 1337} if s != 7 else {}))}
+            for s, a in ((7, 0.8), (1337, 0.81), (1338, 0.82))]
+    r = {"recipe": "ablation_x", "task": "t", "metric": "accuracy",
+         "budget": {"imdb": "--epochs 1", "sst2": "--epochs 2"}, "runs": runs,
+         "rows": [{"dataset": "imdb", "arm": "pretrained_full_rate",
+                   "accuracy": 0.81, "accuracy_std": 0.01,
+                   "gain_over_scratch": [], "training_seconds": 180.0}]}
+    ablation_rows = table.pretraining_table(r)
+    assert "same steps for every arm: imdb: --epochs 1):" in ablation_rows
+    assert ("80.00% (seed 7) / 81.00% (seed 1337) / "
+            "82.00% (seed 1338, carve seed 1337)") in ablation_rows
+    assert ablation_rows.rstrip().endswith("| — | 3 min 00 s |")
+    row = table.table([r]).splitlines()[-1]
+    assert row.startswith("| ablation_x (see the table below; time = all runs) "
+                          "| — | accuracy (val, by movie) |")

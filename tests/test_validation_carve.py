@@ -10,6 +10,7 @@ import pytest
 
 import training
 from training import cli_train
+from training import run_dir as rd
 from training.data import DataError, load_text_classification
 from training.data.text_classification import split_validation_by_group
 
@@ -191,3 +192,74 @@ def test_steps_per_epoch_and_one_cycle_through_recipe_settings(tmp_path):
     with pytest.raises(ValueError, match="twice"):
         training.train("sentiment_classifier", train, out=str(tmp_path / "t"),
                        epochs=1, settings={"epochs": 2}, verbose=0)
+
+
+@pytest.mark.parametrize("group", ["movie", None])
+def test_validation_seed_keeps_one_carve_across_seeds(tmp_path, group):
+    path = grouped_csv(tmp_path / "g.csv", single_class_groups=False)
+    common = dict(validation_split=0.2, validation_group=group)
+    own = load_text_classification(path, seed=5, **common)
+    a = load_text_classification(path, seed=1, validation_seed=5, **common)
+    b = load_text_classification(path, seed=2, validation_seed=5, **common)
+    other = load_text_classification(path, seed=1, **common)
+    # seed 5's carve, whatever the run's seed
+    assert a.validation.texts == b.validation.texts == own.validation.texts
+    assert set(a.train.texts) == set(b.train.texts) == set(own.train.texts)
+    assert set(other.validation.texts) != set(own.validation.texts)
+    # the train order still follows the run's seed
+    assert a.train.texts != b.train.texts
+    assert a.validation_carve["seed"] == 5 and "seed" not in own.validation_carve
+    assert "default_rng(seed=5)" in a.description
+    # the run's own seed as the carve's: the same data as without it
+    same = load_text_classification(path, seed=5, validation_seed=5, **common)
+    assert same.train.texts == own.train.texts
+    assert same.validation.texts == own.validation.texts
+
+
+def test_validation_seed_errors_where_nothing_is_carved(tmp_path):
+    path = grouped_csv(tmp_path / "g.csv")
+    dev = grouped_csv(tmp_path / "dev.csv", groups=4)
+    for kw in (dict(validation_data=dev), dict(validation_split=0.0)):
+        with pytest.raises(ValueError, match="nothing is carved"):
+            load_text_classification(path, validation_seed=3, **kw)
+    with pytest.raises(ValueError, match="--validation-data is a separate set"):
+        training.train("sentiment_classifier", path, out=str(tmp_path / "v"),
+                       validation_data=dev, validation_seed=3, verbose=0)
+    with pytest.raises(ValueError, match="--validation-split 0 carves nothing"):
+        training.train("sentiment_classifier", path, out=str(tmp_path / "v"),
+                       validation_split=0, validation_seed=3, verbose=0)
+    with pytest.raises(ValueError, match="is a language_model"):
+        training.train("ptb_small", path, out=str(tmp_path / "l"),
+                       validation_seed=3, verbose=0)
+    assert not os.path.exists(tmp_path / "v")
+    assert not os.path.exists(tmp_path / "l")
+
+
+def test_validation_seed_is_recorded_resumed_and_evaluated(tmp_path, capsys):
+    path = grouped_csv(tmp_path / "g.csv", single_class_groups=False)
+    out = str(tmp_path / "r")
+    code = cli_train.main([
+        "sentiment_classifier", "--data", path, "--out", out, "--epochs", "1",
+        "--batch-size", "16", "--verbose", "0", "--seed", "2",
+        "--validation-group", "movie", "--validation-seed", "9",
+        *[a for k, v in TINY.items() for a in ("--set", f"{k}={v}")]])
+    assert code == 0, capsys.readouterr().err
+    with open(os.path.join(out, "config.json")) as f:
+        config = json.load(f)
+    assert config["seed"] == 2
+    assert config["data"]["validation"]["seed"] == 9
+    run = rd.open_run(out)
+    assert run.carve.seed == 9 and run.carve.group == "movie"
+    carve9 = load_text_classification(path, seed=9, validation_group="movie")
+    # zoo evaluate re-creates seed 9's carve, not seed 2's
+    result = training.evaluate(out, path, split="validation")
+    assert result["num_examples"] == len(carve9.validation)
+    assert result["same_data_as_training"] is True
+    assert config["data"]["counts"]["validation"] == len(carve9.validation)
+    with pytest.raises(ValueError, match="the run's carve used seed 9"):
+        training.train("sentiment_classifier", path, out=out, epochs=2,
+                       resume=True, validation_seed=3, verbose=0)
+    resumed = training.train("sentiment_classifier", path, out=out, epochs=2,
+                             resume=True, verbose=0)
+    assert resumed.metrics["epochs_completed"] == 2
+    assert resumed.run.carve.seed == 9

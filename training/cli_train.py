@@ -38,6 +38,8 @@ examples:
   zoo train imdb_transfer --data ../shared/data/imdb/train.csv \\
       --validation-group movie --init-from runs/imdb_lm --out runs/imdb_ft \\
       --recipe layer_lr_decay=2.6 --recipe unfreeze_steps=100
+  zoo train imdb_bilstm --data ../shared/data/imdb/train.csv \\
+      --validation-group movie --validation-seed 1337 --seed 2 --out runs/imdb_s2
 """
 
 
@@ -78,6 +80,10 @@ def build_parser():
                    help="share of train held out when the source has no "
                    "validation split (default 0.1)")
     add_validation_arguments(p)
+    p.add_argument("--validation-seed", type=int, metavar="N",
+                   help="classifiers: seed of the validation carve alone "
+                   "(default: --seed), so that runs of several seeds are "
+                   "compared on one validation set")
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    type=key_value, metavar="KEY=VALUE",
                    help="model constructor override, repeatable (e.g. --set units=32)")
@@ -96,10 +102,13 @@ def build_parser():
     p.add_argument("--leave-out-group", metavar="COLUMN",
                    help="with --add-texts: leave out the validation carve that "
                    "a classifier trained on FILE with --validation-group COLUMN "
-                   "(and --leave-out-split, --seed) validates on")
+                   "(and --leave-out-split, --leave-out-seed) validates on")
     p.add_argument("--leave-out-split", type=float, metavar="F",
                    help="the share of that carve (default: 0.1, the "
                    "classifiers' --validation-split)")
+    p.add_argument("--leave-out-seed", type=int, metavar="N",
+                   help="the seed of that carve, the classifiers' "
+                   "--validation-seed (default: --seed)")
     p.add_argument("--init-from", metavar="LM_RUN_DIR",
                    help="classifiers: start from a word-level language "
                    "model run (its vocabulary, embedding and recurrent stack)")
@@ -149,6 +158,8 @@ def main(argv=None) -> int:
             init_from=args.init_from, embeddings=args.embeddings,
             add_texts=args.add_texts, leave_out_group=args.leave_out_group,
             leave_out_split=args.leave_out_split,
+            leave_out_seed=args.leave_out_seed,
+            validation_seed=args.validation_seed,
             settings=dict(args.settings), resume=args.resume,
             overwrite=args.overwrite,
             max_steps_per_epoch=args.max_steps_per_epoch,

@@ -100,8 +100,9 @@ def new_config(*, preset, family, description, overrides, model_config,
             any `level` or `class_names` in it are dropped (they are in
             `model_config`).
         validation: how the validation split was obtained:
-            `{"how": str, "fraction": float or None}`, plus `group` or
-            `validation_data` when they were used.
+            `{"how": str, "fraction": float or None}`, plus `group`,
+            `validation_data` or `seed` (`--validation-seed`) when they
+            were used.
         seed: the run's seed (weights, shuffling, validation carve).
         command_line: the argv that started the run.
     """
@@ -256,7 +257,9 @@ class Carve:
         how: a description, e.g. `"stratified carve of train"`.
         fraction: the share of train held out, or `None` (the source's own
             validation split).
-        seed: the seed of the carve (the run's seed).
+        seed: the seed of the carve: `--validation-seed` where the run
+            was given one (recorded as the carve's `seed`), else the run's
+            seed.
         group: the column no value of which is on both sides of the carve
             (`--validation-group`), or `None`.
         validation_data: the separate validation SOURCE
@@ -343,7 +346,7 @@ class Run:
     def carve(self) -> Carve:
         v = self.data.get("validation") or {}
         return Carve(how=v.get("how"), fraction=v.get("fraction"),
-                     seed=self.seed, group=v.get("group"),
+                     seed=v.get("seed", self.seed), group=v.get("group"),
                      validation_data=v.get("validation_data"))
 
     # -- files ---------------------------------------------------------------

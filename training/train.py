@@ -54,7 +54,8 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
           embeddings=None, resume=False, overwrite=False, max_steps_per_epoch=None,
           time_budget=None, callbacks=None, verbose="auto",
           command_line=None, settings=None, add_texts=None,
-          leave_out_group=None, leave_out_split=None) -> RunResult:
+          leave_out_group=None, leave_out_split=None, validation_seed=None,
+          leave_out_seed=None) -> RunResult:
     """Trains a preset (or a bare model family) and writes a RUN_DIR.
 
     Classifiers read `(text, label)` data, learn their vocabulary from the
@@ -98,6 +99,11 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             `urls_*.txt` give it too) is on both sides. Recorded in
             `config.json`; `zoo evaluate` re-creates the same carve.
             Defaults to `None` (a stratified random carve).
+        validation_seed: classifiers: seed of the validation carve alone,
+            so that runs of several `seed`s are selected and compared on
+            one validation set (and can all start from an LM that left out
+            that carve). Recorded with the carve. Defaults to `None`
+            (`seed` seeds the carve too).
         init_from: classifiers: a word-level language model's RUN_DIR;
             the classifier takes its vocabulary, tokenisation, embedding
             and recurrent stack (`training.transfer`). Its shape must match
@@ -133,12 +139,15 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             a resumed run reads it again. Defaults to `None`.
         leave_out_group: with `add_texts`: leave out the validation carve
             that a classifier trained on that file with `validation_group=`
-            this column, `validation_split=leave_out_split` and this run's
-            `seed` validates on. A classifier `--init-from` this LM must
-            carve the same way (`training.transfer.check_held_out`).
+            this column, `validation_split=leave_out_split` and
+            `validation_seed=leave_out_seed` validates on. A classifier
+            `--init-from` this LM must carve the same way
+            (`training.transfer.check_held_out`).
             Defaults to `None` (every text is added).
         leave_out_split: the carve's share. Defaults to `0.1`, the
             classifiers' default `validation_split`.
+        leave_out_seed: the carve's seed. Defaults to `None` (this run's
+            `seed`).
 
     Returns:
         A `RunResult`.
@@ -188,6 +197,8 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
     recipe_lib.resolve(preset, family, given)  # fails before RUN_DIR is touched
     st.check_strategy(strategy)
     lm_run = _check_transfer(family, preset, overrides, init_from, embeddings)
+    _check_validation_seed(family, preset, validation_seed, validation_data,
+                           validation_split)
     if lm_run is not None and not resume:
         from training import transfer
 
@@ -196,9 +207,10 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             validation_group=validation_group,
             validation_split=(DEFAULT_VALIDATION_SPLIT if validation_split is None
                               else validation_split),
-            seed=DEFAULT_SEED if seed is None else seed)
+            seed=(validation_seed if validation_seed is not None
+                  else DEFAULT_SEED if seed is None else seed))
     _check_added_texts(family, preset, add_texts, leave_out_group,
-                       leave_out_split)
+                       leave_out_split, leave_out_seed)
 
     chief = st.is_chief(strategy)
     if chief:
@@ -211,8 +223,13 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
         recipe, overrides, seed, validation_split = _resume(
             stored, preset, given, overrides, seed, validation_split)
         carve = stored.carve
+        if validation_seed is not None and validation_seed != carve.seed:
+            raise ValueError(
+                f"cannot resume with validation_seed={validation_seed}: the "
+                f"run's carve used seed {carve.seed}")
         validation_data, validation_group = (carve.validation_data,
                                              carve.group)
+        validation_seed = (stored.data.get("validation") or {}).get("seed")
         added = stored.data.get("added_texts")
         if added:
             from training.data import AddedTexts
@@ -235,7 +252,8 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
         add_texts = AddedTexts(
             os.fspath(add_texts), leave_out_group=leave_out_group,
             leave_out_split=(DEFAULT_VALIDATION_SPLIT if leave_out_split is None
-                             else float(leave_out_split)), seed=seed)
+                             else float(leave_out_split)),
+            seed=seed if leave_out_seed is None else int(leave_out_seed))
 
     dist = st.make_strategy(strategy)
     write_dir = out if chief else st.worker_temp_dir(st.task_info()[1])
@@ -255,7 +273,7 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             keras.mixed_precision.set_global_policy(policy)
         data_obj, model_overrides = _load_data(
             family, preset, data, overrides, stored, seed, validation_split,
-            validation_data, validation_group, add_texts)
+            validation_data, validation_group, add_texts, validation_seed)
         per_replica = recipe["batch_size"]
         global_batch = per_replica * replicas
         transfer_report = {}
@@ -386,17 +404,43 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             st.remove_tree(write_dir)
 
 
+def _check_validation_seed(family, preset, validation_seed, validation_data,
+                           validation_split):
+    """`--validation-seed` checked before the RUN_DIR is touched."""
+    if validation_seed is None:
+        return
+    if family != "sentiment_classifier":
+        raise ValueError(
+            f"--validation-seed seeds a classifier's validation carve; "
+            f"{preset!r} is a {family} (it holds out the last "
+            "--validation-split of its corpus). Received: "
+            f"validation_seed={validation_seed!r}")
+    if validation_data is not None:
+        raise ValueError(
+            "--validation-seed seeds a carve of train; --validation-data is "
+            "a separate set, not carved. Received: "
+            f"validation_seed={validation_seed!r}, "
+            f"validation_data={validation_data!r}")
+    if validation_split is not None and float(validation_split) == 0:
+        raise ValueError(
+            "--validation-seed seeds a carve of train; --validation-split 0 "
+            f"carves nothing. Received: validation_seed={validation_seed!r}")
+
+
 def _check_added_texts(family, preset, add_texts, leave_out_group,
-                       leave_out_split):
-    """`--add-texts`, `--leave-out-group` and `--leave-out-split` checked
-    before the RUN_DIR is touched."""
+                       leave_out_split, leave_out_seed=None):
+    """`--add-texts` and the `--leave-out-*` flags checked before the
+    RUN_DIR is touched."""
     if add_texts is None:
-        if leave_out_group is not None or leave_out_split is not None:
+        if (leave_out_group is not None or leave_out_split is not None
+                or leave_out_seed is not None):
             raise ValueError(
-                "--leave-out-group and --leave-out-split say which texts of "
-                "--add-texts to leave out; pass --add-texts FILE too. "
+                "--leave-out-group, --leave-out-split and --leave-out-seed "
+                "say which texts of --add-texts to leave out; pass "
+                "--add-texts FILE too. "
                 f"Received: leave_out_group={leave_out_group!r}, "
-                f"leave_out_split={leave_out_split!r}")
+                f"leave_out_split={leave_out_split!r}, "
+                f"leave_out_seed={leave_out_seed!r}")
         return
     if family != "language_model":
         raise ValueError(
@@ -407,6 +451,10 @@ def _check_added_texts(family, preset, add_texts, leave_out_group,
         from training.data import DataError
 
         raise DataError("--add-texts: no such file", path=path)
+    if leave_out_seed is not None and leave_out_group is None:
+        raise ValueError(
+            "--leave-out-seed is the seed of the carve by --leave-out-group; "
+            f"pass the group too. Received: leave_out_seed={leave_out_seed!r}")
     if leave_out_split is not None:
         if leave_out_group is None:
             raise ValueError(
@@ -523,7 +571,8 @@ def _resume(stored, preset, given, overrides, seed, validation_split):
 
 
 def _load_data(family, preset, data, overrides, stored, seed, validation_split,
-               validation_data=None, validation_group=None, add_texts=None):
+               validation_data=None, validation_group=None, add_texts=None,
+               validation_seed=None):
     """Loads the data and returns `(data, model_overrides)`."""
     from training.data import load_language_model, load_text_classification
     from training.data import resolve_source
@@ -540,7 +589,8 @@ def _load_data(family, preset, data, overrides, stored, seed, validation_split,
         obj = load_text_classification(
             data, class_names=overrides.get("class_names"),
             validation_split=validation_split, seed=seed, splits=splits,
-            validation_data=validation_data, validation_group=validation_group)
+            validation_data=validation_data, validation_group=validation_group,
+            validation_seed=validation_seed)
         if "num_classes" in overrides and overrides["num_classes"] != obj.num_classes:
             raise ValueError(
                 f"num_classes={overrides['num_classes']} but the data has "

@@ -83,8 +83,9 @@ def check_held_out(run, data, *, validation_data, validation_group,
     Args:
         run: the LM `Run`.
         data: the classifier's SOURCE.
-        validation_data, validation_group, validation_split, seed: the
+        validation_data, validation_group, validation_split: the
             classifier's carve, as `zoo train` takes them.
+        seed: the seed of its carve (`--validation-seed`, else `--seed`).
 
     Raises:
         TransferError: the classifier's validation texts were in the LM's
@@ -131,7 +132,8 @@ def check_held_out(run, data, *, validation_data, validation_group,
             f"{seen} except the validation carve {theirs}; this classifier "
             f"carves {mine}, so pretraining saw some of its validation "
             f"texts. Carve as the LM did: --validation-group {theirs['group']} "
-            f"--validation-split {theirs['fraction']:g} --seed {theirs['seed']}.")
+            f"--validation-split {theirs['fraction']:g} "
+            f"--validation-seed {theirs['seed']} (any --seed).")
 
 
 def classifier_vocabulary(lm_vocab) -> list:

@@ -19,10 +19,16 @@ which learns from the labelled reviews alone in every arm.
     .venv/bin/python bench/reproduce/imdb_lm.py        # once
     .venv/bin/python bench/reproduce/ablation_pretraining.py [--seeds S ...] [--only imdb|sst2 ...]
         [--arms pretrained|pretrained_full_rate|scratch ...] [--lm RUN_DIR] [--name NAME]
+        [--carve-seed N]
 
 Writes bench/results/ablation_pretraining.json: one row per dataset and arm
 (mean and standard deviation over seeds), the per-seed runs and the
 per-seed gain of pretraining. Runs of seeds not rerun are kept.
+IMDB's carve follows each run's seed unless `--carve-seed N` fixes it
+(`zoo train --validation-seed N`): then every seed is selected and
+evaluated on one validation set, and an LM that left out seed N's carve
+(`--leave-out-group movie`) can start every seed. Keep such runs in a
+results file of their own (`--name`).
 """
 
 import argparse
@@ -112,22 +118,31 @@ def main():
     p.add_argument("--arms", nargs="*", default=list(ARMS), choices=list(ARMS))
     p.add_argument("--lm", default=os.path.join(c.RUNS, "imdb_lm"))
     p.add_argument("--out", default=os.path.join(c.RUNS, RECIPE))
+    p.add_argument("--note", default=None,
+                   help="a note for the results file (default: keep its note)")
+    p.add_argument("--carve-seed", type=int, default=None,
+                   help="IMDB: the seed of the movie carve for every run "
+                   "(default: each run's seed)")
     p.add_argument("--name", default=RECIPE,
                    help="results file bench/results/NAME.json (another name "
                    "keeps a comparison from another LM apart)")
     a = p.parse_args()
     path = os.path.join(c.RESULTS_DIR, f"{a.name}.json")
     lm = lm_record(a.lm) if set(a.arms) - {"scratch"} else None
-    runs = {}
+    runs, notes = {}, a.note
     if os.path.exists(path):
+        before = c.read_json(path)
         runs = {(r["dataset"], r["arm"], r["seed"]): r
-                for r in c.read_json(path).get("runs", [])}
+                for r in before.get("runs", [])}
+        notes = notes or before.get("notes")
     for seed in a.seeds:
         for name in a.only:
             d = DATASETS[name]
             for arm in a.arms:
                 run_dir = os.path.join(a.out, name, arm, f"seed{seed}")
                 args = [*d["split_args"], *BUDGET[name], "--seed", str(seed)]
+                if a.carve_seed is not None and name == "imdb":
+                    args += ["--validation-seed", str(a.carve_seed)]
                 args += arm_args(arm, a.lm, name)
                 cmd, secs = c.train(d["preset"], d["data"], run_dir, *args)
                 ecmd, ev = c.evaluate(run_dir, d["data"], split="validation")
@@ -157,6 +172,7 @@ def main():
                     "pretraining": "bench/results/imdb_lm.json",
                     "training_seconds": round(sum(r["training_seconds"] for r in ordered), 1),
                     "command": cmd, "rows": rows, "runs": ordered,
+                    "notes": notes,
                 })
 
 

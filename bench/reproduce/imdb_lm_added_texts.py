@@ -16,8 +16,9 @@ the budget ended at step 4,560 with the rate at a fifth of its peak).
         --arms pretrained_full_rate --seeds 1337 --lm ../runs/imdb_lm_added_texts \\
         --name ablation_pretraining_added_texts
 
-Only seed 1337: the carve follows the run's seed, and the LM left out
-seed 1337's carve, so classifiers of other seeds are refused.
+The LM leaves out seed 1337's carve, so classifiers of other seeds carve
+with `--validation-seed 1337` (the ablation's `--carve-seed 1337`);
+`--init-from` refuses any other carve of train.csv.
 """
 
 import os

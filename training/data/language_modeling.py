@@ -101,7 +101,9 @@ class AddedTexts:
             every text; no classifier may then validate on a carve of
             `source` (`training.transfer.check_held_out`).
         leave_out_split: the classifier's `--validation-split`.
-        seed: the classifier's `--seed`.
+        seed: the seed of the classifier's carve (its `--validation-seed`,
+            else its `--seed`; `zoo train --leave-out-seed`, else the LM
+            run's seed).
     """
 
     source: str

@@ -416,6 +416,7 @@ def load_text_classification(
     data_dir: str | None = None,
     validation_data=None,
     validation_group: str | None = None,
+    validation_seed: int | None = None,
 ) -> TextClassificationData:
     """Loads a text classification (e.g. sentiment) dataset into memory.
 
@@ -465,6 +466,11 @@ def load_text_classification(
         validation_group: a CSV/TSV column (or `"movie"` for an aclImdb
             tree with its `urls_*.txt`) whose values never fall on both
             sides of the carve. Defaults to `None` (random carve).
+        validation_seed: seed of the carve alone, so that runs of
+            different `seed`s validate on one carve (`zoo train
+            --validation-seed`); recorded in `validation_carve["seed"]`.
+            An error where nothing is carved. Defaults to `None` (`seed`
+            seeds the carve).
 
     Returns:
         A `TextClassificationData`.
@@ -497,6 +503,14 @@ def load_text_classification(
             "separate validation set is not carved. Received: "
             f"validation_data={validation_data!r}, "
             f"validation_group={validation_group!r}")
+    if validation_seed is not None and (validation_data is not None
+                                        or validation_split == 0):
+        raise ValueError(
+            "validation_seed seeds the carve of validation from train; "
+            "nothing is carved here. Received: "
+            f"validation_seed={validation_seed!r}, "
+            f"validation_data={validation_data!r}, "
+            f"validation_split={validation_split!r}")
     src = resolve_source(source)
     counts = {}
     raw = {}  # split -> (texts, raw labels, where, groups)
@@ -606,10 +620,15 @@ def load_text_classification(
     if validation_data is not None:
         carve = {"how": "a separate validation set (--validation-data)",
                  "fraction": None, "validation_data": os.fspath(validation_data)}
+    if validation_seed is not None and have_val:
+        raise DataError(
+            f"--validation-seed seeds a carve of train, but {src.spec} has "
+            "its own validation split, which is not carved", path=src.spec)
+    carve_seed = seed if validation_seed is None else int(validation_seed)
     if "validation" in splits and not have_val and validation_split > 0:
         groups = raw["train"][3]
         if groups is not None:
-            tr, va = _grouped_carve(train, groups, validation_split, seed,
+            tr, va = _grouped_carve(train, groups, validation_split, carve_seed,
                                     validation_group, src.spec, class_names)
             n_groups = len(set(groups))
             carve = {"how": f"a carve of train by {validation_group!r}: no "
@@ -621,22 +640,30 @@ def load_text_classification(
                 f"validation: {len(va)} of {len(train)} train examples, "
                 f"{len({groups[i] for i in va})} of {n_groups} "
                 f"{validation_group!r} groups (target {validation_split:g} of "
-                f"each class), numpy default_rng(seed={seed})")
+                f"each class), numpy default_rng(seed={carve_seed})")
             counts["validation_groups"] = len({groups[i] for i in va})
             counts["train_groups"] = len({groups[i] for i in tr})
         else:
             carve = {"how": "a stratified random share of train (seeded)",
                      "fraction": float(validation_split)}
-            tr, va = split_validation(train.labels, validation_split, seed)
+            tr, va = split_validation(train.labels, validation_split,
+                                      carve_seed)
             described["validation"] = (
                 f"validation: {len(va)} of {len(train)} train examples "
                 f"({validation_split:g} of each class, stratified), numpy "
-                f"default_rng(seed={seed}) shuffle"
+                f"default_rng(seed={carve_seed}) shuffle"
             )
+        if validation_seed is not None:
+            carve["seed"] = carve_seed
+        if carve_seed != seed:  # the carve's order, shuffled by the run's seed
+            tr = tr[np.random.default_rng(seed).permutation(len(tr))]
         out["validation"] = LabeledTexts(
             [train.texts[i] for i in va], train.labels[va])
         out["train"] = LabeledTexts([train.texts[i] for i in tr], train.labels[tr])
-        described["train"] += f" minus validation; order shuffled (seed={seed})"
+        described["train"] += (
+            f" minus validation; order shuffled (seed={seed}"
+            + (f", after the carve's seed {carve_seed})"
+               if carve_seed != seed else ")"))
     else:
         perm = rng.permutation(len(train))
         out["train"] = LabeledTexts([train.texts[i] for i in perm], train.labels[perm])
