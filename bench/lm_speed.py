@@ -8,11 +8,15 @@ timed over 15 steps after 3 warm-up steps (tracing) of one `fit`, in float32 and
 
     .venv/bin/python bench/lm_speed.py
     .venv/bin/python bench/lm_speed.py --sampled
+    .venv/bin/python bench/lm_speed.py --char
 
 Writes bench/results/lm_speed.json (one figure per variant, the load average
 before and after, the command). `--sampled` times `imdb_lm` in float32 with
 the full softmax and with a sampled softmax (`--recipe sampled_softmax=K`)
-in one run, and writes bench/results/lm_speed_sampled.json.
+in one run, and writes bench/results/lm_speed_sampled.json. `--char` times
+the Tiny Shakespeare model (`shakespeare_char`'s, float32) at several
+widths, cells, batch sizes and window lengths, the levers of a 30-minute
+budget, and writes bench/results/lm_speed_char.json.
 """
 
 import os
@@ -37,10 +41,26 @@ SAMPLED = [
     ("1x256, 128-d, 20k (imdb_lm), sampled softmax 256",
      {"sampled_softmax": 256}),
 ]
+# (variant, preset overrides, batch size, bptt) for --char.
+ZONEOUT = {"zoneout": 0.05, "cell_zoneout": 0.15}
+CHAR = [
+    ("2x512 LSTM (shakespeare_char)", {}, 32, 100),
+    ("2x512 LSTM, zoneout (shakespeare_zoneout)", ZONEOUT, 32, 100),
+    ("2x512 LSTM", {}, 64, 100),
+    ("2x512 LSTM", {}, 32, 50),
+    ("2x512 GRU", {"cell": "gru"}, 32, 50),
+    ("2x384 LSTM, zoneout (shakespeare_cpu_zoneout)",
+     {"units": 384, **ZONEOUT}, 64, 100),
+    ("2x384 LSTM", {"units": 384}, 32, 100),
+    ("2x384 LSTM (shakespeare_cpu)", {"units": 384}, 32, 50),
+    ("2x384 LSTM", {"units": 384}, 16, 50),
+]
 BATCH, BPTT, WARMUP, STEPS = 64, 70, 3, 15
+CHAR_WARMUP, CHAR_STEPS = 2, 8
 
 
-def measure(overrides, policy, settings=None):
+def measure(overrides, policy, settings=None, preset="imdb_lm", batch=BATCH,
+            bptt=BPTT, warmup=WARMUP, steps=STEPS):
     import keras
 
     from training import recipe as rl
@@ -49,15 +69,15 @@ def measure(overrides, policy, settings=None):
 
     keras.mixed_precision.set_global_policy(policy)
     try:
-        model = factory.build("imdb_lm", stateful=True, batch_size=BATCH, **overrides)
+        model = factory.build(preset, stateful=True, batch_size=batch, **overrides)
         trainer = tr.compile_trainer(model, "language_model",
-                                     rl.resolve("imdb_lm", "language_model",
+                                     rl.resolve(preset, "language_model",
                                                 dict(settings or {})))
         v = model.vocabulary_size
         rng = np.random.default_rng(0)
-        n = BATCH * (WARMUP + STEPS)
-        x = rng.integers(0, v, (n, BPTT)).astype("int32")
-        y = rng.integers(0, v, (n, BPTT)).astype("int32")
+        n = batch * (warmup + steps)
+        x = rng.integers(0, v, (n, bptt)).astype("int32")
+        y = rng.integers(0, v, (n, bptt)).astype("int32")
         marks = []
 
         class Clock(keras.callbacks.Callback):
@@ -65,15 +85,17 @@ def measure(overrides, policy, settings=None):
                 marks.append((time.perf_counter(), time.process_time()))
 
         # One fit: the first WARMUP steps (tracing included) are not timed.
-        trainer.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False,
+        trainer.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False,
                     callbacks=[Clock()])
-        (t0, c0), (t1, c1) = marks[WARMUP - 1], marks[-1]
+        (t0, c0), (t1, c1) = marks[warmup - 1], marks[-1]
         wall, cpu = t1 - t0, c1 - c0
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    tokens = BATCH * BPTT * STEPS
+    tokens = batch * bptt * steps
     return {"tokens_per_s": round(tokens / wall, 1),
-            "tokens_per_cpu_s": round(tokens / cpu, 1), "params": model.count_params()}
+            "tokens_per_cpu_s": round(tokens / cpu, 1),
+            "seconds_per_step": round(wall / steps, 3),
+            "params": model.count_params()}
 
 
 def main():
@@ -82,12 +104,26 @@ def main():
     from training import reports
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sampled", action="store_true",
-                   help="the full against the sampled softmax (float32)")
-    sampled = p.parse_args().sampled
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--sampled", action="store_true",
+                      help="the full against the sampled softmax (float32)")
+    mode.add_argument("--char", action="store_true",
+                      help="the Tiny Shakespeare model's batch sizes, widths "
+                      "and cells (float32)")
+    args = p.parse_args()
+    sampled = args.sampled
     before = reports.load_average()
     rows = []
-    if sampled:
+    if args.char:
+        for name, overrides, batch, bptt in CHAR:
+            r = measure(overrides, "float32", preset="shakespeare_char",
+                        batch=batch, bptt=bptt, warmup=CHAR_WARMUP,
+                        steps=CHAR_STEPS)
+            rows.append({"variant": name, "overrides": overrides,
+                         "batch_size": batch, "bptt": bptt,
+                         "policy": "float32", **r})
+            print(rows[-1], flush=True)
+    elif sampled:
         for name, settings in SAMPLED:
             r = measure({}, "float32", settings)
             rows.append({"variant": name, "settings": settings,
@@ -100,13 +136,17 @@ def main():
                 rows.append({"variant": name, "overrides": overrides,
                              "policy": policy, **r})
                 print(rows[-1], flush=True)
-    name = "lm_speed_sampled" if sampled else "lm_speed"
-    result = {"benchmark": name, "batch_size": BATCH, "bptt": BPTT,
-              "timed_steps": STEPS, "rows": rows,
+    if args.char:
+        name, flag = "lm_speed_char", ["--char"]
+        shape = {"timed_steps": CHAR_STEPS}
+    else:
+        name = "lm_speed_sampled" if sampled else "lm_speed"
+        flag = ["--sampled"] if sampled else []
+        shape = {"batch_size": BATCH, "bptt": BPTT, "timed_steps": STEPS}
+    result = {"benchmark": name, **shape, "rows": rows,
               "loadavg": {"before": before, "after": reports.load_average()},
               "machine": reports.machine(),
-              "command": [".venv/bin/python", "bench/lm_speed.py"]
-              + (["--sampled"] if sampled else [])}
+              "command": [".venv/bin/python", "bench/lm_speed.py"] + flag}
     reports.write_report(os.path.join(REPO, "bench", "results", name + ".json"),
                          result, repo=REPO)
 

@@ -23,7 +23,9 @@ ORDER = ("sst2_bigru_highway", "sst2_transfer", "imdb_bilstm", "imdb_lm",
          "imdb_transfer", "imdb_transfer_scratch",
          "ablation_pretraining", "ablation_pretraining_added_texts",
          "ablation_pretraining_schedule6000", "shakespeare_char",
-         "shakespeare_zoneout", "ablation_connections", "ptb_small",
+         "shakespeare_zoneout", "shakespeare_cpu", "shakespeare_cpu_dropout02",
+         "shakespeare_cpu_zoneout",
+         "ablation_connections", "ptb_small",
          "ptb_small_bf16", "ptb_regularized", "ptb_awd_cpu", "ablation_awd")
 HERE = os.path.dirname(os.path.abspath(__file__))
 

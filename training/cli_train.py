@@ -91,7 +91,8 @@ def build_parser():
                    type=key_value, metavar="KEY=VALUE",
                    help="training setting, repeatable: any of the flags above "
                    "and lr_schedule=one_cycle, warmup_fraction, "
-                   "schedule_steps, layer_lr_decay, unfreeze_steps, "
+                   "schedule_steps, schedule_minutes, layer_lr_decay, "
+                   "unfreeze_steps, "
                    "steps_per_epoch, weight_average=uniform|ema, "
                    "average_start_epoch, average_momentum, "
                    "variable_bptt=true, sampled_softmax=K")

@@ -13,9 +13,11 @@ and the fine-tuning levers (Howard & Ruder 2018):
 
 - `lr_schedule`: `"constant"` (default) or `"one_cycle"`: a linear warm-up
   over `warmup_fraction` of the steps from `learning_rate / 25` to
-  `learning_rate`, then a cosine decay to `learning_rate / 100` (Keras'
+  `learning_rate`, then a cosine decay to `learning_rate / 25` (Keras'
   `CosineDecay` with warm-up) over `schedule_steps` steps (default: every
-  step of the run's epochs);
+  step of the run's epochs), or over `schedule_minutes` minutes of
+  training (wall clock; `training.callbacks.TimedOneCycle`), which fits
+  the cycle to a `--time-budget` on a machine of any speed;
 - `layer_lr_decay`: discriminative rates: each layer group below the top
   (head, recurrent layers top-down, embedding) trains at the rate of the
   group above divided by this (ULMFiT: 2.6);
@@ -53,6 +55,8 @@ zoneout) are model arguments, set in a preset's `config` or with `--set`.
 
 from __future__ import annotations
 
+import math
+
 DEFAULT_SEED = 1337
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 DEFAULT_VALIDATION_SPLIT = 0.1
@@ -69,12 +73,13 @@ FAMILY_RECIPES = {
 SETTINGS = ("optimizer", "learning_rate", "clipnorm", "global_clipnorm",
             "epochs", "batch_size", "bptt", "lr_decay", "lr_decay_after",
             "lr_schedule", "warmup_fraction", "schedule_steps",
-            "layer_lr_decay", "unfreeze_steps", "steps_per_epoch",
+            "schedule_minutes", "layer_lr_decay", "unfreeze_steps", "steps_per_epoch",
             "weight_average", "average_start_epoch", "average_momentum",
             "variable_bptt", "sampled_softmax")
 LR_SCHEDULES = ("constant", "one_cycle")
 # Settings that default to "off" (None) when a recipe does not name them.
-_OPTIONAL = ("lr_decay", "lr_decay_after", "schedule_steps", "layer_lr_decay",
+_OPTIONAL = ("lr_decay", "lr_decay_after", "schedule_steps", "schedule_minutes",
+             "layer_lr_decay",
              "unfreeze_steps", "steps_per_epoch", "weight_average",
              "average_start_epoch", "average_momentum", "sampled_softmax")
 WEIGHT_AVERAGES = ("uniform", "ema")
@@ -122,6 +127,14 @@ def resolve(preset, family, given) -> dict:
         recipe.pop("global_clipnorm", None)
     if given.get("global_clipnorm") is not None:
         recipe.pop("clipnorm", None)
+    # A schedule's length in minutes or in steps: the one given replaces
+    # the preset's.
+    if given.get("schedule_minutes") is not None and \
+            given.get("schedule_steps") is None:
+        recipe.pop("schedule_steps", None)
+    if given.get("schedule_steps") is not None and \
+            given.get("schedule_minutes") is None:
+        recipe.pop("schedule_minutes", None)
     recipe.update({k: v for k, v in given.items() if v is not None})
     for k in ("clipnorm", "global_clipnorm"):
         recipe[k] = recipe.get(k) or None  # 0 turns clipping off
@@ -170,6 +183,23 @@ def _check(recipe, family):
             not 0 <= warm < 1:
         raise ValueError(f"`warmup_fraction` must be in [0, 1). Received: "
                          f"warmup_fraction={warm!r}")
+    minutes = recipe["schedule_minutes"]
+    if minutes is not None:
+        if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) \
+                or not math.isfinite(minutes) or not minutes > 0:
+            raise ValueError("`schedule_minutes` must be a number of minutes "
+                             f"> 0. Received: schedule_minutes={minutes!r}")
+        if recipe["lr_schedule"] == "constant":
+            raise ValueError(
+                "`schedule_minutes` is the length of a one_cycle schedule; "
+                "add `lr_schedule=one_cycle`. Received: "
+                f"schedule_minutes={minutes!r}, lr_schedule='constant'")
+        if recipe["schedule_steps"] is not None:
+            raise ValueError(
+                "`schedule_minutes` and `schedule_steps` exclude each other "
+                "(a schedule counted in time or in steps). Received: "
+                f"schedule_minutes={minutes!r}, "
+                f"schedule_steps={recipe['schedule_steps']!r}")
     layer = recipe["layer_lr_decay"]
     if layer is not None and (isinstance(layer, bool) or
                               not isinstance(layer, (int, float)) or layer < 1):

@@ -528,7 +528,7 @@ def _callbacks(family, trainer, recipe, data, out, write_dir, monitor, mode,
 
     from training import checkpoints as ck
     from training import trainer as tr
-    from training.callbacks import TimeBudget
+    from training.callbacks import TimeBudget, TimedOneCycle
 
     cbs = tr.family_callbacks(family, trainer, recipe, data=data,
                               batch_size=batch_size, max_steps=max_steps)
@@ -537,6 +537,12 @@ def _callbacks(family, trainer, recipe, data, out, write_dir, monitor, mode,
         cbs.append(budget)
     start = rd.backup_epoch(rd.path(out, rd.BACKUP))
     history = ck.RunHistory(rd.path(write_dir, rd.HISTORY), initial_epoch=start)
+    for cb in cbs:
+        if isinstance(cb, TimedOneCycle):
+            # A resumed run's schedule goes on from the seconds trained.
+            done = [r["schedule_seconds"] for r in history.rows
+                    if r.get("schedule_seconds") is not None]
+            cb.start_seconds = float(done[-1]) if done else 0.0
     checkpoints = ck.RunCheckpoints(write_dir, export, monitor, mode,
                                     history_rows=lambda: history.rows,
                                     initial_epoch=start)

@@ -23,7 +23,9 @@ import keras
 import numpy as np
 
 from training import optimizer as opt_lib
-from training.callbacks import StopOnNaN, check_finite, lr_decay_schedule
+from training.callbacks import (ONE_CYCLE_DIV, ONE_CYCLE_FLOOR, StopOnNaN,
+                                TimedOneCycle, check_finite,
+                                lr_decay_schedule, one_cycle_rate)
 
 
 def require_backend_for(family):
@@ -239,14 +241,18 @@ def learning_rate(recipe, total_steps=None):
     lr = float(recipe["learning_rate"])
     if recipe.get("lr_schedule", "constant") == "constant":
         return lr
+    if recipe.get("schedule_minutes"):
+        # A float the `TimedOneCycle` callback sets before every batch.
+        return one_cycle_rate(0.0, lr, recipe.get("warmup_fraction") or 0.0)
     steps = recipe.get("schedule_steps") or total_steps
     if not steps:
         raise ValueError("a one_cycle schedule needs its length: pass "
                          "--recipe schedule_steps=N")
     warmup = int(round(steps * float(recipe.get("warmup_fraction") or 0.0)))
     return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=lr / 25.0, decay_steps=max(1, steps - warmup),
-        alpha=0.04, warmup_target=lr, warmup_steps=warmup)
+        initial_learning_rate=lr / ONE_CYCLE_DIV,
+        decay_steps=max(1, steps - warmup), alpha=ONE_CYCLE_FLOOR,
+        warmup_target=lr, warmup_steps=warmup)
 
 
 def layer_groups(model):
@@ -530,7 +536,8 @@ def family_callbacks(family, trainer, recipe, *, data=None, batch_size=None,
 
     NaN stop first; the optimizer's gradient log; the recipe's
     learning-rate decay; for language models the state reset and the
-    whole-stream validation (`data.validation`, in rows of `batch_size`).
+    whole-stream validation (`data.validation`, in rows of `batch_size`);
+    a one-cycle rate counted in minutes (`TimedOneCycle`).
     The run directory's writers go after these (see `training.train`).
     """
     cbs = [StopOnNaN(), opt_lib.GradientLog(trainer.optimizer)]
@@ -547,4 +554,9 @@ def family_callbacks(family, trainer, recipe, *, data=None, batch_size=None,
         cbs.append(LanguageModelValidation(
             model, data.validation, batch_size=batch_size,
             bptt=recipe["bptt"], level=data.level, max_steps=max_steps))
+    if recipe.get("schedule_minutes"):
+        # Last, so that the seconds it logs include a LM's validation.
+        cbs.append(TimedOneCycle(
+            float(recipe["schedule_minutes"]) * 60, recipe["learning_rate"],
+            recipe.get("warmup_fraction") or 0.0))
     return cbs

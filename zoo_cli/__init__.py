@@ -126,7 +126,11 @@ def recipe_summary(training):
     if t.get("lr_decay"):
         parts.append(f"lr x{t['lr_decay']:g} per epoch after {t.get('lr_decay_after') or 0}")
     if t.get("lr_schedule", "constant") != "constant":
-        parts.append(f"{t['lr_schedule'].replace('_', ' ')} "
+        length = (f" over {t['schedule_minutes']:g} min"
+                  if t.get("schedule_minutes") else
+                  f" over {t['schedule_steps']} steps"
+                  if t.get("schedule_steps") else "")
+        parts.append(f"{t['lr_schedule'].replace('_', ' ')}{length} "
                      f"(warm-up {t.get('warmup_fraction', 0.1):g})")
     if t.get("layer_lr_decay"):
         parts.append(f"layer rates /{t['layer_lr_decay']:g}")

@@ -1,4 +1,5 @@
-"""Language-model recipe helpers: sampling text from a finished run."""
+"""Language-model recipe helpers: sampling text from a finished run, and the
+Tiny Shakespeare recipes' common body."""
 
 from __future__ import annotations
 
@@ -42,3 +43,27 @@ def sample_result(run_dir, prime, length, temperature=0.8, seed=0):
     return {"prime": prime, "length": length, "temperature": temperature, "seed": seed,
             "checkpoint": "model.keras",
             "text": sample(run_dir, prime, length, temperature=temperature, seed=seed)}
+
+
+def run_shakespeare(doc, preset, *, target, anchor, budget_minutes=None):
+    """Runs a Tiny Shakespeare recipe: `zoo train PRESET` on `input.txt`
+    (optionally under `--time-budget budget_minutes`, recorded against a
+    30-minute target), `zoo evaluate` on the validation split, and a
+    500-character sample primed with `ROMEO:\\n`."""
+    import os
+
+    import _common as c
+    import _recipe
+
+    a = _recipe.parse_args(doc, preset)
+    budget = {} if budget_minutes is None else {
+        "time_budget_s": 30 * 60,
+        "extra_train_args": ["--time-budget", str(budget_minutes)]}
+    _recipe.run_recipe(
+        a, recipe=preset, preset=preset,
+        data=os.path.join(c.DATA, "tinyshakespeare", "input.txt"),
+        metric="loss",
+        target={"metric": "loss (nats/char)", "op": "<=", "value": target},
+        anchor=anchor, task="Tiny Shakespeare character-level language model",
+        sample=lambda run_dir: sample_result(run_dir, "ROMEO:\n", 500),
+        **budget)

@@ -21,20 +21,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _common as c  # noqa: E402
 import _lm  # noqa: E402
-import _recipe  # noqa: E402
-
-RECIPE = PRESET = "shakespeare_zoneout"
 
 if __name__ == "__main__":
-    a = _recipe.parse_args(__doc__, RECIPE)
-    _recipe.run_recipe(
-        a, recipe=RECIPE, preset=PRESET,
-        data=os.path.join(c.DATA, "tinyshakespeare", "input.txt"),
-        metric="loss", target={"metric": "loss (nats/char)", "op": "<=", "value": 1.45},
-        anchor="shakespeare_char (same model, no zoneout): 1.518 in 15 min; nanoGPT (GPU transformer): 1.47",
-        task="Tiny Shakespeare character-level language model",
-        time_budget_s=30 * 60,
-        extra_train_args=["--time-budget", "29"],
-        sample=lambda run_dir: _lm.sample_result(run_dir, "ROMEO:\n", 500))
+    _lm.run_shakespeare(
+        __doc__, "shakespeare_zoneout", target=1.45, budget_minutes=29,
+        anchor="shakespeare_char (same model, no zoneout): 1.518 in 15 min; nanoGPT (GPU transformer): 1.47")
