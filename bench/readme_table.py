@@ -25,8 +25,9 @@ ORDER = ("sst2_bigru_highway", "sst2_transfer", "imdb_bilstm", "imdb_lm",
          "ablation_pretraining_schedule6000", "shakespeare_char",
          "shakespeare_zoneout", "shakespeare_cpu", "shakespeare_cpu_dropout02",
          "shakespeare_cpu_zoneout", "shakespeare_cpu_lr5e3", "shakespeare_cpu_gru",
-         "shakespeare_cpu_gru_repeat", "shakespeare_cpu_gru_bptt35",
-         "shakespeare_cpu_gru_wd01", "shakespeare_cpu_gru_ema",
+         "shakespeare_cpu_gru_repeat", "shakespeare_cpu_gru_repeat2",
+         "shakespeare_cpu_gru_bptt35", "shakespeare_cpu_gru_wd01",
+         "shakespeare_cpu_gru_ema", "shakespeare_cpu_gru_ema2",
          "ablation_connections", "ptb_small",
          "ptb_small_bf16", "ptb_regularized", "ptb_awd_cpu", "ablation_awd")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -129,7 +130,8 @@ def fmt_split(split):
 def fmt_time_with_pretraining(r):
     t = fmt_time(r.get("training_seconds"))
     if r.get("seconds_with_pretraining") is not None:
-        t += f" (+ {fmt_time(r['pretraining']['training_seconds'])} imdb_lm)"
+        before = r["pretraining"]
+        t += f" (+ {fmt_time(before['training_seconds'])} {before.get('recipe', 'imdb_lm')})"
     return t
 
 

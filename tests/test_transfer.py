@@ -314,3 +314,8 @@ def test_pretraining_ablation_records_which_lm_each_run_started_from(lm_run):
     assert record["perplexity"] == pytest.approx(math.exp(validation["loss"]), rel=1e-4)
     assert record["perplexity"] > 1
     assert "command" in record
+    # The results file names the LM's own results file, which holds the
+    # pretraining's cost: `../runs/NAME` is what writes bench/results/NAME.json.
+    assert module.lm_results(os.path.join("..", "runs", "imdb_lm_schedule6000") + os.sep) \
+        == "bench/results/imdb_lm_schedule6000.json"
+    assert module.lm_results(os.path.join(str(lm_run.run_dir), "no_such_lm")) is None

@@ -6,7 +6,8 @@ per seed: from the `imdb_lm` run and from scratch (the same shape, with a
 vocabulary learned from the training texts). IMDB is selected and
 evaluated on the movie-grouped carve, SST-2 on the GLUE dev set. The budget
 is a fixed number of steps (`BUDGET` below), so every arm does the same
-work; the pretraining's own cost is in `bench/results/imdb_lm.json`. The
+work; the pretraining's own cost is in the LM's results file
+(`bench/results/imdb_lm.json` for `../runs/imdb_lm`). The
 scratch arm trains every layer at the full rate from the start (`SCRATCH`);
 the pretrained arm runs ULMFiT's schedule (gradual unfreezing,
 discriminative rates: `GRADUAL`, the presets' schedule when its runs were
@@ -89,6 +90,16 @@ def lm_record(lm):
             "command": s["config_command_line"]}
 
 
+def lm_results(lm):
+    """The results file of the LM run `lm` (`../runs/NAME` was made by the
+    recipe that writes `bench/results/NAME.json`), relative to the
+    repository, or None when there is none: the pretraining's own cost."""
+    name = os.path.basename(os.path.normpath(lm))
+    if not os.path.exists(os.path.join(c.RESULTS_DIR, f"{name}.json")):
+        return None
+    return f"bench/results/{name}.json"
+
+
 def summarise(runs):
     rows = []
     for name in DATASETS:
@@ -130,8 +141,11 @@ def main():
     path = os.path.join(c.RESULTS_DIR, f"{a.name}.json")
     lm = lm_record(a.lm) if set(a.arms) - {"scratch"} else None
     runs, notes = {}, a.note
+    # A scratch-only rerun keeps the LM the file's pretrained runs came from.
+    pretraining = lm_results(a.lm) if lm else None
     if os.path.exists(path):
         before = c.read_json(path)
+        pretraining = pretraining if lm else before.get("pretraining")
         runs = {(r["dataset"], r["arm"], r["seed"]): r
                 for r in before.get("runs", [])}
         notes = notes or before.get("notes")
@@ -169,7 +183,7 @@ def main():
                     "split": {k: v["split"] for k, v in DATASETS.items()},
                     "target": None,
                     "budget": {k: " ".join(v) for k, v in BUDGET.items()},
-                    "pretraining": "bench/results/imdb_lm.json",
+                    "pretraining": pretraining,
                     "training_seconds": round(sum(r["training_seconds"] for r in ordered), 1),
                     "command": cmd, "rows": rows, "runs": ordered,
                     "notes": notes,
