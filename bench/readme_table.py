@@ -26,8 +26,10 @@ ORDER = ("sst2_bigru_highway", "sst2_transfer", "imdb_bilstm", "imdb_lm",
          "shakespeare_zoneout", "shakespeare_cpu", "shakespeare_cpu_dropout02",
          "shakespeare_cpu_zoneout", "shakespeare_cpu_lr5e3", "shakespeare_cpu_gru",
          "shakespeare_cpu_gru_repeat", "shakespeare_cpu_gru_repeat2",
-         "shakespeare_cpu_gru_bptt35", "shakespeare_cpu_gru_wd01",
-         "shakespeare_cpu_gru_ema", "shakespeare_cpu_gru_ema2",
+         "shakespeare_cpu_gru_repeat3", "shakespeare_cpu_gru_bptt35",
+         "shakespeare_cpu_gru_wd01", "shakespeare_cpu_gru_ema",
+         "shakespeare_cpu_gru_ema2", "shakespeare_cpu_gru_ema3",
+         "shakespeare_cpu_gru_dropout0",
          "ablation_connections", "ptb_small",
          "ptb_small_bf16", "ptb_regularized", "ptb_awd_cpu", "ablation_awd")
 HERE = os.path.dirname(os.path.abspath(__file__))
