@@ -146,3 +146,29 @@ def test_zoo_train_logs_the_timed_rate_and_resume_continues_it(tmp_path):
     assert rows[1]["learning_rate"] == pytest.approx(0.01, rel=0.01)
     assert resumed.run.training["schedule_minutes"] == 60
     assert math.isfinite(rows[1]["val_loss"])
+
+
+def test_a_schedule_given_replaces_the_presets_kind_of_schedule():
+    from training import recipe as rl
+
+    # ptb_awd_cpu halves its rate per epoch; a one-cycle rate given
+    # replaces that decay instead of being refused beside it.
+    preset = rl.resolve("ptb_awd_cpu", "language_model", {})
+    assert preset["lr_decay"] == 0.5 and preset["lr_schedule"] == "constant"
+    r = rl.resolve("ptb_awd_cpu", "language_model",
+                   {"lr_schedule": "one_cycle", "schedule_minutes": 57})
+    assert r["lr_schedule"] == "one_cycle" and r["schedule_minutes"] == 57
+    assert r["lr_decay"] is None and r["lr_decay_after"] is None
+    # shakespeare_cpu has a timed one-cycle rate; a per-epoch decay given
+    # replaces it (and its length).
+    r = rl.resolve("shakespeare_cpu", "language_model",
+                   {"lr_decay": 0.5, "lr_decay_after": 2})
+    assert r["lr_schedule"] == "constant" and r["schedule_minutes"] is None
+    assert (r["lr_decay"], r["lr_decay_after"]) == (0.5, 2)
+    # Both given together are still refused.
+    with pytest.raises(ValueError, match="exclude each other"):
+        rl.resolve("ptb_awd_cpu", "language_model",
+                   {"lr_schedule": "one_cycle", "lr_decay": 0.5})
+    # Constant given keeps the preset's decay.
+    r = rl.resolve("ptb_awd_cpu", "language_model", {"lr_schedule": "constant"})
+    assert r["lr_decay"] == 0.5

@@ -17,7 +17,10 @@ and the fine-tuning levers (Howard & Ruder 2018):
   `CosineDecay` with warm-up) over `schedule_steps` steps (default: every
   step of the run's epochs), or over `schedule_minutes` minutes of
   training (wall clock; `training.callbacks.TimedOneCycle`), which fits
-  the cycle to a `--time-budget` on a machine of any speed;
+  the cycle to a `--time-budget` on a machine of any speed. A schedule
+  given replaces the preset's: `lr_schedule=one_cycle` drops a preset's
+  `lr_decay`, a given `lr_decay` drops a preset's one-cycle rate, and
+  `schedule_minutes` or `schedule_steps` drops the other;
 - `layer_lr_decay`: discriminative rates: each layer group below the top
   (head, recurrent layers top-down, embedding) trains at the rate of the
   group above divided by this (ULMFiT: 2.6);
@@ -135,6 +138,19 @@ def resolve(preset, family, given) -> dict:
     if given.get("schedule_steps") is not None and \
             given.get("schedule_minutes") is None:
         recipe.pop("schedule_minutes", None)
+    # So does the kind of schedule: a one-cycle rate given drops a preset's
+    # per-epoch decay, and a per-epoch decay given drops a preset's
+    # one-cycle rate (each unless the other is given too, which `_check`
+    # refuses).
+    if given.get("lr_schedule") not in (None, "constant") and \
+            given.get("lr_decay") is None:
+        for k in ("lr_decay", "lr_decay_after"):
+            if given.get(k) is None:
+                recipe.pop(k, None)
+    if given.get("lr_decay") is not None and given.get("lr_schedule") is None:
+        for k in ("lr_schedule", "schedule_steps", "schedule_minutes"):
+            if given.get(k) is None:
+                recipe.pop(k, None)
     recipe.update({k: v for k, v in given.items() if v is not None})
     for k in ("clipnorm", "global_clipnorm"):
         recipe[k] = recipe.get(k) or None  # 0 turns clipping off

@@ -145,7 +145,8 @@ def main():
     pretraining = lm_results(a.lm) if lm else None
     if os.path.exists(path):
         before = c.read_json(path)
-        pretraining = pretraining if lm else before.get("pretraining")
+        if not lm:
+            pretraining = before.get("pretraining")
         runs = {(r["dataset"], r["arm"], r["seed"]): r
                 for r in before.get("runs", [])}
         notes = notes or before.get("notes")
