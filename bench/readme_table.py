@@ -30,6 +30,7 @@ ORDER = ("sst2_bigru_highway", "sst2_transfer", "imdb_bilstm", "imdb_lm",
          "shakespeare_cpu_gru_wd01", "shakespeare_cpu_gru_ema",
          "shakespeare_cpu_gru_ema2", "shakespeare_cpu_gru_ema3",
          "shakespeare_cpu_gru_dropout0", "shakespeare_cpu_gru_xeon",
+         "shakespeare_cpu_gru_xeon_dropout02",
          "ablation_connections", "ptb_small",
          "ptb_small_bf16", "ptb_regularized", "ptb_regularized_one_cycle",
          "ptb_awd_cpu", "ablation_awd")
