@@ -18,9 +18,12 @@ import os
 import shlex
 
 SCHEMA = "rnn-zoo/reproduction/v1"
-ORDER = ("sst2_bigru_highway", "sst2_transfer", "imdb_bilstm", "imdb_lm",
-         "imdb_lm_added_texts", "imdb_lm_schedule6000", "imdb_fast",
-         "imdb_transfer", "imdb_transfer_scratch",
+ORDER = ("sst2_bigru_highway", "sst2_transfer", "sst2_transfer_weight_drop_lm",
+         "imdb_bilstm", "imdb_lm", "imdb_lm_added_texts", "imdb_lm_schedule6000",
+         "imdb_lm_weight_drop",
+         "imdb_fast", "imdb_transfer", "imdb_transfer_weight_drop_lm",
+         "imdb_transfer_weight_drop_lm_epochs5",
+         "imdb_transfer_scratch",
          "ablation_pretraining", "ablation_pretraining_added_texts",
          "ablation_pretraining_schedule6000", "shakespeare_char",
          "shakespeare_zoneout", "shakespeare_cpu", "shakespeare_cpu_dropout02",
@@ -31,6 +34,7 @@ ORDER = ("sst2_bigru_highway", "sst2_transfer", "imdb_bilstm", "imdb_lm",
          "shakespeare_cpu_gru_ema2", "shakespeare_cpu_gru_ema3",
          "shakespeare_cpu_gru_dropout0", "shakespeare_cpu_gru_xeon",
          "shakespeare_cpu_gru_xeon_dropout02",
+         "shakespeare_cpu_gru_xeon_dropout02_seed1338",
          "ablation_connections", "ptb_small",
          "ptb_small_bf16", "ptb_regularized", "ptb_regularized_one_cycle",
          "ptb_awd_cpu", "ablation_awd")

@@ -316,6 +316,17 @@ def test_pretraining_ablation_records_which_lm_each_run_started_from(lm_run):
     assert "command" in record
     # The results file names the LM's own results file, which holds the
     # pretraining's cost: `../runs/NAME` is what writes bench/results/NAME.json.
-    assert module.lm_results(os.path.join("..", "runs", "imdb_lm_schedule6000") + os.sep) \
+    assert module.c.lm_results(os.path.join("..", "runs", "imdb_lm_schedule6000") + os.sep) \
         == "bench/results/imdb_lm_schedule6000.json"
-    assert module.lm_results(os.path.join(str(lm_run.run_dir), "no_such_lm")) is None
+    assert module.c.lm_results(os.path.join(str(lm_run.run_dir), "no_such_lm")) is None
+
+
+def test_transfer_recipes_count_the_pretraining_of_the_lm_they_start_from(tmp_path):
+    # `imdb_transfer.py --lm ../runs/NAME` / `sst2_transfer.py --lm ...` add the
+    # seconds of bench/results/NAME.json; an LM without one is refused up front.
+    module = load_script("bench/reproduce/imdb_transfer.py", "imdb_transfer_recipe")
+    assert module._recipe.pretraining_of(os.path.join("..", "runs", "imdb_lm") + os.sep) \
+        == "imdb_lm"
+    with pytest.raises(SystemExit, match=r"no_such_lm has no results file "
+                                         r"bench/results/no_such_lm\.json"):
+        module._recipe.pretraining_of(str(tmp_path / "no_such_lm"))

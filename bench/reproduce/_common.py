@@ -141,6 +141,16 @@ def read_json(path):
         return json.load(f)
 
 
+def lm_results(lm):
+    """The results file of the LM run `lm` (`../runs/NAME` was made by the
+    recipe that writes `bench/results/NAME.json`), relative to the
+    repository, or None when there is none: the pretraining's own cost."""
+    name = os.path.basename(os.path.normpath(lm))
+    if not os.path.exists(os.path.join(RESULTS_DIR, f"{name}.json")):
+        return None
+    return f"bench/results/{name}.json"
+
+
 def count_params(run_dir):
     """Parameter count of the run's model.keras (loaded, not typed in)."""
     code = ("import sys; from training import run_dir as rd; "

@@ -10,8 +10,15 @@ import os
 import _common as c
 
 
-def parse_args(doc, recipe):
+def parse_args(doc, recipe, lm=False):
+    """The recipes' command line; `lm=True` adds `--lm RUN_DIR`, the language
+    model a transfer recipe starts from (default `../runs/imdb_lm`)."""
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    if lm:
+        p.add_argument("--lm", default=os.path.join(c.RUNS, "imdb_lm"),
+                       help="the LM run to start from (--init-from); the recipe that "
+                            "trained ../runs/NAME wrote bench/results/NAME.json, whose "
+                            "seconds count as pretraining")
     p.add_argument("--epochs", type=int, default=None, help="default: the preset's")
     p.add_argument("--out", default=os.path.join(c.RUNS, recipe))
     p.add_argument("--resume", action="store_true",
@@ -26,6 +33,18 @@ def parse_args(doc, recipe):
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                    help="further `zoo train` arguments")
     return p.parse_args()
+
+
+def pretraining_of(lm):
+    """The results-file name of the LM run directory `lm`, for `run_recipe`'s
+    `pretraining`; exits with a message when that results file is missing."""
+    name = os.path.basename(os.path.normpath(lm))
+    if c.lm_results(lm) is None:
+        raise SystemExit(
+            f"the language model {lm} has no results file bench/results/{name}.json, "
+            "which holds the pretraining's seconds: train it with its recipe, e.g. "
+            f"bench/reproduce/imdb_lm.py --name {name} --out {lm}")
+    return name
 
 
 def run_recipe(a, *, recipe, preset, data, metric, target, anchor, task, split="validation",

@@ -90,16 +90,6 @@ def lm_record(lm):
             "command": s["config_command_line"]}
 
 
-def lm_results(lm):
-    """The results file of the LM run `lm` (`../runs/NAME` was made by the
-    recipe that writes `bench/results/NAME.json`), relative to the
-    repository, or None when there is none: the pretraining's own cost."""
-    name = os.path.basename(os.path.normpath(lm))
-    if not os.path.exists(os.path.join(c.RESULTS_DIR, f"{name}.json")):
-        return None
-    return f"bench/results/{name}.json"
-
-
 def summarise(runs):
     rows = []
     for name in DATASETS:
@@ -142,7 +132,7 @@ def main():
     lm = lm_record(a.lm) if set(a.arms) - {"scratch"} else None
     runs, notes = {}, a.note
     # A scratch-only rerun keeps the LM the file's pretrained runs came from.
-    pretraining = lm_results(a.lm) if lm else None
+    pretraining = c.lm_results(a.lm) if lm else None
     if os.path.exists(path):
         before = c.read_json(path)
         if not lm:

@@ -9,7 +9,7 @@ movie`), one cycle with every layer at the full rate, under
 minutes.
 
     .venv/bin/python bench/reproduce/imdb_lm.py        # once
-    .venv/bin/python bench/reproduce/imdb_transfer.py
+    .venv/bin/python bench/reproduce/imdb_transfer.py [--lm ../runs/NAME]
 
 Target: >= 92% on the movie-grouped carve, <= 120 minutes counting the
 pretraining. Anchors: SA-LSTM 92.8% (Dai & Le 2015), NBSVM-bi 91.2%.
@@ -34,7 +34,7 @@ CARVE = ["--validation-group", "movie", "--time-budget", str(TIME_BUDGET_MIN)]
 def main(doc=__doc__, recipe=RECIPE, scratch=False):
     """Runs the recipe; `scratch=True` is the control without `--init-from`
     (`imdb_transfer_scratch.py`), every layer at the full rate."""
-    a = _recipe.parse_args(doc, recipe)
+    a = _recipe.parse_args(doc, recipe, lm=not scratch)
     common = dict(recipe=recipe, preset=PRESET, data=DATA, metric="accuracy",
                   target=TARGET, split=SPLIT)
     if scratch:
@@ -45,11 +45,12 @@ def main(doc=__doc__, recipe=RECIPE, scratch=False):
             anchor="imdb_transfer (same preset from imdb_lm): see imdb_transfer.json",
             task="IMDB movie review sentiment (Maas et al. 2011), imdb_transfer from scratch")
     else:
+        pretraining = _recipe.pretraining_of(a.lm)
         _recipe.run_recipe(
-            a, **common, pretraining="imdb_lm", total_budget_s=120 * 60,
-            extra_train_args=["--init-from", os.path.join(c.RUNS, "imdb_lm"), *CARVE],
+            a, **common, pretraining=pretraining, total_budget_s=120 * 60,
+            extra_train_args=["--init-from", a.lm, *CARVE],
             anchor="SA-LSTM (Dai & Le 2015): 92.8% test; NBSVM-bi 91.2%",
-            task="IMDB movie review sentiment (Maas et al. 2011), fine-tuned from imdb_lm")
+            task=f"IMDB movie review sentiment (Maas et al. 2011), fine-tuned from {pretraining}")
 
 
 if __name__ == "__main__":

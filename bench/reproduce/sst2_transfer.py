@@ -7,7 +7,7 @@ official dev set (`--validation-data dev.tsv`, 872 full sentences), under
 `--time-budget 15`.
 
     .venv/bin/python bench/reproduce/imdb_lm.py        # once
-    .venv/bin/python bench/reproduce/sst2_transfer.py
+    .venv/bin/python bench/reproduce/sst2_transfer.py [--lm ../runs/NAME]
 
 Target: >= 88% on the GLUE dev set. Anchors: Tai et al. (2015) 2-layer
 BiLSTM 87.2%, Tree-LSTM 88.0%, both with GloVe vectors.
@@ -25,14 +25,15 @@ PRESET = "sst2_transfer"
 TIME_BUDGET_MIN = 15
 
 if __name__ == "__main__":
-    a = _recipe.parse_args(__doc__, RECIPE)
+    a = _recipe.parse_args(__doc__, RECIPE, lm=True)
+    pretraining = _recipe.pretraining_of(a.lm)
     _recipe.run_recipe(
         a, recipe=RECIPE, preset=PRESET,
         data=os.path.join(c.DATA, "sst2", "train.tsv"),
         metric="accuracy", target={"metric": "accuracy", "op": ">=", "value": 0.88},
-        split="GLUE dev set (dev.tsv, 872 sentences)", pretraining="imdb_lm",
-        extra_train_args=["--init-from", os.path.join(c.RUNS, "imdb_lm"),
+        split="GLUE dev set (dev.tsv, 872 sentences)", pretraining=pretraining,
+        extra_train_args=["--init-from", a.lm,
                           "--validation-data", os.path.join(c.DATA, "sst2", "dev.tsv"),
                           "--time-budget", str(TIME_BUDGET_MIN)],
         anchor="Tai et al. 2015: 2-layer BiLSTM 87.2%, Tree-LSTM 88.0% (GloVe)",
-        task="SST-2 (GLUE) binary sentiment, fine-tuned from imdb_lm")
+        task=f"SST-2 (GLUE) binary sentiment, fine-tuned from {pretraining}")
