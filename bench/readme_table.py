@@ -19,10 +19,12 @@ import shlex
 
 SCHEMA = "rnn-zoo/reproduction/v1"
 ORDER = ("sst2_bigru_highway", "sst2_transfer", "sst2_transfer_weight_drop_lm",
+         "sst2_transfer_ensemble",
          "imdb_bilstm", "imdb_lm", "imdb_lm_added_texts", "imdb_lm_schedule6000",
          "imdb_lm_weight_drop",
          "imdb_fast", "imdb_transfer", "imdb_transfer_weight_drop_lm",
-         "imdb_transfer_weight_drop_lm_epochs5",
+         "imdb_transfer_weight_drop_lm_epochs5", "imdb_transfer_ensemble",
+         "imdb_transfer_ensemble4",
          "imdb_transfer_scratch",
          "ablation_pretraining", "ablation_pretraining_added_texts",
          "ablation_pretraining_schedule6000", "shakespeare_char",
@@ -37,7 +39,7 @@ ORDER = ("sst2_bigru_highway", "sst2_transfer", "sst2_transfer_weight_drop_lm",
          "shakespeare_cpu_gru_xeon_dropout02_seed1338",
          "ablation_connections", "ptb_small",
          "ptb_small_bf16", "ptb_regularized", "ptb_regularized_one_cycle",
-         "ptb_awd_cpu", "ablation_awd")
+         "ptb_awd_cpu", "ptb_awd_cpu_one_cycle", "ablation_awd")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -99,7 +101,8 @@ def short_command(cmd):
     if not cmd:
         return ""
     cmd = list(cmd)
-    cmd[0] = "zoo"
+    if not os.path.basename(cmd[0]).startswith("python"):
+        cmd[0] = "zoo"  # a recipe's own command (ensembles) keeps its interpreter
     out = []
     skip = False
     for i, tok in enumerate(cmd):
@@ -156,6 +159,9 @@ def table(results):
             name += " (see the table below; time = all runs)"
             split = " / ".join(dict.fromkeys(
                 fmt_split(x.get("split", "")) for x in r.get("runs", [])))
+        elif r.get("members"):
+            name += (f" (ensemble: mean of {len(r['members'])} seeds' probabilities; "
+                     "time = all members)")
         elif r.get("rows"):
             best = max(r["rows"], key=lambda x: x.get("accuracy", 0))
             seeds = len(best.get("seeds", [None]))

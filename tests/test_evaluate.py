@@ -73,3 +73,70 @@ def test_evaluate_errors(lm_run, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert cli_evaluate.main([run_dir, "--data", str(tmp_path / "nope")]) == 2
     assert "--data" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def clf_seeds(tmp_path_factory):
+    """Two classifier runs of different seeds on one carve (`validation_seed`),
+    and a third whose carve has another seed."""
+    d = tmp_path_factory.mktemp("ensemble")
+    data = write_sentiment_csv(d / "reviews.csv")
+    runs = {}
+    for name, seed, carve in (("a", 1, 7), ("b", 2, 7), ("other_carve", 3, 8)):
+        training.train("sentiment_classifier", data, out=d / name, epochs=1,
+                       batch_size=16, overrides=TINY_CLF, verbose=0, seed=seed,
+                       validation_seed=carve)
+        runs[name] = str(d / name)
+    return runs, data
+
+
+def test_ensemble_averages_the_members_probabilities(clf_seeds, tmp_path, capsys):
+    import numpy as np
+
+    from training.data import load_text_classification
+
+    runs, data = clf_seeds
+    out = tmp_path / "ensemble.json"
+    assert cli_evaluate.main([runs["a"], runs["b"], "--data", data,
+                              "--out", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    with open(out) as f:
+        assert json.load(f) == printed
+    # Independently: the carve of seed 7, each saved model's predict, numpy.
+    part = load_text_classification(data, validation_split=0.1, seed=7).validation
+    probs = [np.asarray(rd.open_run(runs[k]).load_model().predict(
+        np.array(part.texts, dtype=object), verbose=0), dtype=np.float64)
+        for k in ("a", "b")]
+    labels = np.asarray(part.labels)
+    mean = (probs[0] + probs[1]) / 2
+    assert printed["num_examples"] == len(labels) == 16
+    assert printed["accuracy"] == pytest.approx(np.mean(mean.argmax(-1) == labels))
+    assert printed["loss"] == pytest.approx(
+        -np.mean(np.log(mean[np.arange(len(labels)), labels])), rel=1e-5)
+    for member, p in zip(printed["members"], probs):
+        assert member["accuracy"] == pytest.approx(np.mean(p.argmax(-1) == labels))
+        assert member["same_data_as_training"] is True
+    assert [m["run_dir"] for m in printed["members"]] == [runs["a"], runs["b"]]
+    # The two seeds trained different models: the mean is not one of them.
+    assert not np.allclose(probs[0], probs[1])
+    # A member's own figure is what `zoo evaluate` gives that run alone.
+    alone = training.evaluate(runs["b"], data)
+    assert printed["members"][1]["accuracy"] == pytest.approx(alone["accuracy"])
+
+
+def test_ensemble_refuses_other_carves_families_and_single_runs(clf_seeds, lm_run):
+    runs, data = clf_seeds
+    with pytest.raises(ValueError, match="carved its validation split.*--validation-seed"):
+        training.evaluate_ensemble([runs["a"], runs["other_carve"]], data)
+    with pytest.raises(ValueError, match="language_model run"):
+        training.evaluate_ensemble([runs["a"], lm_run[0]], data)
+    with pytest.raises(ValueError, match="two or more"):
+        training.evaluate_ensemble([runs["a"]], data)
+
+
+def test_ensemble_cli_errors(clf_seeds, tmp_path, capsys):
+    runs, data = clf_seeds
+    assert cli_evaluate.main([runs["a"], runs["other_carve"], "--data", data]) == 2
+    assert "--validation-seed" in capsys.readouterr().err
+    assert cli_evaluate.main([runs["a"], str(tmp_path / "missing"), "--data", data]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -14,8 +14,11 @@ def build_parser():
         "accuracy and loss over every example. Language models: perplexity "
         "(word) or bits per character (char) with the hidden state carried "
         "over the whole split; --batch-size rows in parallel (default 1: "
-        "exact, full context for every token).")
-    p.add_argument("run_dir", metavar="RUN_DIR")
+        "exact, full context for every token). Several classifier RUN_DIRs "
+        "(runs of several seeds with one validation carve) are evaluated as "
+        "one ensemble: the mean of their class probabilities, with each "
+        "member's own figures beside it.")
+    p.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
     p.add_argument("--data", required=True, metavar="SOURCE")
     p.add_argument("--split", default="validation",
                    choices=("train", "validation", "test"))
@@ -36,13 +39,16 @@ def main(argv=None) -> int:
 
     from training.cli_args import error
     from training.data import DataError
-    from training.evaluate import evaluate
+    from training.evaluate import evaluate, evaluate_ensemble
     from training.run_dir import RunDirError
 
+    options = dict(split=args.split, batch_size=args.batch_size, out=args.out,
+                   checkpoint=args.checkpoint, max_steps=args.max_steps)
     try:
-        result = evaluate(args.run_dir, args.data, split=args.split,
-                          batch_size=args.batch_size, out=args.out,
-                          checkpoint=args.checkpoint, max_steps=args.max_steps)
+        if len(args.run_dirs) == 1:
+            result = evaluate(args.run_dirs[0], args.data, **options)
+        else:
+            result = evaluate_ensemble(args.run_dirs, args.data, **options)
     except DataError as e:
         return error("evaluate", e, what="--data")
     except (RunDirError, ValueError) as e:

@@ -121,19 +121,30 @@ def evaluate_classifier(model, texts, labels, *, batch_size=64, max_steps=None) 
         batch_size: examples per batch. Defaults to `64`.
         max_steps: only the first `max_steps` batches. Defaults to `None`.
     """
-    from training.data import LabeledTexts, make_text_classification_dataset
-
     labels = np.asarray(labels, dtype=np.int64)
     if max_steps:
         texts, labels = list(texts)[: max_steps * batch_size], labels[: max_steps * batch_size]
+    probs = classifier_probabilities(model, texts, batch_size=batch_size)
+    return {**classification_metrics(probs, labels), "batch_size": batch_size}
+
+
+def classifier_probabilities(model, texts, *, batch_size=64):
+    """`model`'s class probabilities for `texts`, `(len(texts), classes)` float64."""
+    from training.data import LabeledTexts, make_text_classification_dataset
+
     ds = make_text_classification_dataset(
-        LabeledTexts(list(texts), labels), batch_size=batch_size)
-    probs = model.predict(ds.map(lambda t, y: t), verbose=0)
-    probs = np.asarray(probs, dtype=np.float64)
+        LabeledTexts(list(texts), np.zeros(len(texts), dtype=np.int64)),
+        batch_size=batch_size)
+    return np.asarray(model.predict(ds.map(lambda t, y: t), verbose=0), dtype=np.float64)
+
+
+def classification_metrics(probs, labels) -> dict:
+    """Accuracy (arg max) and mean cross-entropy of probabilities `probs`."""
+    labels = np.asarray(labels, dtype=np.int64)
     p = np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1.0)
     return {"loss": float(-np.mean(np.log(p))),
             "accuracy": float(np.mean(np.argmax(probs, axis=-1) == labels)),
-            "num_examples": int(len(labels)), "batch_size": batch_size}
+            "num_examples": int(len(labels))}
 
 
 def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
@@ -170,12 +181,7 @@ def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
     """
     from training import run_dir as rd
     from training.atomic import atomic_write_json
-    from training.data import (
-        AddedTexts,
-        load_language_model,
-        load_text_classification,
-        resolve_source,
-    )
+    from training.data import AddedTexts, load_language_model, resolve_source
 
     if checkpoint not in rd.CHECKPOINTS:
         raise ValueError(f"checkpoint must be 'best' or 'last'. Received: "
@@ -189,15 +195,7 @@ def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
     result = {"run_dir": os.fspath(run_dir), "data": os.fspath(data),
               "split": split, "checkpoint": checkpoint, "family": run.family}
     if run.family == "sentiment_classifier":
-        splits = ("train", "test") if split == "test" else ("train", "validation")
-        loaded = load_text_classification(
-            data, class_names=run.class_names,
-            validation_split=carve.fraction or 0.0, seed=carve.seed,
-            splits=splits, validation_data=carve.validation_data,
-            validation_group=carve.group if carve.fraction else None)
-        part = getattr(loaded, split)
-        if part is None or len(part) == 0:
-            raise ValueError(f"{data}: no {split!r} split (validation_split was 0?)")
+        loaded, part = _classifier_split(run, data, split)
         bs = batch_size or run.training.get("batch_size", 64)
         result.update(evaluate_classifier(model, part.texts, part.labels,
                                           batch_size=bs, max_steps=max_steps))
@@ -227,3 +225,111 @@ def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
     if out:
         atomic_write_json(out, result)
     return result
+
+
+def _classifier_split(run, data, split):
+    """`(loaded, part)`: the split of `data` as `run` carved it in training
+    (fraction, seed, group column, or its separate `--validation-data`)."""
+    from training.data import load_text_classification
+
+    carve = run.carve
+    splits = ("train", "test") if split == "test" else ("train", "validation")
+    loaded = load_text_classification(
+        data, class_names=run.class_names,
+        validation_split=carve.fraction or 0.0, seed=carve.seed,
+        splits=splits, validation_data=carve.validation_data,
+        validation_group=carve.group if carve.fraction else None)
+    part = getattr(loaded, split)
+    if part is None or len(part) == 0:
+        raise ValueError(f"{data}: no {split!r} split (validation_split was 0?)")
+    return loaded, part
+
+
+def evaluate_ensemble(run_dirs, data, *, split="validation", batch_size=None, out=None,
+                      checkpoint="best", max_steps=None) -> dict:
+    """Evaluates the mean of several classifier runs' class probabilities.
+
+    Every run must be a sentiment classifier with the same class names and
+    the same validation carve (fraction, seed and group column, or the same
+    `--validation-data`), so that no member has trained on the examples the
+    ensemble is scored on: runs of several `--seed`s with one
+    `--validation-seed` qualify. The split is built once, as the first run
+    carved it, and each member sees the same texts.
+
+    Args:
+        run_dirs: two or more RUN_DIRs written by `training.train`.
+        data: SOURCE (`tfds:NAME`, a file or a folder).
+        split: `"validation"`, `"test"` or `"train"`. Defaults to
+            `"validation"`.
+        batch_size: examples per batch (default: the first run's training
+            batch size).
+        out: optional JSON file to write (atomically).
+        checkpoint: `"best"` (`model.keras`) or `"last"` (`last.keras`).
+        max_steps: only the first batches (smoke runs).
+
+    Returns:
+        A dict with the ensemble's `loss`, `accuracy` and `num_examples`
+        (the probabilities averaged, then the arg max), `members` (each
+        run's own `accuracy` and `loss` on the same examples), `run_dirs`,
+        `data`, `split`, `checkpoint`, `data_fingerprint` and
+        `same_data_as_training` (true when it holds for every run).
+
+    Raises:
+        RunDirError: incomplete RUN_DIR. DataError: bad source.
+        ValueError: fewer than two runs, a language-model run, or runs whose
+            class names or carves differ.
+    """
+    from training import run_dir as rd
+    from training.atomic import atomic_write_json
+
+    run_dirs = [os.fspath(r) for r in run_dirs]
+    if len(run_dirs) < 2:
+        raise ValueError(f"an ensemble needs two or more run directories. "
+                         f"Received: {run_dirs}")
+    if checkpoint not in rd.CHECKPOINTS:
+        raise ValueError(f"checkpoint must be 'best' or 'last'. Received: "
+                         f"checkpoint={checkpoint!r}")
+    runs = [rd.open_run(r) for r in run_dirs]
+    first = runs[0]
+    for path, run in zip(run_dirs, runs):
+        if run.family != "sentiment_classifier":
+            raise ValueError(
+                f"ensembles average classifiers' probabilities; {path} is a "
+                f"{run.family} run. Received: family={run.family!r}")
+        if list(run.class_names) != list(first.class_names):
+            raise ValueError(
+                f"{path} has class names {list(run.class_names)}, {run_dirs[0]} has "
+                f"{list(first.class_names)}: the members must predict the same classes")
+        if _carve_record(run) != _carve_record(first):
+            raise ValueError(
+                f"{path} carved its validation split as {_carve_record(run)}, "
+                f"{run_dirs[0]} as {_carve_record(first)}: a member could have trained "
+                "on the other's validation examples. Train the members with one "
+                "--validation-seed (or the same --validation-data)")
+    loaded, part = _classifier_split(first, data, split)
+    bs = batch_size or first.training.get("batch_size", 64)
+    texts, labels = list(part.texts), np.asarray(part.labels, dtype=np.int64)
+    if max_steps:
+        texts, labels = texts[: max_steps * bs], labels[: max_steps * bs]
+    members, total = [], None
+    for path, run in zip(run_dirs, runs):
+        probs = classifier_probabilities(run.load_model(checkpoint), texts, batch_size=bs)
+        total = probs if total is None else total + probs
+        members.append({"run_dir": path, **classification_metrics(probs, labels),
+                        "same_data_as_training":
+                            loaded.fingerprint == run.data.get("fingerprint")})
+    result = {"run_dirs": run_dirs, "data": os.fspath(data), "split": split,
+              "checkpoint": checkpoint, "family": first.family,
+              "ensemble": "mean of the members' class probabilities",
+              **classification_metrics(total / len(runs), labels), "batch_size": bs,
+              "members": members, "data_fingerprint": loaded.fingerprint,
+              "same_data_as_training": all(m["same_data_as_training"] for m in members)}
+    if out:
+        atomic_write_json(out, result)
+    return result
+
+
+def _carve_record(run) -> dict:
+    c = run.carve
+    return {"fraction": c.fraction, "seed": c.seed if c.fraction else None,
+            "group": c.group, "validation_data": c.validation_data}

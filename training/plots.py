@@ -60,6 +60,37 @@ def plot_curves(rows, path, title=""):
     save(fig, path, dpi=80)
 
 
+def plot_members(histories, path, *, metric="accuracy", ensemble=None, title=""):
+    """Learning curves of several runs (an ensemble's members): training and
+    validation `metric` per epoch, one line per run, and the ensemble's
+    figure as a horizontal line.
+
+    Args:
+        histories: `{label: history rows}`.
+        path: the PNG to write.
+        metric: the history key (`val_` + it for validation).
+        ensemble: the ensemble's validation figure, or `None`.
+        title: the figure's title.
+    """
+    fig, axes = figure(2, width=4.5, height=3.4)
+    for ax, prefix in zip(axes, ("", "val_")):
+        for label, rows in histories.items():
+            pts = [(r["epoch"], r[prefix + metric]) for r in rows
+                   if isinstance(r.get(prefix + metric), float)]
+            if pts:
+                xs, ys = zip(*pts)
+                ax.plot(xs, ys, "o-" if not prefix else "s--", label=label)
+        if prefix and ensemble is not None:
+            ax.axhline(ensemble, color="k", lw=1, label=f"ensemble {ensemble:.4g}")
+        ax.set_title(("validation " if prefix else "training ") + metric)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    save(fig, path, dpi=80)
+
+
 def plot_trials(rows, path, config):
     """A search's objective against each searched hyperparameter."""
     done = [r for r in rows if r["objective"] is not None]

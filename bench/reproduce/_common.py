@@ -136,6 +136,17 @@ def evaluate(run_dir, data, *args, split="validation"):
         return cmd, json.load(f)
 
 
+def evaluate_ensemble(run_dirs, data, out, *args, split="validation"):
+    """`zoo evaluate RUN_DIR RUN_DIR ... --data DATA --split SPLIT --out OUT`:
+    the mean of the runs' class probabilities; returns (cmd, result)."""
+    cmd = [zoo_exe(), "evaluate", *run_dirs, "--data", data, "--split", split,
+           "--out", out, *args]
+    rc, _ = run(cmd)
+    if rc != 0:
+        raise SystemExit(f"zoo evaluate failed with exit status {rc}")
+    return cmd, read_json(out)
+
+
 def read_json(path):
     with open(path) as f:
         return json.load(f)

@@ -6,14 +6,24 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 import _common as c
 
 
-def parse_args(doc, recipe, lm=False):
+SEEDS = (1337, 1338, 1339)
+
+
+def parse_args(doc, recipe, lm=False, seeds=False):
     """The recipes' command line; `lm=True` adds `--lm RUN_DIR`, the language
-    model a transfer recipe starts from (default `../runs/imdb_lm`)."""
+    model a transfer recipe starts from (default `../runs/imdb_lm`);
+    `seeds=True` adds `--seeds S ...`, the members of an ensemble recipe
+    (`run_ensemble`)."""
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    if seeds:
+        p.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS),
+                       help="one member per seed, trained in OUT/seedS "
+                            f"(default: {' '.join(map(str, SEEDS))})")
     if lm:
         p.add_argument("--lm", default=os.path.join(c.RUNS, "imdb_lm"),
                        help="the LM run to start from (--init-from); the recipe that "
@@ -25,7 +35,8 @@ def parse_args(doc, recipe, lm=False):
                    help="continue an unfinished run in --out (zoo train --resume)")
     p.add_argument("--note", default=None, help="a note recorded in the results file")
     p.add_argument("--collect", action="store_true",
-                   help="do not train: evaluate and record the finished run in --out")
+                   help="do not train: evaluate and record the finished run"
+                        f"{'s' if seeds else ''} in --out")
     p.add_argument("--name", default=recipe,
                    help="results file name (bench/results/NAME.json), for variants")
     p.add_argument("--eval-batch-size", type=int, default=None,
@@ -122,3 +133,103 @@ def run_recipe(a, *, recipe, preset, data, metric, target, anchor, task, split="
     if sample is not None:
         result["sample"] = sample(a.out)
     c.write_result(a.name, result)
+
+
+def run_ensemble(a, *, recipe, preset, data, metric, target, anchor, task, split,
+                 member_args, pretraining=None, total_budget_s=None, notes=None):
+    """Trains one member per seed (`a.seeds`) in `a.out`/seedS, evaluates the
+    mean of their probabilities (`zoo evaluate RUN_DIR ...`) and writes the
+    results file.
+
+    Every member runs `zoo train PRESET --data DATA *member_args --seed S`:
+    `member_args` fix the validation set for all of them (`--validation-data`,
+    or a carve with one `--validation-seed`), which `zoo evaluate` checks.
+    `training_seconds` is the sum over the members; with `pretraining`, its
+    seconds are added once (`seconds_with_pretraining`), and `met` needs that
+    total within `total_budget_s` when given. `a.collect` records finished
+    members without training them; `a.resume` records the finished ones,
+    continues an unfinished one and trains the missing ones.
+    """
+    members, dirs, total_secs = [], [], 0.0
+    for seed in a.seeds:
+        out = os.path.join(a.out, f"seed{seed}")
+        args = [*(["--epochs", str(a.epochs)] if a.epochs else []), *member_args,
+                *a.extra, "--seed", str(seed)]
+        if a.collect or (a.resume and _finished(out)):
+            cmd, secs, time_note = c.collected_train(out)
+        else:
+            cmd, secs, time_note = c.train_or_resume(
+                preset, data, out, *args, resume=a.resume and os.path.isdir(out))
+        dirs.append(out)
+        total_secs += secs
+        s = c.run_summary(out)
+        members.append({"seed": seed, "run_dir": out, "training_seconds": round(secs, 1),
+                        "training_seconds_note": time_note,
+                        "loadavg": c.train_loadavg(out), "command": cmd,
+                        "validation_carve": s["validation_carve"], "history": s["history"]})
+    eargs = ["--batch-size", str(a.eval_batch_size)] if a.eval_batch_size else []
+    # Named after the results file: ensembles of other seeds in one OUT keep theirs.
+    ecmd, ev = c.evaluate_ensemble(dirs, data, os.path.join(a.out, f"eval_{a.name}.json"),
+                                   *eargs)
+    for m, e in zip(members, ev["members"]):
+        m.update(accuracy=e["accuracy"], loss=e["loss"])
+    value = ev[metric]
+    met = value <= target["value"] if target["op"] == "<=" else value >= target["value"]
+    before = total = None
+    if pretraining is not None:
+        before = c.read_json(os.path.join(c.RESULTS_DIR, f"{pretraining}.json"))
+        total = total_secs + before["training_seconds"]
+        if total_budget_s is not None:
+            met = met and total <= total_budget_s
+    from training import plots
+    plots.plot_members({f"seed {m['seed']}": m["history"] for m in members},
+                       os.path.join(a.out, f"curves_{a.name}.png"), metric=metric,
+                       ensemble=value,
+                       title=f"{a.name}: {len(members)} members")
+    s = c.run_summary(dirs[0])
+    c.write_result(a.name, {
+        "preset": preset, "task": task, "metric": metric, "value": value,
+        "value_note": f"the mean of {len(dirs)} members' class probabilities "
+                      "(one per seed), each member's own figure in `members`",
+        "split": split, "validation_carve": s["validation_carve"],
+        "target": target, "met": met, "anchor": anchor,
+        "training_seconds": round(total_secs, 1),
+        "training_seconds_note": "the sum over the members of each `zoo train` "
+                                 "process's wall clock, one after another",
+        **({"pretraining": {"recipe": pretraining,
+                            "training_seconds": before["training_seconds"],
+                            "command": before["command"],
+                            "value": before["value"], "metric": before["metric"]},
+            "seconds_with_pretraining": round(total, 1),
+            **({"total_budget_s": total_budget_s} if total_budget_s else {})}
+           if before is not None else {}),
+        "loadavg": {"before": members[0]["loadavg"] and members[0]["loadavg"]["before"],
+                    "after": members[-1]["loadavg"] and members[-1]["loadavg"]["after"]},
+        "params": c.count_params(dirs[0]),
+        "params_note": "of one member",
+        "command": recipe_command(),
+        "member_command": members[0]["command"],
+        "evaluate_command": ecmd, "evaluation": ev,
+        "members": members,
+        "notes": " ".join(x for x in (notes, a.note) if x) or None,
+        **{k: s[k] for k in ("training_settings", "overrides", "data", "versions")},
+    })
+
+
+def recipe_command():
+    """This recipe's command line as run, relative to the repository."""
+    script = os.path.relpath(os.path.abspath(sys.argv[0]), c.REPO)
+    return [".venv/bin/python", script, *sys.argv[1:]]
+
+
+def _finished(run_dir):
+    """Whether `zoo train` finished in `run_dir` (its final metrics and the
+    recipe's timing file are written)."""
+    from training.run_dir import RunDirError
+
+    if not os.path.exists(run_dir.rstrip("/") + ".train.time.json"):
+        return False
+    try:
+        return c.run_summary(run_dir)["metrics_json"] is not None
+    except RunDirError:
+        return False

@@ -23,17 +23,19 @@ import _recipe  # noqa: E402
 RECIPE = "sst2_transfer"
 PRESET = "sst2_transfer"
 TIME_BUDGET_MIN = 15
+DATA = os.path.join(c.DATA, "sst2", "train.tsv")
+TARGET = {"metric": "accuracy", "op": ">=", "value": 0.88}
+SPLIT = "GLUE dev set (dev.tsv, 872 sentences)"
+VALIDATION = ["--validation-data", os.path.join(c.DATA, "sst2", "dev.tsv"),
+              "--time-budget", str(TIME_BUDGET_MIN)]
+ANCHOR = "Tai et al. 2015: 2-layer BiLSTM 87.2%, Tree-LSTM 88.0% (GloVe)"
 
 if __name__ == "__main__":
     a = _recipe.parse_args(__doc__, RECIPE, lm=True)
     pretraining = _recipe.pretraining_of(a.lm)
     _recipe.run_recipe(
-        a, recipe=RECIPE, preset=PRESET,
-        data=os.path.join(c.DATA, "sst2", "train.tsv"),
-        metric="accuracy", target={"metric": "accuracy", "op": ">=", "value": 0.88},
-        split="GLUE dev set (dev.tsv, 872 sentences)", pretraining=pretraining,
-        extra_train_args=["--init-from", a.lm,
-                          "--validation-data", os.path.join(c.DATA, "sst2", "dev.tsv"),
-                          "--time-budget", str(TIME_BUDGET_MIN)],
-        anchor="Tai et al. 2015: 2-layer BiLSTM 87.2%, Tree-LSTM 88.0% (GloVe)",
+        a, recipe=RECIPE, preset=PRESET, data=DATA, metric="accuracy", target=TARGET,
+        split=SPLIT, pretraining=pretraining,
+        extra_train_args=["--init-from", a.lm, *VALIDATION],
+        anchor=ANCHOR,
         task=f"SST-2 (GLUE) binary sentiment, fine-tuned from {pretraining}")

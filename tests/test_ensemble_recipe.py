@@ -1,0 +1,80 @@
+"""`bench/reproduce/_recipe.run_ensemble`: members of several seeds on one
+carve, evaluated together by `zoo evaluate RUN_DIR ...`, one results file."""
+
+import argparse
+import json
+import os
+import sys
+
+import pytest
+
+import training
+from tests._files import load_script
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_train_classifier import write_sentiment_csv  # noqa: E402
+
+TINY = ["--set", "units=8", "--set", "embedding_dim=8", "--set", "vocabulary_size=50",
+        "--set", "num_layers=1", "--set", "max_length=16", "--batch-size", "16"]
+
+
+@pytest.mark.slow
+def test_ensemble_recipe_trains_one_member_per_seed_and_records_the_mean(
+        tmp_path, monkeypatch):
+    module = load_script("bench/reproduce/sst2_transfer_ensemble.py", "ensemble_recipe")
+    c = module._recipe.c
+    monkeypatch.setattr(c, "RESULTS_DIR", str(tmp_path / "results"))
+    os.makedirs(c.RESULTS_DIR)
+    data = write_sentiment_csv(tmp_path / "reviews.csv")
+    a = argparse.Namespace(seeds=[1, 2], out=str(tmp_path / "ens"), epochs=1, extra=[],
+                           collect=False, resume=False, eval_batch_size=None, name="ens",
+                           note="n")
+    target = {"metric": "accuracy", "op": ">=", "value": 0.0}
+    module._recipe.run_ensemble(
+        a, recipe="ens", preset="sentiment_classifier", data=data, metric="accuracy",
+        target=target, anchor="-", task="tiny", split="validation",
+        member_args=[*TINY, "--validation-seed", "7"])
+    with open(tmp_path / "results" / "ens.json") as f:
+        r = json.load(f)
+    dirs = [str(tmp_path / "ens" / "seed1"), str(tmp_path / "ens" / "seed2")]
+    assert [m["seed"] for m in r["members"]] == [1, 2]
+    for m, seed in zip(r["members"], (1, 2)):
+        cmd = m["command"]
+        assert cmd[cmd.index("--seed") + 1] == str(seed)
+        assert cmd[cmd.index("--validation-seed") + 1] == "7"
+        assert m["validation_carve"] == r["validation_carve"]
+        assert m["validation_carve"]["seed"] == 7
+    # The figure is the mean of the two saved models' probabilities on the
+    # carve (checked against numpy in tests/test_evaluate.py), and each
+    # member's own figure is what `zoo evaluate` gives it alone.
+    assert r["value"] == pytest.approx(training.evaluate_ensemble(dirs, data)["accuracy"])
+    for m, d in zip(r["members"], dirs):
+        assert m["accuracy"] == pytest.approx(training.evaluate(d, data)["accuracy"])
+    assert r["training_seconds"] == pytest.approx(
+        sum(m["training_seconds"] for m in r["members"]), abs=0.2)
+    assert r["met"] is True and r["notes"] == "n"
+    assert r["evaluate_command"][1:3] == ["evaluate", dirs[0]]
+    assert (tmp_path / "ens" / "curves_ens.png").stat().st_size > 0
+    assert (tmp_path / "ens" / "eval_ens.json").exists()
+    # Collecting the finished members trains nothing and gives the same figure.
+    a.collect, a.name = True, "ens_collected"
+    module._recipe.run_ensemble(
+        a, recipe="ens", preset="sentiment_classifier", data=data, metric="accuracy",
+        target=target, anchor="-", task="tiny", split="validation",
+        member_args=[*TINY, "--validation-seed", "7"])
+    with open(tmp_path / "results" / "ens_collected.json") as f:
+        again = json.load(f)
+    assert again["value"] == r["value"]
+    assert [m["command"] for m in again["members"]] == [m["command"] for m in r["members"]]
+    # --resume records the finished member and trains the missing one.
+    a.collect, a.resume, a.seeds, a.name = False, True, [1, 3], "ens_resumed"
+    module._recipe.run_ensemble(
+        a, recipe="ens", preset="sentiment_classifier", data=data, metric="accuracy",
+        target=target, anchor="-", task="tiny", split="validation",
+        member_args=[*TINY, "--validation-seed", "7"])
+    with open(tmp_path / "results" / "ens_resumed.json") as f:
+        resumed = json.load(f)
+    assert resumed["members"][0]["command"] == r["members"][0]["command"]
+    assert resumed["members"][0]["training_seconds"] == r["members"][0]["training_seconds"]
+    assert os.path.isdir(tmp_path / "ens" / "seed3")
+    assert "--resume" not in resumed["members"][1]["command"]
