@@ -30,10 +30,14 @@ def test_ensemble_recipe_trains_one_member_per_seed_and_records_the_mean(
                            collect=False, resume=False, eval_batch_size=None, name="ens",
                            note="n")
     target = {"metric": "accuracy", "op": ">=", "value": 0.0}
-    module._recipe.run_ensemble(
-        a, recipe="ens", preset="sentiment_classifier", data=data, metric="accuracy",
-        target=target, anchor="-", task="tiny", split="validation",
-        member_args=[*TINY, "--validation-seed", "7"])
+
+    def run(a):
+        module._recipe.run_ensemble(
+            a, recipe="ens", preset="sentiment_classifier", data=data, metric="accuracy",
+            target=target, anchor="-", task="tiny", split="validation",
+            member_args=[*TINY, "--validation-seed", "7"])
+
+    run(a)
     with open(tmp_path / "results" / "ens.json") as f:
         r = json.load(f)
     dirs = [str(tmp_path / "ens" / "seed1"), str(tmp_path / "ens" / "seed2")]
@@ -58,20 +62,14 @@ def test_ensemble_recipe_trains_one_member_per_seed_and_records_the_mean(
     assert (tmp_path / "ens" / "eval_ens.json").exists()
     # Collecting the finished members trains nothing and gives the same figure.
     a.collect, a.name = True, "ens_collected"
-    module._recipe.run_ensemble(
-        a, recipe="ens", preset="sentiment_classifier", data=data, metric="accuracy",
-        target=target, anchor="-", task="tiny", split="validation",
-        member_args=[*TINY, "--validation-seed", "7"])
+    run(a)
     with open(tmp_path / "results" / "ens_collected.json") as f:
         again = json.load(f)
     assert again["value"] == r["value"]
     assert [m["command"] for m in again["members"]] == [m["command"] for m in r["members"]]
     # --resume records the finished member and trains the missing one.
     a.collect, a.resume, a.seeds, a.name = False, True, [1, 3], "ens_resumed"
-    module._recipe.run_ensemble(
-        a, recipe="ens", preset="sentiment_classifier", data=data, metric="accuracy",
-        target=target, anchor="-", task="tiny", split="validation",
-        member_args=[*TINY, "--validation-seed", "7"])
+    run(a)
     with open(tmp_path / "results" / "ens_resumed.json") as f:
         resumed = json.load(f)
     assert resumed["members"][0]["command"] == r["members"][0]["command"]

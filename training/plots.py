@@ -46,18 +46,26 @@ def plot_curves(rows, path, title=""):
     fig, axes = figure(len(names), width=4, height=3.2)
     for ax, key in zip(axes, names):
         for prefix, style in (("", "o-"), ("val_", "s--")):
-            pts = [(r["epoch"], r[prefix + key]) for r in rows
-                   if isinstance(r.get(prefix + key), float)]
-            if pts:
-                xs, ys = zip(*pts)
-                ax.plot(xs, ys, style, label=(prefix or "train_").rstrip("_"))
-        ax.set_title(key)
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+            _plot_history(ax, rows, prefix + key, style, (prefix or "train_").rstrip("_"))
+        _finish_epoch_axes(ax, key)
     if title:
         fig.suptitle(title)
     save(fig, path, dpi=80)
+
+
+def _plot_history(ax, rows, key, style, label):
+    """`key` of history rows against their epoch, where it is a number."""
+    pts = [(r["epoch"], r[key]) for r in rows if isinstance(r.get(key), float)]
+    if pts:
+        xs, ys = zip(*pts)
+        ax.plot(xs, ys, style, label=label)
+
+
+def _finish_epoch_axes(ax, title):
+    ax.set_title(title)
+    ax.set_xlabel("epoch")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
 
 
 def plot_members(histories, path, *, metric="accuracy", ensemble=None, title=""):
@@ -75,17 +83,10 @@ def plot_members(histories, path, *, metric="accuracy", ensemble=None, title="")
     fig, axes = figure(2, width=4.5, height=3.4)
     for ax, prefix in zip(axes, ("", "val_")):
         for label, rows in histories.items():
-            pts = [(r["epoch"], r[prefix + metric]) for r in rows
-                   if isinstance(r.get(prefix + metric), float)]
-            if pts:
-                xs, ys = zip(*pts)
-                ax.plot(xs, ys, "o-" if not prefix else "s--", label=label)
+            _plot_history(ax, rows, prefix + metric, "s--" if prefix else "o-", label)
         if prefix and ensemble is not None:
             ax.axhline(ensemble, color="k", lw=1, label=f"ensemble {ensemble:.4g}")
-        ax.set_title(("validation " if prefix else "training ") + metric)
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        _finish_epoch_axes(ax, ("validation " if prefix else "training ") + metric)
     if title:
         fig.suptitle(title)
     save(fig, path, dpi=80)
