@@ -7,6 +7,10 @@ warmup requests (`assets.extra/tf_serving_warmup_requests`, built by
 `serving.warmup` from the texts the run kept), then registers it in
 `MODELS_DIR/models.config` (`serving.models_dir`, which owns that layout
 and publishes atomically).
+
+`export_ensemble(run_dirs, models_dir, name)` (`zoo export RUN_DIR RUN_DIR
+...`) publishes several classifier runs as one model whose probabilities are
+the mean of theirs, the rule `zoo evaluate RUN_DIR RUN_DIR ...` scores.
 """
 
 from __future__ import annotations
@@ -31,12 +35,14 @@ from serving.signatures import (
     as_vocabulary,
     build_export_archive,
     family_of,
+    members_of,
 )
 
 __all__ = [
     "ExportError",
     "ExportResult",
     "export",
+    "export_ensemble",
     "export_model",
     "build_export_archive",
     "list_versions",
@@ -92,7 +98,9 @@ def export_model(model, models_dir, name, *, vocabulary=None,
     `serving.warmup`), and appears all at once.
 
     Args:
-        model: a `SentimentClassifier` or `LanguageModel`.
+        model: a `SentimentClassifier` or `LanguageModel`, or a list of two
+            or more `SentimentClassifier`s exported as one model whose
+            probabilities are the mean of theirs.
         models_dir: the models directory (created if missing).
         name: model name (letters, digits, `_ - .`).
         vocabulary: language models: the `Vocabulary`, or its token list.
@@ -163,9 +171,12 @@ def export_model(model, models_dir, name, *, vocabulary=None,
         "warmup": {k: v for k, v in warmup_info.items() if k != "path"},
     })
     if family == "sentiment_classifier":
-        card.setdefault("class_names",
-                        [str(c) for c in (class_names or model.class_names)])
-        card.setdefault("vocabulary_size", len(model.get_vocabulary()))
+        members = members_of(model)
+        card.setdefault("class_names", [str(c) for c in (
+            class_names or members[0].class_names)])
+        sizes = [len(m.get_vocabulary()) for m in members]
+        card.setdefault("vocabulary_size",
+                        sizes if isinstance(model, (list, tuple)) else sizes[0])
     else:
         card.setdefault("level", level or model.level)
         card.setdefault("standardize", standardize)
@@ -186,6 +197,47 @@ def export_model(model, models_dir, name, *, vocabulary=None,
     return ExportResult(name=name, version=version, path=path,
                         models_dir=models_dir, signatures=signatures,
                         card=card, replaced=replaced, warmup=warmup_info)
+
+
+def _given_warmup_texts(warmup, warmup_texts):
+    """`(texts, source)` of `--warmup-texts`: a list as given, a file read
+    (`"file"`), or `(None, None)` when the run's texts are to be used."""
+    if warmup and isinstance(warmup_texts, (str, os.PathLike)):
+        try:
+            return wu.read_texts_file(warmup_texts), "file"
+        except ValueError as e:
+            raise ExportError(f"--warmup-texts: {e}") from None
+    return warmup_texts, None
+
+
+def _run_warmup_texts(run):
+    """`(texts, source, note)`: the validation texts `run` kept, or `None`
+    (generic texts) with a note for runs written before runs kept them."""
+    from training import run_dir as rd
+
+    if run.warmup_texts is not None:
+        return run.warmup_texts, "run", None
+    return None, "generic", (
+        f"{run.run_dir} has no {rd.WARMUP_TEXTS} (trained before runs kept "
+        f"warmup texts); the warmup requests use {len(wu.GENERIC_TEXTS)} "
+        "generic texts. Pass --warmup-texts FILE to choose them.")
+
+
+def _run_card(run, run_dir, which) -> dict:
+    """What a model card records of the run it was exported from."""
+    return {
+        "run_dir": os.path.abspath(os.fspath(run_dir)),
+        "checkpoint": which,
+        "preset": run.preset,
+        "model_config": run.model_config,
+        "training": run.training,
+        "data": run.data,
+        "data_fingerprint": run.data.get("fingerprint"),
+        "seed": run.seed,
+        "metrics": run.metrics,
+        "run_versions": run.config.get("versions"),
+        "run_config_schema": run.config.get("schema"),
+    }
 
 
 def _now():
@@ -239,41 +291,17 @@ def export(run_dir, models_dir, name, *, version=None, label=None,
     if which not in rd.CHECKPOINTS:
         raise ExportError(f"which must be 'best' or 'last'. Received: "
                           f"which={which!r}")
-    source, note = None, None
-    if warmup and isinstance(warmup_texts, (str, os.PathLike)):
-        try:
-            warmup_texts = wu.read_texts_file(warmup_texts)
-        except ValueError as e:
-            raise ExportError(f"--warmup-texts: {e}") from None
-        source = "file"
+    warmup_texts, source = _given_warmup_texts(warmup, warmup_texts)
+    note = None
     try:
         run = rd.open_run(run_dir)
         if warmup and warmup_texts is None:
-            warmup_texts = run.warmup_texts
-            source = "run"
-            if warmup_texts is None:
-                source = "generic"
-                note = (f"{run.run_dir} has no {rd.WARMUP_TEXTS} (trained "
-                        "before runs kept warmup texts); the warmup requests "
-                        f"use {len(wu.GENERIC_TEXTS)} generic texts. Pass "
-                        "--warmup-texts FILE to choose them.")
+            warmup_texts, source, note = _run_warmup_texts(run)
         model = run.load_model(which)
         vocabulary = run.vocabulary
     except ValueError as e:  # RunDirError, DataError
         raise ExportError(str(e)) from None
-    card = {
-        "run_dir": os.path.abspath(os.fspath(run_dir)),
-        "checkpoint": which,
-        "preset": run.preset,
-        "model_config": run.model_config,
-        "training": run.training,
-        "data": run.data,
-        "data_fingerprint": run.data.get("fingerprint"),
-        "seed": run.seed,
-        "metrics": run.metrics,
-        "run_versions": run.config.get("versions"),
-        "run_config_schema": run.config.get("schema"),
-    }
+    card = _run_card(run, run_dir, which)
     if class_names is None:
         class_names = run.class_names
     else:
@@ -292,6 +320,71 @@ def export(run_dir, models_dir, name, *, version=None, label=None,
     return result
 
 
+def export_ensemble(run_dirs, models_dir, name, *, version=None, label=None,
+                    overwrite=False, which="best", class_names=None,
+                    warmup=True, warmup_texts=None,
+                    verbose=False) -> ExportResult:
+    """Exports several classifier runs as one model: an ensemble.
+
+    The SavedModel holds every member and its `serving_default` /
+    `classify_text` signature returns the mean of the members' class
+    probabilities, with the label and class index of that mean: the same
+    signature as one classifier's, so clients and `models.config` do not
+    change, and the same rule as `zoo evaluate RUN_DIR RUN_DIR ...`.
+    The model card's `ensemble` lists each member's run (`run_dir`, seed,
+    preset, metrics, ...). The warmup requests use the first run's texts.
+
+    Args:
+        run_dirs: two or more classifier RUN_DIRs with the same class
+            names (`training.evaluate.ensemble_members`); their carves may
+            differ, since nothing is scored here.
+        models_dir, name, version, label, overwrite, which, class_names,
+        warmup, warmup_texts, verbose: as for `export`.
+
+    Returns:
+        An `ExportResult`.
+
+    Raises:
+        ExportError: fewer than two runs, a missing or incomplete run, a
+            language-model run, runs whose class names differ, bad
+            arguments, or the version exists.
+    """
+    from training import run_dir as rd
+    from training.evaluate import ensemble_members
+
+    if which not in rd.CHECKPOINTS:
+        raise ExportError(f"which must be 'best' or 'last'. Received: "
+                          f"which={which!r}")
+    warmup_texts, source = _given_warmup_texts(warmup, warmup_texts)
+    note = None
+    try:
+        runs = ensemble_members(run_dirs, same_carve=False)
+        if warmup and warmup_texts is None:
+            warmup_texts, source, note = _run_warmup_texts(runs[0])
+        models = [run.load_model(which) for run in runs]
+    except ValueError as e:  # RunDirError, DataError, the members' rule
+        raise ExportError(str(e)) from None
+    card = {
+        "checkpoint": which,
+        "ensemble": {
+            "combine": "mean of the members' class probabilities",
+            "members": [_run_card(run, path, which)
+                        for run, path in zip(runs, run_dirs)],
+        },
+    }
+    if class_names is None:
+        class_names = runs[0].class_names
+    else:
+        card["run_class_names"] = runs[0].class_names
+    result = export_model(
+        models, models_dir, name, class_names=class_names, version=version,
+        label=label, overwrite=overwrite, card=card, warmup=warmup,
+        warmup_texts=warmup_texts, verbose=verbose, warmup_source=source)
+    if note:
+        result.warmup["note"] = note
+    return result
+
+
 # ---------------------------------------------------------------------------
 # CLI.
 # ---------------------------------------------------------------------------
@@ -302,9 +395,11 @@ def _parser():
         prog="zoo export",
         description="Export a run directory as a TensorFlow Serving "
         "SavedModel (MODELS_DIR/NAME/VERSION) and register it in "
-        "MODELS_DIR/models.config.")
-    p.add_argument("run_dir", metavar="RUN_DIR",
-                   help="a `zoo train --out` directory")
+        "MODELS_DIR/models.config. Several classifier run directories are "
+        "exported as one ensemble: the mean of their probabilities.")
+    p.add_argument("run_dirs", metavar="RUN_DIR", nargs="+",
+                   help="a `zoo train --out` directory; two or more "
+                   "classifier runs: an ensemble")
     p.add_argument("--models-dir", required=True, metavar="DIR",
                    help="TF Serving models directory")
     p.add_argument("--name", required=True, help="model name")
@@ -337,15 +432,19 @@ def main(argv=None) -> int:
     from training.cli_args import error
 
     args = _parser().parse_args(argv)
+    common = dict(version=args.version, label=args.label,
+                  overwrite=args.overwrite, which=args.which,
+                  class_names=args.class_names.split(",")
+                  if args.class_names else None,
+                  warmup=not args.no_warmup, warmup_texts=args.warmup_texts)
     try:
-        result = export(args.run_dir, args.models_dir, args.name,
-                        version=args.version, label=args.label,
-                        overwrite=args.overwrite, which=args.which,
-                        class_names=args.class_names.split(",")
-                        if args.class_names else None,
-                        max_generate_length=args.max_generate_length,
-                        warmup=not args.no_warmup,
-                        warmup_texts=args.warmup_texts)
+        if len(args.run_dirs) > 1:
+            result = export_ensemble(args.run_dirs, args.models_dir,
+                                     args.name, **common)
+        else:
+            result = export(args.run_dirs[0], args.models_dir, args.name,
+                            max_generate_length=args.max_generate_length,
+                            **common)
     except (ExportError, OSError) as e:
         return error("export", e, status=1)
     if result.warmup.get("note"):

@@ -4,7 +4,8 @@ Every signature takes raw UTF-8 strings and runs with TensorFlow alone (no
 `zoo` import, no Python code): tokenisation, scoring and sampling are
 TensorFlow ops inside the graph, so `tensorflow_model_server` runs them.
 
-Sentiment classifiers (`SentimentClassifier`):
+Sentiment classifiers (`SentimentClassifier`, or an ensemble: a list of
+them, whose `probabilities` are the mean of the members'):
 
 `serving_default` (alias `classify_text`)
     inputs: `text` string `[-1]`.
@@ -65,10 +66,19 @@ DEFAULT_MAX_GENERATE_LENGTH = 256
 
 
 def family_of(model) -> str:
-    """`"sentiment_classifier"` or `"language_model"`; `ExportError` for other models."""
+    """`"sentiment_classifier"` or `"language_model"`; `ExportError` for other
+    models. A list or tuple is an ensemble: two or more classifiers."""
     from zoo.models.classifier import SentimentClassifier
     from zoo.models.language_model import LanguageModel
 
+    if isinstance(model, (list, tuple)):
+        kinds = [type(m).__name__ for m in model]
+        if len(model) < 2 or not all(isinstance(m, SentimentClassifier)
+                                     for m in model):
+            raise ExportError(
+                "An ensemble averages the probabilities of two or more zoo "
+                f"SentimentClassifiers. Received: {kinds}")
+        return "sentiment_classifier"
     if isinstance(model, SentimentClassifier):
         return "sentiment_classifier"
     if isinstance(model, LanguageModel):
@@ -78,22 +88,32 @@ def family_of(model) -> str:
         "SentimentClassifier or LanguageModel.")
 
 
+def members_of(model) -> list:
+    """The classifiers whose probabilities a classifier export averages: the
+    list of an ensemble, or `[model]`."""
+    return list(model) if isinstance(model, (list, tuple)) else [model]
+
+
 def _classifier_archive(model, class_names):
     import keras
     import tensorflow as tf
 
-    class_names = [str(c) for c in (class_names or model.class_names)]
-    if len(class_names) != int(model.output.shape[-1]):
-        raise ExportError(
-            f"{len(class_names)} class names for a model with "
-            f"{model.output.shape[-1]} classes.")
+    members = members_of(model)
+    class_names = [str(c) for c in (class_names or members[0].class_names)]
+    for m in members:
+        if len(class_names) != int(m.output.shape[-1]):
+            raise ExportError(
+                f"{len(class_names)} class names for a model with "
+                f"{m.output.shape[-1]} classes.")
     names = tf.constant(class_names, dtype=tf.string)
 
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    for m in members:
+        archive.track(m)
 
     def classify(text):
-        probs = tf.cast(model(text, training=False), tf.float32)
+        probs = tf.add_n([tf.cast(m(text, training=False), tf.float32)
+                          for m in members]) / float(len(members))
         index = tf.argmax(probs, axis=-1, output_type=tf.int32)
         return {"probabilities": probs,
                 "label": tf.gather(names, index),
@@ -392,7 +412,9 @@ def build_export_archive(model, *, vocabulary=None, class_names=None,
 
     Args:
         model: a ``SentimentClassifier`` or ``LanguageModel`` (a stateful
-            language model is exported through a stateless copy).
+            language model is exported through a stateless copy), or a list
+            of two or more ``SentimentClassifier``s: an ensemble, whose
+            ``probabilities`` are the mean of theirs.
         vocabulary: language models: the `Vocabulary` (or its token list
             in id order).
         class_names: classifiers: overrides ``model.class_names``.

@@ -16,16 +16,16 @@ WORD_VOCAB = ["the", "cat", "sat", "on", "mat", "<eos>", "dog", "ran",
 CHAR_VOCAB = ["\n", " ", "a", "b", "c", "d", "e", "<unk>"]
 
 
-def build_classifier():
+def build_classifier(seed=7, units=4, texts=TEXTS, class_names=CLASS_NAMES):
     import keras
 
     import zoo
 
-    keras.utils.set_random_seed(7)
+    keras.utils.set_random_seed(seed)
     model = zoo.build("sentiment_classifier", vocabulary_size=40,
-                      max_length=12, embedding_dim=8, units=4, num_layers=1,
-                      class_names=CLASS_NAMES)
-    model.adapt_vocabulary(TEXTS)
+                      max_length=12, embedding_dim=8, units=units, num_layers=1,
+                      class_names=class_names)
+    model.adapt_vocabulary(texts)
     return model
 
 
@@ -45,13 +45,13 @@ def _escape(token):
 
 
 def write_run(run_dir, model, *, family, vocab=None, level=None,
-              preset=None):
+              preset=None, seed=1):
     """Writes a minimal RUN_DIR for `model`."""
     os.makedirs(run_dir, exist_ok=True)
     model.save(os.path.join(run_dir, "model.keras"))
     data = {"source": "test", "fingerprint": "sha256:test"}
     if family == "sentiment_classifier":
-        data["class_names"] = CLASS_NAMES
+        data["class_names"] = list(model.class_names)
     else:
         data["level"] = level
         with open(os.path.join(run_dir, "vocab.txt"), "w",
@@ -59,7 +59,7 @@ def write_run(run_dir, model, *, family, vocab=None, level=None,
             f.write("".join(_escape(t) + "\n" for t in vocab))
     config = {"preset": preset, "family": family,
               "model_config": model.get_config(),
-              "training": {"epochs": 1}, "data": data, "seed": 1,
+              "training": {"epochs": 1}, "data": data, "seed": seed,
               "versions": {"zoo": "test"}}
     with open(os.path.join(run_dir, "config.json"), "w") as f:
         json.dump(config, f)

@@ -195,7 +195,7 @@ def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
     result = {"run_dir": os.fspath(run_dir), "data": os.fspath(data),
               "split": split, "checkpoint": checkpoint, "family": run.family}
     if run.family == "sentiment_classifier":
-        loaded, part = _classifier_split(run, data, split)
+        loaded, part = classifier_split(run, data, split)
         bs = batch_size or run.training.get("batch_size", 64)
         result.update(evaluate_classifier(model, part.texts, part.labels,
                                           batch_size=bs, max_steps=max_steps))
@@ -227,7 +227,7 @@ def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
     return result
 
 
-def _classifier_split(run, data, split):
+def classifier_split(run, data, split):
     """`(loaded, part)`: the split of `data` as `run` carved it in training
     (fraction, seed, group column, or its separate `--validation-data`)."""
     from training.data import load_text_classification
@@ -282,31 +282,13 @@ def evaluate_ensemble(run_dirs, data, *, split="validation", batch_size=None, ou
     from training import run_dir as rd
     from training.atomic import atomic_write_json
 
-    run_dirs = [os.fspath(r) for r in run_dirs]
-    if len(run_dirs) < 2:
-        raise ValueError(f"an ensemble needs two or more run directories. "
-                         f"Received: {run_dirs}")
     if checkpoint not in rd.CHECKPOINTS:
         raise ValueError(f"checkpoint must be 'best' or 'last'. Received: "
                          f"checkpoint={checkpoint!r}")
-    runs = [rd.open_run(r) for r in run_dirs]
+    run_dirs = [os.fspath(r) for r in run_dirs]
+    runs = ensemble_members(run_dirs)
     first = runs[0]
-    for path, run in zip(run_dirs, runs):
-        if run.family != "sentiment_classifier":
-            raise ValueError(
-                f"ensembles average classifiers' probabilities; {path} is a "
-                f"{run.family} run. Received: family={run.family!r}")
-        if list(run.class_names) != list(first.class_names):
-            raise ValueError(
-                f"{path} has class names {list(run.class_names)}, {run_dirs[0]} has "
-                f"{list(first.class_names)}: the members must predict the same classes")
-        if _carve_record(run) != _carve_record(first):
-            raise ValueError(
-                f"{path} carved its validation split as {_carve_record(run)}, "
-                f"{run_dirs[0]} as {_carve_record(first)}: a member could have trained "
-                "on the other's validation examples. Train the members with one "
-                "--validation-seed (or the same --validation-data)")
-    loaded, part = _classifier_split(first, data, split)
+    loaded, part = classifier_split(first, data, split)
     bs = batch_size or first.training.get("batch_size", 64)
     texts, labels = list(part.texts), np.asarray(part.labels, dtype=np.int64)
     if max_steps:
@@ -327,6 +309,53 @@ def evaluate_ensemble(run_dirs, data, *, split="validation", batch_size=None, ou
     if out:
         atomic_write_json(out, result)
     return result
+
+
+def ensemble_members(run_dirs, *, same_carve=True) -> list:
+    """Opens the runs of an ensemble and checks that they can be averaged.
+
+    The one rule for `evaluate_ensemble` and `serving.export.export_ensemble`:
+    two or more sentiment-classifier runs with the same class names and, when
+    `same_carve` (evaluation), the same validation carve.
+
+    Args:
+        run_dirs: the RUN_DIRs, in order.
+        same_carve: also require one carve (fraction, seed and group column,
+            or the same `--validation-data`), so that no member has trained
+            on the examples the ensemble is scored on.
+
+    Returns:
+        The `training.run_dir.Run`s, in the order of `run_dirs`.
+
+    Raises:
+        RunDirError: a missing or incomplete RUN_DIR.
+        ValueError: fewer than two runs, a language-model run, or runs whose
+            class names (or carves) differ.
+    """
+    from training import run_dir as rd
+
+    run_dirs = [os.fspath(r) for r in run_dirs]
+    if len(run_dirs) < 2:
+        raise ValueError(f"an ensemble needs two or more run directories. "
+                         f"Received: {run_dirs}")
+    runs = [rd.open_run(r) for r in run_dirs]
+    first = runs[0]
+    for path, run in zip(run_dirs, runs):
+        if run.family != "sentiment_classifier":
+            raise ValueError(
+                f"ensembles average classifiers' probabilities; {path} is a "
+                f"{run.family} run. Received: family={run.family!r}")
+        if list(run.class_names) != list(first.class_names):
+            raise ValueError(
+                f"{path} has class names {list(run.class_names)}, {run_dirs[0]} has "
+                f"{list(first.class_names)}: the members must predict the same classes")
+        if same_carve and _carve_record(run) != _carve_record(first):
+            raise ValueError(
+                f"{path} carved its validation split as {_carve_record(run)}, "
+                f"{run_dirs[0]} as {_carve_record(first)}: a member could have trained "
+                "on the other's validation examples. Train the members with one "
+                "--validation-seed (or the same --validation-data)")
+    return runs
 
 
 def _carve_record(run) -> dict:
