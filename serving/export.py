@@ -199,9 +199,15 @@ def export_model(model, models_dir, name, *, vocabulary=None,
                         card=card, replaced=replaced, warmup=warmup_info)
 
 
-def _given_warmup_texts(warmup, warmup_texts):
-    """`(texts, source)` of `--warmup-texts`: a list as given, a file read
-    (`"file"`), or `(None, None)` when the run's texts are to be used."""
+def _checked_arguments(which, warmup, warmup_texts):
+    """Checks `which`; returns `(texts, source)` of `--warmup-texts`: a list
+    as given, a file read (`"file"`), or `(None, None)` when the run's texts
+    are to be used."""
+    from training import run_dir as rd
+
+    if which not in rd.CHECKPOINTS:
+        raise ExportError(f"which must be 'best' or 'last'. Received: "
+                          f"which={which!r}")
     if warmup and isinstance(warmup_texts, (str, os.PathLike)):
         try:
             return wu.read_texts_file(warmup_texts), "file"
@@ -288,10 +294,7 @@ def export(run_dir, models_dir, name, *, version=None, label=None,
     """
     from training import run_dir as rd
 
-    if which not in rd.CHECKPOINTS:
-        raise ExportError(f"which must be 'best' or 'last'. Received: "
-                          f"which={which!r}")
-    warmup_texts, source = _given_warmup_texts(warmup, warmup_texts)
+    warmup_texts, source = _checked_arguments(which, warmup, warmup_texts)
     note = None
     try:
         run = rd.open_run(run_dir)
@@ -349,13 +352,9 @@ def export_ensemble(run_dirs, models_dir, name, *, version=None, label=None,
             language-model run, runs whose class names differ, bad
             arguments, or the version exists.
     """
-    from training import run_dir as rd
     from training.evaluate import ensemble_members
 
-    if which not in rd.CHECKPOINTS:
-        raise ExportError(f"which must be 'best' or 'last'. Received: "
-                          f"which={which!r}")
-    warmup_texts, source = _given_warmup_texts(warmup, warmup_texts)
+    warmup_texts, source = _checked_arguments(which, warmup, warmup_texts)
     note = None
     try:
         runs = ensemble_members(run_dirs, same_carve=False)
