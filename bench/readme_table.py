@@ -24,7 +24,7 @@ ORDER = ("sst2_bigru_highway", "sst2_transfer", "sst2_transfer_weight_drop_lm",
          "imdb_lm_weight_drop",
          "imdb_fast", "imdb_transfer", "imdb_transfer_weight_drop_lm",
          "imdb_transfer_weight_drop_lm_epochs5", "imdb_transfer_ensemble",
-         "imdb_transfer_ensemble4",
+         "imdb_transfer_ensemble4", "imdb_transfer_ensemble_fresh4",
          "imdb_transfer_scratch",
          "ablation_pretraining", "ablation_pretraining_added_texts",
          "ablation_pretraining_schedule6000", "shakespeare_char",
@@ -101,7 +101,8 @@ def short_command(cmd):
     if not cmd:
         return ""
     cmd = list(cmd)
-    if not os.path.basename(cmd[0]).startswith("python"):
+    recipe = os.path.basename(cmd[0]).startswith("python")
+    if not recipe:
         cmd[0] = "zoo"  # a recipe's own command (ensembles) keeps its interpreter
     out = []
     skip = False
@@ -109,7 +110,10 @@ def short_command(cmd):
         if skip:
             skip = False
             continue
-        if tok == "--out":
+        if recipe and tok == "--note":  # recorded in the results file's notes
+            skip = True
+            continue
+        if tok == "--out" and not recipe:
             out.append("--out runs/" + os.path.basename(cmd[i + 1].rstrip("/")))
             skip = True
             continue

@@ -129,3 +129,17 @@ def test_pretraining_table_names_a_fixed_carve_seed_and_its_splits(table):
     row = table.table([r]).splitlines()[-1]
     assert row.startswith("| ablation_x (see the table below; time = all runs) "
                           "| — | accuracy (val, by movie) |")
+
+
+def test_short_command_of_zoo_train_and_of_a_recipe(table):
+    zoo = [".venv/bin/zoo", "train", "imdb_fast", "--data", "/x/shared/data/imdb/train.csv",
+           "--out", "../runs/imdb_fast", "--verbose", "2", "--overwrite"]
+    assert table.short_command(zoo) == (
+        "zoo train imdb_fast --data ../shared/data/imdb/train.csv --out runs/imdb_fast")
+    # A recipe's own command keeps its --out; its --note is in the results
+    # file's notes, not a setting.
+    recipe = [".venv/bin/python", "bench/reproduce/imdb_transfer_ensemble.py",
+              "--seeds", "1", "2", "--note", "why it ran", "--out", "../runs/x"]
+    assert table.short_command(recipe) == (
+        ".venv/bin/python bench/reproduce/imdb_transfer_ensemble.py --seeds 1 2 "
+        "--out ../runs/x")
