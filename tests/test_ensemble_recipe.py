@@ -78,3 +78,20 @@ def test_ensemble_recipe_trains_one_member_per_seed_and_records_the_mean(
     assert resumed["members"][0]["training_seconds"] == r["members"][0]["training_seconds"]
     assert os.path.isdir(tmp_path / "ens" / "seed3")
     assert "--resume" not in resumed["members"][1]["command"]
+
+
+def test_pretraining_seconds_count_towards_the_total_budget(tmp_path, monkeypatch):
+    module = load_script("bench/reproduce/sst2_transfer_ensemble.py", "ensemble_recipe")
+    c = module._recipe.c
+    monkeypatch.setattr(c, "RESULTS_DIR", str(tmp_path))
+    lm = {"training_seconds": 3000.0, "command": ["zoo", "train", "imdb_lm"],
+          "value": 170.0, "metric": "perplexity"}
+    (tmp_path / "lm.json").write_text(json.dumps(lm))
+    fields = module._recipe._pretraining_fields
+    met, f = fields("lm", 1000.0, True, 4200)
+    assert met is True and f["seconds_with_pretraining"] == 4000.0
+    assert f["pretraining"] == {"recipe": "lm", **lm} and f["total_budget_s"] == 4200
+    assert fields("lm", 1500.0, True, 4200)[0] is False  # 4,500 s > 4,200 s
+    assert fields("lm", 1500.0, None, 4200)[0] is None    # no figure, no verdict
+    assert "total_budget_s" not in fields("lm", 1.0, True, None)[1]
+    assert fields(None, 1.0, True, 4200) == (True, {})

@@ -94,12 +94,7 @@ def run_recipe(a, *, recipe, preset, data, metric, target, anchor, task, split="
         met = value <= target["value"] if target["op"] == "<=" else value >= target["value"]
     if time_budget_s is not None and met is not None:
         met = met and secs <= time_budget_s
-    before = None
-    if pretraining is not None:
-        before = c.read_json(os.path.join(c.RESULTS_DIR, f"{pretraining}.json"))
-        total = secs + before["training_seconds"]
-        if total_budget_s is not None and met is not None:
-            met = met and total <= total_budget_s
+    met, with_pretraining = _pretraining_fields(pretraining, secs, met, total_budget_s)
     result = {
         "preset": preset,
         "task": task,
@@ -114,13 +109,7 @@ def run_recipe(a, *, recipe, preset, data, metric, target, anchor, task, split="
         "anchor": anchor,
         "training_seconds": round(secs, 1),
         "training_seconds_note": time_note,
-        **({"pretraining": {"recipe": pretraining,
-                            "training_seconds": before["training_seconds"],
-                            "command": before["command"],
-                            "value": before["value"], "metric": before["metric"]},
-            "seconds_with_pretraining": round(total, 1),
-            **({"total_budget_s": total_budget_s} if total_budget_s else {})}
-           if before is not None else {}),
+        **with_pretraining,
         "loadavg": c.train_loadavg(a.out),
         "params": c.count_params(a.out),
         "command": cmd,
@@ -175,12 +164,7 @@ def run_ensemble(a, *, recipe, preset, data, metric, target, anchor, task, split
         m.update(accuracy=e["accuracy"], loss=e["loss"])
     value = ev[metric]
     met = value <= target["value"] if target["op"] == "<=" else value >= target["value"]
-    before = total = None
-    if pretraining is not None:
-        before = c.read_json(os.path.join(c.RESULTS_DIR, f"{pretraining}.json"))
-        total = total_secs + before["training_seconds"]
-        if total_budget_s is not None:
-            met = met and total <= total_budget_s
+    met, with_pretraining = _pretraining_fields(pretraining, total_secs, met, total_budget_s)
     from training import plots
     plots.plot_members({f"seed {m['seed']}": m["history"] for m in members},
                        os.path.join(a.out, f"curves_{a.name}.png"), metric=metric,
@@ -196,13 +180,7 @@ def run_ensemble(a, *, recipe, preset, data, metric, target, anchor, task, split
         "training_seconds": round(total_secs, 1),
         "training_seconds_note": "the sum over the members of each `zoo train` "
                                  "process's wall clock, one after another",
-        **({"pretraining": {"recipe": pretraining,
-                            "training_seconds": before["training_seconds"],
-                            "command": before["command"],
-                            "value": before["value"], "metric": before["metric"]},
-            "seconds_with_pretraining": round(total, 1),
-            **({"total_budget_s": total_budget_s} if total_budget_s else {})}
-           if before is not None else {}),
+        **with_pretraining,
         "loadavg": {"before": members[0]["loadavg"] and members[0]["loadavg"]["before"],
                     "after": members[-1]["loadavg"] and members[-1]["loadavg"]["after"]},
         "params": c.count_params(dirs[0]),
@@ -214,6 +192,25 @@ def run_ensemble(a, *, recipe, preset, data, metric, target, anchor, task, split
         "notes": " ".join(x for x in (notes, a.note) if x) or None,
         **{k: s[k] for k in ("training_settings", "overrides", "data", "versions")},
     })
+
+
+def _pretraining_fields(pretraining, secs, met, total_budget_s):
+    """`(met, fields)`: the results-file fields of the pretraining run
+    `pretraining` (its results-file name) and `secs + its seconds`; `met`
+    also needs that total within `total_budget_s`, when given."""
+    if pretraining is None:
+        return met, {}
+    before = c.read_json(os.path.join(c.RESULTS_DIR, f"{pretraining}.json"))
+    total = secs + before["training_seconds"]
+    if total_budget_s is not None and met is not None:
+        met = met and total <= total_budget_s
+    return met, {
+        "pretraining": {"recipe": pretraining,
+                        "training_seconds": before["training_seconds"],
+                        "command": before["command"],
+                        "value": before["value"], "metric": before["metric"]},
+        "seconds_with_pretraining": round(total, 1),
+        **({"total_budget_s": total_budget_s} if total_budget_s else {})}
 
 
 def recipe_command():
