@@ -97,7 +97,9 @@ def fmt_params(n):
 
 
 def short_command(cmd):
-    """The `zoo train` command as a user would type it (repo-relative paths kept short)."""
+    """A results file's command as a user would type it: `zoo train ...` with
+    `--out runs/NAME` and the data under `../shared/data/`, or a recipe's own
+    command (ensembles) with its `--out` as given and without its `--note`."""
     if not cmd:
         return ""
     cmd = list(cmd)

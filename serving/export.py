@@ -55,7 +55,7 @@ __all__ = [
 
 @dataclasses.dataclass
 class ExportResult:
-    """What `export` and `export_model` return.
+    """What `export`, `export_ensemble` and `export_model` return.
 
     Attributes:
         name: the model name.
@@ -335,7 +335,8 @@ def export_ensemble(run_dirs, models_dir, name, *, version=None, label=None,
     signature as one classifier's, so clients and `models.config` do not
     change, and the same rule as `zoo evaluate RUN_DIR RUN_DIR ...`.
     The model card's `ensemble` lists each member's run (`run_dir`, seed,
-    preset, metrics, ...). The warmup requests use the first run's texts.
+    preset, metrics, ...); its `vocabulary_size` is a list, one per member.
+    The warmup requests use the texts of the first run that kept them.
 
     Args:
         run_dirs: two or more classifier RUN_DIRs with the same class
@@ -348,18 +349,21 @@ def export_ensemble(run_dirs, models_dir, name, *, version=None, label=None,
         An `ExportResult`.
 
     Raises:
-        ExportError: fewer than two runs, a missing or incomplete run, a
-            language-model run, runs whose class names differ, bad
-            arguments, or the version exists.
+        ExportError: fewer than two runs, a run given twice, a missing or
+            incomplete run, a language-model run, runs whose class names
+            differ, bad arguments, or the version exists.
     """
     from training.evaluate import ensemble_members
 
     warmup_texts, source = _checked_arguments(which, warmup, warmup_texts)
     note = None
     try:
+        if not isinstance(run_dirs, (str, os.PathLike)):
+            run_dirs = [os.fspath(r) for r in run_dirs]
         runs = ensemble_members(run_dirs, same_carve=False)
         if warmup and warmup_texts is None:
-            warmup_texts, source, note = _run_warmup_texts(runs[0])
+            kept = [run for run in runs if run.warmup_texts is not None]
+            warmup_texts, source, note = _run_warmup_texts((kept or runs)[0])
         models = [run.load_model(which) for run in runs]
     except ValueError as e:  # RunDirError, DataError, the members' rule
         raise ExportError(str(e)) from None
@@ -415,12 +419,13 @@ def _parser():
                    "output (default: the run's class names)")
     p.add_argument("--max-generate-length", type=int,
                    default=DEFAULT_MAX_GENERATE_LENGTH,
-                   help="language models: cap on generate's max_length")
+                   help="language models: cap on generate's max_length "
+                   "(classifiers and ensembles have no generate; ignored)")
     warm = p.add_mutually_exclusive_group()
     warm.add_argument("--warmup-texts", metavar="FILE", default=None,
                       help="UTF-8 file, one text per line: the texts of the "
                       "warmup requests (default: the validation texts the run "
-                      "kept)")
+                      "kept; for an ensemble, the first run that kept them)")
     warm.add_argument("--no-warmup", action="store_true",
                       help="write no assets.extra/tf_serving_warmup_requests")
     return p

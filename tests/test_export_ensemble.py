@@ -33,8 +33,8 @@ _FRESH = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def members(tmp_path_factory):
-    """Three classifier runs: two of other seeds, widths and vocabularies
-    (each member keeps its own TextVectorization), and the first again."""
+    """Three classifier runs of other seeds and widths, the second with its
+    own vocabulary (each member keeps its own TextVectorization)."""
     root = tmp_path_factory.mktemp("ensemble")
     models = [build_classifier(seed=7),
               build_classifier(seed=8, units=6, texts=TEXTS[::-1] + ["movie"]),
@@ -122,6 +122,13 @@ def test_cli_exports_an_ensemble_and_refuses_what_cannot_be_averaged(
     assert not os.path.exists(os.path.join(models, "bad"))
     with pytest.raises(ex.ExportError, match="two or more"):
         ex.export_ensemble([a], models, "one")
+    with pytest.raises(ex.ExportError, match="given twice"):
+        ex.export_ensemble([a, b, os.path.join(a, "")], models, "twice")
+    with pytest.raises(ex.ExportError, match="list of run directories"):
+        ex.export_ensemble(a, models, "one_path")
+    with pytest.raises(ex.ExportError, match="last.keras"):  # these runs kept no last
+        ex.export_ensemble([a, b], models, "last", which="last")
+    assert not os.path.exists(os.path.join(models, "twice"))
 
 
 @pytest.mark.slow
@@ -134,16 +141,26 @@ def test_served_ensemble_scores_what_zoo_evaluate_scores(tmp_path):
 
     data = write_sentiment_csv(tmp_path / "reviews.csv")
     runs = []
-    for seed in (1, 2):
+    for seed, carve in ((1, 7), (2, 7), (3, 8)):
         training.train("sentiment_classifier", data, out=tmp_path / f"s{seed}",
                        epochs=1, batch_size=16, overrides=TINY, verbose=0,
-                       seed=seed, validation_seed=7)
+                       seed=seed, validation_seed=carve)
         runs.append(str(tmp_path / f"s{seed}"))
-    expected = training.evaluate_ensemble(runs, data)
-    result = ex.export_ensemble(runs, tmp_path / "models", "pair")
+    expected = training.evaluate_ensemble(runs[:2], data)
+    # A generator of run directories is read once, as a list would be.
+    result = ex.export_ensemble((r for r in runs[:2]), tmp_path / "models", "pair")
+    assert len(ex.read_model_card(result.path)["ensemble"]["members"]) == 2
     bench = load_script("bench/exported_accuracy.py", "exported_accuracy")
-    got = bench.exported_accuracy(result.path, runs[0], data, batch_size=5)
+    got = bench.exported_accuracy(result.path, data, batch_size=5)  # runs from the card
+    assert got["runs"] == 2 and got["run_dir"] == os.path.abspath(runs[0])
     assert got["num_examples"] == expected["num_examples"] == 16
     assert got["accuracy"] == pytest.approx(expected["accuracy"])
     assert got["loss"] == pytest.approx(expected["loss"], rel=1e-5)
     assert got["data_fingerprint"] == expected["data_fingerprint"]
+    assert got["same_data_as_training"] is True
+    # Members of other carves export (nothing is scored) but are not scored:
+    # one of them may have trained on the other's validation examples.
+    mixed = ex.export_ensemble([runs[0], runs[2]], tmp_path / "models", "mixed")
+    with pytest.raises(ValueError, match="carved its validation split"):
+        bench.exported_accuracy(mixed.path, data)
+    assert bench.main([mixed.path, "--data", data]) == 2

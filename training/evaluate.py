@@ -329,15 +329,22 @@ def ensemble_members(run_dirs, *, same_carve=True) -> list:
 
     Raises:
         RunDirError: a missing or incomplete RUN_DIR.
-        ValueError: fewer than two runs, a language-model run, or runs whose
-            class names (or carves) differ.
+        ValueError: fewer than two runs, a run given twice, a language-model
+            run, or runs whose class names (or carves) differ.
     """
     from training import run_dir as rd
 
+    if isinstance(run_dirs, (str, os.PathLike)):
+        raise ValueError(f"run_dirs must be a list of run directories. "
+                         f"Received: {os.fspath(run_dirs)!r}")
     run_dirs = [os.fspath(r) for r in run_dirs]
     if len(run_dirs) < 2:
         raise ValueError(f"an ensemble needs two or more run directories. "
                          f"Received: {run_dirs}")
+    real = [os.path.realpath(r) for r in run_dirs]
+    if len(set(real)) < len(real):
+        raise ValueError(f"an ensemble's members must be different runs; one is "
+                         f"given twice. Received: {run_dirs}")
     runs = [rd.open_run(r) for r in run_dirs]
     first = runs[0]
     for path, run in zip(run_dirs, runs):
