@@ -53,13 +53,12 @@ def exported_accuracy(saved_model, data, *, run_dir=None, split="validation",
 
     runs = card_runs(saved_model)
     present = [r for r in runs if r and os.path.isdir(r)]
-    if len(present) > 1:
-        ensemble_members(present, same_carve=True)
-    run_dir = run_dir or (present[0] if present else None)
-    if run_dir is None:
+    members = (ensemble_members(present, same_carve=True) if len(present) > 1
+               else [rd.open_run(r) for r in present])
+    if run_dir is None and not members:
         raise ValueError(f"the model card of {saved_model} names runs that are not on this "
                          f"machine; pass --run RUN_DIR. Received: {runs}")
-    run = rd.open_run(run_dir)
+    run = rd.open_run(run_dir) if run_dir is not None else members[0]
     loaded, part = classifier_split(run, data, split)
     signature = tf.saved_model.load(os.fspath(saved_model)).signatures["serving_default"]
     texts = list(part.texts)
@@ -68,9 +67,8 @@ def exported_accuracy(saved_model, data, *, run_dir=None, split="validation",
         signature(text=tf.constant(texts[i:i + batch_size]))["probabilities"].numpy()
         for i in range(0, len(texts), batch_size)]).astype(np.float64)
     seconds = time.perf_counter() - start
-    fingerprints = [rd.open_run(r).data.get("fingerprint") for r in present] or [
-        run.data.get("fingerprint")]
-    return {"saved_model": os.fspath(saved_model), "run_dir": os.fspath(run_dir),
+    fingerprints = [m.data.get("fingerprint") for m in members or [run]]
+    return {"saved_model": os.fspath(saved_model), "run_dir": os.fspath(run.run_dir),
             "runs": len(runs), "data": os.fspath(data), "split": split,
             **classification_metrics(probs, part.labels),
             "data_fingerprint": loaded.fingerprint,
