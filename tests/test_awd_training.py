@@ -283,6 +283,35 @@ def test_language_model_with_every_option_trains_resumes_and_evaluates(
                         rel_tol=1e-4)
 
 
+def test_a_classifier_validates_and_saves_the_same_averaged_weights(tmp_path):
+    """Keras' `fit` validates a classifier (`validation_data`) before the
+    epoch-end callbacks: the figures it logs, the checkpoint it picks and
+    `zoo evaluate` must all describe the averaged weights."""
+    from tests._files import sentiment_tsv
+    from training.evaluate import evaluate
+
+    data = sentiment_tsv(tmp_path / "train.tsv", 80)
+    out = str(tmp_path / "run")
+    tiny = {"units": 8, "embedding_dim": 8, "vocabulary_size": 40,
+            "num_layers": 1, "max_length": 8}
+    result = training.train(
+        "sentiment_classifier", data, out=out, epochs=3, batch_size=8,
+        overrides=tiny, verbose=0, validation_split=0.25,
+        settings={"weight_average": "ema", "average_momentum": 0.5,
+                  "average_start_epoch": 1, "learning_rate": 0.05})
+    rows = result.history
+    assert "averaged_steps" not in rows[0] or rows[0]["averaged_steps"] in (
+        None, "")
+    assert rows[1]["averaged_steps"] > 0
+    last = evaluate(out, data, checkpoint="last")
+    assert math.isclose(last["loss"], rows[-1]["val_loss"], rel_tol=1e-4)
+    assert math.isclose(last["accuracy"], rows[-1]["val_accuracy"],
+                        rel_tol=1e-6)
+    best = evaluate(out, data)
+    assert math.isclose(best["loss"],
+                        rows[result.best_epoch]["val_loss"], rel_tol=1e-4)
+
+
 def test_cli_recipe_flags_reach_the_averaging(tmp_path, capsys):
     from training.cli_train import main
 

@@ -31,8 +31,9 @@ stochastic weight average; with SGD this is averaged SGD, as in AWD-LSTM's
 ASGD) or an exponential moving average. Averaging starts at the step held
 in the optimizer variable `average_from_step` (set by `AveragedWeights`
 at the start of the recipe's `average_start_epoch`), and
-`AveragedWeights` swaps the averages into the model at each epoch's end,
-so validation, the best and last checkpoints and the final model use them,
+`AveragedWeights` swaps the averages into the model at each epoch's end
+(and before `fit`'s own validation, which runs earlier), so validation, the
+best and last checkpoints and the final model use them,
 and swaps the raw weights back before the next epoch trains. The swap
 exchanges values, and `averages_swapped` records it, so a run resumed from
 a backup taken while swapped carries on correctly.
@@ -425,8 +426,10 @@ class AveragedWeights(keras.callbacks.Callback):
     epoch's end, once the average holds a step, it swaps the averages into
     the model, so that the callbacks after it (validation, checkpoints, the
     resume backup) and the end of training see them; at the next epoch's
-    start it swaps the raw weights back. Place it before the validation and
-    the run directory's writers.
+    start it swaps the raw weights back. Keras' `fit` runs its own
+    validation (`validation_data`) before `on_epoch_end`, so it swaps them
+    in at `on_test_begin` too. Place it before the validation and the run
+    directory's writers.
 
     Args:
         optimizer: the `make_optimizer` optimizer, with
@@ -472,13 +475,25 @@ class AveragedWeights(keras.callbacks.Callback):
         if self._due(epoch):
             opt.start_averaging()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def _swap_in(self):
+        """Puts the averages into the model, once it holds averaged steps;
+        returns the number of steps averaged (0: nothing to swap)."""
         opt = self.optimizer
-        self._logs = logs
         self._sync()
-        if float(ops.convert_to_numpy(opt.averaged_steps)) > 0 and \
-                not float(ops.convert_to_numpy(opt.averages_swapped)):
+        steps = float(ops.convert_to_numpy(opt.averaged_steps))
+        if steps > 0 and not float(ops.convert_to_numpy(opt.averages_swapped)):
             opt.swap_averages()
-            if logs is not None:
-                logs["averaged_steps"] = float(
-                    ops.convert_to_numpy(opt.averaged_steps))
+        return steps
+
+    def on_test_begin(self, logs=None):
+        # Keras' `fit` validates (`validation_data`: the classifiers) before
+        # `on_epoch_end`, with the callbacks of `fit`: as Keras'
+        # `SwapEMAWeights`, score the averages there. `on_epoch_end` then
+        # finds them in place; the next epoch's start swaps them out.
+        self._swap_in()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._logs = logs
+        steps = self._swap_in()
+        if steps > 0 and logs is not None:
+            logs["averaged_steps"] = steps
