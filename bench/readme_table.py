@@ -39,7 +39,7 @@ ORDER = ("sst2_bigru_highway", "sst2_transfer", "sst2_transfer_weight_drop_lm",
          "shakespeare_cpu_gru_xeon_dropout02_seed1338",
          "ablation_connections", "ptb_small",
          "ptb_small_bf16", "ptb_regularized", "ptb_regularized_one_cycle",
-         "ptb_awd_cpu", "ptb_awd_cpu_one_cycle", "ablation_awd")
+         "ptb_regularized_one_cycle_dropout04", "ptb_awd_cpu", "ptb_awd_cpu_one_cycle", "ablation_awd")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
