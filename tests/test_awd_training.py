@@ -123,6 +123,36 @@ def test_averaged_weights_are_swapped_in_at_epoch_end_and_back_after():
     assert float(to_np(opt.averages_swapped)) == 1.0  # ends averaged
 
 
+class ValidationLosses(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.val_losses = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.val_losses.append(logs["val_loss"])
+
+
+def test_fits_own_validation_scores_the_averaged_weights():
+    """`fit(validation_data=...)` validates before `on_epoch_end`; the
+    figure it logs must be the averages' (backend-neutral: plain Keras)."""
+    model = _model()
+    opt = O.make_optimizer("sgd", 0.1)
+    opt.set_weight_averaging("uniform")
+    opt.build(model.trainable_variables)
+    model.compile(optimizer=opt, loss="mse")
+    x, y = _xy(8)
+    xv, yv = x[:3] + 0.5, y[:3]
+    losses = ValidationLosses()
+    model.fit(x, y, batch_size=2, epochs=2, verbose=0, shuffle=False,
+              validation_data=(xv, yv),
+              callbacks=[O.AveragedWeights(opt, start_epoch=0), losses])
+    # fit ends with the averages in the model (see the test above)
+    averaged = model.evaluate(xv, yv, verbose=0)
+    np.testing.assert_allclose(losses.val_losses[-1], averaged, rtol=1e-5)
+    opt.swap_averages()  # the raw weights score differently
+    assert abs(model.evaluate(xv, yv, verbose=0) - averaged) > 1e-4
+
+
 def test_averaging_is_checked():
     opt = O.make_optimizer("sgd", 0.1)
     with pytest.raises(ValueError, match="Unknown weight average"):
