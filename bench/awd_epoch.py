@@ -12,10 +12,16 @@ same is measured for `ptb_awd_cpu` at its batch of 20 and bptt 35, and
 for `ptb_regularized` (the same 2x400 model without the AWD options) as
 the reference on the same machine.
 
-    .venv/bin/python bench/awd_epoch.py [--steps N]
+    .venv/bin/python bench/awd_epoch.py [--steps N] [--presets P ...] \
+        [--batch-sizes B ...] [--out FILE]
 
-Writes bench/results/awd_epoch.json (per preset: seconds per step, wall and
-CPU, tokens/s, the extrapolated epoch, the load average, the command).
+Writes bench/results/awd_epoch.json, or FILE (per preset and batch size:
+seconds per step, wall and CPU, tokens/s, the extrapolated epoch, the load
+average, the command). `--batch-sizes` times each preset at those batches
+instead of its own (the tokens an hour of training sees, per batch size):
+
+    .venv/bin/python bench/awd_epoch.py --presets ptb_regularized \
+        --batch-sizes 20 40 80 --steps 20 --out bench/results/ptb_batch_throughput.json
 """
 
 import argparse
@@ -32,7 +38,7 @@ PTB_TRAIN_TOKENS = 929_589  # ptb.train.txt words + one <eos> per line
 WARMUP = 2
 
 
-def measure(preset, steps):
+def measure(preset, steps, batch_size=None):
     import keras
 
     from training import recipe as rl
@@ -40,7 +46,8 @@ def measure(preset, steps):
     from training.data import lm_steps_per_epoch
     from zoo.models import factory
 
-    recipe = rl.resolve(preset, "language_model", {})
+    given = {} if batch_size is None else {"batch_size": int(batch_size)}
+    recipe = rl.resolve(preset, "language_model", given)
     batch, bptt = recipe["batch_size"], recipe["bptt"]
     model = factory.build(preset, stateful=True, batch_size=batch)
     trainer = tr.compile_trainer(model, "language_model", recipe)
@@ -79,21 +86,35 @@ def main():
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--presets", nargs="+",
+                   default=["ptb_awd", "ptb_awd_cpu", "ptb_regularized"])
+    p.add_argument("--batch-sizes", nargs="+", type=int, default=None,
+                   help="time each preset at these batches (default: its own)")
+    p.add_argument("--out", default=os.path.join(REPO, "bench", "results",
+                                                 "awd_epoch.json"))
     a = p.parse_args()
+    if a.steps < 1 or any(b < 1 for b in a.batch_sizes or []):
+        p.error(f"--steps and --batch-sizes must be >= 1. Received: "
+                f"--steps {a.steps} --batch-sizes {a.batch_sizes}")
+    from zoo.models import factory
+
+    unknown = [x for x in a.presets if x not in factory.list_models()]
+    if unknown:
+        p.error(f"unknown presets {unknown}; `zoo list` names them")
     before = reports.load_average()
     rows = []
-    for preset in ("ptb_awd", "ptb_awd_cpu", "ptb_regularized"):
-        rows.append(measure(preset, a.steps))
-        print(rows[-1], flush=True)
+    for preset in a.presets:
+        for batch in a.batch_sizes or [None]:
+            rows.append(measure(preset, a.steps, batch))
+            print(rows[-1], flush=True)
     result = {"benchmark": "awd_epoch", "rows": rows,
               "note": "epoch time = measured seconds per step x the steps of "
                       "one PTB epoch (extrapolated from the timed steps)",
               "loadavg": {"before": before, "after": reports.load_average()},
               "machine": reports.machine(),
               "command": [".venv/bin/python", "bench/awd_epoch.py",
-                          "--steps", str(a.steps)]}
-    reports.write_report(os.path.join(REPO, "bench", "results",
-                                      "awd_epoch.json"), result, repo=REPO)
+                          *sys.argv[1:]]}
+    reports.write_report(a.out, result, repo=REPO)
 
 
 if __name__ == "__main__":
