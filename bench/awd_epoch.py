@@ -46,6 +46,7 @@ def measure(preset, steps, batch_size=None):
     from training.data import lm_steps_per_epoch
     from zoo.models import factory
 
+    keras.backend.clear_session()  # each model starts from a clean graph
     given = {} if batch_size is None else {"batch_size": int(batch_size)}
     recipe = rl.resolve(preset, "language_model", given)
     batch, bptt = recipe["batch_size"], recipe["bptt"]
@@ -101,6 +102,10 @@ def main():
     unknown = [x for x in a.presets if x not in factory.list_models()]
     if unknown:
         p.error(f"unknown presets {unknown}; `zoo list` names them")
+    not_lm = [x for x in a.presets
+              if factory.get_preset(x)["family"] != "language_model"]
+    if not_lm:
+        p.error(f"these presets are not language models: {not_lm}")
     before = reports.load_average()
     rows = []
     for preset in a.presets:

@@ -328,11 +328,11 @@ def test_a_classifier_validates_and_saves_the_same_averaged_weights(tmp_path):
         "sentiment_classifier", data, out=out, epochs=3, batch_size=8,
         overrides=tiny, verbose=0, validation_split=0.25,
         settings={"weight_average": "ema", "average_momentum": 0.5,
-                  "average_start_epoch": 1, "learning_rate": 0.05})
+                  "average_start_epoch": 0, "learning_rate": 0.05})
     rows = result.history
-    assert "averaged_steps" not in rows[0] or rows[0]["averaged_steps"] in (
-        None, "")
-    assert rows[1]["averaged_steps"] > 0
+    # every epoch validates averages, so whichever epoch is best (ties in
+    # accuracy go to the first), the best checkpoint must match its figure
+    assert all(row["averaged_steps"] > 0 for row in rows)
     last = evaluate(out, data, checkpoint="last")
     assert math.isclose(last["loss"], rows[-1]["val_loss"], rel_tol=1e-4)
     assert math.isclose(last["accuracy"], rows[-1]["val_accuracy"],

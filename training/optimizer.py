@@ -428,7 +428,10 @@ class AveragedWeights(keras.callbacks.Callback):
     resume backup) and the end of training see them; at the next epoch's
     start it swaps the raw weights back. Keras' `fit` runs its own
     validation (`validation_data`) before `on_epoch_end`, so it swaps them
-    in at `on_test_begin` too. Place it before the validation and the run
+    in at `on_test_begin` too and leaves them there for `on_epoch_end`
+    (unlike Keras' `SwapEMAWeights`, it does not swap back at
+    `on_test_end`: an `evaluate` given this callback outside `fit` leaves
+    the averages in the model). Place it before the validation and the run
     directory's writers.
 
     Args:
