@@ -21,6 +21,7 @@ SCHEMA = "rnn-zoo/reproduction/v1"
 ORDER = ("sst2_bigru_highway", "sst2_transfer", "sst2_transfer_weight_drop_lm",
          "sst2_transfer_ensemble", "sst2_transfer_ensemble_ema",
          "sst2_transfer_ensemble_weight_drop", "sst2_transfer_ensemble_epochs10",
+         "sst2_transfer_ensemble_epochs14",
          "imdb_bilstm", "imdb_lm", "imdb_lm_added_texts", "imdb_lm_schedule6000",
          "imdb_lm_weight_drop",
          "imdb_fast", "imdb_transfer", "imdb_transfer_weight_drop_lm",
