@@ -150,7 +150,12 @@ def fmt_time_with_pretraining(r):
     t = fmt_time(r.get("training_seconds"))
     if r.get("seconds_with_pretraining") is not None:
         before = r["pretraining"]
-        t += f" (+ {fmt_time(before['training_seconds'])} {before.get('recipe', 'imdb_lm')})"
+        t += f" (+ {fmt_time(before['training_seconds'])} {before.get('recipe', 'imdb_lm')}"
+        if before.get("seconds_with_pretraining") is not None:
+            # an LM that started from another: that one's seconds too
+            earlier = before["seconds_with_pretraining"] - before["training_seconds"]
+            t += f" + {fmt_time(earlier)} earlier"
+        t += ")"
     return t
 
 

@@ -143,3 +143,14 @@ def test_short_command_of_zoo_train_and_of_a_recipe(table):
     assert table.short_command(recipe) == (
         ".venv/bin/python bench/reproduce/imdb_transfer_ensemble.py --seeds 1 2 "
         "--out ../runs/x")
+
+
+def test_training_time_names_each_language_model_of_a_chain(table):
+    one = {"training_seconds": 60.0, "seconds_with_pretraining": 180.0,
+           "pretraining": {"recipe": "imdb_lm", "training_seconds": 120.0}}
+    assert table.fmt_time_with_pretraining(one) == "1 min 00 s (+ 2 min 00 s imdb_lm)"
+    chain = {"training_seconds": 60.0, "seconds_with_pretraining": 3840.0,
+             "pretraining": {"recipe": "sst2_lm", "training_seconds": 180.0,
+                             "seconds_with_pretraining": 3780.0}}
+    assert table.fmt_time_with_pretraining(chain) == (
+        "1 min 00 s (+ 3 min 00 s sst2_lm + 60 min 00 s earlier)")

@@ -95,3 +95,19 @@ def test_pretraining_seconds_count_towards_the_total_budget(tmp_path, monkeypatc
     assert fields("lm", 1500.0, None, 4200)[0] is None    # no figure, no verdict
     assert "total_budget_s" not in fields("lm", 1.0, True, None)[1]
     assert fields(None, 1.0, True, 4200) == (True, {})
+
+
+def test_pretraining_seconds_follow_a_chain_of_language_models(tmp_path, monkeypatch):
+    """A classifier from an LM fine-tuned from another LM (bench/reproduce/
+    sst2_lm.py) counts both LMs' seconds."""
+    module = load_script("bench/reproduce/sst2_transfer_ensemble.py", "ensemble_recipe")
+    c = module._recipe.c
+    monkeypatch.setattr(c, "RESULTS_DIR", str(tmp_path))
+    stage2 = {"training_seconds": 300.0, "seconds_with_pretraining": 3300.0,
+              "command": ["zoo", "train", "imdb_lm", "--init-from", "../runs/lm"],
+              "value": 90.0, "metric": "perplexity"}
+    (tmp_path / "lm2.json").write_text(json.dumps(stage2))
+    met, f = module._recipe._pretraining_fields("lm2", 1000.0, True, None)
+    assert f["seconds_with_pretraining"] == 4300.0
+    assert f["pretraining"]["training_seconds"] == 300.0
+    assert f["pretraining"]["seconds_with_pretraining"] == 3300.0

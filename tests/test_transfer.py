@@ -187,12 +187,12 @@ def test_init_from_a_char_level_run_is_refused(tmp_path):
         transfer.open_language_model(char.run_dir)
 
 
-def test_cli_init_from_of_a_language_model_is_a_usage_error(files, lm_run,
-                                                            tmp_path, capsys):
+def test_cli_init_from_of_a_language_model_on_its_own_corpus_is_a_usage_error(
+        files, lm_run, tmp_path, capsys):
     code = cli_train.main(["imdb_lm", "--data", files["unsup"], "--out",
                            str(tmp_path / "y"), "--init-from", lm_run.run_dir])
     assert code == 2
-    assert "start classifiers" in capsys.readouterr().err
+    assert "has read" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------ word vectors

@@ -112,7 +112,9 @@ def build_parser():
                    "--validation-seed (default: --seed)")
     p.add_argument("--init-from", metavar="LM_RUN_DIR",
                    help="classifiers: start from a word-level language "
-                   "model run (its vocabulary, embedding and recurrent stack)")
+                   "model run (its vocabulary, embedding and recurrent stack); "
+                   "language models: go on from another LM run of the same "
+                   "shape on a new corpus (its vocabulary and every weight)")
     p.add_argument("--embeddings", metavar="FILE",
                    help="classifiers: initialise the embedding from word "
                    "vectors in the GloVe/word2vec text format")

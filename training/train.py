@@ -196,10 +196,11 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
     tr.require_backend_for(family)
     recipe_lib.resolve(preset, family, given)  # fails before RUN_DIR is touched
     st.check_strategy(strategy)
-    lm_run = _check_transfer(family, preset, overrides, init_from, embeddings)
+    lm_run = _check_transfer(family, preset, overrides, init_from, embeddings,
+                             data=data)
     _check_validation_seed(family, preset, validation_seed, validation_data,
                            validation_split)
-    if lm_run is not None and not resume:
+    if lm_run is not None and not resume and family == "sentiment_classifier":
         from training import transfer
 
         transfer.check_held_out(
@@ -236,13 +237,21 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
 
             add_texts = AddedTexts.from_record(added)
         transfer_record = stored.config.get("transfer") or {}
-        if init_from is None and transfer_record.get("init_from"):
+        if (init_from is None and transfer_record.get("init_from")
+                and family == "sentiment_classifier"):
             from training import transfer
 
             lm_run = transfer.open_language_model(
                 transfer_record["init_from"]["run_dir"])
     else:
         recipe = recipe_lib.resolve(preset, family, given)
+        if lm_run is not None and family == "language_model":
+            from training import transfer
+
+            # The source's shape, recorded with the run's model arguments so
+            # that a resumed run builds the same model.
+            overrides = {**overrides,
+                         **transfer.language_model_overrides(lm_run, overrides)}
     seed = DEFAULT_SEED if seed is None else int(seed)
     validation_split = (DEFAULT_VALIDATION_SPLIT if validation_split is None
                         else float(validation_split))
@@ -273,7 +282,8 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             keras.mixed_precision.set_global_policy(policy)
         data_obj, model_overrides = _load_data(
             family, preset, data, overrides, stored, seed, validation_split,
-            validation_data, validation_group, add_texts, validation_seed)
+            validation_data, validation_group, add_texts, validation_seed,
+            lm_run=lm_run)
         per_replica = recipe["batch_size"]
         global_batch = per_replica * replicas
         transfer_report = {}
@@ -281,6 +291,11 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             if family == "language_model":
                 model = factory.build(preset, **model_overrides, stateful=True,
                                       batch_size=per_replica)
+                if lm_run is not None and stored is None:
+                    from training import transfer
+
+                    transfer_report["init_from"] = \
+                        transfer.copy_language_model_weights(model, lm_run)
             elif lm_run is not None:
                 from training import transfer
 
@@ -466,24 +481,35 @@ def _check_added_texts(family, preset, add_texts, leave_out_group,
                              f"leave_out_split={leave_out_split!r}")
 
 
-def _check_transfer(family, preset, overrides, init_from, embeddings):
+def _check_transfer(family, preset, overrides, init_from, embeddings,
+                    data=None):
     """The LM run of `--init-from` (checked), or `None`; fails before the
     RUN_DIR is touched."""
     if init_from is None and embeddings is None:
         return None
+    from training import transfer
+    from zoo.models import factory
+
+    if family == "language_model":
+        if embeddings is not None:
+            raise ValueError(
+                f"--embeddings starts a classifier's embedding; {preset!r} is "
+                f"a {family}. Received: embeddings={embeddings!r}")
+        # ULMFiT's second stage: an LM goes on from another LM.
+        run = transfer.open_language_model(init_from, word_level=False)
+        transfer.language_model_overrides(run, overrides)  # shape check
+        transfer.check_new_corpus(run, data)
+        return run
     if family != "sentiment_classifier":
         raise ValueError(
-            f"--init-from and --embeddings start classifiers; {preset!r} is a "
-            f"{family}. Received: init_from={init_from!r}, "
-            f"embeddings={embeddings!r}")
+            f"--init-from and --embeddings start classifiers and language "
+            f"models; {preset!r} is a {family}. Received: "
+            f"init_from={init_from!r}, embeddings={embeddings!r}")
     if init_from is not None and embeddings is not None:
         raise ValueError(
             "--init-from takes the LM's embedding; --embeddings would "
             "overwrite it. Pass one of them. Received: "
             f"init_from={init_from!r}, embeddings={embeddings!r}")
-    from training import transfer
-    from zoo.models import factory
-
     if embeddings is not None:
         if not os.path.isfile(embeddings):
             from training.data import DataError
@@ -578,8 +604,11 @@ def _resume(stored, preset, given, overrides, seed, validation_split):
 
 def _load_data(family, preset, data, overrides, stored, seed, validation_split,
                validation_data=None, validation_group=None, add_texts=None,
-               validation_seed=None):
-    """Loads the data and returns `(data, model_overrides)`."""
+               validation_seed=None, lm_run=None):
+    """Loads the data and returns `(data, model_overrides)`.
+
+    A language model started from another (`lm_run`, not resumed) reads
+    its corpus with that LM's vocabulary and level."""
     from training.data import load_language_model, load_text_classification
     from training.data import resolve_source
     from zoo.models import factory
@@ -614,6 +643,8 @@ def _load_data(family, preset, data, overrides, stored, seed, validation_split,
         vocab = None
         if stored is not None and os.path.exists(stored.vocab_path):
             vocab = stored.vocabulary
+        elif lm_run is not None:
+            vocab = lm_run.vocabulary
         level = (stored.level if stored is not None else None) or \
             overrides.get("level") or (config.get("level") if preset in
                                        factory.list_models() else None) or "auto"
@@ -627,6 +658,10 @@ def _load_data(family, preset, data, overrides, stored, seed, validation_split,
                                   max_tokens=max_tokens,
                                   validation_fraction=validation_split or 0.1,
                                   add_texts=add_texts)
+        if lm_run is not None and stored is None:
+            from training import transfer
+
+            transfer.check_standardize(lm_run, obj)
         size = overrides.get("vocabulary_size")
         if size is not None and size < len(obj.vocab):
             raise ValueError(

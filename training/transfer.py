@@ -12,6 +12,14 @@
 - `--embeddings FILE`: word vectors in the GloVe / word2vec text format
   (`word v1 ... vd` per line; a word2vec `count dim` first line is
   skipped) initialise the embedding rows of the words they cover.
+- `--init-from LM_RUN_DIR` on a language model (ULMFiT's second stage): the
+  new LM keeps the source LM's vocabulary, tokenisation and every weight,
+  and goes on training on its own corpus (e.g. the IMDB LM fine-tuned on
+  SST-2's training sentences before a classifier starts from it).
+
+Every LM run records the corpora its weights have read (`corpora`): its
+own corpus and added texts, and those of the LM it started from, so that a
+classifier's held-out check (`check_held_out`) follows the whole chain.
 
 The LM run is read through `training.run_dir`, its owner.
 """
@@ -37,8 +45,13 @@ class TransferError(ValueError):
     """`--init-from` a run that cannot start this classifier."""
 
 
-def open_language_model(run_dir):
-    """The LM run at `run_dir`, checked to be a finished word-level LM.
+def open_language_model(run_dir, *, word_level=True):
+    """The LM run at `run_dir`, checked to be a finished (word-level) LM.
+
+    Args:
+        run_dir: the LM's RUN_DIR.
+        word_level: refuse a character-level LM (a classifier's vocabulary
+            is words). Defaults to `True`.
 
     Raises:
         TransferError: missing directory, not a run, a classifier run, a
@@ -56,9 +69,9 @@ def open_language_model(run_dir):
     if run.family != "language_model":
         raise TransferError(
             f"--init-from {run_dir}: it is a {run.family} run "
-            f"({run.preset!r}); a classifier starts from a language model run "
+            f"({run.preset!r}); --init-from starts from a language model run "
             "(e.g. zoo train imdb_lm --data ../shared/data/imdb/unsup.csv)")
-    if run.level != "word":
+    if run.level != "word" and word_level:
         raise TransferError(
             f"--init-from {run_dir}: a {run.level}-level language model; a "
             "classifier's vocabulary is words, so it needs a word-level one")
@@ -70,15 +83,82 @@ def open_language_model(run_dir):
     return run
 
 
+def corpora(run) -> list:
+    """The corpora whose texts the LM run's weights have read.
+
+    Its own corpus (a `.csv`/`.tsv` file of texts; its last share was
+    validation, the rest trained on), its `--add-texts` file (with the
+    carve it left out), then what the LM it started from (`--init-from`)
+    had read, as its `config.json` records it.
+
+    Returns:
+        A list of `{"source", "sha256", "role", "leave_out"}`: `role` is
+        `"corpus"` or `"added"`; `leave_out` is the carve by group an added
+        file left out, else `None`.
+    """
+    from training.data.files import file_sha256
+    from training.data.sources import resolve_source
+
+    found = []
+    data = run.data
+    digest = data.get("sha256")
+    if digest is None and data.get("source"):
+        # Runs written before the corpus's digest was recorded.
+        try:
+            src = resolve_source(data["source"])
+        except DataError:
+            src = None
+        if src is not None and src.kind in ("csv", "tsv"):
+            digest = file_sha256(src.path)
+    if digest is not None:
+        found.append({"source": data.get("source"), "sha256": digest,
+                      "role": "corpus", "leave_out": None})
+    added = data.get("added_texts")
+    if added:
+        found.append({"source": added["source"], "sha256": added["sha256"],
+                      "role": "added", "leave_out": added.get("leave_out")})
+    inherited = ((run.config.get("transfer") or {}).get("init_from") or {})
+    found.extend(dict(c) for c in inherited.get("corpora") or [])
+    return found
+
+
+class _Digests:
+    """SHA-256 of the `.csv`/`.tsv` files named by SOURCE strings, each
+    file read once."""
+
+    def __init__(self):
+        self._seen = {}
+
+    def of(self, spec):
+        from training.data.files import file_sha256
+        from training.data.sources import resolve_source
+
+        if spec not in self._seen:
+            try:
+                src = resolve_source(spec)
+            except DataError:
+                src = None
+            self._seen[spec] = (file_sha256(src.path) if src is not None
+                                and src.kind in ("csv", "tsv") else None)
+        return self._seen[spec]
+
+
+def _inherited_count(run) -> int:
+    return len(((run.config.get("transfer") or {}).get("init_from")
+                or {}).get("corpora") or [])
+
+
 def check_held_out(run, data, *, validation_data, validation_group,
                    validation_split, seed) -> None:
     """Refuses a classifier whose validation texts the LM was trained on.
 
-    A language model trained with `--add-texts FILE` saw FILE's texts,
-    except the validation carve it left out (`--leave-out-group`). A
-    classifier started from it may validate on a carve of FILE only if it
-    is that same carve (group, share and seed), and may not validate on
-    FILE itself (`--validation-data FILE`). Files are compared by content.
+    A language model read its corpora (`corpora`): its own `.csv`/`.tsv`
+    corpus, the texts of `--add-texts FILE` except the validation carve it
+    left out (`--leave-out-group`), and whatever the LM it started from had
+    read. A classifier started from it may not validate on any of those
+    files (`--validation-data FILE`); it may validate on a carve of an added
+    FILE only if it is the carve left out (group, share and seed), and on
+    no carve of a corpus. Files are compared by content.
 
     Args:
         run: the LM `Run`.
@@ -89,51 +169,47 @@ def check_held_out(run, data, *, validation_data, validation_group,
 
     Raises:
         TransferError: the classifier's validation texts were in the LM's
-            corpus; the message says how to carve as the LM did.
+            corpora; the message says how to carve as the LM did.
     """
-    from training.data.files import file_sha256
-    from training.data.sources import resolve_source
-
-    added = run.data.get("added_texts")
-    if not added:
-        return
-
-    def same_file(spec):
-        try:
-            src = resolve_source(spec)
-        except DataError:
-            return False
-        return (src.kind in ("csv", "tsv")
-                and file_sha256(src.path) == added["sha256"])
-
-    seen = (f"--init-from {run.run_dir}: the language model was trained on "
-            f"the texts of {added['source']}")
-    if validation_data is not None:
-        if same_file(validation_data):
-            raise TransferError(
-                f"{seen}, so they cannot validate this classifier "
-                f"(--validation-data {validation_data}). Validate on a file "
-                "the LM did not read.")
-        return
-    if not same_file(data):
-        return
-    leave = added.get("leave_out")
+    every = corpora(run)
+    own = len(every) - _inherited_count(run)
+    digests = _Digests()
     mine = {"group": validation_group, "fraction": float(validation_split),
             "seed": int(seed)}
-    if leave is None:
-        raise TransferError(
-            f"{seen}, all of them (no --leave-out-group), and this "
-            f"classifier carves its validation from that file ({mine}): "
-            "pretraining saw its validation texts. Validate on another file "
-            "(--validation-data) or pretrain with --leave-out-group.")
-    theirs = {k: leave[k] for k in ("group", "fraction", "seed")}
-    if mine != theirs:
-        raise TransferError(
-            f"{seen} except the validation carve {theirs}; this classifier "
-            f"carves {mine}, so pretraining saw some of its validation "
-            f"texts. Carve as the LM did: --validation-group {theirs['group']} "
-            f"--validation-split {theirs['fraction']:g} "
-            f"--validation-seed {theirs['seed']} (any --seed).")
+    for i, corpus in enumerate(every):
+        via = "" if i < own else " (through the language model it started from)"
+        seen = (f"--init-from {run.run_dir}: the language model was trained "
+                f"on the texts of {corpus['source']}{via}")
+        if validation_data is not None:
+            if digests.of(validation_data) == corpus["sha256"]:
+                raise TransferError(
+                    f"{seen}, so they cannot validate this classifier "
+                    f"(--validation-data {validation_data}). Validate on a "
+                    "file the LM did not read.")
+            continue
+        if digests.of(data) != corpus["sha256"]:
+            continue
+        if corpus["role"] == "corpus":
+            raise TransferError(
+                f"{seen} (its corpus), and this classifier carves its "
+                f"validation from that file ({mine}): pretraining saw its "
+                "validation texts. Validate on another file "
+                "(--validation-data).")
+        leave = corpus.get("leave_out")
+        if leave is None:
+            raise TransferError(
+                f"{seen}, all of them (no --leave-out-group), and this "
+                f"classifier carves its validation from that file ({mine}): "
+                "pretraining saw its validation texts. Validate on another "
+                "file (--validation-data) or pretrain with --leave-out-group.")
+        theirs = {k: leave[k] for k in ("group", "fraction", "seed")}
+        if mine != theirs:
+            raise TransferError(
+                f"{seen} except the validation carve {theirs}; this "
+                f"classifier carves {mine}, so pretraining saw some of its "
+                f"validation texts. Carve as the LM did: --validation-group "
+                f"{theirs['group']} --validation-split {theirs['fraction']:g} "
+                f"--validation-seed {theirs['seed']} (any --seed).")
 
 
 def classifier_vocabulary(lm_vocab) -> list:
@@ -232,6 +308,116 @@ def copy_language_model(classifier, run) -> dict:
             "embedding_rows": rows, "stack_variables": len(mine),
             "standardize": run.data.get("standardize"),
             "vocabulary_size": len(tv)}
+
+
+# --------------------------------------------- a language model from an LM
+
+# What must match for a language model to take another's every weight.
+LM_SHAPE_KEYS = SHAPE_KEYS + ("tie_weights", "level")
+
+
+def language_model_overrides(run, overrides) -> dict:
+    """Model arguments that give a language model the source LM's shape.
+
+    The new LM takes the source's vocabulary size and everything else that
+    sizes a weight (`LM_SHAPE_KEYS`); its preset and `--set` still give
+    the dropouts and other regularisers.
+
+    Args:
+        run: the source LM `Run` (`open_language_model`).
+        overrides: what the user set on the command line (`--set`).
+
+    Returns:
+        `{"vocabulary_size": n, "embedding_dim": ..., "cell": ..., ...}`.
+
+    Raises:
+        TransferError: the user set a shape key or the vocabulary size to
+            another value; the message gives both configurations.
+    """
+    lm = run.model_config
+    defaults = dict(_SHAPE_DEFAULTS, tie_weights=True, level="word")
+    theirs = {k: lm.get(k, defaults.get(k)) for k in LM_SHAPE_KEYS}
+    if theirs.get("connection") is None:
+        theirs["connection"] = "none"
+    theirs["vocabulary_size"] = int(lm["vocabulary_size"])
+    problems = [k for k in theirs if k in overrides and overrides[k] != theirs[k]]
+    if problems:
+        mine = {k: overrides[k] for k in problems}
+        raise TransferError(
+            f"--init-from {run.run_dir}: a language model goes on with the "
+            f"source's shape and vocabulary; they differ in {problems}. "
+            f"Received: {mine}; source ({run.preset!r}): {theirs}. Leave "
+            "these out of --set (the source's are taken).")
+    return theirs
+
+
+def check_new_corpus(run, data) -> None:
+    """Refuses a corpus standardised otherwise than the source LM's, and a
+    corpus the source already read: the new run's validation (the corpus's
+    last share) would not be held out from its weights."""
+    from training.data.language_modeling import REVIEW_STANDARDIZE
+    from training.data.sources import resolve_source
+
+    try:
+        kind = resolve_source(data).kind
+    except DataError:
+        kind = None  # the loader gives the error
+    if kind is not None:
+        standardize = REVIEW_STANDARDIZE if kind in ("csv", "tsv") else None
+        _check_standardize(run, standardize, data)
+    digest = _Digests().of(data)
+    for corpus in corpora(run):
+        if digest is not None and digest == corpus["sha256"]:
+            raise TransferError(
+                f"--init-from {run.run_dir}: that language model has read "
+                f"{corpus['source']} ({corpus['role']}), the file given as "
+                f"this one's corpus ({data}), so this run's validation texts "
+                "would not be held out. Train on a corpus the source did not "
+                "read.")
+
+
+def check_standardize(run, new_data) -> None:
+    """The new corpus (`LanguageModelData`) must be tokenised as the source
+    LM's was."""
+    _check_standardize(run, new_data.standardize, new_data.source)
+
+
+def _check_standardize(run, standardize, source):
+    theirs = run.data.get("standardize")
+    if standardize != theirs:
+        raise TransferError(
+            f"--init-from {run.run_dir}: its corpus was standardised "
+            f"{theirs!r}, this corpus ({source}) {standardize!r}; the tokens "
+            "would not match the vocabulary. Train on a corpus of the same "
+            "kind.")
+
+
+def copy_language_model_weights(model, run) -> dict:
+    """Gives the language model `model` every weight of the LM `run`.
+
+    Weights are matched by path (`embedding/embeddings`, `recurrent_stack/
+    ...`); the two models must hold the same paths and shapes.
+
+    Returns:
+        A report for the run directory: the source, the variables copied
+        and the corpora the weights have read (`corpora`).
+
+    Raises:
+        TransferError: the weights differ in paths or shapes.
+    """
+    source = run.load_model()
+    theirs = {v.path: v for v in source.weights}
+    mine = {v.path: v for v in model.weights}
+    shapes = lambda d: {k: tuple(v.shape) for k, v in d.items()}  # noqa: E731
+    if shapes(mine) != shapes(theirs):
+        raise TransferError(
+            f"--init-from {run.run_dir}: the weights differ: new "
+            f"{shapes(mine)}, source {shapes(theirs)}")
+    for key, var in mine.items():
+        var.assign(np.asarray(theirs[key]))
+    return {"run_dir": run.run_dir, "preset": run.preset,
+            "variables": len(mine), "standardize": run.data.get("standardize"),
+            "vocabulary_size": len(run.vocabulary), "corpora": corpora(run)}
 
 
 # ------------------------------------------------------------ word vectors

@@ -201,12 +201,16 @@ def _pretraining_fields(pretraining, secs, met, total_budget_s):
     if pretraining is None:
         return met, {}
     before = c.read_json(os.path.join(c.RESULTS_DIR, f"{pretraining}.json"))
-    total = secs + before["training_seconds"]
+    # An LM that started from another counts that one's seconds too.
+    earlier = before.get("seconds_with_pretraining", before["training_seconds"])
+    total = secs + earlier
     if total_budget_s is not None and met is not None:
         met = met and total <= total_budget_s
     return met, {
         "pretraining": {"recipe": pretraining,
                         "training_seconds": before["training_seconds"],
+                        **({"seconds_with_pretraining": earlier}
+                           if "seconds_with_pretraining" in before else {}),
                         "command": before["command"],
                         "value": before["value"], "metric": before["metric"]},
         "seconds_with_pretraining": round(total, 1),

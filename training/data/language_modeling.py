@@ -44,6 +44,13 @@ class LanguageModelData:
             directory: `{"how": ..., "fraction": ...}`; `fraction` is the
             share of a text file held out at its end, or `None` for the
             source's own split.
+        standardize: how each text of a `.csv`/`.tsv` corpus was
+            standardised before it was split into words, else `None`.
+        added_texts: what `--add-texts` added (`AddedTexts`' record), or
+            `None`.
+        sha256: the SHA-256 of a `.csv`/`.tsv` corpus file, so that a
+            classifier started from the LM can tell whether it validates on
+            texts the LM read (`training.transfer.corpora`), else `None`.
     """
 
     train: np.ndarray
@@ -58,6 +65,7 @@ class LanguageModelData:
     validation_carve: dict = dataclasses.field(default_factory=dict)
     standardize: str | None = None
     added_texts: dict | None = None
+    sha256: str | None = None
 
     def split(self, name: str) -> np.ndarray:
         ids = getattr(self, name)
@@ -83,6 +91,7 @@ class LanguageModelData:
             "standardize": self.standardize,
             "counts": dict(self.counts),
             **({"added_texts": dict(self.added_texts)} if self.added_texts else {}),
+            **({"sha256": self.sha256} if self.sha256 else {}),
         }
 
 
@@ -432,7 +441,8 @@ def _load_reviews(src, *, vocab, max_tokens, validation_fraction, oov_token,
         description="; ".join(described), source=src.spec, counts=counts,
         validation_carve={"how": "the last share of the texts, whole texts",
                           "fraction": float(validation_fraction)},
-        standardize=REVIEW_STANDARDIZE, added_texts=added)
+        standardize=REVIEW_STANDARDIZE, added_texts=added,
+        sha256=file_sha256(src.path))
 
 
 # ------------------------------------------------------------------ batching
