@@ -204,15 +204,94 @@ def test_runs_without_a_recorded_digest_hash_their_corpus(files, lm1):
     assert transfer.corpora(run)[0]["sha256"] == digest
 
 
+def _embedding(run_dir, which="best"):
+    return np.asarray(rd.open_run(run_dir).load_model(which)
+                      .get_layer("embedding").embeddings)
+
+
 def test_resume_goes_on_from_its_own_weights(files, lm1, tmp_path):
+    """`--resume` with the same `--set` (as the recipe passes them) restores
+    the run's backup, not the source's weights."""
     out = str(tmp_path / "r")
-    first = training.train(
-        "imdb_lm", files["task"], out=out, epochs=1, batch_size=4, bptt=10,
-        init_from=lm1.run_dir, max_steps_per_epoch=2, verbose=0)
+    common = dict(batch_size=4, bptt=10, max_steps_per_epoch=2, verbose=0,
+                  overrides={"output_dropout": 0.4})
+    training.train("imdb_lm", files["task"], out=out, epochs=1,
+                   init_from=lm1.run_dir, learning_rate=0.05, **common)
+    after_one = _embedding(out, "last")
+    assert not np.allclose(after_one, _embedding(lm1.run_dir), atol=1e-3)
     resumed = training.train("imdb_lm", files["task"], out=out, epochs=2,
-                             max_steps_per_epoch=2, resume=True, verbose=0)
+                             resume=True, **common)
     assert resumed.metrics["epochs_completed"] == 2
-    assert resumed.config["transfer"] == first.config["transfer"]
+    # a second epoch at lr 0.05 moved on from epoch 1's weights, not from
+    # the source's: they are closer to epoch 1's
+    after_two = _embedding(out, "last")
+    assert (np.abs(after_two - after_one).max()
+            < np.abs(after_two - _embedding(lm1.run_dir)).max())
+    with pytest.raises(ValueError, match="cannot resume with model overrides"):
+        training.train("imdb_lm", files["task"], out=out, epochs=3, resume=True,
+                       **dict(common, overrides={"output_dropout": 0.2}))
+
+
+def test_resume_before_the_first_backup_starts_from_the_source(files, lm1,
+                                                               tmp_path):
+    import shutil
+
+    out = str(tmp_path / "k")
+    common = dict(batch_size=4, bptt=10, max_steps_per_epoch=1, verbose=0,
+                  learning_rate=1e-9)
+    training.train("imdb_lm", files["task"], out=out, epochs=1,
+                   init_from=lm1.run_dir, **common)
+    # as if killed in its first epoch: config.json and vocab.txt, no backup
+    for name in ("backup", "model.keras", "last.keras", "metrics.json"):
+        path = os.path.join(out, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+    resumed = training.train("imdb_lm", files["task"], out=out, epochs=1,
+                             resume=True, **common)
+    assert resumed.metrics["epochs_completed"] == 1
+    np.testing.assert_allclose(_embedding(out), _embedding(lm1.run_dir),
+                               atol=1e-5)
+
+
+def test_resume_into_a_new_directory_is_checked_as_a_new_run(files, lm2,
+                                                            tmp_path):
+    with pytest.raises(transfer.TransferError, match="its corpus"):
+        training.train("imdb_transfer", files["task"], out=str(tmp_path / "n"),
+                       epochs=1, overrides=CLF, init_from=lm2.run_dir,
+                       resume=True, verbose=0)
+
+
+def test_a_char_level_lm_goes_on_from_another_on_a_new_file(tmp_path):
+    a = str(write(tmp_path / "a.txt", "to be or not to be, that is it. " * 40))
+    b = str(write(tmp_path / "b.txt", "not a bee but a bat, it is so. " * 40))
+    small = {"units": 8, "embedding_dim": 8, "num_layers": 1}
+    first = training.train("language_model", a, out=str(tmp_path / "c1"),
+                           epochs=1, batch_size=2, bptt=8, max_steps_per_epoch=2,
+                           overrides=small, verbose=0)
+    assert rd.open_run(first.run_dir).data["sha256"].startswith("sha256:")
+    with pytest.raises(transfer.TransferError, match="has read"):
+        training.train("language_model", a, out=str(tmp_path / "c2"), epochs=1,
+                       init_from=first.run_dir, verbose=0)
+    second = training.train("language_model", b, out=str(tmp_path / "c3"),
+                            epochs=1, batch_size=2, bptt=8,
+                            max_steps_per_epoch=1, learning_rate=1e-9,
+                            init_from=first.run_dir, verbose=0)
+    assert rd.open_run(second.run_dir).vocabulary.tokens == \
+        rd.open_run(first.run_dir).vocabulary.tokens
+    assert second.run.level == "char"
+    np.testing.assert_allclose(_embedding(second.run_dir),
+                               _embedding(first.run_dir), atol=1e-5)
+
+
+def test_an_old_run_whose_corpus_is_gone_is_refused(files, lm1, tmp_path):
+    run = rd.open_run(lm1.run_dir)
+    data = {k: v for k, v in run.data.items() if k != "sha256"}
+    data["source"] = str(tmp_path / "moved" / "unsup.csv")
+    run.config = dict(run.config, data=data)
+    with pytest.raises(transfer.TransferError, match="cannot be read here"):
+        transfer.corpora(run)
 
 
 # ---------------------------------------------------------------- errors

@@ -104,10 +104,12 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             one validation set (and can all start from an LM that left out
             that carve). Recorded with the carve. Defaults to `None`
             (`seed` seeds the carve too).
-        init_from: classifiers: a word-level language model's RUN_DIR;
-            the classifier takes its vocabulary, tokenisation, embedding
-            and recurrent stack (`training.transfer`). Its shape must match
-            the LM's. Defaults to `None`.
+        init_from: a language model's RUN_DIR. Classifiers (from a
+            word-level LM) take its vocabulary, tokenisation, embedding and
+            recurrent stack, and their shape must match the LM's. Language
+            models (ULMFiT's second stage) take its vocabulary, shape and
+            every weight and train on a corpus it has not read
+            (`training.transfer`). Defaults to `None`.
         embeddings: classifiers: a GloVe / word2vec text file whose vectors
             initialise the embedding rows of the words they cover (the
             count found is printed and recorded). Defaults to `None`.
@@ -200,7 +202,9 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
                              data=data)
     _check_validation_seed(family, preset, validation_seed, validation_data,
                            validation_split)
-    if lm_run is not None and not resume and family == "sentiment_classifier":
+    # `--resume` of a missing or empty RUN_DIR starts a new run.
+    resuming = resume and os.path.exists(rd.path(out, rd.CONFIG))
+    if lm_run is not None and not resuming and family == "sentiment_classifier":
         from training import transfer
 
         transfer.check_held_out(
@@ -237,12 +241,17 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
 
             add_texts = AddedTexts.from_record(added)
         transfer_record = stored.config.get("transfer") or {}
-        if (init_from is None and transfer_record.get("init_from")
-                and family == "sentiment_classifier"):
+        if init_from is None and transfer_record.get("init_from"):
             from training import transfer
 
-            lm_run = transfer.open_language_model(
-                transfer_record["init_from"]["run_dir"])
+            if family == "sentiment_classifier":
+                lm_run = transfer.open_language_model(
+                    transfer_record["init_from"]["run_dir"])
+            elif rd.backup_epoch(rd.path(out, rd.BACKUP)) == 0:
+                # Stopped before its first backup: it starts again from
+                # the source's weights.
+                lm_run = transfer.open_language_model(
+                    transfer_record["init_from"]["run_dir"], word_level=False)
     else:
         recipe = recipe_lib.resolve(preset, family, given)
         if lm_run is not None and family == "language_model":
@@ -291,11 +300,13 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             if family == "language_model":
                 model = factory.build(preset, **model_overrides, stateful=True,
                                       batch_size=per_replica)
-                if lm_run is not None and stored is None:
+                if lm_run is not None:
                     from training import transfer
 
-                    transfer_report["init_from"] = \
-                        transfer.copy_language_model_weights(model, lm_run)
+                    # (a resumed run then restores its backup, if any)
+                    report = transfer.copy_language_model_weights(model, lm_run)
+                    if stored is None:
+                        transfer_report["init_from"] = report
             elif lm_run is not None:
                 from training import transfer
 
@@ -591,7 +602,9 @@ def _resume(stored, preset, given, overrides, seed, validation_split):
         raise ValueError(f"cannot resume: the run trains {stored.preset!r}, "
                          f"not {preset!r}")
     recipe = recipe_lib.for_resume(stored.training, given)
-    if overrides and overrides != stored.overrides:
+    # Those given again must be the run's (a language model started from
+    # another also recorded the source's shape among them).
+    if overrides and {**stored.overrides, **overrides} != stored.overrides:
         raise ValueError(f"cannot resume with model overrides {overrides}: the "
                          f"run was started with {stored.overrides}")
     if seed is not None and seed != stored.seed:

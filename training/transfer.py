@@ -86,10 +86,15 @@ def open_language_model(run_dir, *, word_level=True):
 def corpora(run) -> list:
     """The corpora whose texts the LM run's weights have read.
 
-    Its own corpus (a `.csv`/`.tsv` file of texts; its last share was
-    validation, the rest trained on), its `--add-texts` file (with the
-    carve it left out), then what the LM it started from (`--init-from`)
-    had read, as its `config.json` records it.
+    Its own corpus (a `.csv`/`.tsv` file of texts or a `.txt` file; its
+    last share was validation, the rest trained on; PTB folders and TFDS
+    datasets are not listed), its `--add-texts` file (with the carve it
+    left out), then what the LM it started from (`--init-from`) had read,
+    as its `config.json` records it.
+
+    Raises:
+        TransferError: a run written before corpus digests were recorded
+            names a `.csv`/`.tsv` corpus that cannot be read here.
 
     Returns:
         A list of `{"source", "sha256", "role", "leave_out"}`: `role` is
@@ -102,14 +107,19 @@ def corpora(run) -> list:
     found = []
     data = run.data
     digest = data.get("sha256")
-    if digest is None and data.get("source"):
-        # Runs written before the corpus's digest was recorded.
+    source = data.get("source") or ""
+    if digest is None and source.lower().endswith((".csv", ".tsv")):
+        # Runs written before the corpus's digest was recorded hash the
+        # file they name; one that cannot be read is not passed over.
         try:
-            src = resolve_source(data["source"])
-        except DataError:
-            src = None
-        if src is not None and src.kind in ("csv", "tsv"):
-            digest = file_sha256(src.path)
+            digest = file_sha256(resolve_source(source).path)
+        except DataError as e:
+            raise TransferError(
+                f"--init-from {run.run_dir}: the language model was trained "
+                f"on {source}, which cannot be read here ({e}); its run "
+                "predates the corpus digest in config.json, so which texts "
+                "it read cannot be checked. Run from the directory it was "
+                "trained in, or restore the file.") from None
     if digest is not None:
         found.append({"source": data.get("source"), "sha256": digest,
                       "role": "corpus", "leave_out": None})
@@ -139,7 +149,8 @@ class _Digests:
             except DataError:
                 src = None
             self._seen[spec] = (file_sha256(src.path) if src is not None
-                                and src.kind in ("csv", "tsv") else None)
+                                and src.kind in ("csv", "tsv", "text")
+                                else None)
         return self._seen[spec]
 
 

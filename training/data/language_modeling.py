@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
 import os
 import numpy as np
 
@@ -48,9 +49,10 @@ class LanguageModelData:
             standardised before it was split into words, else `None`.
         added_texts: what `--add-texts` added (`AddedTexts`' record), or
             `None`.
-        sha256: the SHA-256 of a `.csv`/`.tsv` corpus file, so that a
-            classifier started from the LM can tell whether it validates on
-            texts the LM read (`training.transfer.corpora`), else `None`.
+        sha256: the SHA-256 of a `.csv`/`.tsv` or `.txt` corpus file, so
+            that a classifier or an LM started from this one can tell
+            whether it validates on texts it read
+            (`training.transfer.corpora`), else `None`.
     """
 
     train: np.ndarray
@@ -282,6 +284,7 @@ def load_language_model(
     texts: dict = {}  # split -> str
     described = []
     carve = {"how": "the source's validation split", "fraction": None}
+    digest = None
     if src.kind == "ptb":
         fp = Fingerprint("language_model/folder")
         for split, path in src.files.items():
@@ -295,6 +298,7 @@ def load_language_model(
         fp = Fingerprint("language_model/file")
         raw = read_bytes(src.path)
         fp.update_bytes(os.path.basename(src.path), raw)
+        digest = "sha256:" + hashlib.sha256(raw).hexdigest()
         whole = decode_utf8(raw, src.path)
         cut = int(round(len(whole) * (1.0 - validation_fraction)))
         if cut <= 1 or cut >= len(whole) - 1:
@@ -373,6 +377,7 @@ def load_language_model(
         source=src.spec,
         counts=counts,
         validation_carve=carve,
+        sha256=digest,
     )
 
 
