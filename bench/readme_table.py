@@ -21,9 +21,10 @@ SCHEMA = "rnn-zoo/reproduction/v1"
 ORDER = ("sst2_bigru_highway", "sst2_transfer", "sst2_transfer_weight_drop_lm",
          "sst2_transfer_ensemble", "sst2_transfer_ensemble_ema",
          "sst2_transfer_ensemble_weight_drop", "sst2_transfer_ensemble_epochs10",
-         "sst2_transfer_ensemble_epochs14",
+         "sst2_transfer_ensemble_epochs14", "sst2_transfer_ensemble_lm_finetune",
+         "sst2_transfer_ensemble_lm_finetune_epochs1",
          "imdb_bilstm", "imdb_lm", "imdb_lm_added_texts", "imdb_lm_schedule6000",
-         "imdb_lm_weight_drop",
+         "imdb_lm_weight_drop", "sst2_lm", "sst2_lm_epochs1",
          "imdb_fast", "imdb_transfer", "imdb_transfer_weight_drop_lm",
          "imdb_transfer_weight_drop_lm_epochs5", "imdb_transfer_ensemble",
          "imdb_transfer_ensemble4", "imdb_transfer_ensemble_fresh4",
@@ -41,7 +42,8 @@ ORDER = ("sst2_bigru_highway", "sst2_transfer", "sst2_transfer_weight_drop_lm",
          "shakespeare_cpu_gru_xeon_dropout02_seed1338",
          "ablation_connections", "ptb_small",
          "ptb_small_bf16", "ptb_regularized", "ptb_regularized_one_cycle",
-         "ptb_regularized_one_cycle_dropout04", "ptb_awd_cpu", "ptb_awd_cpu_one_cycle", "ablation_awd")
+         "ptb_regularized_one_cycle_dropout04",
+         "ptb_regularized_one_cycle_batch40", "ptb_awd_cpu", "ptb_awd_cpu_one_cycle", "ablation_awd")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
