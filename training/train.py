@@ -671,10 +671,6 @@ def _load_data(family, preset, data, overrides, stored, seed, validation_split,
                                   max_tokens=max_tokens,
                                   validation_fraction=validation_split or 0.1,
                                   add_texts=add_texts)
-        if lm_run is not None and stored is None:
-            from training import transfer
-
-            transfer.check_standardize(lm_run, obj)
         size = overrides.get("vocabulary_size")
         if size is not None and size < len(obj.vocab):
             raise ValueError(

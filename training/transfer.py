@@ -387,13 +387,8 @@ def check_new_corpus(run, data) -> None:
                 "read.")
 
 
-def check_standardize(run, new_data) -> None:
-    """The new corpus (`LanguageModelData`) must be tokenised as the source
-    LM's was."""
-    _check_standardize(run, new_data.standardize, new_data.source)
-
-
 def _check_standardize(run, standardize, source):
+    """The new corpus must be tokenised as the source LM's was."""
     theirs = run.data.get("standardize")
     if standardize != theirs:
         raise TransferError(
