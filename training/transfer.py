@@ -127,8 +127,7 @@ def corpora(run) -> list:
     if added:
         found.append({"source": added["source"], "sha256": added["sha256"],
                       "role": "added", "leave_out": added.get("leave_out")})
-    inherited = ((run.config.get("transfer") or {}).get("init_from") or {})
-    found.extend(dict(c) for c in inherited.get("corpora") or [])
+    found.extend(dict(c) for c in _inherited(run))
     return found
 
 
@@ -154,9 +153,10 @@ class _Digests:
         return self._seen[spec]
 
 
-def _inherited_count(run) -> int:
-    return len(((run.config.get("transfer") or {}).get("init_from")
-                or {}).get("corpora") or [])
+def _inherited(run) -> list:
+    """The corpora the LM `run` started from had read (`config.json`)."""
+    return (((run.config.get("transfer") or {}).get("init_from") or {})
+            .get("corpora") or [])
 
 
 def check_held_out(run, data, *, validation_data, validation_group,
@@ -183,7 +183,7 @@ def check_held_out(run, data, *, validation_data, validation_group,
             corpora; the message says how to carve as the LM did.
     """
     every = corpora(run)
-    own = len(every) - _inherited_count(run)
+    own = len(every) - len(_inherited(run))
     digests = _Digests()
     mine = {"group": validation_group, "fraction": float(validation_split),
             "seed": int(seed)}
