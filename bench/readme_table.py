@@ -23,8 +23,11 @@ ORDER = ("sst2_bigru_highway", "sst2_transfer", "sst2_transfer_weight_drop_lm",
          "sst2_transfer_ensemble_weight_drop", "sst2_transfer_ensemble_epochs10",
          "sst2_transfer_ensemble_epochs14", "sst2_transfer_ensemble_lm_finetune",
          "sst2_transfer_ensemble_lm_finetune_epochs1",
+         "sst2_transfer_ensemble_seeds6", "sst2_transfer_ensemble_backward",
+         "sst2_transfer_ensemble_fwd_bwd",
          "imdb_bilstm", "imdb_lm", "imdb_lm_added_texts", "imdb_lm_schedule6000",
-         "imdb_lm_weight_drop", "sst2_lm", "sst2_lm_epochs1",
+         "imdb_lm_weight_drop", "imdb_lm_weight_drop_backward", "sst2_lm",
+         "sst2_lm_epochs1",
          "imdb_fast", "imdb_transfer", "imdb_transfer_weight_drop_lm",
          "imdb_transfer_weight_drop_lm_epochs5", "imdb_transfer_ensemble",
          "imdb_transfer_ensemble4", "imdb_transfer_ensemble_fresh4",
@@ -157,6 +160,11 @@ def fmt_time_with_pretraining(r):
             # an LM that started from another: that one's seconds too
             earlier = before["seconds_with_pretraining"] - before["training_seconds"]
             t += f" + {fmt_time(earlier)} earlier"
+        for more in r.get("more_pretraining", ()):
+            t += f" + {fmt_time(more['training_seconds'])} {more['recipe']}"
+            if more.get("seconds_with_pretraining") is not None:
+                t += (f" + {fmt_time(more['seconds_with_pretraining'] - more['training_seconds'])}"
+                      " earlier")
         t += ")"
     return t
 

@@ -129,7 +129,8 @@ def export_model(model, models_dir, name, *, vocabulary=None,
 
     Raises:
         ExportError: bad name/version/label, the version exists without
-            `overwrite`, bad warmup texts, or the model cannot be exported.
+            `overwrite`, bad warmup texts, a backward language model, or
+            the model cannot be exported.
     """
     from training import reports
 
@@ -137,6 +138,13 @@ def export_model(model, models_dir, name, *, vocabulary=None,
     md.check_label(label)
     models_dir = os.path.abspath(os.fspath(models_dir))
     family = family_of(model)
+    if family == "language_model" and getattr(model, "reverse", False):
+        raise ExportError(
+            f"{name}: a backward language model (reverse=True) reads text "
+            "from its last token to its first, and the serving signatures "
+            "(`score`, `generate`) read it forward; export the classifiers "
+            "that start from it instead. Received: a LanguageModel with "
+            "reverse=True")
     if family == "language_model" and vocabulary is not None:
         vocabulary = as_vocabulary(vocabulary)
     requests, warmup_info = [], {"path": None, "requests": 0, "texts": 0,

@@ -154,3 +154,9 @@ def test_training_time_names_each_language_model_of_a_chain(table):
                              "seconds_with_pretraining": 3780.0}}
     assert table.fmt_time_with_pretraining(chain) == (
         "1 min 00 s (+ 3 min 00 s sst2_lm + 60 min 00 s earlier)")
+    both = {"training_seconds": 60.0, "seconds_with_pretraining": 7260.0,
+            "pretraining": {"recipe": "imdb_lm", "training_seconds": 3600.0},
+            "more_pretraining": [{"recipe": "imdb_lm_backward",
+                                  "training_seconds": 3600.0}]}
+    assert table.fmt_time_with_pretraining(both) == (
+        "1 min 00 s (+ 60 min 00 s imdb_lm + 60 min 00 s imdb_lm_backward)")

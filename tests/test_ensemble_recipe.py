@@ -111,3 +111,65 @@ def test_pretraining_seconds_follow_a_chain_of_language_models(tmp_path, monkeyp
     assert f["seconds_with_pretraining"] == 4300.0
     assert f["pretraining"]["training_seconds"] == 300.0
     assert f["pretraining"]["seconds_with_pretraining"] == 3300.0
+
+
+@pytest.mark.slow
+def test_ensemble_of_two_groups_reuses_finished_members(tmp_path, monkeypatch):
+    """`groups` (the forward and backward members of
+    `sst2_transfer_ensemble_fwd_bwd.py`): one member per seed and group,
+    finished ones reused, all of them evaluated together."""
+    module = load_script("bench/reproduce/sst2_transfer_ensemble_fwd_bwd.py",
+                         "fwd_bwd_recipe")
+    c = module._recipe.c
+    monkeypatch.setattr(c, "RESULTS_DIR", str(tmp_path / "results"))
+    os.makedirs(c.RESULTS_DIR)
+    data = write_sentiment_csv(tmp_path / "reviews.csv")
+    common = [*TINY, "--validation-seed", "7"]
+    a = argparse.Namespace(seeds=[1], out=str(tmp_path / "both"), epochs=1, extra=[],
+                           collect=False, resume=True, eval_batch_size=None,
+                           name="both", note=None)
+    groups = [("forward", str(tmp_path / "fwd"), common),
+              ("backward", str(tmp_path / "bwd"), [*common, "--set", "reverse=true"])]
+
+    def run(name):
+        a.name = name
+        module._recipe.run_ensemble(
+            a, recipe="both", preset="sentiment_classifier", data=data,
+            metric="accuracy", target={"metric": "accuracy", "op": ">=", "value": 0.0},
+            anchor="-", task="tiny", split="validation", member_args=None,
+            groups=groups)
+        with open(tmp_path / "results" / f"{name}.json") as f:
+            return json.load(f)
+
+    r = run("both")
+    dirs = [str(tmp_path / "fwd" / "seed1"), str(tmp_path / "bwd" / "seed1")]
+    assert [(m["group"], m["seed"]) for m in r["members"]] == [
+        ("forward", 1), ("backward", 1)]
+    assert "reverse=true" in r["members"][1]["command"]
+    assert "reverse=true" not in r["members"][0]["command"]
+    assert r["value"] == pytest.approx(training.evaluate_ensemble(dirs, data)["accuracy"])
+    assert "group" in r["value_note"]
+    assert (tmp_path / "both" / "curves_both.png").stat().st_size > 0
+    # a second run reuses both finished members: same commands and seconds
+    again = run("both_again")
+    assert [m["command"] for m in again["members"]] == [m["command"] for m in r["members"]]
+    assert [m["training_seconds"] for m in again["members"]] == [
+        m["training_seconds"] for m in r["members"]]
+    assert again["value"] == r["value"]
+
+
+def test_pretraining_of_two_language_models_counts_both(tmp_path, monkeypatch):
+    module = load_script("bench/reproduce/sst2_transfer_ensemble_fwd_bwd.py",
+                         "fwd_bwd_recipe")
+    c = module._recipe.c
+    monkeypatch.setattr(c, "RESULTS_DIR", str(tmp_path))
+    for name, secs in (("fwd", 3000.0), ("bwd", 3100.0)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(
+            {"training_seconds": secs, "command": ["zoo", "train", "imdb_lm"],
+             "value": 170.0, "metric": "perplexity"}))
+    met, f = module._recipe._pretraining_fields(["fwd", "bwd"], 1000.0, True, 7000)
+    assert f["seconds_with_pretraining"] == 7100.0 and met is False
+    assert f["pretraining"]["recipe"] == "fwd"
+    assert [m["recipe"] for m in f["more_pretraining"]] == ["bwd"]
+    assert module._recipe._pretraining_fields("fwd", 1.0, True, None)[1].get(
+        "more_pretraining") is None

@@ -83,6 +83,17 @@ def test_lm_space_rejects_classifier_keys():
         tn.build_space("ptb_small", {"pooling": {"choice": ["max"]}})
 
 
+def test_lm_direction_is_fixed_not_searched():
+    """`reverse` (a backward LM) changes how the corpus, loaded once, is
+    read: it may be fixed, not searched, and only as a bool."""
+    with pytest.raises(ValueError, match="fix it .*Received: reverse="):
+        tn.build_space("ptb_small", {"reverse": {"choice": [True, False]}})
+    with pytest.raises(ValueError, match="reverse"):
+        tn.build_space("ptb_small", None, {"reverse": 1})
+    searched, fixed = tn.build_space("ptb_small", None, {"reverse": True})
+    assert fixed["reverse"] is True and "reverse" not in searched
+
+
 def test_cli_show_space_and_usage_errors(capsys):
     assert tn.main(["sst2_bigru_highway", "--show-space", "--fix", "cell=gru"]) == 0
     out = json.loads(capsys.readouterr().out)

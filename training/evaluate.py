@@ -208,7 +208,8 @@ def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
             added = None
         loaded = load_language_model(
             data, level=run.level, vocab=run.vocabulary,
-            validation_fraction=carve.fraction or 0.1, add_texts=added)
+            validation_fraction=carve.fraction or 0.1, add_texts=added,
+            reverse=bool(run.model_config.get("reverse", False)))
         ids = getattr(loaded, split)
         if ids is None:
             raise ValueError(

@@ -252,6 +252,10 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
                 # the source's weights.
                 lm_run = transfer.open_language_model(
                     transfer_record["init_from"]["run_dir"], word_level=False)
+        if lm_run is not None and family == "sentiment_classifier":
+            from training import transfer
+
+            transfer.check_resumed_direction(stored, lm_run)
     else:
         recipe = recipe_lib.resolve(preset, family, given)
         if lm_run is not None and family == "language_model":
@@ -311,9 +315,9 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
                 from training import transfer
 
                 _, config = factory.resolve(preset, **model_overrides)
-                model = factory.build(preset, **model_overrides,
-                                      **transfer.classifier_overrides(
-                                          lm_run, config, overrides))
+                model = factory.build(preset, **{
+                    **model_overrides,
+                    **transfer.classifier_overrides(lm_run, config, overrides)})
                 report = transfer.copy_language_model(model, lm_run)
                 model.adapt_ngram_vocabulary(data_obj.train.texts,
                                              data_obj.train.labels)
@@ -670,7 +674,8 @@ def _load_data(family, preset, data, overrides, stored, seed, validation_split,
         obj = load_language_model(data, level=level, vocab=vocab,
                                   max_tokens=max_tokens,
                                   validation_fraction=validation_split or 0.1,
-                                  add_texts=add_texts)
+                                  add_texts=add_texts,
+                                  reverse=bool(config.get("reverse", False)))
         size = overrides.get("vocabulary_size")
         if size is not None and size < len(obj.vocab):
             raise ValueError(

@@ -240,14 +240,17 @@ def classifier_overrides(run, preset_config, overrides) -> dict:
         overrides: what the user set on the command line.
 
     Returns:
-        `{"vocabulary_size": n, "standardize": s}`; `copy_language_model`
-        then sets the vocabulary itself.
+        `{"vocabulary_size": n, "standardize": s, "reverse": r}`: the
+        classifier reads its texts in the LM's direction (`reverse=True`
+        from a backward LM); `copy_language_model` then sets the
+        vocabulary itself.
 
     Raises:
         TransferError: the classifier's shape (embedding width, cell,
-            units, layers, connection, layer norm, projection, direction)
-            differs from the LM's,
-            or the user set another vocabulary size or standardisation;
+            units, layers, connection, layer norm, projection,
+            `bidirectional`) differs from the LM's,
+            or the user set another vocabulary size, standardisation or
+            direction (`reverse`);
             the message gives both configurations.
     """
     lm = run.model_config
@@ -271,12 +274,36 @@ def classifier_overrides(run, preset_config, overrides) -> dict:
     standardize = run.data.get("standardize")
     tokens = classifier_vocabulary(vocab)
     size = len(tokens) + 2
-    for key, value in (("vocabulary_size", size), ("standardize", standardize)):
+    reverse = bool(lm.get("reverse", False))
+    taken = {"vocabulary_size": size, "standardize": standardize,
+             "reverse": reverse}
+    for key, value in taken.items():
         if key in overrides and overrides[key] != value:
             raise TransferError(
                 f"--init-from {run.run_dir}: the classifier takes the LM's "
                 f"{key} ({value!r}). Received: {key}={overrides[key]!r}")
-    return {"vocabulary_size": size, "standardize": standardize}
+    return taken
+
+
+def check_resumed_direction(stored, run) -> None:
+    """A resumed classifier (`stored`) and the LM `run` it is resumed with
+    read text in the same direction (`reverse`).
+
+    Raises:
+        TransferError: one is a backward model and the other is not.
+    """
+    mine = bool(stored.model_config.get("reverse", False))
+    theirs = bool(run.model_config.get("reverse", False))
+    if mine != theirs:
+        started = ((stored.config.get("transfer") or {}).get("init_from")
+                   or {}).get("run_dir")
+        raise TransferError(
+            f"--resume {stored.run_dir}: the run reads its texts "
+            f"{'backwards' if mine else 'forwards'} (reverse={mine}), but "
+            f"--init-from {run.run_dir} is a "
+            f"{'backward' if theirs else 'forward'} language model "
+            f"(reverse={theirs}). Resume with the LM it started from"
+            f"{f' ({started})' if started else ''}.")
 
 
 def copy_language_model(classifier, run) -> dict:
@@ -324,7 +351,8 @@ def copy_language_model(classifier, run) -> dict:
 # --------------------------------------------- a language model from an LM
 
 # What must match for a language model to take another's every weight.
-LM_SHAPE_KEYS = SHAPE_KEYS + ("tie_weights", "level")
+# (`reverse`: a backward LM goes on reading backwards.)
+LM_SHAPE_KEYS = SHAPE_KEYS + ("tie_weights", "level", "reverse")
 
 
 def language_model_overrides(run, overrides) -> dict:
@@ -346,7 +374,8 @@ def language_model_overrides(run, overrides) -> dict:
             another value; the message gives both configurations.
     """
     lm = run.model_config
-    defaults = dict(_SHAPE_DEFAULTS, tie_weights=True, level="word")
+    defaults = dict(_SHAPE_DEFAULTS, tie_weights=True, level="word",
+                    reverse=False)
     theirs = {k: lm.get(k, defaults.get(k)) for k in LM_SHAPE_KEYS}
     if theirs.get("connection") is None:
         theirs["connection"] = "none"

@@ -23,6 +23,15 @@ def choice(name, value, choices):
     return value
 
 
+def flag(name, value):
+    """Returns `value` if it is a bool (a string such as `"false"` would read
+    as true)."""
+    if not isinstance(value, bool):
+        raise ValueError(
+            f"`{name}` must be True or False. Received: {name}={value!r}")
+    return value
+
+
 def rate(name, value):
     """Returns `value` as a float if it is a number in [0, 1)."""
     if (isinstance(value, bool) or not isinstance(value, (int, float))

@@ -14,11 +14,13 @@ import _common as c
 SEEDS = (1337, 1338, 1339)
 
 
-def parse_args(doc, recipe, lm=False, seeds=False):
+def parse_args(doc, recipe, lm=False, seeds=False, backward_lm=False):
     """The recipes' command line; `lm=True` adds `--lm RUN_DIR`, the language
     model a transfer recipe starts from (default `../runs/imdb_lm`);
     `seeds=True` adds `--seeds S ...`, the members of an ensemble recipe
-    (`run_ensemble`)."""
+    (`run_ensemble`); `backward_lm=True` adds `--backward-lm RUN_DIR`, a
+    backward LM (`--set reverse=true`; default `../runs/imdb_lm_backward`),
+    and `--forward-out` / `--backward-out`, the two groups' members."""
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
     if seeds:
         p.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS),
@@ -29,6 +31,19 @@ def parse_args(doc, recipe, lm=False, seeds=False):
                        help="the LM run to start from (--init-from); the recipe that "
                             "trained ../runs/NAME wrote bench/results/NAME.json, whose "
                             "seconds count as pretraining")
+    if backward_lm:
+        p.add_argument("--backward-lm", default=os.path.join(c.RUNS, "imdb_lm_backward"),
+                       help="the backward LM run (reverse=true) that the backward "
+                            "members start from; its results file's seconds count as "
+                            "pretraining too")
+        p.add_argument("--forward-out",
+                       default=os.path.join(c.RUNS, recipe.replace("_fwd_bwd", "")),
+                       help="where the forward members are (OUT/seedS); finished "
+                            "ones are reused")
+        p.add_argument("--backward-out",
+                       default=os.path.join(c.RUNS, recipe.replace("_fwd_bwd", "_backward")),
+                       help="where the backward members are (OUT/seedS); finished "
+                            "ones are reused")
     p.add_argument("--epochs", type=int, default=None, help="default: the preset's")
     p.add_argument("--out", default=os.path.join(c.RUNS, recipe))
     p.add_argument("--resume", action="store_true",
@@ -125,7 +140,8 @@ def run_recipe(a, *, recipe, preset, data, metric, target, anchor, task, split="
 
 
 def run_ensemble(a, *, recipe, preset, data, metric, target, anchor, task, split,
-                 member_args, pretraining=None, total_budget_s=None, notes=None):
+                 member_args, pretraining=None, total_budget_s=None, notes=None,
+                 groups=None):
     """Trains one member per seed (`a.seeds`) in `a.out`/seedS, evaluates the
     mean of their probabilities (`zoo evaluate RUN_DIR ...`) and writes the
     results file.
@@ -133,30 +149,40 @@ def run_ensemble(a, *, recipe, preset, data, metric, target, anchor, task, split
     Every member runs `zoo train PRESET --data DATA *member_args --seed S`:
     `member_args` fix the validation set for all of them (`--validation-data`,
     or a carve with one `--validation-seed`), which `zoo evaluate` checks.
-    `training_seconds` is the sum over the members; with `pretraining`, its
-    seconds are added once (`seconds_with_pretraining`), and `met` needs that
-    total within `total_budget_s` when given. `a.collect` records finished
-    members without training them; `a.resume` records the finished ones,
-    continues an unfinished one and trains the missing ones.
+    `training_seconds` is the sum over the members; with `pretraining` (a
+    results-file name, or a list of them), their seconds are added once
+    (`seconds_with_pretraining`), and `met` needs that total within
+    `total_budget_s` when given. `a.collect` records finished members
+    without training them; `a.resume` records the finished ones, continues
+    an unfinished one and trains the missing ones.
+
+    `groups`, a list of `(label, out, member_args)`, gives members of
+    several kinds (classifiers from a forward and from a backward LM): one
+    member per seed and group, in `out`/seedS, each recorded with its
+    `group`. Default: one group, `(None, a.out, member_args)`.
     """
     members, dirs, total_secs = [], [], 0.0
-    for seed in a.seeds:
-        out = os.path.join(a.out, f"seed{seed}")
-        args = [*(["--epochs", str(a.epochs)] if a.epochs else []), *member_args,
-                *a.extra, "--seed", str(seed)]
-        if a.collect or (a.resume and _finished(out)):
-            cmd, secs, time_note = c.collected_train(out)
-        else:
-            cmd, secs, time_note = c.train_or_resume(
-                preset, data, out, *args, resume=a.resume and os.path.isdir(out))
-        dirs.append(out)
-        total_secs += secs
-        s = c.run_summary(out)
-        members.append({"seed": seed, "run_dir": out, "training_seconds": round(secs, 1),
-                        "training_seconds_note": time_note,
-                        "loadavg": c.train_loadavg(out), "command": cmd,
-                        "validation_carve": s["validation_carve"], "history": s["history"]})
+    for label, out_dir, group_args in groups or [(None, a.out, member_args)]:
+        for seed in a.seeds:
+            out = os.path.join(out_dir, f"seed{seed}")
+            args = [*(["--epochs", str(a.epochs)] if a.epochs else []), *group_args,
+                    *a.extra, "--seed", str(seed)]
+            if a.collect or (a.resume and _finished(out)):
+                cmd, secs, time_note = c.collected_train(out)
+            else:
+                cmd, secs, time_note = c.train_or_resume(
+                    preset, data, out, *args, resume=a.resume and os.path.isdir(out))
+            dirs.append(out)
+            total_secs += secs
+            s = c.run_summary(out)
+            members.append({**({"group": label} if label else {}),
+                            "seed": seed, "run_dir": out, "training_seconds": round(secs, 1),
+                            "training_seconds_note": time_note,
+                            "loadavg": c.train_loadavg(out), "command": cmd,
+                            "validation_carve": s["validation_carve"],
+                            "history": s["history"]})
     eargs = ["--batch-size", str(a.eval_batch_size)] if a.eval_batch_size else []
+    os.makedirs(a.out, exist_ok=True)
     # Named after the results file: ensembles of other seeds in one OUT keep theirs.
     ecmd, ev = c.evaluate_ensemble(dirs, data, os.path.join(a.out, f"eval_{a.name}.json"),
                                    *eargs)
@@ -166,7 +192,11 @@ def run_ensemble(a, *, recipe, preset, data, metric, target, anchor, task, split
     met = value <= target["value"] if target["op"] == "<=" else value >= target["value"]
     met, with_pretraining = _pretraining_fields(pretraining, total_secs, met, total_budget_s)
     from training import plots
-    plots.plot_members({f"seed {m['seed']}": m["history"] for m in members},
+
+    def key(m):
+        return f"{m['group']} seed {m['seed']}" if "group" in m else f"seed {m['seed']}"
+
+    plots.plot_members({key(m): m["history"] for m in members},
                        os.path.join(a.out, f"curves_{a.name}.png"), metric=metric,
                        ensemble=value,
                        title=f"{a.name}: {len(members)} members")
@@ -174,7 +204,8 @@ def run_ensemble(a, *, recipe, preset, data, metric, target, anchor, task, split
     c.write_result(a.name, {
         "preset": preset, "task": task, "metric": metric, "value": value,
         "value_note": f"the mean of {len(dirs)} members' class probabilities "
-                      "(one per seed), each member's own figure in `members`",
+                      f"(one per seed{' and group' if groups else ''}), each "
+                      "member's own figure in `members`",
         "split": split, "validation_carve": s["validation_carve"],
         "target": target, "met": met, "anchor": anchor,
         "training_seconds": round(total_secs, 1),
@@ -196,23 +227,30 @@ def run_ensemble(a, *, recipe, preset, data, metric, target, anchor, task, split
 
 def _pretraining_fields(pretraining, secs, met, total_budget_s):
     """`(met, fields)`: the results-file fields of the pretraining run
-    `pretraining` (its results-file name) and `secs + its seconds`; `met`
-    also needs that total within `total_budget_s`, when given."""
-    if pretraining is None:
+    `pretraining` (its results-file name, or a list of names: a forward and
+    a backward LM) and `secs + their seconds`; `met` also needs that total
+    within `total_budget_s`, when given. The first run is `pretraining`,
+    the others `more_pretraining`."""
+    if not pretraining:
         return met, {}
-    before = c.read_json(os.path.join(c.RESULTS_DIR, f"{pretraining}.json"))
-    # An LM that started from another counts that one's seconds too.
-    earlier = before.get("seconds_with_pretraining", before["training_seconds"])
-    total = secs + earlier
+    names = [pretraining] if isinstance(pretraining, str) else list(pretraining)
+    runs, total = [], secs
+    for name in names:
+        before = c.read_json(os.path.join(c.RESULTS_DIR, f"{name}.json"))
+        # An LM that started from another counts that one's seconds too.
+        earlier = before.get("seconds_with_pretraining", before["training_seconds"])
+        total += earlier
+        runs.append({"recipe": name,
+                     "training_seconds": before["training_seconds"],
+                     **({"seconds_with_pretraining": earlier}
+                        if "seconds_with_pretraining" in before else {}),
+                     "command": before["command"],
+                     "value": before["value"], "metric": before["metric"]})
     if total_budget_s is not None and met is not None:
         met = met and total <= total_budget_s
     return met, {
-        "pretraining": {"recipe": pretraining,
-                        "training_seconds": before["training_seconds"],
-                        **({"seconds_with_pretraining": earlier}
-                           if "seconds_with_pretraining" in before else {}),
-                        "command": before["command"],
-                        "value": before["value"], "metric": before["metric"]},
+        "pretraining": runs[0],
+        **({"more_pretraining": runs[1:]} if len(runs) > 1 else {}),
         "seconds_with_pretraining": round(total, 1),
         **({"total_budget_s": total_budget_s} if total_budget_s else {})}
 

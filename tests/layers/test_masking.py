@@ -58,3 +58,19 @@ def test_concat_pooling_is_last_max_mean_of_real_steps():
     assert layer.compute_output_shape((None, 7, 4)) == (None, 12)
     again = layers.SequencePooling.from_config(layer.get_config())
     assert again.mode == "concat"
+
+
+def test_reversed_tokens_read_each_row_backwards_under_the_mask():
+    """`ReverseTokens` then `Embedding(mask_zero)`: each padded row's last
+    real output is the layer's output on that row's tokens reversed, alone."""
+    ids = np.array([[3, 4, 5, 0, 0], [1, 2, 0, 0, 0], [6, 7, 8, 9, 2]])
+    reversed_ids = layers.ReverseTokens()(ids)
+    np.testing.assert_array_equal(
+        to_np(reversed_ids), [[5, 4, 3, 0, 0], [2, 1, 0, 0, 0], [2, 9, 8, 7, 6]])
+    emb = keras.layers.Embedding(10, 4, mask_zero=True)
+    stack = layers.RecurrentStack("lstm", 6, 1)
+    pooled = to_np(layers.SequencePooling("last")(stack(emb(reversed_ids))))
+    for i, row in enumerate(ids):
+        real = row[row != 0][::-1]
+        alone = to_np(stack(emb(np.array([real]))))[0, -1]
+        np.testing.assert_allclose(pooled[i], alone, atol=1e-5)

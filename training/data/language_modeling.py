@@ -75,6 +75,19 @@ class LanguageModelData:
             raise ValueError(f"this dataset has no {name!r} split")
         return ids
 
+    def reversed(self) -> "LanguageModelData":
+        """The same corpus read backwards: each split's token stream from
+        its last token to its first (a backward language model's data,
+        ULMFiT). Vocabulary, fingerprint and counts are the same."""
+        def flip(ids):
+            return None if ids is None else np.ascontiguousarray(ids[::-1])
+
+        return dataclasses.replace(
+            self, train=flip(self.train), validation=flip(self.validation),
+            test=flip(self.test),
+            description=self.description + "; every split read backwards "
+            "(reverse=True)")
+
     def dataset(self, split: str = "train", *, batch_size: int, bptt: int,
                 include_partial: bool = False):
         """`make_lm_dataset` over one split."""
@@ -195,6 +208,7 @@ def load_language_model(
     data_dir: str | None = None,
     text_column: str | None = None,
     add_texts: AddedTexts | None = None,
+    reverse: bool = False,
 ) -> LanguageModelData:
     """Loads a language-model corpus as token-id streams.
 
@@ -240,6 +254,10 @@ def load_language_model(
             split after the corpus's own (validation stays the corpus's
             last share, so perplexities stay comparable); recorded in
             `added_texts`. Defaults to `None`.
+        reverse: every split's token stream reversed (`reversed()`), for
+            a backward language model (`LanguageModel(reverse=True)`).
+            Validation holds the same texts as without it. Defaults to
+            `False`.
 
     Returns:
         A `LanguageModelData`.
@@ -257,6 +275,18 @@ def load_language_model(
     steps = lm_steps_per_epoch(len(data.train), batch_size=20, bptt=35)
     ```
     """
+    data = _load_corpus(
+        source, level=level, vocab=vocab, max_tokens=max_tokens,
+        validation_fraction=validation_fraction,
+        char_vocab_from=char_vocab_from, oov_token=oov_token,
+        data_dir=data_dir, text_column=text_column, add_texts=add_texts)
+    return data.reversed() if reverse else data
+
+
+def _load_corpus(source, *, level, vocab, max_tokens, validation_fraction,
+                 char_vocab_from, oov_token, data_dir, text_column,
+                 add_texts):
+    """`load_language_model` without `reverse`."""
     src = resolve_source(source)
     if add_texts is not None and src.kind not in ("csv", "tsv"):
         raise ValueError(

@@ -64,10 +64,12 @@ def diagnose_model(model, family, length=100, batch_size=16, seed=0,
     )
 
 
-def _text_ids(path, vocab, level, length, batch_size, seed, standardize=None):
+def _text_ids(path, vocab, level, length, batch_size, seed, standardize=None,
+              reverse=False):
     """A batch of `(batch_size, length + 1)` windows of a text file, encoded
     as the run's training corpus was (a review run's lines standardised as
-    its reviews were); also the number of unknown tokens."""
+    its reviews were; read from the last token to the first for a backward
+    LM, `reverse`); also the number of unknown tokens."""
     from training.data.files import read_text
     from training.data.vocab import EOS_TOKEN, corpus_tokens, model_tokens
 
@@ -78,6 +80,8 @@ def _text_ids(path, vocab, level, length, batch_size, seed, standardize=None):
     else:
         tokens = corpus_tokens(text, level)
     ids = vocab.encode(tokens)
+    if reverse:
+        ids = ids[::-1]
     need = length + 1
     if len(ids) < need:
         raise ValueError(f"{path}: {len(ids)} tokens, need at least {need}.")
@@ -106,7 +110,8 @@ def diagnose_run(run_dir, length=100, batch_size=16, seed=0, text=None,
             raise ValueError("--text needs a language-model run; "
                              f"{run_dir} is a {run.family}")
         ids, tokens = _text_ids(text, run.vocabulary, run.level, length,
-                                batch_size, seed, run.standardize)
+                                batch_size, seed, run.standardize,
+                                reverse=bool(run.model_config.get("reverse")))
     model, flow = diagnose_model(model, run.family, length, batch_size, seed,
                                  ids=ids, vocab=run.vocabulary)
     out = out or os.path.join(run_dir, "diagnostics")

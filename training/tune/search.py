@@ -263,7 +263,9 @@ def _load(family, preset, data, seed, validation_split, max_train_examples,
                      "class_names": list(obj.class_names)}
     level = config.get("level") or "auto"
     obj = load_language_model(data, level=level,
-                              validation_fraction=validation_split or 0.1)
+                              validation_fraction=validation_split or 0.1,
+                              reverse=bool(fixed.get("reverse",
+                                                     config.get("reverse", False))))
     if max_train_examples and max_train_examples < len(obj.train):
         obj.train = obj.train[:max_train_examples]
     size = max(fixed.get("vocabulary_size") or 0, len(obj.vocab))

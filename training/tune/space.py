@@ -69,7 +69,7 @@ _INT_KEYS = ("units", "num_layers", "embedding_dim", "vocabulary_size",
              "max_length", "batch_size", "bptt", "ngrams",
              "ngram_vocabulary_size")
 _BOOL_KEYS = ("bidirectional", "tie_weights", "unit_forget_bias",
-              "locked_dropout", "layer_norm", "variable_bptt")
+              "locked_dropout", "layer_norm", "variable_bptt", "reverse")
 _RATE_KEYS = ("dropout", "embedding_dropout", "recurrent_dropout",
               "head_dropout", "output_dropout", "word_dropout", "weight_drop",
               "zoneout", "cell_zoneout", "ngram_dropout")
@@ -295,6 +295,12 @@ def build_space(preset, space=None, fix=None):
             searched[key] = entry
         else:
             fixed[key] = entry
+    if family == "language_model" and "reverse" in searched:
+        raise ValueError(
+            f"{where}: `reverse` sets the direction the corpus is read in, "
+            "which is loaded once for every trial; fix it (--fix "
+            f"reverse=true) instead of searching it. Received: "
+            f"reverse={searched['reverse']!r}")
     if "clipnorm" in set(searched) | set(fixed) and \
             "global_clipnorm" in set(searched) | set(fixed):
         raise ValueError(f"{where}: clipnorm and global_clipnorm are mutually "

@@ -16,6 +16,7 @@ from zoo.layers.pooling import POOLINGS
 from zoo.layers.pooling import SequencePooling
 from zoo.layers.sequence_ops import ActivationRegularization
 from zoo.layers.sequence_ops import BiasAdd
+from zoo.layers.sequence_ops import ReverseTokens
 from zoo.layers.sequence_ops import TruncateSequence
 from zoo.layers.sequence_ops import WordDropout
 from zoo.layers.simple_rnn import SimpleRNN
@@ -40,6 +41,7 @@ __all__ = [
     "RecurrentSequenceLayer",
     "RecurrentStack",
     "ResidualConnection",
+    "ReverseTokens",
     "SequencePooling",
     "SimpleRNN",
     "SimpleRNNCell",

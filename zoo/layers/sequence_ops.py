@@ -53,6 +53,39 @@ class TruncateSequence(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class ReverseTokens(keras.layers.Layer):
+    """Reverses the real tokens of each row of right-padded token ids.
+
+    `[[a, b, c, 0, 0]]` becomes `[[c, b, a, 0, 0]]`: the padding (id 0)
+    stays at the end, so masking and pooling downstream see the same
+    lengths. A classifier started from a backward language model
+    (`LanguageModel(reverse=True)`, which read its corpus from the last
+    token to the first) reads its texts through this layer.
+
+    Call arguments:
+        inputs: integer token ids `(batch, time)`, right-padded with 0
+            (as `TextVectorization` gives them).
+
+    Example:
+
+    >>> ids = np.array([[4, 5, 6, 0], [7, 8, 0, 0]])
+    >>> ops.convert_to_numpy(ReverseTokens()(ids)).tolist()
+    [[6, 5, 4, 0], [8, 7, 0, 0]]
+    """
+
+    def call(self, inputs):
+        lengths = ops.sum(ops.cast(ops.not_equal(inputs, 0), "int32"),
+                          axis=1, keepdims=True)
+        steps = ops.expand_dims(
+            ops.arange(ops.shape(inputs)[1], dtype="int32"), 0)
+        source = ops.where(steps < lengths, lengths - 1 - steps, steps)
+        return ops.take_along_axis(inputs, source, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class BiasAdd(keras.layers.Layer):
     """Adds a learned bias over the last axis (e.g. to tied output logits).
 

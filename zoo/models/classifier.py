@@ -9,6 +9,7 @@ from zoo.layers import LOCKED
 from zoo.layers import POOLINGS
 from zoo.layers import RecurrentStack
 from zoo.layers import SequencePooling
+from zoo.layers import ReverseTokens
 from zoo.layers import TruncateSequence
 from zoo.layers import WordDropout
 from zoo.layers.base import PACKAGE
@@ -266,6 +267,13 @@ class SentimentClassifier(keras.Model):
             with the vocabulary from the training texts and labels
             (NBSVM's features, Wang & Manning 2012; two classes only).
             Default: `"binary"`.
+        reverse: the recurrent stack reads each text from its last token
+            to its first (after the cut to `max_length`;
+            `zoo.layers.ReverseTokens`), as a backward language model
+            (`LanguageModel(reverse=True)`) read its corpus, so that a
+            classifier can start from one (ULMFiT's backward model; average
+            it with a forward one for ULMFiT's bidirectional ensemble).
+            The n-gram branch is unchanged. Default: `False`.
 
     Call arguments:
         inputs: a string tensor `(batch,)` of raw texts (`predict`,
@@ -311,6 +319,7 @@ class SentimentClassifier(keras.Model):
         ngram_vocabulary_size=200000,
         ngram_dropout=0.0,
         ngram_weighting="binary",
+        reverse=False,
         **kwargs,
     ):
         checks.positive_int("vocabulary_size", vocabulary_size)
@@ -332,6 +341,7 @@ class SentimentClassifier(keras.Model):
                 f"num_classes={num_classes}. Received: {class_names!r}"
             )
         checks.choice("pooling", pooling, POOLINGS)
+        checks.flag("reverse", reverse)
         checks.rate("embedding_dropout", embedding_dropout)
         checks.rate("head_dropout", head_dropout)
         checks.rate("word_dropout", word_dropout)
@@ -381,6 +391,8 @@ class SentimentClassifier(keras.Model):
         text = keras.Input(shape=(), dtype="string", name="text")
         ids = vectorizer(text)
         ids = TruncateSequence(max_length, name="truncate")(ids)
+        if reverse:
+            ids = ReverseTokens(name="reverse_tokens")(ids)
         ids, has_tokens = EnsureTokens(name="ensure_tokens")(ids)
         x = keras.layers.Embedding(
             vocabulary_size, embedding_dim, mask_zero=True, name="embedding"
@@ -455,6 +467,7 @@ class SentimentClassifier(keras.Model):
         self.ngram_vocabulary_size = ngram_vocabulary_size
         self.ngram_dropout = float(ngram_dropout)
         self.ngram_weighting = ngram_weighting
+        self.reverse = reverse
 
     def predict(self, x, *args, **kwargs):
         """`keras.Model.predict`, also accepting a list or array of str."""
@@ -548,6 +561,7 @@ class SentimentClassifier(keras.Model):
             "ngram_vocabulary_size": self.ngram_vocabulary_size,
             "ngram_dropout": self.ngram_dropout,
             "ngram_weighting": self.ngram_weighting,
+            "reverse": self.reverse,
             "name": self.name,
             "trainable": self.trainable,
         }

@@ -67,6 +67,13 @@ class LanguageModel(keras.Model):
         ar, tar: AR and TAR coefficients on the last layer's outputs
             (`zoo.layers.ActivationRegularization`; AWD-LSTM: 2 and 1).
             Default: `0.0`.
+        reverse: a backward language model (ULMFiT's backward LM): its
+            corpus is read from the last token to the first, so it predicts
+            each token from the ones after it. The layers are the same; the
+            data pipeline (`training.data.load_language_model(reverse=True)`)
+            reverses the token stream, and a classifier started from it
+            must read its texts reversed too (`SentimentClassifier(
+            reverse=True)`). Default: `False`.
 
     Call arguments:
         inputs: int token ids `(batch, time)`.
@@ -107,6 +114,7 @@ class LanguageModel(keras.Model):
         projection=None,
         ar=0.0,
         tar=0.0,
+        reverse=False,
         **kwargs,
     ):
         checks.positive_int("vocabulary_size", vocabulary_size)
@@ -120,6 +128,7 @@ class LanguageModel(keras.Model):
         checks.rate("embedding_dropout", embedding_dropout)
         checks.rate("output_dropout", output_dropout)
         checks.rate("word_dropout", word_dropout)
+        checks.flag("reverse", reverse)
         regularization = ActivationRegularization(ar=ar, tar=tar,
                                                   name="activation_reg")
         noise_shape = LOCKED if locked_dropout else None
@@ -219,6 +228,7 @@ class LanguageModel(keras.Model):
         self.projection = projection
         self.ar = float(ar)
         self.tar = float(tar)
+        self.reverse = reverse
 
     def output_features_model(self):
         """A model that shares this one's layers and returns what its output
@@ -281,6 +291,7 @@ class LanguageModel(keras.Model):
             "projection": self.projection,
             "ar": self.ar,
             "tar": self.tar,
+            "reverse": self.reverse,
             "name": self.name,
             "trainable": self.trainable,
         }
