@@ -183,8 +183,11 @@ def table(results):
             split = " / ".join(dict.fromkeys(
                 fmt_split(x.get("split", "")) for x in r.get("runs", [])))
         elif r.get("members"):
-            name += (f" (ensemble: mean of {len(r['members'])} seeds' probabilities; "
-                     "time = all members)")
+            groups = list(dict.fromkeys(m["group"] for m in r["members"] if "group" in m))
+            seeds = len({m["seed"] for m in r["members"]})
+            kinds = f" x {' and '.join(groups)}" if groups else ""
+            name += (f" (ensemble: mean of {len(r['members'])} members' probabilities, "
+                     f"{seeds} seeds{kinds}; time = all members)")
         elif r.get("rows"):
             best = max(r["rows"], key=lambda x: x.get("accuracy", 0))
             seeds = len(best.get("seeds", [None]))
