@@ -209,7 +209,7 @@ def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
         loaded = load_language_model(
             data, level=run.level, vocab=run.vocabulary,
             validation_fraction=carve.fraction or 0.1, add_texts=added,
-            reverse=bool(run.model_config.get("reverse", False)))
+            reverse=run.reverse)
         ids = getattr(loaded, split)
         if ids is None:
             raise ValueError(

@@ -336,6 +336,12 @@ class Run:
         return self.model_config.get("level", "word")
 
     @property
+    def reverse(self) -> bool:
+        """Whether the model reads text backwards (a backward LM, or a
+        classifier started from one); `False` for runs written before."""
+        return bool(self.model_config.get("reverse", False))
+
+    @property
     def class_names(self):
         if self.family != "sentiment_classifier":
             return None

@@ -274,7 +274,7 @@ def classifier_overrides(run, preset_config, overrides) -> dict:
     standardize = run.data.get("standardize")
     tokens = classifier_vocabulary(vocab)
     size = len(tokens) + 2
-    reverse = bool(lm.get("reverse", False))
+    reverse = run.reverse
     taken = {"vocabulary_size": size, "standardize": standardize,
              "reverse": reverse}
     for key, value in taken.items():
@@ -292,8 +292,7 @@ def check_resumed_direction(stored, run) -> None:
     Raises:
         TransferError: one is a backward model and the other is not.
     """
-    mine = bool(stored.model_config.get("reverse", False))
-    theirs = bool(run.model_config.get("reverse", False))
+    mine, theirs = stored.reverse, run.reverse
     if mine != theirs:
         started = ((stored.config.get("transfer") or {}).get("init_from")
                    or {}).get("run_dir")

@@ -18,7 +18,7 @@ def sample(run_dir, prime, length, temperature=0.8, seed=0):
     from training import scoring
 
     run = rd.open_run(run_dir)
-    if run.model_config.get("reverse"):
+    if run.reverse:
         raise ValueError(f"{run_dir}: a backward language model (reverse=True) "
                          "samples text backwards from a prime; sample a forward one")
     vocab = run.vocabulary

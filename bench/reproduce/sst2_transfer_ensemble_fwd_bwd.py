@@ -46,7 +46,7 @@ def check_groups(lm, backward_lm, forward_out, backward_out, seeds):
 
     for path, backward, flag in ((lm, False, "--lm"), (backward_lm, True, "--backward-lm")):
         try:
-            got = bool(rd.open_run(path).model_config.get("reverse", False))
+            got = rd.open_run(path).reverse
         except ValueError as e:  # RunDirError
             raise SystemExit(f"{flag} {path}: {e}") from None
         if got != backward:

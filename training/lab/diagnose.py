@@ -111,7 +111,7 @@ def diagnose_run(run_dir, length=100, batch_size=16, seed=0, text=None,
                              f"{run_dir} is a {run.family}")
         ids, tokens = _text_ids(text, run.vocabulary, run.level, length,
                                 batch_size, seed, run.standardize,
-                                reverse=bool(run.model_config.get("reverse")))
+                                reverse=run.reverse)
     model, flow = diagnose_model(model, run.family, length, batch_size, seed,
                                  ids=ids, vocab=run.vocabulary)
     out = out or os.path.join(run_dir, "diagnostics")

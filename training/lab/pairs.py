@@ -195,7 +195,7 @@ def evaluate_run(run_dir, pairs_path, batch_size=64, out=None, rule="auto"):
     run = rd.open_run(run_dir)
     if run.family != "language_model":
         raise PairsError(f"{run_dir}: a {run.family} run, not a language model.")
-    if run.model_config.get("reverse"):
+    if run.reverse:
         raise PairsError(
             f"{run_dir}: a backward language model (reverse=True) scores a "
             "sentence from its end; the pairs' rules (the last word after a "
