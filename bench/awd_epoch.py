@@ -13,15 +13,22 @@ for `ptb_regularized` (the same 2x400 model without the AWD options) as
 the reference on the same machine.
 
     .venv/bin/python bench/awd_epoch.py [--steps N] [--presets P ...] \
-        [--batch-sizes B ...] [--out FILE]
+        [--batch-sizes B ...] [--policies float32 mixed_bfloat16] \
+        [--recipe KEY=VALUE]... [--with-baseline] [--out FILE]
 
-Writes bench/results/awd_epoch.json, or FILE (per preset and batch size:
-seconds per step, wall and CPU, tokens/s, the extrapolated epoch, the load
-average, the command). `--batch-sizes` times each preset at those batches
-instead of its own (the tokens an hour of training sees, per batch size):
+Writes bench/results/awd_epoch.json, or FILE (per preset, batch size,
+policy and settings: seconds per step, wall and CPU, tokens/s, the
+extrapolated epoch, the load average, the command). `--batch-sizes` times
+each preset at those batches instead of its own (the tokens an hour of
+training sees, per batch size); `--policies` under Keras' dtype policies;
+`--recipe` with training settings (a sampled softmax, say), and with
+`--with-baseline` also without them, alternating:
 
     .venv/bin/python bench/awd_epoch.py --presets ptb_regularized \
         --batch-sizes 20 40 80 --steps 20 --out bench/results/ptb_batch_throughput.json
+    .venv/bin/python bench/awd_epoch.py --presets ptb_regularized --steps 20 \
+        --policies float32 mixed_bfloat16 float32 mixed_bfloat16 \
+        --out bench/results/ptb_step_bf16.json
 """
 
 import argparse
@@ -38,7 +45,21 @@ PTB_TRAIN_TOKENS = 929_589  # ptb.train.txt words + one <eos> per line
 WARMUP = 2
 
 
-def measure(preset, steps, batch_size=None):
+def measure(preset, steps, batch_size=None, policy="float32", settings=None):
+    """Times `steps` train steps of `preset` under the dtype `policy` with the
+    training `settings`; the global policy is put back afterwards."""
+    import keras
+
+    previous = keras.mixed_precision.global_policy().name
+    keras.backend.clear_session()  # each model starts from a clean graph
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        return _measure(preset, steps, batch_size, settings or {})
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _measure(preset, steps, batch_size, settings):
     import keras
 
     from training import recipe as rl
@@ -46,8 +67,9 @@ def measure(preset, steps, batch_size=None):
     from training.data import lm_steps_per_epoch
     from zoo.models import factory
 
-    keras.backend.clear_session()  # each model starts from a clean graph
-    given = {} if batch_size is None else {"batch_size": int(batch_size)}
+    given = dict(settings)
+    if batch_size is not None:
+        given["batch_size"] = int(batch_size)
     recipe = rl.resolve(preset, "language_model", given)
     batch, bptt = recipe["batch_size"], recipe["bptt"]
     model = factory.build(preset, stateful=True, batch_size=batch)
@@ -73,7 +95,11 @@ def measure(preset, steps, batch_size=None):
     per_step, cpu_per_step = (t1 - t0) / steps, (c1 - c0) / steps
     epoch_steps = lm_steps_per_epoch(PTB_TRAIN_TOKENS, batch_size=batch,
                                      bptt=bptt)
+    # what was timed, read back from the model and the trainer
     return {"preset": preset, "params": model.count_params(),
+            "settings": {k: recipe[k] for k in settings},
+            "sampled_softmax": trainer.sampled_softmax,
+            "policy": model.dtype_policy.name,
             "batch_size": batch, "bptt": bptt, "timed_steps": steps,
             "seconds_per_step": round(per_step, 3),
             "cpu_seconds_per_step": round(cpu_per_step, 3),
@@ -84,6 +110,7 @@ def measure(preset, steps, batch_size=None):
 
 def main():
     from training import reports
+    from training.cli_args import key_value
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=8)
@@ -91,6 +118,19 @@ def main():
                    default=["ptb_awd", "ptb_awd_cpu", "ptb_regularized"])
     p.add_argument("--batch-sizes", nargs="+", type=int, default=None,
                    help="time each preset at these batches (default: its own)")
+    p.add_argument("--policies", nargs="+", default=["float32"],
+                   choices=["float32", "mixed_bfloat16"],
+                   help="time each preset under these Keras dtype policies "
+                        "(`zoo train --mixed-precision` is mixed_bfloat16 on "
+                        "a CPU)")
+    p.add_argument("--recipe", dest="settings", action="append", default=[],
+                   type=key_value, metavar="KEY=VALUE",
+                   help="a training setting, as `zoo train --recipe` takes it "
+                        "(e.g. sampled_softmax=1024), for every row")
+    p.add_argument("--with-baseline", action="store_true",
+                   help="with --recipe: also time each row without those "
+                        "settings, alternating, so that the ratio comes from "
+                        "one run")
     p.add_argument("--out", default=os.path.join(REPO, "bench", "results",
                                                  "awd_epoch.json"))
     a = p.parse_args()
@@ -106,12 +146,35 @@ def main():
               if factory.get_preset(x)["family"] != "language_model"]
     if not_lm:
         p.error(f"these presets are not language models: {not_lm}")
+    if a.with_baseline and not a.settings:
+        p.error("--with-baseline compares against --recipe settings; give "
+                "at least one --recipe KEY=VALUE")
+    variants = ([{}] if a.with_baseline else []) + [dict(a.settings)]
+    from training import recipe as rl
+
+    for preset in a.presets:  # bad settings fail before any timing
+        try:
+            recipe = rl.resolve(preset, "language_model", dict(a.settings))
+        except ValueError as e:
+            p.error(f"{preset}: {e}")
+        k = recipe.get("sampled_softmax")
+        config = factory.get_preset(preset)["config"]
+        if k and (config.get("level", "word") != "word"
+                  or k >= config["vocabulary_size"]):
+            p.error(f"{preset}: a sampled softmax trains word-level language "
+                    f"models on fewer candidates than the vocabulary "
+                    f"({config.get('level', 'word')}-level, vocabulary "
+                    f"{config['vocabulary_size']}). Received: "
+                    f"sampled_softmax={k}")
     before = reports.load_average()
     rows = []
     for preset in a.presets:
         for batch in a.batch_sizes or [None]:
-            rows.append(measure(preset, a.steps, batch))
-            print(rows[-1], flush=True)
+            for policy in a.policies:
+                for settings in variants:
+                    rows.append(measure(preset, a.steps, batch, policy,
+                                        settings))
+                    print(rows[-1], flush=True)
     result = {"benchmark": "awd_epoch", "rows": rows,
               "note": "epoch time = measured seconds per step x the steps of "
                       "one PTB epoch (extrapolated from the timed steps)",

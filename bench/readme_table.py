@@ -46,7 +46,9 @@ ORDER = ("sst2_bigru_highway", "sst2_transfer", "sst2_transfer_weight_drop_lm",
          "ablation_connections", "ptb_small",
          "ptb_small_bf16", "ptb_regularized", "ptb_regularized_one_cycle",
          "ptb_regularized_one_cycle_dropout04",
-         "ptb_regularized_one_cycle_batch40", "ptb_awd_cpu", "ptb_awd_cpu_one_cycle", "ablation_awd")
+         "ptb_regularized_one_cycle_batch40",
+         "ptb_regularized_one_cycle_sampled1024",
+         "ptb_regularized_one_cycle_batch10", "ptb_awd_cpu", "ptb_awd_cpu_one_cycle", "ablation_awd")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
