@@ -151,21 +151,21 @@ def main():
                 "at least one --recipe KEY=VALUE")
     variants = ([{}] if a.with_baseline else []) + [dict(a.settings)]
     from training import recipe as rl
+    from training.sampled_softmax import check_candidates
 
     for preset in a.presets:  # bad settings fail before any timing
         try:
             recipe = rl.resolve(preset, "language_model", dict(a.settings))
         except ValueError as e:
             p.error(f"{preset}: {e}")
-        k = recipe.get("sampled_softmax")
         config = factory.get_preset(preset)["config"]
-        if k and (config.get("level", "word") != "word"
-                  or k >= config["vocabulary_size"]):
-            p.error(f"{preset}: a sampled softmax trains word-level language "
-                    f"models on fewer candidates than the vocabulary "
-                    f"({config.get('level', 'word')}-level, vocabulary "
-                    f"{config['vocabulary_size']}). Received: "
-                    f"sampled_softmax={k}")
+        if recipe.get("sampled_softmax"):
+            try:
+                check_candidates(recipe["sampled_softmax"],
+                                 config.get("level", "word"),
+                                 config["vocabulary_size"])
+            except ValueError as e:
+                p.error(f"{preset}: {e}")
     before = reports.load_average()
     rows = []
     for preset in a.presets:

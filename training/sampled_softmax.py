@@ -27,6 +27,32 @@ import keras
 from keras import ops
 
 
+def check_candidates(sampled_softmax, level, vocabulary_size) -> None:
+    """Refuses `sampled_softmax=K` for a model it cannot train.
+
+    Args:
+        sampled_softmax: `K`, the candidates per step.
+        level: the language model's level (`"word"` or `"char"`), or `None`
+            for a classifier.
+        vocabulary_size: the model's vocabulary size.
+
+    Raises:
+        ValueError: a model other than a word-level language model, or `K`
+            not below the vocabulary size.
+    """
+    if level != "word":
+        raise ValueError(
+            "`sampled_softmax` trains word-level language models "
+            "(its log-uniform candidates assume ids sorted by "
+            f"frequency). Received: sampled_softmax={sampled_softmax!r} for "
+            f"a {level or 'classifier'} model")
+    if not 1 <= sampled_softmax < vocabulary_size:
+        raise ValueError(
+            "`sampled_softmax` must be below the vocabulary size "
+            f"({vocabulary_size}). Received: "
+            f"sampled_softmax={sampled_softmax!r}")
+
+
 def log_uniform_probability(ids, vocabulary_size):
     """`Q(id)` of the log-uniform distribution over `[0, vocabulary_size)`."""
     ids = ops.cast(ids, "float32")

@@ -85,19 +85,11 @@ class Trainer(keras.Model):
         self.window_bptt = window_bptt
         self.sampled_softmax = sampled_softmax
         if sampled_softmax:
-            size = getattr(zoo_model, "vocabulary_size", None)
-            if getattr(zoo_model, "level", None) != "word":
-                raise ValueError(
-                    "`sampled_softmax` trains word-level language models "
-                    "(its log-uniform candidates assume ids sorted by "
-                    "frequency). Received: sampled_softmax="
-                    f"{sampled_softmax!r} for a "
-                    f"{getattr(zoo_model, 'level', None) or 'classifier'} "
-                    "model")
-            if not 1 <= sampled_softmax < size:
-                raise ValueError(
-                    "`sampled_softmax` must be below the vocabulary size "
-                    f"({size}). Received: sampled_softmax={sampled_softmax!r}")
+            from training.sampled_softmax import check_candidates
+
+            check_candidates(sampled_softmax,
+                             getattr(zoo_model, "level", None),
+                             getattr(zoo_model, "vocabulary_size", None))
             self.output_features = zoo_model.output_features_model()
             self.candidate_seed = keras.random.SeedGenerator(
                 name="candidate_seed")
