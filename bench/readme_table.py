@@ -48,7 +48,8 @@ ORDER = ("sst2_bigru_highway", "sst2_transfer", "sst2_transfer_weight_drop_lm",
          "ptb_regularized_one_cycle_dropout04",
          "ptb_regularized_one_cycle_batch40",
          "ptb_regularized_one_cycle_sampled1024",
-         "ptb_regularized_one_cycle_batch10", "ptb_awd_cpu", "ptb_awd_cpu_one_cycle", "ablation_awd")
+         "ptb_regularized_one_cycle_batch10", "ptb_awd_cpu", "ptb_awd_cpu_one_cycle", "ablation_awd",
+         "ablation_awd_16min")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -190,6 +191,8 @@ def table(results):
             kinds = f" x {' and '.join(groups)}" if groups else ""
             name += (f" (ensemble: mean of {len(r['members'])} members' probabilities, "
                      f"{seeds} seeds{kinds}; time = all members)")
+        elif r.get("runs") and "row" in r["runs"][0]:
+            name += " (the `full` row; see the table below; time = all rows)"
         elif r.get("rows"):
             best = max(r["rows"], key=lambda x: x.get("accuracy", 0))
             seeds = len(best.get("seeds", [None]))
@@ -241,11 +244,39 @@ def pretraining_table(r):
     return "\n".join(lines)
 
 
+def factor_table(r):
+    """One factor off at a time (`bench/reproduce/ablation_awd.py`): a row per
+    configuration, against the `full` row."""
+    lines = [f"Ablation ({r['task']}; `{r['preset']}`; {r.get('budget', '')}"
+             + ("; not every row has run" if r.get("partial") else "") + "):",
+             "",
+             "| row | settings | val perplexity | minus `full` | epochs begun "
+             "| val perplexity per epoch (Keras) | training time |",
+             "|---|---|---|---|---|---|---|"]
+    for row in r.get("runs", []):
+        cmd = row.get("command") or []
+        settings = [f"{a} {b}" for a, b in zip(cmd, cmd[1:]) if a in ("--set", "--recipe")]
+        diff = row.get("minus_full")
+        lines.append("| " + " | ".join([
+            row["row"], ", ".join(f"`{x}`" for x in settings) or "the preset",
+            fmt_value("perplexity", row["perplexity"]),
+            "—" if row["row"] == "full" or diff is None else f"{diff:+.1f}",
+            str(row.get("epochs", "—")),
+            " / ".join(f"{h['val_perplexity']:.1f}" for h in row.get("history", [])
+                       if "val_perplexity" in h) or "—",
+            fmt_time(row.get("training_seconds")),
+        ]) + " |")
+    return "\n".join(lines)
+
+
 def ablation_table(results):
     out = []
     for r in results:
         if r.get("rows") and "arm" in r["rows"][0]:
             out.append(pretraining_table(r))
+    for r in results:
+        if r.get("runs") and "row" in r["runs"][0]:
+            out.append(factor_table(r))
     for r in results:
         if r.get("rows") and "connection" in r["rows"][0]:
             lines = [f"Ablation ({r['task']}; {r.get('budget', '')}; "

@@ -160,3 +160,37 @@ def test_training_time_names_each_language_model_of_a_chain(table):
                                   "training_seconds": 3600.0}]}
     assert table.fmt_time_with_pretraining(both) == (
         "1 min 00 s (+ 60 min 00 s imdb_lm + 60 min 00 s imdb_lm_backward)")
+
+
+def test_factor_ablation_table_lists_each_row_against_full(table):
+    cmd = [".venv/bin/zoo", "train", "ptb_awd_cpu", "--data", "../shared/data/ptb",
+           "--out", "../runs/x/full", "--time-budget", "16"]
+    runs = [{"row": "full", "perplexity": 120.04, "minus_full": 0.0, "epochs": 3,
+             "training_seconds": 960.0, "command": cmd,
+             "history": [{"val_perplexity": 220.04}, {"val_perplexity": 140.96},
+                         {"val_perplexity": 120.1}]},
+            {"row": "no_ar_tar", "perplexity": 117.5, "minus_full": -2.54, "epochs": 4,
+             "training_seconds": 961.0, "history": [{"loss": 5.0}],
+             "command": cmd[:6] + ["--set", "ar=0", "--set", "tar=0"] + cmd[6:]}]
+    r = {"recipe": "ablation_awd_16min", "task": "PTB ablation", "preset": "ptb_awd_cpu",
+         "metric": "perplexity", "value": 120.04, "split": "validation (ptb.valid.txt)",
+         "budget": "--time-budget 16 for every row", "partial": True, "runs": runs,
+         "training_seconds": 1921.0}
+    lines = table.factor_table(r).splitlines()
+    assert lines[0] == ("Ablation (PTB ablation; `ptb_awd_cpu`; --time-budget 16 for every row; "
+                        "not every row has run):")
+    assert lines[-2] == ("| full | the preset | 120.0 | — | 3 | 220.0 / 141.0 / 120.1 "
+                         "| 16 min 00 s |")
+    assert lines[-1] == ("| no_ar_tar | `--set ar=0`, `--set tar=0` | 117.5 | -2.5 | 4 | — "
+                         "| 16 min 01 s |")
+    assert table.ablation_table([r]) == table.factor_table(r)
+    row = table.table([r]).splitlines()[-1]
+    assert row.startswith("| ablation_awd_16min (partial) (the `full` row; see the table below; "
+                          "time = all rows) | `ptb_awd_cpu` | perplexity (val) | 120.0 |")
+
+
+def test_awd_ablation_budget_names_its_own_results_file():
+    awd = _load(ROOT / "bench" / "reproduce" / "ablation_awd.py", "ablation_awd")
+    assert awd.results_name(awd.DEFAULT_BUDGET) == "ablation_awd"
+    assert awd.results_name(16.0) == "ablation_awd_16min"
+    assert awd.results_name(7.5) == "ablation_awd_7.5min"

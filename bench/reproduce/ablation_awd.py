@@ -19,6 +19,9 @@ Writes bench/results/ablation_awd.json: one row per configuration with its
 validation perplexity, its difference from `full`, the epochs it fitted in
 the budget, and its command. The default budget is the preset's (57
 minutes), so the whole ablation takes about six hours on a 2-core CPU.
+Another budget writes its own file and run directories
+(`ablation_awd_16min.json`, `../runs/ablation_awd_16min/ROW` for
+`--budget 16`), so that rows of different budgets never mix.
 """
 
 import argparse
@@ -29,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common as c  # noqa: E402
 
 RECIPE = "ablation_awd"
+DEFAULT_BUDGET = 57.0
 PRESET = "ptb_awd_cpu"
 ROWS = {
     "full": [],
@@ -41,17 +45,28 @@ ROWS = {
 }
 
 
+def results_name(budget):
+    """`ablation_awd` for the default budget, `ablation_awd_<B>min` otherwise."""
+    return RECIPE if budget == DEFAULT_BUDGET else f"{RECIPE}_{budget:g}min"
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="*", default=list(ROWS), choices=list(ROWS))
-    p.add_argument("--budget", type=float, default=57.0,
-                   help="minutes of training per row (default 57)")
-    p.add_argument("--out", default=os.path.join(c.RUNS, RECIPE))
+    p.add_argument("--budget", type=float, default=DEFAULT_BUDGET,
+                   help=f"minutes of training per row (default {DEFAULT_BUDGET:g})")
+    p.add_argument("--out", default=None,
+                   help="folder of the rows' run directories "
+                   "(default ../runs/ plus the results file's name)")
     p.add_argument("--collect", action="store_true",
                    help="do not train: evaluate and record the finished runs")
     a = p.parse_args()
+    if not a.budget > 0:
+        p.error(f"--budget must be a positive number of minutes. Received: {a.budget:g}")
+    name = results_name(a.budget)
+    a.out = a.out or os.path.join(c.RUNS, name)
     data = os.path.join(c.DATA, "ptb")
-    path = os.path.join(c.RESULTS_DIR, f"{RECIPE}.json")
+    path = os.path.join(c.RESULTS_DIR, f"{name}.json")
     runs = {}
     if os.path.exists(path):  # keep the rows not rerun now
         runs = {r["row"]: r for r in c.read_json(path).get("runs", [])
@@ -78,7 +93,7 @@ def main():
         for r in ordered:
             r["minus_full"] = (r["perplexity"] - full["perplexity"]
                                if full else None)
-        c.write_result(RECIPE, {
+        c.write_result(name, {
             "preset": PRESET,
             "task": "PTB: AWD-LSTM regularisation ablation, one factor at a time",
             "metric": "perplexity",
@@ -91,6 +106,7 @@ def main():
                                           for r in ordered), 1),
             "params": ordered[0]["params"],
             "command": (full or ordered[0])["command"],
+            "partial": len(ordered) < len(ROWS),
             "runs": ordered,
         })
 
