@@ -126,7 +126,9 @@ def short_command(cmd):
             skip = True
             continue
         if tok == "--out" and not recipe:
-            out.append("--out runs/" + os.path.basename(cmd[i + 1].rstrip("/")))
+            where = cmd[i + 1].rstrip("/")  # the folders below runs/ are kept
+            out.append("--out runs/" + (where.split("runs/", 1)[1] if "runs/" in where
+                                        else os.path.basename(where)))
             skip = True
             continue
         if tok in ("--verbose",):
@@ -192,7 +194,9 @@ def table(results):
             name += (f" (ensemble: mean of {len(r['members'])} members' probabilities, "
                      f"{seeds} seeds{kinds}; time = all members)")
         elif r.get("runs") and "row" in r["runs"][0]:
-            name += " (the `full` row; see the table below; time = all rows)"
+            name += (" (the `full` row; see the table below; time = all rows)"
+                     if r.get("value") is not None else
+                     " (no `full` row yet; see the table below; time = all rows)")
         elif r.get("rows"):
             best = max(r["rows"], key=lambda x: x.get("accuracy", 0))
             seeds = len(best.get("seeds", [None]))

@@ -136,6 +136,8 @@ def test_short_command_of_zoo_train_and_of_a_recipe(table):
            "--out", "../runs/imdb_fast", "--verbose", "2", "--overwrite"]
     assert table.short_command(zoo) == (
         "zoo train imdb_fast --data ../shared/data/imdb/train.csv --out runs/imdb_fast")
+    nested = zoo[:5] + ["--out", "../runs/ablation_awd_16min/full/"]
+    assert table.short_command(nested).endswith(" --out runs/ablation_awd_16min/full")
     # A recipe's own command keeps its --out; its --note is in the results
     # file's notes, not a setting.
     recipe = [".venv/bin/python", "bench/reproduce/imdb_transfer_ensemble.py",
@@ -187,10 +189,64 @@ def test_factor_ablation_table_lists_each_row_against_full(table):
     row = table.table([r]).splitlines()[-1]
     assert row.startswith("| ablation_awd_16min (partial) (the `full` row; see the table below; "
                           "time = all rows) | `ptb_awd_cpu` | perplexity (val) | 120.0 |")
+    no_full = dict(r, value=None, runs=[dict(runs[1], minus_full=None)])
+    assert table.factor_table(no_full).splitlines()[-1].startswith("| no_ar_tar | `--set ar=0`, "
+                                                                   "`--set tar=0` | 117.5 | — |")
+    assert "(no `full` row yet;" in table.table([no_full]).splitlines()[-1]
 
 
-def test_awd_ablation_budget_names_its_own_results_file():
-    awd = _load(ROOT / "bench" / "reproduce" / "ablation_awd.py", "ablation_awd")
+@pytest.fixture
+def awd():
+    return _load(ROOT / "bench" / "reproduce" / "ablation_awd.py", "ablation_awd")
+
+
+def test_awd_ablation_budget_names_its_own_results_file(awd):
     assert awd.results_name(awd.DEFAULT_BUDGET) == "ablation_awd"
     assert awd.results_name(16.0) == "ablation_awd_16min"
     assert awd.results_name(7.5) == "ablation_awd_7.5min"
+
+
+def test_awd_ablation_rows_of_a_budget_go_to_its_own_file_and_folder(awd, tmp_path, monkeypatch):
+    """main() with the training stubbed: where each row runs, what it is
+    given, the file it writes, the rows and notes it keeps."""
+    c = awd.c
+    trained, written = [], {}
+    monkeypatch.setattr(c, "RUNS", str(tmp_path / "runs"))
+    monkeypatch.setattr(c, "RESULTS_DIR", str(tmp_path / "results"))
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "ablation_awd_16min.json").write_text(json.dumps({
+        "notes": "kept", "runs": [{"row": "full", "perplexity": 130.0, "budget_minutes": 16.0,
+                                   "training_seconds": 960.0, "params": 1, "command": ["f"]},
+                                  {"row": "no_ar_tar", "perplexity": 1.0, "budget_minutes": 57.0,
+                                   "training_seconds": 1.0, "params": 1, "command": ["x"]}]}))
+
+    def train(preset, data, out, *args):
+        trained.append((preset, out, list(args)))
+        return ["zoo", "train", preset, *args], 961.0
+    monkeypatch.setattr(c, "train", train)
+    monkeypatch.setattr(c, "evaluate", lambda d, data, split: (["ev"], {"perplexity": 120.5,
+                                                                        "loss": 4.79}))
+    monkeypatch.setattr(c, "run_summary", lambda d: {"history": [{"val_perplexity": 121.0}]})
+    monkeypatch.setattr(c, "train_loadavg", lambda d: None)
+    monkeypatch.setattr(c, "count_params", lambda d: 1)
+    monkeypatch.setattr(c, "write_result", lambda name, r: written.update({name: r}))
+    monkeypatch.setattr("sys.argv", ["ablation_awd.py", "--budget", "16", "--only", "no_ar_tar"])
+    awd.main()
+    assert trained == [("ptb_awd_cpu", str(tmp_path / "runs" / "ablation_awd_16min" / "no_ar_tar"),
+                        ["--set", "ar=0", "--set", "tar=0", "--time-budget", "16"])]
+    r = written["ablation_awd_16min"]
+    assert [x["row"] for x in r["runs"]] == ["full", "no_ar_tar"]  # the 57-min row is not kept
+    assert r["runs"][1]["minus_full"] == pytest.approx(-9.5)
+    assert r["value"] == 130.0 and r["partial"] is True and r["notes"] == "kept"
+    assert r["budget"] == "--time-budget 16 for every row"
+
+
+@pytest.mark.parametrize("budget", ["0", "-3", "inf", "nan"])
+def test_awd_ablation_refuses_a_budget_that_is_not_a_positive_number(awd, budget, monkeypatch,
+                                                                      capsys):
+    monkeypatch.setattr(awd.c, "train", lambda *a: pytest.fail("trained"))
+    monkeypatch.setattr("sys.argv", ["ablation_awd.py", "--budget", budget])
+    with pytest.raises(SystemExit) as e:
+        awd.main()
+    assert e.value.code == 2
+    assert "--budget must be a positive number of minutes. Received:" in capsys.readouterr().err

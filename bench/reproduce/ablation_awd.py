@@ -25,6 +25,7 @@ Another budget writes its own file and run directories
 """
 
 import argparse
+import math
 import os
 import sys
 
@@ -61,16 +62,18 @@ def main():
     p.add_argument("--collect", action="store_true",
                    help="do not train: evaluate and record the finished runs")
     a = p.parse_args()
-    if not a.budget > 0:
+    if not (math.isfinite(a.budget) and a.budget > 0):
         p.error(f"--budget must be a positive number of minutes. Received: {a.budget:g}")
     name = results_name(a.budget)
     a.out = a.out or os.path.join(c.RUNS, name)
     data = os.path.join(c.DATA, "ptb")
     path = os.path.join(c.RESULTS_DIR, f"{name}.json")
-    runs = {}
-    if os.path.exists(path):  # keep the rows not rerun now
-        runs = {r["row"]: r for r in c.read_json(path).get("runs", [])
+    runs, notes = {}, None
+    if os.path.exists(path):  # keep the rows not rerun now, and the notes
+        before = c.read_json(path)
+        runs = {r["row"]: r for r in before.get("runs", [])
                 if r.get("budget_minutes") == a.budget}
+        notes = before.get("notes")
     for row in a.only:
         run_dir = os.path.join(a.out, row)
         args = ROWS[row] + ["--time-budget", f"{a.budget:g}"]
@@ -108,6 +111,7 @@ def main():
             "command": (full or ordered[0])["command"],
             "partial": len(ordered) < len(ROWS),
             "runs": ordered,
+            **({"notes": notes} if notes else {}),
         })
 
 
