@@ -138,6 +138,8 @@ def short_command(cmd):
             continue
         if "/shared/data/" in tok:
             tok = "../shared/data/" + tok.split("/shared/data/", 1)[1]
+        if not recipe and tok.startswith("../runs/"):
+            tok = tok[len("../"):]  # where the `--out runs/NAME` of a zoo row put it
         out.append(shlex.quote(tok))
     return " ".join(out)
 
@@ -197,6 +199,12 @@ def table(results):
             name += (" (the `full` row; see the table below; time = all rows)"
                      if r.get("value") is not None else
                      " (no `full` row yet; see the table below; time = all rows)")
+        elif r.get("cache"):
+            k = r["cache"]
+            model = os.path.splitext(os.path.basename(r.get("model_results", "")))[0]
+            name += (f" (`{model}`'s model + the neural cache at evaluation: window "
+                     f"{k['window']}, θ {k['theta']:g}, λ {k['lambda']:g}; the model alone "
+                     f"{fmt_value(metric, r.get('model_alone'))}; time = the model's training)")
         elif r.get("rows"):
             best = max(r["rows"], key=lambda x: x.get("accuracy", 0))
             seeds = len(best.get("seeds", [None]))

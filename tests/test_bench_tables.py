@@ -138,6 +138,13 @@ def test_short_command_of_zoo_train_and_of_a_recipe(table):
         "zoo train imdb_fast --data ../shared/data/imdb/train.csv --out runs/imdb_fast")
     nested = zoo[:5] + ["--out", "../runs/ablation_awd_16min/full/"]
     assert table.short_command(nested).endswith(" --out runs/ablation_awd_16min/full")
+    # a run another zoo row wrote with `--out runs/NAME` is named the same way
+    init = zoo[:3] + ["--init-from", "../runs/imdb_lm"] + zoo[3:7]
+    assert table.short_command(init) == (
+        "zoo train imdb_fast --init-from runs/imdb_lm --data ../shared/data/imdb/train.csv "
+        "--out runs/imdb_fast")
+    evaluate = [".venv/bin/zoo", "evaluate", "../runs/ptb", "--data", "../shared/data/ptb"]
+    assert table.short_command(evaluate) == "zoo evaluate runs/ptb --data ../shared/data/ptb"
     # A recipe's own command keeps its --out; its --note is in the results
     # file's notes, not a setting.
     recipe = [".venv/bin/python", "bench/reproduce/imdb_transfer_ensemble.py",
@@ -145,6 +152,21 @@ def test_short_command_of_zoo_train_and_of_a_recipe(table):
     assert table.short_command(recipe) == (
         ".venv/bin/python bench/reproduce/imdb_transfer_ensemble.py --seeds 1 2 "
         "--out ../runs/x")
+
+
+def test_a_cache_row_names_the_model_and_its_own_figure(table):
+    r = {"recipe": "ptb_cache_m", "preset": "ptb_regularized", "metric": "perplexity",
+         "value": 80.04, "model_alone": 87.75, "model_results": "bench/results/m.json",
+         "split": "validation (ptb.valid.txt)", "target": None, "met": None,
+         "cache": {"window": 500, "theta": 1.0, "lambda": 0.1},
+         "training_seconds": 3446.0, "params": 6573200,
+         "command": [".venv/bin/zoo", "evaluate", "../runs/m", "--data",
+                     "/x/shared/data/ptb", "--cache-window", "500"]}
+    assert table.table([r]).splitlines()[-1] == (
+        "| ptb_cache_m (`m`'s model + the neural cache at evaluation: window 500, θ 1, λ 0.1; "
+        "the model alone 87.8; time = the model's training) | `ptb_regularized` "
+        "| perplexity (val) | 80.0 | — | 57 min 26 s | 6.57 M "
+        "| `zoo evaluate runs/m --data ../shared/data/ptb --cache-window 500` |")
 
 
 def test_training_time_names_each_language_model_of_a_chain(table):

@@ -29,7 +29,36 @@ def build_parser():
                    help="model.keras (best, default) or last.keras")
     p.add_argument("--max-steps", type=int, help="only the first batches/windows")
     p.add_argument("--out", metavar="FILE", help="also write the JSON here (atomically)")
+    cache = p.add_argument_group(
+        "neural cache (language models)",
+        "Score with the continuous cache of Grave et al. (2017): the model's "
+        "distribution mixed with a pointer over its last WINDOW steps. The "
+        "model's own figures from the same pass are given under "
+        "without_cache. Defaults: AWD-LSTM's Penn Treebank settings.")
+    cache.add_argument("--cache-window", type=int, metavar="WINDOW",
+                       help="turns the cache on: past steps it holds (AWD-LSTM: 500)")
+    cache.add_argument("--cache-theta", type=float, metavar="THETA",
+                       help="flatness of the pointer's softmax (default 1.0)")
+    cache.add_argument("--cache-lambda", type=float, metavar="LAMBDA",
+                       help="the cache's weight in [0, 1) (default 0.1)")
     return p
+
+
+def cache_from_args(args):
+    """The `NeuralCache` the flags ask for, or `None`; `ValueError` on bad ones."""
+    from training.neural_cache import DEFAULT_LAMBDA, DEFAULT_THETA, NeuralCache
+
+    if args.cache_window is None:
+        given = [f for f, v in (("--cache-theta", args.cache_theta),
+                                ("--cache-lambda", args.cache_lambda)) if v is not None]
+        if given:
+            raise ValueError(f"{' and '.join(given)} need --cache-window, which turns "
+                             "the cache on. Received: no --cache-window")
+        return None
+    return NeuralCache(
+        window=args.cache_window,
+        theta=DEFAULT_THETA if args.cache_theta is None else args.cache_theta,
+        lambda_=DEFAULT_LAMBDA if args.cache_lambda is None else args.cache_lambda)
 
 
 def main(argv=None) -> int:
@@ -45,8 +74,13 @@ def main(argv=None) -> int:
     options = dict(split=args.split, batch_size=args.batch_size, out=args.out,
                    checkpoint=args.checkpoint, max_steps=args.max_steps)
     try:
+        cache = cache_from_args(args)
         if len(args.run_dirs) == 1:
-            result = evaluate(args.run_dirs[0], args.data, **options)
+            result = evaluate(args.run_dirs[0], args.data, cache=cache, **options)
+        elif cache is not None:
+            raise ValueError("--cache-window scores one language model; several "
+                             f"RUN_DIRs make a classifier ensemble. Received: "
+                             f"{len(args.run_dirs)} RUN_DIRs")
         else:
             result = evaluate_ensemble(args.run_dirs, args.data, **options)
     except DataError as e:

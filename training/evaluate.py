@@ -86,7 +86,7 @@ def lm_loss(model, ids, *, batch_size, bptt, max_steps=None, scorer=None):
 
 
 def evaluate_language_model(model, ids, *, level, batch_size=EVAL_LM_BATCH_SIZE,
-                            bptt=35, max_steps=None) -> dict:
+                            bptt=35, max_steps=None, cache=None) -> dict:
     """Loss and perplexity / bits per character of `model` on `ids`.
 
     Args:
@@ -100,15 +100,32 @@ def evaluate_language_model(model, ids, *, level, batch_size=EVAL_LM_BATCH_SIZE,
             restarts context at each row.
         bptt: window length (does not change the result, only speed).
         max_steps: only the first windows (smoke runs). Defaults to `None`.
+        cache: a `training.neural_cache.NeuralCache`: score with the
+            continuous cache (`batch_size` must be `1`). The model's own
+            figures from the same pass go under `"without_cache"`.
+            Defaults to `None`.
     """
+    if cache is not None and batch_size != 1:
+        raise ValueError("The neural cache reads the split as one row: it needs "
+                         f"batch_size=1. Received: batch_size={batch_size}")
     if not (model.stateful and model.batch_size == batch_size):
         model = model.with_options(stateful=True, batch_size=batch_size)
-    total, n = lm_loss(model, ids, batch_size=batch_size, bptt=bptt,
-                       max_steps=max_steps)
+    extra = {}
+    if cache is None:
+        total, n = lm_loss(model, ids, batch_size=batch_size, bptt=bptt,
+                           max_steps=max_steps)
+    else:
+        from training.neural_cache import cache_lm_loss
+
+        total, alone, n = cache_lm_loss(model, ids, cache, bptt=bptt,
+                                        max_steps=max_steps)
+        extra = {"cache": cache.record(),
+                 "without_cache": {"loss": alone / n,
+                                   **language_model_metrics(alone / n, level)}}
     loss = total / n
     return {"loss": loss, **language_model_metrics(loss, level),
             "num_tokens": n, "batch_size": batch_size, "bptt": bptt,
-            "state": "carried across windows, reset at the start"}
+            "state": "carried across windows, reset at the start", **extra}
 
 
 def evaluate_classifier(model, texts, labels, *, batch_size=64, max_steps=None) -> dict:
@@ -148,7 +165,7 @@ def classification_metrics(probs, labels) -> dict:
 
 
 def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
-             checkpoint="best", max_steps=None) -> dict:
+             checkpoint="best", max_steps=None, cache=None) -> dict:
     """Evaluates a run's model on a split of a data source.
 
     The split is built exactly as in training: the validation carve uses the
@@ -167,6 +184,9 @@ def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
         out: optional JSON file to write (atomically).
         checkpoint: `"best"` (`model.keras`) or `"last"` (`last.keras`).
         max_steps: only the first batches/windows (smoke runs).
+        cache: language models: a `training.neural_cache.NeuralCache` to
+            score with the continuous cache (one row); see
+            `evaluate_language_model`.
 
     Returns:
         A dict. Classifiers: `loss`, `accuracy`, `num_examples`.
@@ -190,6 +210,9 @@ def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
         raise ValueError(f"Unknown split {split!r}. Valid splits: train, "
                          f"validation, test. Received: split={split!r}")
     run = rd.open_run(run_dir)
+    if cache is not None and run.family != "language_model":
+        raise ValueError(f"{run_dir}: the neural cache scores language models; this "
+                         f"run is a {run.family}. Received: cache={cache}")
     model = run.load_model(checkpoint)
     carve = run.carve
     result = {"run_dir": os.fspath(run_dir), "data": os.fspath(data),
@@ -218,7 +241,7 @@ def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
         result.update(evaluate_language_model(
             model, ids, level=run.level,
             batch_size=batch_size or EVAL_LM_BATCH_SIZE,
-            bptt=run.training.get("bptt") or 35, max_steps=max_steps))
+            bptt=run.training.get("bptt") or 35, max_steps=max_steps, cache=cache))
         result["level"] = run.level
     result["data_fingerprint"] = loaded.fingerprint
     result["same_data_as_training"] = (

@@ -230,10 +230,18 @@ class LanguageModel(keras.Model):
         self.tar = float(tar)
         self.reverse = reverse
 
-    def output_features_model(self):
+    def output_features_model(self, with_logits=False):
         """A model that shares this one's layers and returns what its output
         layer takes, `(batch, time, D)`: the input of the softmax, for
-        training with a sampled softmax (`training.sampled_softmax`)."""
+        training with a sampled softmax (`training.sampled_softmax`).
+
+        With `with_logits=True` it returns `[features, logits]`, both from one
+        call (and, for a stateful model, one step of the carried state): the
+        neural cache (`training.neural_cache`) reads both.
+        """
+        if with_logits:
+            return keras.Model(self.input, [self._output_features, self.outputs[0]],
+                               name="output_features_and_logits")
         return keras.Model(self.input, self._output_features,
                            name="output_features")
 
