@@ -176,6 +176,19 @@ def fmt_time_with_pretraining(r):
     return t
 
 
+def ablation_kind(r):
+    """Which ablation a results file holds, by the shape of its rows:
+    `"pretraining"` (rows with arms), `"factor"` (runs with a row each),
+    `"connections"` (rows per connection), or `None`."""
+    if r.get("rows") and "arm" in r["rows"][0]:
+        return "pretraining"
+    if r.get("runs") and "row" in r["runs"][0]:
+        return "factor"
+    if r.get("rows") and "connection" in r["rows"][0]:
+        return "connections"
+    return None
+
+
 def table(results):
     lines = ["| recipe | preset | metric (split) | value | target | training time | params | command |",
              "|---|---|---|---|---|---|---|---|"]
@@ -185,7 +198,8 @@ def table(results):
         name = r["recipe"]
         if r.get("partial"):
             name += " (partial)"
-        if r.get("rows") and "arm" in r["rows"][0]:
+        kind = ablation_kind(r)
+        if kind == "pretraining":
             name += " (see the table below; time = all runs)"
             split = " / ".join(dict.fromkeys(
                 fmt_split(x.get("split", "")) for x in r.get("runs", [])))
@@ -195,7 +209,7 @@ def table(results):
             kinds = f" x {' and '.join(groups)}" if groups else ""
             name += (f" (ensemble: mean of {len(r['members'])} members' probabilities, "
                      f"{seeds} seeds{kinds}; time = all members)")
-        elif r.get("runs") and "row" in r["runs"][0]:
+        elif kind == "factor":
             name += (" (the `full` row; see the table below; time = all rows)"
                      if r.get("value") is not None else
                      " (no `full` row yet; see the table below; time = all rows)")
@@ -284,13 +298,13 @@ def factor_table(r):
 def ablation_table(results):
     out = []
     for r in results:
-        if r.get("rows") and "arm" in r["rows"][0]:
+        if ablation_kind(r) == "pretraining":
             out.append(pretraining_table(r))
     for r in results:
-        if r.get("runs") and "row" in r["runs"][0]:
+        if ablation_kind(r) == "factor":
             out.append(factor_table(r))
     for r in results:
-        if r.get("rows") and "connection" in r["rows"][0]:
+        if ablation_kind(r) == "connections":
             lines = [f"Ablation ({r['task']}; {r.get('budget', '')}; "
                      f"seeds {', '.join(str(s) for s in r.get('seeds') or (r.get('validation_carve') or {}).get('seeds', []))}):",
                      "",

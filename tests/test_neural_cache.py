@@ -37,6 +37,9 @@ def reference_losses(model, ids, window, theta, lam):
     x = ids[None, :-1].astype("int32")
     features = keras.ops.convert_to_numpy(plain.output_features_model()(x))[0]
     logits = keras.ops.convert_to_numpy(plain(x))[0].astype(np.float64)
+    # the features are the softmax's input: they and the output layer give the logits
+    w, b = (keras.ops.convert_to_numpy(t) for t in plain.output_embedding())
+    np.testing.assert_allclose(features @ w.T + b, logits, rtol=1e-4, atol=1e-5)
     targets = ids[1:]
     with_cache = alone = 0.0
     for t, y in enumerate(targets):
@@ -146,14 +149,22 @@ def test_zoo_evaluate_with_the_cache(lm_run, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--cache-theta", "2"], "--cache-theta need --cache-window"),
-    (["--cache-window", "0"], "window must be an integer >= 1"),
+    (["--cache-theta", "2"], "--cache-theta needs --cache-window"),
+    (["--cache-theta", "2", "--cache-lambda", "0.2"],
+     "--cache-theta and --cache-lambda need --cache-window"),
+    (["--cache-window", "0"], "--cache-window: must be a positive integer"),
+    (["--cache-window", "5", "--cache-theta", "nan"], "--cache-theta: must be a number > 0"),
     (["--cache-window", "5", "--cache-lambda", "1"], "lambda must be in [0, 1)"),
     (["--cache-window", "5", "--batch-size", "4"], "needs batch_size=1"),
+    (["--batch-size", "0"], "--batch-size: must be a positive integer"),
 ])
 def test_zoo_evaluate_refuses_bad_cache_flags(lm_run, capsys, extra, message):
     run_dir, data = lm_run
-    assert cli_evaluate.main([run_dir, "--data", data, *extra]) == 2
+    try:
+        rc = cli_evaluate.main([run_dir, "--data", data, *extra])
+    except SystemExit as e:  # argparse's own refusals
+        rc = e.code
+    assert rc == 2
     err = capsys.readouterr().err
     assert "zoo evaluate: error:" in err and message in err
 
@@ -174,27 +185,35 @@ def test_ptb_cache_recipe_records_both_figures(lm_run, tmp_path, monkeypatch):
     run_dir, data = lm_run
     recipe = load_script(os.path.join("bench", "reproduce", "ptb_cache.py"), "ptb_cache")
     c = recipe.c
+    plain = training.evaluate(run_dir, data)
     results = tmp_path / "results"
     results.mkdir()
-    (results / "run.json").write_text(json.dumps({
-        "preset": "language_model", "value": 123.4, "split": "validation (toy)",
-        "training_seconds": 5.0, "params": 42, "command": ["zoo", "train"]}))
+    recorded = {"preset": "language_model", "value": plain["perplexity"],
+                "split": "validation (toy)", "training_seconds": 5.0, "params": 42,
+                "command": ["zoo", "train"]}
+    (results / "run.json").write_text(json.dumps(recorded))
     monkeypatch.setattr(c, "RESULTS_DIR", str(results))
     monkeypatch.setattr(c, "DATA", os.path.dirname(data))
     written = {}
     monkeypatch.setattr(c, "write_result", lambda name, r: written.update({name: r}))
     recipe.main(["--run", run_dir, "--window", "20", "--lambda", "0.2"])
     r = written["ptb_cache_run"]
-    plain = training.evaluate(run_dir, data)
     assert r["model_alone"] == pytest.approx(plain["perplexity"], rel=1e-5)
     assert r["value"] == r["evaluation"]["perplexity"] != pytest.approx(r["model_alone"])
     assert r["cache"]["window"] == 20 and r["cache"]["lambda"] == 0.2
     assert r["target"] is None and r["met"] is None
-    assert (r["model_results"], r["model_value_recorded"]) == ("bench/results/run.json", 123.4)
+    assert r["model_results"] == "bench/results/run.json"
+    assert r["model_value_recorded"] == plain["perplexity"]
     assert r["training_seconds"] == 5.0 and r["params"] == 42
     assert r["command"][1:3] == ["evaluate", run_dir] and "--cache-window" in r["command"]
     # the plain evaluation's file is not overwritten
     assert r["command"][-1] == os.path.join(run_dir, "eval_validation_cache.json")
+    # a results file of another model under the same folder name is refused
+    (results / "run.json").write_text(json.dumps(dict(recorded, value=123.4)))
+    written.clear()
+    with pytest.raises(SystemExit, match="another model; nothing written"):
+        recipe.main(["--run", run_dir, "--window", "20"])
+    assert written == {}
 
 
 def test_ptb_cache_recipe_needs_the_models_results(lm_run, tmp_path, monkeypatch):

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from training.cli_args import positive_float, positive_int
+
 
 def build_parser():
     p = argparse.ArgumentParser(
@@ -22,12 +24,12 @@ def build_parser():
     p.add_argument("--data", required=True, metavar="SOURCE")
     p.add_argument("--split", default="validation",
                    choices=("train", "validation", "test"))
-    p.add_argument("--batch-size", type=int,
+    p.add_argument("--batch-size", type=positive_int,
                    help="classifiers: default the training batch size; "
                    "language models: default 1")
     p.add_argument("--checkpoint", default="best", choices=("best", "last"),
                    help="model.keras (best, default) or last.keras")
-    p.add_argument("--max-steps", type=int, help="only the first batches/windows")
+    p.add_argument("--max-steps", type=positive_int, help="only the first batches/windows")
     p.add_argument("--out", metavar="FILE", help="also write the JSON here (atomically)")
     cache = p.add_argument_group(
         "neural cache (language models)",
@@ -35,9 +37,9 @@ def build_parser():
         "distribution mixed with a pointer over its last WINDOW steps. The "
         "model's own figures from the same pass are given under "
         "without_cache. Defaults: AWD-LSTM's Penn Treebank settings.")
-    cache.add_argument("--cache-window", type=int, metavar="WINDOW",
+    cache.add_argument("--cache-window", type=positive_int, metavar="WINDOW",
                        help="turns the cache on: past steps it holds (AWD-LSTM: 500)")
-    cache.add_argument("--cache-theta", type=float, metavar="THETA",
+    cache.add_argument("--cache-theta", type=positive_float, metavar="THETA",
                        help="flatness of the pointer's softmax (default 1.0)")
     cache.add_argument("--cache-lambda", type=float, metavar="LAMBDA",
                        help="the cache's weight in [0, 1) (default 0.1)")
@@ -52,9 +54,13 @@ def cache_from_args(args):
         given = [f for f, v in (("--cache-theta", args.cache_theta),
                                 ("--cache-lambda", args.cache_lambda)) if v is not None]
         if given:
-            raise ValueError(f"{' and '.join(given)} need --cache-window, which turns "
-                             "the cache on. Received: no --cache-window")
+            raise ValueError(f"{' and '.join(given)} {'needs' if len(given) == 1 else 'need'} "
+                             "--cache-window, which turns the cache on. Received: no "
+                             "--cache-window")
         return None
+    if args.batch_size not in (None, 1):
+        raise ValueError("The neural cache reads the split as one row: it needs "
+                         f"batch_size=1. Received: --batch-size {args.batch_size}")
     return NeuralCache(
         window=args.cache_window,
         theta=DEFAULT_THETA if args.cache_theta is None else args.cache_theta,

@@ -16,9 +16,10 @@ on Penn Treebank, which are the defaults here.
 
 The cache starts empty at the beginning of the stream and holds whatever
 history there is (up to `window` steps); a token with no history is scored
-by the model alone. (AWD-LSTM's script scores the first `window` tokens by
-the model alone; over PTB's validation set the two differ on its first 500
-of 73,760 tokens.)
+by the model alone. (AWD-LSTM's `pointer.py` uses the cache only once more
+than `window` steps are cached, so its first 501 predictions, and the first
+of each of its later batches, are the model's alone; over PTB's 73,760
+validation tokens the two rules differ on about 515.)
 
 The stream is read as `training.evaluate` reads it: one row, the state
 carried across BPTT windows, so every token has its whole past as context,

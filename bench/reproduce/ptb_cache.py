@@ -49,13 +49,30 @@ def parse_args(argv=None):
 
 
 def model_results(run):
-    """The run's own results file (relative path, parsed), or exit 2."""
+    """The run's own results file (relative path, parsed); exits with a
+    message when there is none."""
     path = c.lm_results(run)
     if path is None:
         raise SystemExit(f"ptb_cache: no results file for {run}: expected "
                          f"bench/results/{os.path.basename(os.path.normpath(run))}.json "
                          "(run the model's recipe first)")
     return path, c.read_json(os.path.join(c.RESULTS_DIR, os.path.basename(path)))
+
+
+def check_same_model(ev, model, path):
+    """Exits with a message unless the evaluated model is the one `path`
+    records: the same data, and its own perplexity from this pass equal to
+    the recorded one (a results file is found by the run folder's name,
+    which two recipes may share)."""
+    if not ev.get("same_data_as_training"):
+        raise SystemExit("ptb_cache: the evaluated data is not the data the run was "
+                         "trained on (same_data_as_training is false)")
+    recorded = model.get("value")
+    alone = ev["without_cache"]["perplexity"]
+    if recorded is None or abs(alone - recorded) > 1e-4 * recorded:
+        raise SystemExit(f"ptb_cache: the run's model scores {alone:.4f} alone, but {path} "
+                         f"records {recorded}: that file is of another model; nothing "
+                         "written")
 
 
 def main(argv=None):
@@ -68,8 +85,8 @@ def main(argv=None):
     data = os.path.join(c.DATA, "ptb")
     out = os.path.join(run, "eval_validation_cache.json")
     cmd = [c.zoo_exe(), "evaluate", run, "--data", data, "--split", "validation",
-           "--cache-window", str(a.window), "--cache-theta", f"{a.theta:g}",
-           "--cache-lambda", f"{a.lambda_:g}", "--out", out]
+           "--cache-window", str(a.window), "--cache-theta", str(a.theta),
+           "--cache-lambda", str(a.lambda_), "--out", out]
     before = reports.load_average()
     cpu0 = os.times()
     rc, seconds = c.run(cmd)
@@ -79,6 +96,7 @@ def main(argv=None):
         raise SystemExit(f"zoo evaluate failed with exit status {rc}")
     ev = c.read_json(out)
     alone = ev["without_cache"]["perplexity"]
+    check_same_model(ev, model, path)
     result = {
         "preset": model.get("preset"),
         "task": "Penn Treebank word-level language model: a trained model (its results file: "
