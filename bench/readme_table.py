@@ -45,6 +45,7 @@ ORDER = ("sst2_bigru_highway", "sst2_transfer", "sst2_transfer_weight_drop_lm",
          "shakespeare_cpu_gru_xeon_dropout02_seed1338",
          "ablation_connections", "ptb_small",
          "ptb_small_bf16", "ptb_regularized", "ptb_regularized_one_cycle",
+         "ptb_regularized_one_cycle_run2", "ptb_cache_ptb_regularized_one_cycle_run2",
          "ptb_regularized_one_cycle_dropout04",
          "ptb_regularized_one_cycle_batch40",
          "ptb_regularized_one_cycle_sampled1024",
@@ -273,8 +274,13 @@ def pretraining_table(r):
 def factor_table(r):
     """One factor off at a time (`bench/reproduce/ablation_awd.py`): a row per
     configuration, against the `full` row."""
+    cpus = {row["row"]: (row.get("machine") or r.get("machine") or {}).get("cpu", "?")
+            for row in r.get("runs", [])}
+    mixed = len(set(cpus.values())) > 1
     lines = [f"Ablation ({r['task']}; `{r['preset']}`; {r.get('budget', '')}"
-             + ("; not every row has run" if r.get("partial") else "") + "):",
+             + ("; not every row has run" if r.get("partial") else "")
+             + ("; rows on different CPUs, not comparable in steps: "
+                + ", ".join(f"{k} {v}" for k, v in cpus.items()) if mixed else "") + "):",
              "",
              "| row | settings | val perplexity | minus `full` | epochs begun "
              "| val perplexity per epoch (Keras) | training time |",

@@ -3,6 +3,7 @@ from bench/results/*.json, and the ablation summary is computed correctly."""
 
 import json
 import math
+import os
 import pathlib
 
 import pytest
@@ -215,6 +216,15 @@ def test_factor_ablation_table_lists_each_row_against_full(table):
     assert table.factor_table(no_full).splitlines()[-1].startswith("| no_ar_tar | `--set ar=0`, "
                                                                    "`--set tar=0` | 117.5 | — |")
     assert "(no `full` row yet;" in table.table([no_full]).splitlines()[-1]
+    # rows of one file run on different machines are flagged; a row without its
+    # own record ran on the file's machine
+    mixed = dict(r, machine={"cpu": "Intel Xeon"},
+                 runs=[dict(runs[0], machine={"cpu": "AMD EPYC"}), runs[1]])
+    assert table.factor_table(mixed).splitlines()[0].endswith(
+        "; rows on different CPUs, not comparable in steps: full AMD EPYC, "
+        "no_ar_tar Intel Xeon):")
+    same = dict(mixed, runs=[dict(runs[0], machine={"cpu": "Intel Xeon"}), runs[1]])
+    assert "different CPUs" not in table.factor_table(same)
 
 
 @pytest.fixture
@@ -261,6 +271,8 @@ def test_awd_ablation_rows_of_a_budget_go_to_its_own_file_and_folder(awd, tmp_pa
     assert r["runs"][1]["minus_full"] == pytest.approx(-9.5)
     assert r["value"] == 130.0 and r["partial"] is True and r["notes"] == "kept"
     assert r["budget"] == "--time-budget 16 for every row"
+    # the new row records the machine it ran on; the kept row keeps what it had
+    assert r["runs"][1]["machine"]["cores"] == os.cpu_count() and "machine" not in r["runs"][0]
 
 
 @pytest.mark.parametrize("budget", ["0", "-3", "inf", "nan"])

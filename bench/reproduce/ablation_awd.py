@@ -90,6 +90,8 @@ def main():
             "loadavg": c.train_loadavg(run_dir),
             "params": c.count_params(run_dir), "command": cmd,
             "evaluate_command": ecmd, "history": s["history"],
+            # rows of one file may run in different sessions, on other machines
+            "machine": c.reports.machine(),
         }
         ordered = [runs[r] for r in ROWS if r in runs]
         full = runs.get("full")
