@@ -271,16 +271,27 @@ def pretraining_table(r):
     return "\n".join(lines)
 
 
+def machine_name(m):
+    """A results file's `machine` in a few words: the CPU and whether it has
+    AVX-512 BF16 and AMX (two AMD EPYCs can differ in those)."""
+    if not m:
+        return "unrecorded"
+    flags = [f for f, k in (("AVX-512 BF16", "avx512_bf16"), ("AMX", "amx_bf16")) if m.get(k)]
+    return m.get("cpu", "?") + (f" ({', '.join(flags)})" if flags else "")
+
+
 def factor_table(r):
     """One factor off at a time (`bench/reproduce/ablation_awd.py`): a row per
     configuration, against the `full` row."""
-    cpus = {row["row"]: (row.get("machine") or r.get("machine") or {}).get("cpu", "?")
-            for row in r.get("runs", [])}
-    mixed = len(set(cpus.values())) > 1
+    machines = {row["row"]: machine_name(row.get("machine") or r.get("machine"))
+                for row in r.get("runs", [])}
+    mixed = len(set(machines.values())) > 1
     lines = [f"Ablation ({r['task']}; `{r['preset']}`; {r.get('budget', '')}"
              + ("; not every row has run" if r.get("partial") else "")
-             + ("; rows on different CPUs, not comparable in steps: "
-                + ", ".join(f"{k} {v}" for k, v in cpus.items()) if mixed else "") + "):",
+             + ("; rows ran on different machines ("
+                + ", ".join(f"{k}: {v}" for k, v in machines.items())
+                + "), so the budget bought them different numbers of steps" if mixed else "")
+             + "):",
              "",
              "| row | settings | val perplexity | minus `full` | epochs begun "
              "| val perplexity per epoch (Keras) | training time |",

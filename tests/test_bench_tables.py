@@ -218,13 +218,18 @@ def test_factor_ablation_table_lists_each_row_against_full(table):
     assert "(no `full` row yet;" in table.table([no_full]).splitlines()[-1]
     # rows of one file run on different machines are flagged; a row without its
     # own record ran on the file's machine
-    mixed = dict(r, machine={"cpu": "Intel Xeon"},
-                 runs=[dict(runs[0], machine={"cpu": "AMD EPYC"}), runs[1]])
+    xeon = {"cpu": "Intel Xeon", "avx512_bf16": True, "amx_bf16": True}
+    mixed = dict(r, machine=xeon, runs=[dict(runs[0], machine={"cpu": "AMD EPYC"}), runs[1]])
     assert table.factor_table(mixed).splitlines()[0].endswith(
-        "; rows on different CPUs, not comparable in steps: full AMD EPYC, "
-        "no_ar_tar Intel Xeon):")
-    same = dict(mixed, runs=[dict(runs[0], machine={"cpu": "Intel Xeon"}), runs[1]])
-    assert "different CPUs" not in table.factor_table(same)
+        "; rows ran on different machines (full: AMD EPYC, no_ar_tar: Intel Xeon "
+        "(AVX-512 BF16, AMX)), so the budget bought them different numbers of steps):")
+    same = dict(mixed, runs=[dict(runs[0], machine=dict(xeon)), runs[1]])
+    assert "different machines" not in table.factor_table(same)
+    # two AMD EPYCs, one with AVX-512 BF16: different machines
+    epyc = {"cpu": "AMD EPYC", "avx512_bf16": False, "amx_bf16": False}
+    two = dict(r, machine=None, runs=[dict(runs[0], machine=epyc),
+                                      dict(runs[1], machine=dict(epyc, avx512_bf16=True))])
+    assert "(full: AMD EPYC, no_ar_tar: AMD EPYC (AVX-512 BF16))" in table.factor_table(two)
 
 
 @pytest.fixture
@@ -247,7 +252,8 @@ def test_awd_ablation_rows_of_a_budget_go_to_its_own_file_and_folder(awd, tmp_pa
     monkeypatch.setattr(c, "RESULTS_DIR", str(tmp_path / "results"))
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "ablation_awd_16min.json").write_text(json.dumps({
-        "notes": "kept", "runs": [{"row": "full", "perplexity": 130.0, "budget_minutes": 16.0,
+        "notes": "kept", "machine": {"cpu": "Old CPU"},
+        "runs": [{"row": "full", "perplexity": 130.0, "budget_minutes": 16.0,
                                    "training_seconds": 960.0, "params": 1, "command": ["f"]},
                                   {"row": "no_ar_tar", "perplexity": 1.0, "budget_minutes": 57.0,
                                    "training_seconds": 1.0, "params": 1, "command": ["x"]}]}))
@@ -271,8 +277,10 @@ def test_awd_ablation_rows_of_a_budget_go_to_its_own_file_and_folder(awd, tmp_pa
     assert r["runs"][1]["minus_full"] == pytest.approx(-9.5)
     assert r["value"] == 130.0 and r["partial"] is True and r["notes"] == "kept"
     assert r["budget"] == "--time-budget 16 for every row"
-    # the new row records the machine it ran on; the kept row keeps what it had
-    assert r["runs"][1]["machine"]["cores"] == os.cpu_count() and "machine" not in r["runs"][0]
+    # the new row records the machine it ran on; a kept row without a record of
+    # its own gets the old file's, the machine that wrote it
+    assert r["runs"][1]["machine"]["cores"] == os.cpu_count()
+    assert r["runs"][0]["machine"] == {"cpu": "Old CPU"}
 
 
 @pytest.mark.parametrize("budget", ["0", "-3", "inf", "nan"])

@@ -73,6 +73,8 @@ def main():
         before = c.read_json(path)
         runs = {r["row"]: r for r in before.get("runs", [])
                 if r.get("budget_minutes") == a.budget}
+        for r in runs.values():  # rows written before rows recorded their machine
+            r.setdefault("machine", before.get("machine"))
         notes = before.get("notes")
     for row in a.only:
         run_dir = os.path.join(a.out, row)
@@ -90,8 +92,10 @@ def main():
             "loadavg": c.train_loadavg(run_dir),
             "params": c.count_params(run_dir), "command": cmd,
             "evaluate_command": ecmd, "history": s["history"],
-            # rows of one file may run in different sessions, on other machines
-            "machine": c.reports.machine(),
+            # rows of one file may run in different sessions, on other machines;
+            # a collected run keeps the machine its row recorded (unknown if none)
+            "machine": (runs.get(row, {}).get("machine") if a.collect
+                        else c.reports.machine()),
         }
         ordered = [runs[r] for r in ROWS if r in runs]
         full = runs.get("full")
