@@ -48,7 +48,8 @@ def build_parser():
 
 def cache_from_args(args):
     """The `NeuralCache` the flags ask for, or `None`; `ValueError` on bad ones."""
-    from training.neural_cache import DEFAULT_LAMBDA, DEFAULT_THETA, NeuralCache
+    from training.neural_cache import (DEFAULT_LAMBDA, DEFAULT_THETA, NeuralCache,
+                                       require_one_row)
 
     if args.cache_window is None:
         given = [f for f, v in (("--cache-theta", args.cache_theta),
@@ -58,9 +59,7 @@ def cache_from_args(args):
                              "--cache-window, which turns the cache on. Received: no "
                              "--cache-window")
         return None
-    if args.batch_size not in (None, 1):
-        raise ValueError("The neural cache reads the split as one row: it needs "
-                         f"batch_size=1. Received: --batch-size {args.batch_size}")
+    require_one_row(args.batch_size)  # before the model loads
     return NeuralCache(
         window=args.cache_window,
         theta=DEFAULT_THETA if args.cache_theta is None else args.cache_theta,

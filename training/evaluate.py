@@ -105,9 +105,10 @@ def evaluate_language_model(model, ids, *, level, batch_size=EVAL_LM_BATCH_SIZE,
             figures from the same pass go under `"without_cache"`.
             Defaults to `None`.
     """
-    if cache is not None and batch_size != 1:
-        raise ValueError("The neural cache reads the split as one row: it needs "
-                         f"batch_size=1. Received: batch_size={batch_size}")
+    if cache is not None:
+        from training.neural_cache import require_one_row
+
+        require_one_row(batch_size)
     if not (model.stateful and model.batch_size == batch_size):
         model = model.with_options(stateful=True, batch_size=batch_size)
     extra = {}

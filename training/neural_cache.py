@@ -85,6 +85,14 @@ class NeuralCache:
                           "up to `window` steps; no history: the model alone"}
 
 
+def require_one_row(batch_size):
+    """`ValueError` unless `batch_size` is 1 (or `None`, the default 1): the
+    cache reads the stream as one row."""
+    if batch_size not in (None, 1):
+        raise ValueError("The neural cache reads the split as one row: it needs "
+                         f"batch_size=1. Received: batch_size={batch_size}")
+
+
 def _log_softmax_at(logits, targets):
     """`log softmax(logits)[t, targets[t]]` in float64."""
     logits = np.asarray(logits, dtype=np.float64)
