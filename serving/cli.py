@@ -26,7 +26,7 @@ import argparse
 import json
 import sys
 
-from training.cli_args import error, parse_value
+from training.cli_args import error, parse_value, port_number
 
 __all__ = ["main", "predict", "serve_main", "predict_main"]
 
@@ -43,10 +43,11 @@ def _serve_parser():
         "local in-process server.")
     p.add_argument("--models-dir", required=True, metavar="DIR",
                    help="models directory (with models.config)")
-    p.add_argument("--port", type=int, default=8501, help="REST port")
+    p.add_argument("--port", type=port_number, default=8501,
+                   help="REST port (0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1",
                    help="bind address (local backend)")
-    p.add_argument("--grpc-port", type=int, default=8500,
+    p.add_argument("--grpc-port", type=port_number, default=8500,
                    help="gRPC port (TF Serving's PredictionService and "
                    "ModelService; 0 picks a free one)")
     p.add_argument("--batching", choices=("auto", "on", "off"),

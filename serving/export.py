@@ -145,6 +145,12 @@ def export_model(model, models_dir, name, *, vocabulary=None,
             "(`score`, `generate`) read it forward; export the classifiers "
             "that start from it instead. Received: a LanguageModel with "
             "reverse=True")
+    n = max_generate_length
+    if family == "language_model" and (
+            isinstance(n, bool) or not isinstance(n, int) or not 1 <= n < 2 ** 31):
+        raise ExportError(
+            "max_generate_length must be an integer from 1 to 2**31 - 1 (the "
+            f"`generate` signature's int32 cap). Received: max_generate_length={n!r}")
     if family == "language_model" and vocabulary is not None:
         vocabulary = as_vocabulary(vocabulary)
     requests, warmup_info = [], {"path": None, "requests": 0, "texts": 0,
@@ -310,9 +316,9 @@ def export(run_dir, models_dir, name, *, version=None, label=None,
             warmup_texts, source, note = _run_warmup_texts(run)
         model = run.load_model(which)
         vocabulary = run.vocabulary
+        card = _run_card(run, run_dir, which)  # reads metrics.json
     except ValueError as e:  # RunDirError, DataError
         raise ExportError(str(e)) from None
-    card = _run_card(run, run_dir, which)
     if class_names is None:
         class_names = run.class_names
     else:
@@ -373,16 +379,16 @@ def export_ensemble(run_dirs, models_dir, name, *, version=None, label=None,
             kept = [run for run in runs if run.warmup_texts is not None]
             warmup_texts, source, note = _run_warmup_texts((kept or runs)[0])
         models = [run.load_model(which) for run in runs]
+        card = {
+            "checkpoint": which,
+            "ensemble": {
+                "combine": "mean of the members' class probabilities",
+                "members": [_run_card(run, path, which)
+                            for run, path in zip(runs, run_dirs)],
+            },
+        }
     except ValueError as e:  # RunDirError, DataError, the members' rule
         raise ExportError(str(e)) from None
-    card = {
-        "checkpoint": which,
-        "ensemble": {
-            "combine": "mean of the members' class probabilities",
-            "members": [_run_card(run, path, which)
-                        for run, path in zip(runs, run_dirs)],
-        },
-    }
     if class_names is None:
         class_names = runs[0].class_names
     else:
@@ -402,6 +408,8 @@ def export_ensemble(run_dirs, models_dir, name, *, version=None, label=None,
 
 
 def _parser():
+    from training.cli_args import positive_int
+
     p = argparse.ArgumentParser(
         prog="zoo export",
         description="Export a run directory as a TensorFlow Serving "
@@ -425,7 +433,7 @@ def _parser():
     p.add_argument("--class-names", default=None, metavar="A,B,...",
                    help="classifiers: comma-separated names for the label "
                    "output (default: the run's class names)")
-    p.add_argument("--max-generate-length", type=int,
+    p.add_argument("--max-generate-length", type=positive_int,
                    default=DEFAULT_MAX_GENERATE_LENGTH,
                    help="language models: cap on generate's max_length "
                    "(classifiers and ensembles have no generate; ignored)")

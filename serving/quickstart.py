@@ -111,15 +111,25 @@ def quickstart(data=None, out="zoo-quickstart", *, minutes=3.0,
         its label and probabilities.
 
     Raises:
-        QuickstartError: no usable data source.
+        QuickstartError: no usable data source, a language-model preset, or
+            an ``out`` that is a file.
     """
     log = log or (lambda *a, **k: None)
     t_start = time.monotonic()
+    from zoo.models import factory
+
+    if factory.resolve(preset)[0] != "sentiment_classifier":
+        raise QuickstartError(
+            "the quickstart trains, evaluates and serves a sentiment "
+            f"classifier; {preset!r} is a language model (train it with "
+            f"`zoo train {preset}`). Received: preset={preset!r}")
     source = resolve_data(data)
     sentences = list(sentences or SENTENCES)
     out = os.path.abspath(os.fspath(out))
     run_dir = os.path.join(out, "run")
     models_dir = os.path.join(out, "models")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise QuickstartError(f"--out {out} exists and is not a folder")
     os.makedirs(out, exist_ok=True)
 
     import training
@@ -209,10 +219,12 @@ def main(argv=None) -> int:
         print(f"zoo quickstart: error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # noqa: BLE001 - one clear line for the user
-        name = type(e).__name__
-        if name in ("DataError", "RunDirError", "ExportError", "ServingError",
-                    "ValueError",
-                    "ServingConnectionError", "ServingTimeoutError"):
+        # the errors of the steps (and their subclasses), by name so that a
+        # failure before a step's module is imported still reads as one line
+        names = {c.__name__ for c in type(e).__mro__}
+        if isinstance(e, (ValueError, OSError)) or names & {
+                "DataError", "RunDirError", "ExportError", "ServingError",
+                "ServingConnectionError", "ServingTimeoutError"}:
             print(f"zoo quickstart: error: {e}", file=sys.stderr)
             return 1
         raise

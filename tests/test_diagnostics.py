@@ -141,11 +141,27 @@ def test_compare_cli(tmp_path, capsys):
     assert (out / "compare.png").exists()
 
 
-def test_cli_errors():
+def test_cli_errors(capsys):
     with pytest.raises(SystemExit):
         DG.main([])
     with pytest.raises(SystemExit):
         DG.main(["--compare", "nope", "--length", "4"])
+    for flag in ("--length", "--batch-size", "--layers", "--units"):
+        with pytest.raises(SystemExit) as e:
+            DG.main(["--compare", "lstm", flag, "-1"])
+        assert e.value.code == 2 and flag in capsys.readouterr().err
+
+
+def test_bench_counts_are_checked(capsys):
+    from training.lab import benchmarks
+
+    for argv in (["longrange", "--lengths", "100,-5"], ["longrange", "--lengths", "a"],
+                 ["longrange", "--steps", "0"], ["exploding", "--length", "-1"],
+                 ["exploding", "--learning-rate", "0"]):
+        with pytest.raises(SystemExit) as e:
+            benchmarks.build_parser().parse_args(argv)
+        assert e.value.code == 2
+        assert argv[1] in capsys.readouterr().err
 
 
 def test_sentiment_classifier_bidirectional():

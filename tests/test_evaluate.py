@@ -14,26 +14,21 @@ from training import run_dir as rd
 sys.path.insert(0, os.path.dirname(__file__))
 from test_train_classifier import TINY as TINY_CLF  # noqa: E402
 from test_train_classifier import write_sentiment_csv  # noqa: E402
-from test_train_lm import TINY as TINY_LM  # noqa: E402
-from test_train_lm import write_ptb  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def clf_run(tmp_path_factory):
-    d = tmp_path_factory.mktemp("clf")
-    data = write_sentiment_csv(d / "reviews.csv")
-    training.train("sentiment_classifier", data, out=d / "run", epochs=1,
-                   batch_size=16, overrides=TINY_CLF, verbose=0)
-    return str(d / "run"), data
-
-
-@pytest.fixture(scope="module")
-def lm_run(tmp_path_factory):
-    d = tmp_path_factory.mktemp("lm")
-    data = write_ptb(d / "ptb")
-    training.train("language_model", data, out=d / "run", epochs=1, batch_size=4,
-                   bptt=5, overrides=TINY_LM, verbose=0)
-    return str(d / "run"), data
+def test_evaluate_out_is_checked_before_the_evaluation(clf_run, tmp_path, capsys):
+    run_dir, data = clf_run
+    (tmp_path / "a_file").write_text("x")
+    for out, message in ((tmp_path, "is a folder"),
+                         (tmp_path / "a_file" / "eval.json", "is a file, not a folder")):
+        with pytest.raises(SystemExit) as e:
+            cli_evaluate.main([run_dir, "--data", data, "--out", str(out)])
+        assert e.value.code == 2 and message in capsys.readouterr().err
+    # a folder that does not exist yet is made, as before
+    out = tmp_path / "new" / "eval.json"
+    assert cli_evaluate.main([run_dir, "--data", data, "--max-steps", "1",
+                              "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["num_examples"] > 0
 
 
 def test_evaluate_classifier_cli(clf_run, tmp_path, capsys):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -340,6 +341,21 @@ def test_bad_arguments(tmp_path, exported):
         ex.export(str(tmp_path), str(tmp_path / "m"), "x")
     assert ex.main([str(tmp_path / "nope"), "--models-dir",
                     str(tmp_path / "m"), "--name", "x"]) == 1
+    broken = tmp_path / "broken_run"
+    shutil.copytree(exported["clf_run"], broken)
+    (broken / "metrics.json").write_text("{")
+    with pytest.raises(ex.ExportError, match="metrics.json: cannot be read as JSON"):
+        ex.export(str(broken), str(tmp_path / "m"), "x")
+    for n in (0, -5, 2 ** 31, 16.0, True):  # the int32 cap of `generate`
+        with pytest.raises(ex.ExportError, match=f"max_generate_length={n!r}"):
+            ex.export_model(build_lm(WORD_VOCAB), str(tmp_path), "lm",
+                            vocabulary=WORD_VOCAB, max_generate_length=n)
+    assert not os.path.exists(tmp_path / "lm")
+    for flag in ("0", "-5", "x"):
+        with pytest.raises(SystemExit) as e:
+            ex.main([str(tmp_path), "--models-dir", str(tmp_path / "m"),
+                     "--name", "x", "--max-generate-length", flag])
+        assert e.value.code == 2
 
 
 def test_cli_main(exported, tmp_path, capsys, fast_archive):

@@ -3,7 +3,6 @@
 import json
 import math
 import os
-import sys
 
 import keras
 import numpy as np
@@ -14,9 +13,6 @@ from training import cli_evaluate
 from training.evaluate import lm_loss
 from training.neural_cache import NeuralCache, cache_lm_loss, cache_probabilities
 from zoo.models.language_model import LanguageModel
-
-sys.path.insert(0, os.path.dirname(__file__))
-from test_evaluate import clf_run, lm_run  # noqa: E402,F401  (module fixtures)
 
 V = 20
 

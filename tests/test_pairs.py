@@ -154,6 +154,10 @@ def test_malformed_jsonl_names_file_and_line(tmp_path, capsys):
     with pytest.raises(P.PairsError, match=r"bad\.jsonl:1.*'bad'"):
         P.read_pairs(str(f))
     assert P.main([str(run), str(tmp_path / "missing.jsonl")]) == 2
+    for argv in (["--batch-size", "0"], ["--batch-size", "-1"], ["--out", str(tmp_path)]):
+        with pytest.raises(SystemExit) as e:  # before any scoring
+            P.main([str(run), str(f), *argv])
+        assert e.value.code == 2 and argv[0] in capsys.readouterr().err
 
 
 def test_a_vocabulary_larger_than_the_model_is_a_clear_error(tmp_path, capsys):

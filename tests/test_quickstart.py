@@ -33,6 +33,22 @@ def test_data_resolution(monkeypatch, tmp_path):
         qs.resolve_data(str(tmp_path / "missing.tsv"))
 
 
+def test_bad_preset_and_out_are_refused_before_training(tmp_path, capsys):
+    data = _tiny_tsv(tmp_path / "train.tsv")
+    out = tmp_path / "qs"
+    assert qs.main(["--data", data, "--out", str(out), "--preset", "ptb_small"]) == 2
+    err = capsys.readouterr().err
+    assert "language model" in err and "preset='ptb_small'" in err
+    assert qs.main(["--data", data, "--out", str(out), "--preset", "nope"]) == 1
+    assert "nope" in capsys.readouterr().err
+    assert not out.exists()
+    out.write_text("a file, not a folder")
+    assert qs.main(["--data", data, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "is not a folder" in err and "Traceback" not in err
+    assert out.read_text() == "a file, not a folder"
+
+
 def _tiny_tsv(path, n=96):
     rng = random.Random(0)
     good = ["good", "great", "wonderful", "fun", "moving"]

@@ -32,6 +32,11 @@ def test_family_recipes_and_bptt():
     ({"learning_rate": float("inf")}, "Received: learning_rate=inf"),
     ({"epochs": 0}, "Received: epochs=0"),
     ({"lr_decay": 2.0}, "Received: lr_decay=2.0"),
+    ({"lr_decay": "fast"}, "Received: lr_decay='fast'"),
+    ({"lr_decay": [0.5]}, r"Received: lr_decay=\[0.5\]"),
+    ({"lr_decay_after": "x"}, "Received: lr_decay_after='x'"),
+    ({"lr_decay_after": 1.5}, "Received: lr_decay_after=1.5"),
+    ({"lr_decay_after": -1}, "Received: lr_decay_after=-1"),
     ({"momentum": 0.9}, "Unknown training setting"),
 ])
 def test_bad_settings_say_what_was_received(given, message):

@@ -138,6 +138,13 @@ def test_zoo_serve_errors(tmp_path, capsys):
     assert cli.main(["serve", "--models-dir", str(tmp_path)]) == 1
     assert "models.config" in capsys.readouterr().err
     assert cli.main(["bogus"]) == 2
+    for flag in ("--port", "--grpc-port"):
+        for value in ("70000", "-1", "http"):
+            with pytest.raises(SystemExit) as e:
+                cli.main(["serve", "--models-dir", str(tmp_path), flag, value])
+            assert e.value.code == 2
+            expected = "not an integer" if value == "http" else "from 0 to 65535"
+            assert expected in capsys.readouterr().err
 
 
 def _free_port():

@@ -315,6 +315,9 @@ BAD_REQUESTS = [
      b'{"signature_name": "numeric", "inputs": {"x": [[1, 2]]}}', 400,
      "expects inputs"),
     ("POST", "/v1/models/toy:predict",
+     b'{"signature_name": "numeric", "inputs": {"x": [[1, 2]], "scale": 1'
+     + b"0" * 400 + b'}}', 400, "out of range for float"),
+    ("POST", "/v1/models/toy:predict",
      b'{"signature_name": "pair", "instances": ["a"]}', 400,
      "JSON object naming them"),
     ("POST", "/v1/models/toy:predict",

@@ -144,6 +144,97 @@ def test_existing_run_dir_is_not_overwritten(run, data_csv, capsys):
     assert "Traceback" not in err
 
 
+def _fake_run(folder):
+    """A run directory by its marks: config.json and a checkpoint."""
+    folder.mkdir()
+    (folder / rd.CONFIG).write_text('{"old": true}')
+    (folder / "model.keras").write_text("the old run's weights")
+    return folder
+
+
+@pytest.mark.parametrize("argv", [
+    ["--data", "no_such_folder/reviews.csv"],                 # a typo in --data
+    ["--data", "BAD"],                                        # a CSV without labels
+    ["--data", "DATA", "--set", "class_names=neg,pos"],      # a bad model argument
+    ["--data", "DATA", "--recipe", "lr_decay=fast"],         # a bad training setting
+])
+def test_overwrite_keeps_the_old_run_when_the_new_one_cannot_start(
+        tmp_path, data_csv, capsys, argv):
+    old = _fake_run(tmp_path / "run")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,stars\nfine film,5\n")
+    argv = [{"DATA": data_csv, "BAD": str(bad)}.get(a, a) for a in argv]
+    code = cli_train.main(["sentiment_classifier", *argv, "--out", str(old),
+                           "--overwrite", "--epochs", "1"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip()
+    assert sorted(os.listdir(old)) == [rd.CONFIG, "model.keras"]
+    assert (old / "model.keras").read_text() == "the old run's weights"
+
+
+def test_overwrite_replaces_a_run_once_the_new_one_starts(tmp_path, data_csv):
+    old = _fake_run(tmp_path / "run")
+    training.train("sentiment_classifier", data_csv, out=old, epochs=1,
+                   batch_size=16, overrides=TINY, verbose=0,
+                   max_steps_per_epoch=1, overwrite=True)
+    with open(old / rd.CONFIG) as f:
+        assert json.load(f)["preset"] == "sentiment_classifier"
+    probs = rd.load_run(old).model.predict(np.array(["good film"], dtype=object),
+                                           verbose=0)
+    assert probs.shape == (1, 2)
+    # nothing left beside it: the old run was moved aside, then deleted
+    assert sorted(os.listdir(tmp_path)) == ["run"]
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path, data_csv, capsys,
+                                                      monkeypatch):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("keep me")
+    code = cli_train.main(["sentiment_classifier", "--data", data_csv, "--out",
+                           str(folder), "--overwrite", "--epochs", "1"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "not a run directory" in err and "Traceback" not in err
+    assert (folder / "thesis.tex").read_text() == "keep me"
+    # nor the current directory, even when it is a run
+    run = _fake_run(tmp_path / "here")
+    monkeypatch.chdir(run)
+    with pytest.raises(rd.RunDirError, match="current directory"):
+        rd.prepare(".", resume=False, overwrite=True)
+    with pytest.raises(rd.RunDirError, match="current directory"):
+        rd.prepare(str(tmp_path), resume=False, overwrite=True)
+    assert (run / "model.keras").exists()
+
+
+def test_start_new_puts_the_old_run_back_when_it_cannot_make_the_folder(
+        tmp_path, monkeypatch):
+    old = _fake_run(tmp_path / "run")
+    real = os.makedirs
+
+    def fail(path, *a, **k):
+        if os.fspath(path) == str(old):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(rd.os, "makedirs", fail)
+    with pytest.raises(PermissionError):
+        rd.start_new(str(old))
+    assert sorted(os.listdir(tmp_path)) == ["run"]
+    assert (old / "model.keras").read_text() == "the old run's weights"
+
+
+def test_data_arguments_are_checked_before_loading(tmp_path, data_csv, capsys):
+    for value in ("5", "neg,pos", '["pos"]', '["neg", ""]'):
+        code = cli_train.main(["sentiment_classifier", "--data", data_csv, "--out",
+                               str(tmp_path / "r"), "--set", f"class_names={value}"])
+        assert code == 2
+        err = capsys.readouterr().err
+        assert "`class_names` must be a list" in err and "Traceback" not in err
+    assert not os.path.exists(tmp_path / "r")
+
+
 def test_clip_flags_are_mutually_exclusive(tmp_path, data_csv, capsys):
     with pytest.raises(SystemExit) as e:
         cli_train.main(["sentiment_classifier", "--data", data_csv, "--out",

@@ -156,3 +156,16 @@ def test_time_budget_rejects_non_positive(tmp_path, capsys):
     with pytest.raises(ValueError, match="time_budget"):
         training.train("language_model", str(tmp_path), out=str(tmp_path / "o"),
                        time_budget=-1)
+
+
+@pytest.mark.parametrize("value", ["3e4", "abc", "0", "true"])
+def test_vocabulary_size_is_checked_before_loading(tmp_path, capsys, value):
+    from training import cli_train
+
+    data = write_ptb(tmp_path / "ptb")
+    code = cli_train.main(["language_model", "--data", data, "--out",
+                           str(tmp_path / "o"), "--set", f"vocabulary_size={value}"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "vocabulary_size" in err and "Traceback" not in err
+    assert not os.path.exists(tmp_path / "o")

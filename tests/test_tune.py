@@ -167,6 +167,17 @@ def test_search_resume_results_and_export(tsv, tmp_path, capsys, monkeypatch):
     assert run.config["model_config"]["units"] == 4
     assert run.model is not None and result.metrics["status"] == "completed"
 
+    # --overwrite with data that cannot load leaves the search as it was.
+    before = {n: (d / n).read_bytes() for n in ("trials.json", "tune_config.json")
+              if (d / n).exists()}
+    assert len(before) == 2
+    missing = [str(tmp_path / "missing.tsv") if a == tsv else a for a in argv]
+    assert tn.main(missing + ["--max-trials", "1", "--overwrite"]) == 2
+    assert "missing.tsv" in capsys.readouterr().err
+    assert {n: (d / n).read_bytes() for n in before} == before
+    assert tn.main(argv + ["--max-trials", "3"]) == 0  # still resumable
+    assert "0 remain" in capsys.readouterr().err
+
     # --overwrite starts over.
     assert tn.main(argv + ["--max-trials", "1", "--overwrite"]) == 0
     assert "new search" in capsys.readouterr().err

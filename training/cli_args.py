@@ -2,9 +2,10 @@
 and the one way an error is reported."""
 
 import argparse
-import sys
 import ast
 import json
+import os
+import sys
 
 
 def parse_value(text):
@@ -42,6 +43,36 @@ def positive_int(text):
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def output_file(text):
+    """argparse type for a file to write at the end of a command: not a
+    folder, and under a folder that exists or can be made (checked before
+    the command's work, so a long evaluation is not lost to a wrong path)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty file name")
+    path = os.path.abspath(os.path.expanduser(text))
+    if os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name")
+    parent = os.path.dirname(path)
+    while not os.path.exists(parent):  # the folders atomic writes would make
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"{text}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{text}: cannot write in {parent}")
+    return text
+
+
+def port_number(text):
+    """argparse type for a TCP port, 0 (a free one) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, got {text}")
     return value
 
 

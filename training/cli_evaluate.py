@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from training.cli_args import positive_float, positive_int
+from training.cli_args import output_file, positive_float, positive_int
 
 
 def build_parser():
@@ -30,7 +30,8 @@ def build_parser():
     p.add_argument("--checkpoint", default="best", choices=("best", "last"),
                    help="model.keras (best, default) or last.keras")
     p.add_argument("--max-steps", type=positive_int, help="only the first batches/windows")
-    p.add_argument("--out", metavar="FILE", help="also write the JSON here (atomically)")
+    p.add_argument("--out", metavar="FILE", type=output_file,
+                   help="also write the JSON here (atomically)")
     cache = p.add_argument_group(
         "neural cache (language models)",
         "Score with the continuous cache of Grave et al. (2017): the model's "
@@ -90,7 +91,7 @@ def main(argv=None) -> int:
             result = evaluate_ensemble(args.run_dirs, args.data, **options)
     except DataError as e:
         return error("evaluate", e, what="--data")
-    except (RunDirError, ValueError) as e:
+    except (RunDirError, ValueError, OSError) as e:
         return error("evaluate", e)
     print(json.dumps(result, indent=2))
     return 0

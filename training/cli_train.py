@@ -23,7 +23,9 @@ is on by default (the preset's clipnorm or global_clipnorm); --clipnorm 0 or
 RUN_DIR (--out) receives config.json, model.keras (best by validation
 accuracy / loss), last.keras, backup/, vocab.txt (language models),
 history.csv, metrics.json, curves.png and tensorboard/. An existing non-empty
-RUN_DIR is an error unless --resume (continue it from backup/) or --overwrite.
+RUN_DIR is an error unless --resume (continue it from backup/) or --overwrite
+(replace it: only a run directory, and only once the new run has loaded its
+data and built its model, so a failed start leaves the old run as it was).
 
 examples:
   zoo train ptb_small --data ../shared/data/ptb --out runs/ptb
@@ -127,7 +129,8 @@ def build_parser():
     mode.add_argument("--resume", action="store_true",
                       help="continue the run in RUN_DIR from its backup/")
     mode.add_argument("--overwrite", action="store_true",
-                      help="delete a non-empty RUN_DIR first")
+                      help="replace the run in RUN_DIR; it is deleted once "
+                      "the new run has loaded its data and built its model")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2),
                    help="0 silent, 1 progress bar, 2 one line per epoch "
                    "(default: 1 on a terminal, else 2)")
@@ -174,7 +177,7 @@ def main(argv=None) -> int:
         return 1
     except DataError as e:
         return error("train", e, what="--data")
-    except (RunDirError, ValueError) as e:
+    except (RunDirError, ValueError, OSError) as e:
         return error("train", e)
     summary = {k: v for k, v in result.metrics.items() if k != "status"}
     print(json.dumps({"run_dir": result.run_dir, **summary}, indent=2, default=str))

@@ -179,12 +179,15 @@ def resolve(preset, family, given) -> dict:
 
 def _check(recipe, family):
     decay, after = recipe["lr_decay"], recipe["lr_decay_after"]
-    if decay is not None and not 0 < decay <= 1:
+    if decay is not None and (isinstance(decay, bool) or
+                              not isinstance(decay, (int, float)) or
+                              not 0 < decay <= 1):
         raise ValueError(f"`lr_decay` must be in (0, 1]. Received: "
                          f"lr_decay={decay!r}")
-    if after is not None and after < 0:
-        raise ValueError(f"`lr_decay_after` must be >= 0. Received: "
-                         f"lr_decay_after={after!r}")
+    if after is not None and (isinstance(after, bool) or
+                              not isinstance(after, int) or after < 0):
+        raise ValueError(f"`lr_decay_after` must be an integer >= 0 (epochs). "
+                         f"Received: lr_decay_after={after!r}")
     if recipe["lr_schedule"] not in LR_SCHEDULES:
         raise ValueError(f"Unknown lr_schedule {recipe['lr_schedule']!r}. "
                          f"Valid values: {list(LR_SCHEDULES)}. Received: "

@@ -44,6 +44,7 @@ import io
 import json
 import os
 import shutil
+import tempfile
 
 from training import reports
 from training.atomic import atomic_save_model, atomic_write_json, atomic_write_text
@@ -449,11 +450,22 @@ class Run:
 
     @property
     def metrics(self):
-        """`metrics.json`, or `None` before the run has finished."""
+        """`metrics.json`, or `None` before the run has finished.
+
+        Raises:
+            RunDirError: `metrics.json` is not a JSON object.
+        """
         if not os.path.exists(self.metrics_path):
             return None
-        with open(self.metrics_path, encoding="utf-8") as f:
-            return json.load(f)
+        try:
+            with open(self.metrics_path, encoding="utf-8") as f:
+                metrics = json.load(f)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise RunDirError(
+                f"{self.metrics_path}: cannot be read as JSON ({e})") from None
+        if not isinstance(metrics, dict):
+            raise RunDirError(f"{self.metrics_path}: not a JSON object")
+        return metrics
 
 
 def open_run(run_dir) -> Run:
@@ -493,15 +505,20 @@ def prepare(run_dir, *, resume, overwrite):
     """Makes `run_dir` ready for a new run, or opens the run to resume.
 
     Only the chief of a multi-worker run may call this (see
-    `training.strategy.is_chief`).
+    `training.strategy.is_chief`). With `overwrite`, an existing run is
+    checked here but stays in place: `start_new` replaces it when the new
+    run writes its first file, so a run that fails before that (a wrong
+    `--data`, a model that cannot be built) leaves it as it was.
 
     Returns:
         The `Run` to resume (`resume=True` and a non-empty `run_dir`), else
-        `None` after creating an empty `run_dir`.
+        `None` (a new, missing or empty `run_dir` is created).
 
     Raises:
-        RunDirError: `run_dir` is a file, is not empty and neither `resume`
-            nor `overwrite` is set, or is to be resumed without config.
+        RunDirError: `run_dir` is a file; is not empty and neither `resume`
+            nor `overwrite` is set; is to be resumed without config; or is
+            to be overwritten but is not a run directory (no config), or is
+            the current directory or one above it.
     """
     run_dir = os.fspath(run_dir)
     if os.path.exists(run_dir) and not os.path.isdir(run_dir):
@@ -517,9 +534,49 @@ def prepare(run_dir, *, resume, overwrite):
             f"{run_dir}: run directory exists and is not empty; pass --resume "
             "to continue that run or --overwrite to replace it")
     if exists:
-        shutil.rmtree(run_dir)
+        _check_replaceable(run_dir)
     os.makedirs(run_dir, exist_ok=True)
     return None
+
+
+def _check_replaceable(run_dir):
+    """`RunDirError` unless `run_dir` holds a run that `--overwrite` may delete."""
+    here = os.path.realpath(os.getcwd())
+    target = os.path.realpath(run_dir)
+    if here == target or here.startswith(target.rstrip(os.sep) + os.sep):
+        raise RunDirError(
+            f"{run_dir}: --overwrite would delete the current directory "
+            "(or one above it); choose another RUN_DIR")
+    if not os.path.exists(path(run_dir, CONFIG)):
+        raise RunDirError(
+            f"{run_dir}: is not empty and holds no {CONFIG}, so it is not a run "
+            "directory; --overwrite replaces run directories only. Choose "
+            "another RUN_DIR, or empty it yourself")
+
+
+def start_new(run_dir) -> None:
+    """Empties `run_dir` for a new run, just before its first file is written.
+
+    The run that `prepare(..., overwrite=True)` let through is moved aside
+    (one rename, so `run_dir` never holds half of it) and then deleted; an
+    interrupted delete leaves a hidden `.NAME.replaced-*` folder beside
+    `run_dir`, never a mix of two runs.
+    """
+    run_dir = os.fspath(run_dir)
+    if os.path.isdir(run_dir) and os.listdir(run_dir):
+        _check_replaceable(run_dir)
+        parent, name = os.path.split(os.path.abspath(run_dir))
+        aside = tempfile.mkdtemp(prefix=f".{name}.replaced-", dir=parent)
+        old = os.path.join(aside, name)
+        os.replace(run_dir, old)
+        try:
+            os.makedirs(run_dir)
+        except BaseException:
+            os.replace(old, run_dir)  # the old run back under its name
+            os.rmdir(aside)
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
+    os.makedirs(run_dir, exist_ok=True)
 
 
 def write_vocabulary(run_dir, vocab) -> None:

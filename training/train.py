@@ -195,6 +195,7 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
         given[key] = value
     overrides = dict(overrides or {})
     family, _ = factory.resolve(preset, **overrides)  # validates early
+    _check_data_arguments(overrides)
     tr.require_backend_for(family)
     recipe_lib.resolve(preset, family, given)  # fails before RUN_DIR is touched
     st.check_strategy(strategy)
@@ -365,6 +366,8 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             config.setdefault("resumed", []).append({
                 "at": rd.now(), "command_line": _command_line(command_line)})
         if chief:
+            if stored is None:  # the run --overwrite replaces goes only now
+                rd.start_new(out)
             rd.write_config(out, config)
             if family == "language_model":
                 rd.write_vocabulary(out, data_obj.vocab)
@@ -689,6 +692,25 @@ def _load_data(family, preset, data, overrides, stored, seed, validation_split,
             f"(fingerprint {obj.fingerprint} != "
             f"{stored.data.get('fingerprint')})")
     return obj, model_overrides
+
+
+def _check_data_arguments(overrides):
+    """The model arguments that loading the data reads before the model is
+    built (and checks them): `vocabulary_size` and `class_names`."""
+    from zoo import checks
+
+    size = overrides.get("vocabulary_size")
+    if size is not None:
+        checks.positive_int("vocabulary_size", size)
+    names = overrides.get("class_names")
+    if names is not None and not (
+            isinstance(names, (list, tuple)) and len(names) >= 2
+            and all(isinstance(c, (str, int)) and not isinstance(c, bool)
+                    and str(c).strip() for c in names)):
+        raise ValueError(
+            "`class_names` must be a list of two or more label names, e.g. "
+            "--set 'class_names=[\"negative\", \"positive\"]'. Received: "
+            f"class_names={names!r}")
 
 
 # `warmup_texts.json`: this many texts of the validation split, each cut to

@@ -85,7 +85,11 @@ def _leaf_converter(dtype, where):
         def convert(value):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 fail(value)
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # a JSON integer beyond any float
+                raise invalid(f"{where}: an integer of {value.bit_length()} bits "
+                              f"is out of range for {type_name}") from None
         return convert
     raise ServingStatus(
         "UNIMPLEMENTED", f"{where}: input dtype {type_name} is not supported "

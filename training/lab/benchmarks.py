@@ -22,6 +22,7 @@ import numpy as np
 
 from training import plots
 from training.atomic import atomic_write_json
+from training.cli_args import positive_float, positive_int
 from training.reports import machine, versions
 
 DEFAULT_OUT = os.path.join("bench", "results")
@@ -310,7 +311,16 @@ def exploding(length=50, units=64, gain=3.0, init="orthogonal", steps=300,
 # CLI
 # ---------------------------------------------------------------------------
 def _ints(text):
-    return [int(t) for t in text.split(",") if t.strip()]
+    """argparse type for comma-separated positive integers."""
+    try:
+        values = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"comma-separated integers expected, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(
+            f"comma-separated positive integers expected, got {text!r}")
+    return values
 
 
 def build_parser():
@@ -321,27 +331,27 @@ def build_parser():
     lr = sub.add_parser("longrange", help="adding problem: vanilla RNN vs "
                         "LSTM vs GRU vs deep stacks, equal parameter budgets")
     lr.add_argument("--lengths", type=_ints, default=[100, 200, 400])
-    lr.add_argument("--steps", type=int, default=1500,
+    lr.add_argument("--steps", type=positive_int, default=1500,
                     help="training steps per model and length (default 1500)")
-    lr.add_argument("--budget", type=int, default=4500,
+    lr.add_argument("--budget", type=positive_int, default=4500,
                     help="parameter budget per model (default 4500)")
-    lr.add_argument("--batch-size", type=int, default=32)
-    lr.add_argument("--learning-rate", type=float, default=3e-3)
-    lr.add_argument("--eval-every", type=int, default=100)
+    lr.add_argument("--batch-size", type=positive_int, default=32)
+    lr.add_argument("--learning-rate", type=positive_float, default=3e-3)
+    lr.add_argument("--eval-every", type=positive_int, default=100)
     lr.add_argument("--seed", type=int, default=0)
     lr.add_argument("--out", default=DEFAULT_OUT)
     lr.add_argument("--name", default="longrange",
                     help="results file stem (default longrange)")
     ex = sub.add_parser("exploding", help="vanilla RNN with a large recurrent "
                         "init: no clipping vs clipnorm vs global_clipnorm")
-    ex.add_argument("--length", type=int, default=50)
-    ex.add_argument("--units", type=int, default=64)
+    ex.add_argument("--length", type=positive_int, default=50)
+    ex.add_argument("--units", type=positive_int, default=64)
     ex.add_argument("--gain", type=float, default=3.0)
     ex.add_argument("--init", choices=["orthogonal", "normal"],
                     default="orthogonal")
-    ex.add_argument("--steps", type=int, default=300)
-    ex.add_argument("--batch-size", type=int, default=32)
-    ex.add_argument("--learning-rate", type=float, default=0.1)
+    ex.add_argument("--steps", type=positive_int, default=300)
+    ex.add_argument("--batch-size", type=positive_int, default=32)
+    ex.add_argument("--learning-rate", type=positive_float, default=0.1)
     ex.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
     ex.add_argument("--threshold", type=float, default=1.0)
     ex.add_argument("--seed", type=int, default=0)

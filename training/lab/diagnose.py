@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from training import plots
-from training.cli_args import error
+from training.cli_args import error, positive_int
 from training.atomic import atomic_write_json
 from training.lab.gradient_flow import gradient_flow, last_step_loss, spectral_norms
 
@@ -267,20 +267,20 @@ def build_parser():
     p.add_argument("--compare", type=_csv, metavar="CELLS",
                    help="comma-separated cells to compare on the adding "
                    "problem (simple_rnn,lstm,gru) instead of a run directory")
-    p.add_argument("--length", type=int, default=100, help="sequence length "
+    p.add_argument("--length", type=positive_int, default=100, help="sequence length "
                    "(default 100)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--text", help="run dir: a text file to take the batch "
                    "from (language models); default random ids")
     p.add_argument("--connections", type=_csv, default=[],
                    help="--compare: also deep stacks with these connections "
                    "(none,residual,highway,dense)")
-    p.add_argument("--layers", type=int, default=4,
+    p.add_argument("--layers", type=positive_int, default=4,
                    help="--compare: depth of the stacks (default 4)")
     p.add_argument("--stack-cell", default="lstm",
                    help="--compare: cell of the deep stacks (default lstm)")
-    p.add_argument("--units", type=int, default=32,
+    p.add_argument("--units", type=positive_int, default=32,
                    help="--compare: units per layer (default 32)")
     p.add_argument("--train-steps", type=int, default=0,
                    help="--compare: also measure after N Adam steps on the "

@@ -34,6 +34,7 @@ import sys
 import numpy as np
 
 from training import scoring
+from training.cli_args import output_file, positive_int
 from training.data.vocab import tokenize
 
 GOOD_KEYS = ("good", "sentence_good")
@@ -241,9 +242,9 @@ def build_parser():
     p.add_argument("--rule", choices=RULES, default="auto",
                    help="auto (default): last-word for pairs that differ in "
                    "their last word, sentence otherwise")
-    p.add_argument("--out", help="JSON output (default RUN_DIR/"
+    p.add_argument("--out", type=output_file, help="JSON output (default RUN_DIR/"
                    "pairs_<file stem>.json)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=positive_int, default=64)
     return p
 
 
@@ -255,7 +256,7 @@ def main(argv=None):
     try:
         result = evaluate_run(args.run_dir, args.pairs, args.batch_size,
                               args.out, rule=args.rule)
-    except (PairsError, RunDirError, ValueError) as e:
+    except (PairsError, RunDirError, ValueError, OSError) as e:
         return error("evaluate-pairs", e)
     rules = ", ".join(f"{n} by the {r} rule" for r, n in result["rules"].items())
     print(f"accuracy {result['accuracy']:.4f} on {result['count']} pairs "

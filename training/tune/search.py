@@ -362,9 +362,10 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
     }
     cfg_path = os.path.join(directory, CONFIG_FILE)
     project = os.path.join(directory, PROJECT)
-    if overwrite and role != "worker" and os.path.isdir(project):
-        shutil.rmtree(project)
-    resumed = os.path.exists(os.path.join(project, "oracle.json"))
+    # --overwrite replaces an earlier search only once the data has loaded,
+    # so that a wrong --data or column leaves that search as it was
+    replace = overwrite and role != "worker" and os.path.isdir(project)
+    resumed = not replace and os.path.exists(os.path.join(project, "oracle.json"))
     if resumed and os.path.exists(cfg_path) and role != "worker":
         with open(cfg_path, encoding="utf-8") as f:
             stored = json.load(f)
@@ -375,13 +376,6 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
                 f"{directory}: holds a search with different settings "
                 f"({', '.join(f'{k}: {stored.get(k)!r} now {config[k]!r}' for k in diff)}"
                 "); pass --overwrite to start over or use another --dir")
-    os.makedirs(directory, exist_ok=True)
-    if role != "worker":
-        atomic_write_json(cfg_path, {
-            **config, "max_trials": max_trials,
-            "command_line": list(command_line) if command_line is not None
-            else list(sys.argv)})
-
     keras.utils.set_random_seed(seed)
     if family != "sentiment_classifier" and (validation_data or validation_group):
         raise ValueError("--validation-data and --validation-group apply to "
@@ -389,6 +383,14 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
     data_obj, data_overrides = _load(family, preset, data, seed, validation_split,
                                      max_train_examples, searched, fixed,
                                      validation_data, validation_group)
+    if replace:
+        shutil.rmtree(project)
+    os.makedirs(directory, exist_ok=True)
+    if role != "worker":
+        atomic_write_json(cfg_path, {
+            **config, "max_trials": max_trials,
+            "command_line": list(command_line) if command_line is not None
+            else list(sys.argv)})
     HyperModel = _make_hypermodel_class()
     hypermodel = HyperModel(preset, family, searched, fixed, data_obj,
                             data_overrides, seed=seed,
