@@ -44,7 +44,7 @@ def _serve_parser():
     p.add_argument("--models-dir", required=True, metavar="DIR",
                    help="models directory (with models.config)")
     p.add_argument("--port", type=port_number, default=8501,
-                   help="REST port (0 picks a free one)")
+                   help="REST port (the local backend: 0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1",
                    help="bind address (local backend)")
     p.add_argument("--grpc-port", type=port_number, default=8500,

@@ -68,6 +68,33 @@ def test_worker_0_of_a_cluster_with_a_chief_leaves_run_dir_alone(
     assert (out / "written_by_the_chief.txt").read_text() == "keep me"
 
 
+def test_a_worker_of_a_new_run_ignores_the_backup_of_the_run_it_replaces(
+        monkeypatch, tmp_path):
+    # With --overwrite the chief replaces RUN_DIR only when it writes the new
+    # run's config; a worker that reached its callbacks before that must not
+    # restore the old run's backup (it would start at the old run's epoch).
+    _tf_config(monkeypatch, {"chief": ["localhost:1"],
+                             "worker": ["localhost:2"]}, "worker", 0)
+    real = st.make_strategy
+    monkeypatch.setattr(st, "make_strategy", lambda name: real("none"))
+    out = tmp_path / "run"
+    (out / "backup").mkdir(parents=True)
+    (out / "config.json").write_text("{}")
+    (out / "backup" / "training_metadata.json").write_text('{"epoch": 5, "batch": 0}')
+    data = tmp_path / "ptb"
+    data.mkdir()
+    (data / "x.train.txt").write_text("a b c d\n" * 60)
+    (data / "x.valid.txt").write_text("a b c d\n" * 6)
+    result = training.train("language_model", str(data), out=str(out),
+                            strategy="multiworker", overwrite=True, epochs=1,
+                            batch_size=2, bptt=4, verbose=0,
+                            overrides={"units": 4, "embedding_dim": 4,
+                                       "num_layers": 1})
+    assert [r["epoch"] for r in result.history] == [0]
+    # the worker wrote nothing into the chief's RUN_DIR
+    assert sorted(p.name for p in out.iterdir()) == ["backup", "config.json"]
+
+
 def test_strategy_names_are_checked():
     with pytest.raises(ValueError, match="Unknown strategy 'fast'"):
         st.check_strategy("fast")

@@ -157,6 +157,7 @@ def _fake_run(folder):
     ["--data", "BAD"],                                        # a CSV without labels
     ["--data", "DATA", "--set", "class_names=neg,pos"],      # a bad model argument
     ["--data", "DATA", "--recipe", "lr_decay=fast"],         # a bad training setting
+    ["--data", "DATA", "--set", "units=0"],                  # fails when the model is built
 ])
 def test_overwrite_keeps_the_old_run_when_the_new_one_cannot_start(
         tmp_path, data_csv, capsys, argv):
@@ -198,14 +199,25 @@ def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path, data_csv, capsys
     err = capsys.readouterr().err
     assert "not a run directory" in err and "Traceback" not in err
     assert (folder / "thesis.tex").read_text() == "keep me"
-    # nor the current directory, even when it is a run
+    # nor the current directory, even when it is a run; nor a link to a run
     run = _fake_run(tmp_path / "here")
+    link = tmp_path / "link"
+    link.symlink_to(run, target_is_directory=True)
     monkeypatch.chdir(run)
-    with pytest.raises(rd.RunDirError, match="current directory"):
-        rd.prepare(".", resume=False, overwrite=True)
-    with pytest.raises(rd.RunDirError, match="current directory"):
-        rd.prepare(str(tmp_path), resume=False, overwrite=True)
-    assert (run / "model.keras").exists()
+    for replace in (lambda d: rd.prepare(d, resume=False, overwrite=True),
+                    lambda d: rd.start_new(d, overwrite=True)):
+        with pytest.raises(rd.RunDirError, match="current directory"):
+            replace(".")
+        with pytest.raises(rd.RunDirError, match="current directory"):
+            replace(str(tmp_path))
+        with pytest.raises(rd.RunDirError, match="symbolic link"):
+            replace(str(link))
+    # a run written into RUN_DIR after `prepare` saw it empty is not replaced
+    # without --overwrite
+    with pytest.raises(rd.RunDirError, match="another run wrote there"):
+        rd.start_new(str(run), overwrite=False)
+    assert sorted(os.listdir(run)) == [rd.CONFIG, "model.keras"]
+    assert sorted(os.listdir(tmp_path)) == ["here", "link", "notes"]
 
 
 def test_start_new_puts_the_old_run_back_when_it_cannot_make_the_folder(
@@ -220,7 +232,7 @@ def test_start_new_puts_the_old_run_back_when_it_cannot_make_the_folder(
 
     monkeypatch.setattr(rd.os, "makedirs", fail)
     with pytest.raises(PermissionError):
-        rd.start_new(str(old))
+        rd.start_new(str(old), overwrite=True)
     assert sorted(os.listdir(tmp_path)) == ["run"]
     assert (old / "model.keras").read_text() == "the old run's weights"
 
@@ -276,6 +288,17 @@ def test_offline_tfds_fails_fast(tmp_path, monkeypatch, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "--data" in err and "local path" in err
+
+
+def test_output_file_is_checked_and_expanded(tmp_path, monkeypatch):
+    import argparse
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert cli_args.output_file("~/e.json") == str(tmp_path / "e.json")
+    assert cli_args.output_file(str(tmp_path / "new" / "e.json")).endswith("e.json")
+    for bad in (str(tmp_path), str(tmp_path / "new") + "/", " "):
+        with pytest.raises(argparse.ArgumentTypeError):
+            cli_args.output_file(bad)
 
 
 def test_set_values_are_parsed():

@@ -52,8 +52,9 @@ def output_file(text):
     the command's work, so a long evaluation is not lost to a wrong path)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("empty file name")
-    path = os.path.abspath(os.path.expanduser(text))
-    if os.path.isdir(path):
+    given = os.path.expanduser(text)
+    path = os.path.abspath(given)
+    if os.path.isdir(path) or given.endswith(("/", os.sep)):
         raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name")
     parent = os.path.dirname(path)
     while not os.path.exists(parent):  # the folders atomic writes would make
@@ -62,7 +63,7 @@ def output_file(text):
         raise argparse.ArgumentTypeError(f"{text}: {parent} is a file, not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise argparse.ArgumentTypeError(f"{text}: cannot write in {parent}")
-    return text
+    return given
 
 
 def port_number(text):

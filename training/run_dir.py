@@ -541,6 +541,10 @@ def prepare(run_dir, *, resume, overwrite):
 
 def _check_replaceable(run_dir):
     """`RunDirError` unless `run_dir` holds a run that `--overwrite` may delete."""
+    if os.path.islink(os.path.normpath(run_dir)):
+        raise RunDirError(
+            f"{run_dir}: is a symbolic link; --overwrite replaces a run directory "
+            "itself, so give the folder it points to")
     here = os.path.realpath(os.getcwd())
     target = os.path.realpath(run_dir)
     if here == target or here.startswith(target.rstrip(os.sep) + os.sep):
@@ -554,21 +558,34 @@ def _check_replaceable(run_dir):
             "another RUN_DIR, or empty it yourself")
 
 
-def start_new(run_dir) -> None:
+def start_new(run_dir, *, overwrite) -> None:
     """Empties `run_dir` for a new run, just before its first file is written.
 
     The run that `prepare(..., overwrite=True)` let through is moved aside
     (one rename, so `run_dir` never holds half of it) and then deleted; an
     interrupted delete leaves a hidden `.NAME.replaced-*` folder beside
     `run_dir`, never a mix of two runs.
+
+    Raises:
+        RunDirError: `run_dir` is not empty (another run wrote there since
+            `prepare`) and `overwrite` is not set, or it is not a run
+            directory `--overwrite` may replace.
     """
     run_dir = os.fspath(run_dir)
     if os.path.isdir(run_dir) and os.listdir(run_dir):
+        if not overwrite:
+            raise RunDirError(
+                f"{run_dir}: another run wrote there while this one loaded its "
+                "data; pass --overwrite to replace it, or choose another RUN_DIR")
         _check_replaceable(run_dir)
         parent, name = os.path.split(os.path.abspath(run_dir))
         aside = tempfile.mkdtemp(prefix=f".{name}.replaced-", dir=parent)
         old = os.path.join(aside, name)
-        os.replace(run_dir, old)
+        try:
+            os.replace(run_dir, old)
+        except BaseException:
+            os.rmdir(aside)
+            raise
         try:
             os.makedirs(run_dir)
         except BaseException:

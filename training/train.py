@@ -116,7 +116,9 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
         resume: continue the run in `out` from `out/backup/` (a missing or
             empty `out` starts a new run). Settings come from its
             `config.json`; only `epochs` may be changed.
-        overwrite: delete a non-empty `out` first.
+        overwrite: replace the run in a non-empty `out`: it is deleted only
+            when the new run writes its first file (its data loaded, its
+            model built), so a failed start leaves it whole.
         max_steps_per_epoch: cap batches per epoch (and validation
             batches), for smoke runs.
         time_budget: stop after this many minutes of training (wall
@@ -160,7 +162,9 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             the Keras backend cannot train.
         training.data.DataError: bad data source (or TFDS while offline).
         training.run_dir.RunDirError: `out` is not empty and neither
-            `resume` nor `overwrite` is set.
+            `resume` nor `overwrite` is set, or `overwrite` would delete a
+            folder that is not a run directory (no `config.json`), a
+            symbolic link, or the current directory or one above it.
         training.callbacks.TrainingDiverged: the loss became NaN/inf; the
             checkpoints of the last finished epoch are kept.
 
@@ -367,7 +371,7 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
                 "at": rd.now(), "command_line": _command_line(command_line)})
         if chief:
             if stored is None:  # the run --overwrite replaces goes only now
-                rd.start_new(out)
+                rd.start_new(out, overwrite=overwrite)
             rd.write_config(out, config)
             if family == "language_model":
                 rd.write_vocabulary(out, data_obj.vocab)
@@ -385,12 +389,15 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             has_validation = val_data is not None
         if not has_validation:
             monitor = None
+        # Only a resumed run restores: a worker of a new run must not read
+        # the backup of the run the chief is about to replace (--overwrite).
+        restore = rd.path(out if stored is not None else write_dir, rd.BACKUP)
         cbs, history, checkpoints, budget = _callbacks(
-            family, trainer, recipe, data_obj, out, write_dir, monitor, mode,
+            family, trainer, recipe, data_obj, restore, write_dir, monitor, mode,
             export, per_replica, max_steps_per_epoch, time_budget,
             title=f"{preset} on {os.path.basename(os.path.normpath(str(data)))}")
         cbs += list(callbacks or [])
-        start = rd.backup_epoch(rd.path(out, rd.BACKUP))
+        start = rd.backup_epoch(restore)
         if start >= recipe["epochs"]:
             print(f"zoo train: {out} already finished {start} epoch(s); "
                   "nothing to train (pass a larger --epochs to continue).",
@@ -563,11 +570,12 @@ _LOSS = {"language_model": "mean sparse categorical cross-entropy from "
          "sentiment_classifier": "sparse categorical cross-entropy"}
 
 
-def _callbacks(family, trainer, recipe, data, out, write_dir, monitor, mode,
+def _callbacks(family, trainer, recipe, data, restore, write_dir, monitor, mode,
                export, batch_size, max_steps, time_budget, title):
     """The run's callbacks, in order: the family's (NaN stop, gradient log,
     decay, LM state and validation), the time budget, then the RUN_DIR
-    writers (history and checkpoints before the resume backup)."""
+    writers (history and checkpoints before the resume backup, which is
+    restored from the folder `restore`)."""
     import keras
 
     from training import checkpoints as ck
@@ -579,7 +587,7 @@ def _callbacks(family, trainer, recipe, data, out, write_dir, monitor, mode,
     budget = TimeBudget(float(time_budget) * 60) if time_budget else None
     if budget is not None:
         cbs.append(budget)
-    start = rd.backup_epoch(rd.path(out, rd.BACKUP))
+    start = rd.backup_epoch(restore)
     history = ck.RunHistory(rd.path(write_dir, rd.HISTORY), initial_epoch=start)
     for cb in cbs:
         if isinstance(cb, TimedOneCycle):
@@ -593,8 +601,7 @@ def _callbacks(family, trainer, recipe, data, out, write_dir, monitor, mode,
     cbs += [history, checkpoints,
             ck.LearningCurves(rd.path(write_dir, rd.CURVES),
                               lambda: history.rows, title=title),
-            ck.RunBackup(rd.path(write_dir, rd.BACKUP),
-                         restore_dir=rd.path(out, rd.BACKUP))]
+            ck.RunBackup(rd.path(write_dir, rd.BACKUP), restore_dir=restore)]
     if keras.backend.backend() == "tensorflow":
         # Keras writes TensorBoard events with TensorFlow's summary ops.
         cbs.append(keras.callbacks.TensorBoard(

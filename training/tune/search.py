@@ -291,7 +291,8 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
             Defaults to the preset's `epochs`.
         objective: metric to optimise, optionally `name:min` / `name:max`.
             Defaults to `val_accuracy` (classifiers) or `val_loss` (LMs).
-        overwrite: delete an existing search in `directory` first.
+        overwrite: replace an existing search in `directory`; it is
+            cleared once the data has loaded.
         space: a dict of space entries or a JSON file of them, applied over
             `default_space(preset)`.
         fix: dict of fixed values (`--fix key=value`).
