@@ -62,6 +62,47 @@ def test_resume_after_sigkill_mid_epoch(tmp_path):
     cfg = rd.read_config(out)
     assert len(cfg["resumed"]) == 1
     assert rd.load_run(out).metrics["epochs_completed"] == 3
+    # one weights file in the backup: the one its metadata names
+    import json
+    meta = json.loads((out / "backup" / "training_metadata.json").read_text())
+    assert meta["epoch"] == 3
+    assert sorted(os.listdir(out / "backup")) == sorted(
+        [meta["weights"], "training_metadata.json"])
+
+
+def test_backup_pairs_weights_with_their_epoch(tmp_path):
+    from training import checkpoints as ck
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    backup = ck.RunBackup(str(tmp_path / "b"))
+    backup.set_model(model)
+    for epoch in range(2):
+        backup.on_epoch_end(epoch)
+    names = sorted(os.listdir(tmp_path / "b"))
+    assert len(names) == 2 and "training_metadata.json" in names
+    assert ck.backup_weights(str(tmp_path / "b")).endswith(names[0])
+    assert names[0].startswith("epoch2-")
+    # a kill after the new weights but before the metadata: the metadata
+    # still names the weights of its own epoch, which are still there
+    (tmp_path / "b" / "epoch3-deadbeef.weights.h5").write_bytes(b"partial")
+    assert ck.backup_weights(str(tmp_path / "b")).endswith(names[0])
+    assert rd.backup_epoch(str(tmp_path / "b")) == 2
+    # a backup written before backups named their weights
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "training_metadata.json").write_text('{"epoch": 4, "batch": 0}')
+    assert ck.backup_weights(str(old)) is None
+    model.save_weights(str(old / "latest.weights.h5"))
+    assert ck.backup_weights(str(old)) == str(old / "latest.weights.h5")
+    fresh = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    fresh.compile(optimizer="adam", loss="mse")
+    restore = ck.RunBackup(str(tmp_path / "new"), restore_dir=str(old))
+    restore.set_model(fresh)
+    restore.on_train_begin()
+    assert fresh._initial_epoch == 4
+    np.testing.assert_array_equal(fresh.get_weights()[0], model.get_weights()[0])
 
 
 def test_resume_refuses_changed_settings(tmp_path):

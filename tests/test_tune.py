@@ -178,10 +178,11 @@ def test_search_resume_results_and_export(tsv, tmp_path, capsys, monkeypatch):
     assert tn.main(argv + ["--max-trials", "3"]) == 0  # still resumable
     assert "0 remain" in capsys.readouterr().err
 
-    # --overwrite starts over.
+    # --overwrite starts over, and leaves nothing of the old search beside it.
     assert tn.main(argv + ["--max-trials", "1", "--overwrite"]) == 0
     assert "new search" in capsys.readouterr().err
     assert len(json.loads((d / "trials.json").read_text())["trials"]) == 1
+    assert not [n for n in os.listdir(d) if n.startswith(".")]
 
 
 @pytest.mark.slow

@@ -29,13 +29,24 @@ def _temp_path(path, suffix=".tmp"):
     return tmp
 
 
+def _fsync(path):
+    """Flushes a written file to disk, so that the rename cannot reach the
+    disk before its contents (a power loss then leaves the old file)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _replace(path, write, suffix=".tmp"):
-    """`write(tmp)` to a temporary file beside `path`, then rename it over
-    `path`; a failure removes the temporary file and leaves `path` as it
-    was."""
+    """`write(tmp)` to a temporary file beside `path`, flush it to disk,
+    then rename it over `path`; a failure removes the temporary file and
+    leaves `path` as it was."""
     tmp = _temp_path(path, suffix=suffix)
     try:
         write(tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         _unlink(tmp)
@@ -48,8 +59,6 @@ def atomic_write_bytes(path, data: bytes) -> None:
     def write(tmp):
         with open(tmp, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
 
     _replace(path, write)
 

@@ -11,8 +11,10 @@ duplicates.
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import uuid
 
 import keras
 
@@ -129,17 +131,20 @@ class LearningCurves(keras.callbacks.Callback):
 class RunBackup(keras.callbacks.BackupAndRestore):
     """`BackupAndRestore` with atomic saves and a separate restore folder.
 
-    Weights and the epoch counter are written to temporary files and renamed
-    into place (weights first), so a kill during a save leaves the previous
-    backup usable. `restore_dir` lets multi-worker non-chief tasks restore
-    from the chief's backup while writing their own to a temporary folder.
+    Each backup writes its weights (and optimizer state) to a new file, then
+    `training_metadata.json` naming that file and the epoch, each atomically;
+    the metadata's rename commits the pair, and older weight files are
+    deleted after it. A kill at any point leaves a backup whose weights and
+    epoch belong together. `restore_dir` lets multi-worker non-chief tasks
+    restore from the chief's backup while writing their own to a temporary
+    folder.
 
     Args:
         backup_dir: where to save.
         restore_dir: where to restore from. Defaults to `backup_dir`.
     """
 
-    WEIGHTS = "latest.weights.h5"
+    WEIGHTS = "latest.weights.h5"  # the one name of backups written before
     METADATA = "training_metadata.json"
 
     def __init__(self, backup_dir, restore_dir=None):
@@ -147,8 +152,8 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         self.restore_dir = restore_dir or backup_dir
 
     def on_train_begin(self, logs=None):
-        weights = os.path.join(self.restore_dir, self.WEIGHTS)
-        if os.path.exists(weights):
+        weights = backup_weights(self.restore_dir)
+        if weights is not None:
             optimizer = self.model.optimizer
             if optimizer is not None and not optimizer.built:
                 optimizer.build(self.model.trainable_variables)
@@ -158,10 +163,28 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             self.model._initial_epoch = start  # as BackupAndRestore does
 
     def _save_model(self):
-        atomic_save_weights(self.model,
-                            os.path.join(self.backup_dir, self.WEIGHTS))
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"epoch{self._current_epoch}-{uuid.uuid4().hex[:8]}.weights.h5"
+        atomic_save_weights(self.model, os.path.join(self.backup_dir, name))
         atomic_write_json(
             os.path.join(self.backup_dir, self.METADATA),
-            {"epoch": self._current_epoch, "batch": self._last_batch_seen},
+            {"epoch": self._current_epoch, "batch": self._last_batch_seen,
+             "weights": name},
         )
+        for old in os.listdir(self.backup_dir):
+            if old.endswith(".weights.h5") and old != name:
+                try:
+                    os.unlink(os.path.join(self.backup_dir, old))
+                except OSError:
+                    pass
 
+
+def backup_weights(backup_dir):
+    """The weights file the backup in `backup_dir` names (`None` if none)."""
+    meta = os.path.join(backup_dir, RunBackup.METADATA)
+    name = RunBackup.WEIGHTS
+    if os.path.exists(meta):
+        with open(meta, encoding="utf-8") as f:
+            name = json.load(f).get("weights") or RunBackup.WEIGHTS
+    weights = os.path.join(backup_dir, os.path.basename(name))
+    return weights if os.path.exists(weights) else None

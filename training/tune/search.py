@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 
 from training.tune import results as results_lib
@@ -55,6 +56,19 @@ class TuneResult:
     resumed: bool = False
     export: object = None
     role: str = "single"
+
+
+def _clear_search(directory):
+    """Removes an earlier search (keras-tuner's project and the trials
+    tables) for `--overwrite`: moved aside in one rename each, then deleted,
+    so no half-deleted search is left to resume and no old table is read
+    with the new settings."""
+    aside = tempfile.mkdtemp(prefix=".search.replaced-", dir=directory)
+    for name in (PROJECT, results_lib.TRIALS_CSV, results_lib.TRIALS_JSON,
+                 results_lib.TRIALS_PNG):
+        if os.path.lexists(os.path.join(directory, name)):
+            os.replace(os.path.join(directory, name), os.path.join(aside, name))
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _declare(hp, key, entry):
@@ -385,7 +399,7 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
                                      max_train_examples, searched, fixed,
                                      validation_data, validation_group)
     if replace:
-        shutil.rmtree(project)
+        _clear_search(directory)
     os.makedirs(directory, exist_ok=True)
     if role != "worker":
         atomic_write_json(cfg_path, {
