@@ -35,12 +35,16 @@ def key_value(text):
     return key.strip(), parse_value(value.strip())
 
 
-def positive_int(text):
-    """argparse type for an integer >= 1."""
+def _integer(text):
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def positive_int(text):
+    """argparse type for an integer >= 1."""
+    value = _integer(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
@@ -68,10 +72,7 @@ def output_file(text):
 
 def port_number(text):
     """argparse type for a TCP port, 0 (a free one) to 65535."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    value = _integer(text)
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, got {text}")
     return value
