@@ -43,6 +43,7 @@ ORDER = ("sst2_bigru_highway", "sst2_transfer", "sst2_transfer_weight_drop_lm",
          "shakespeare_cpu_gru_dropout0", "shakespeare_cpu_gru_xeon",
          "shakespeare_cpu_gru_xeon_dropout02",
          "shakespeare_cpu_gru_xeon_dropout02_seed1338",
+         "shakespeare_cpu_gru_dropout02", "shakespeare_cpu_gru_dropout02_seed1338",
          "ablation_connections", "ptb_small",
          "ptb_small_bf16", "ptb_regularized", "ptb_regularized_one_cycle",
          "ptb_regularized_one_cycle_run2", "ptb_cache_ptb_regularized_one_cycle_run2",
@@ -68,16 +69,37 @@ def load(results_dir):
     return sorted(out, key=lambda r: (rank.get(r.get("recipe"), len(ORDER)), r.get("recipe", "")))
 
 
-def fmt_value(metric, v):
+def fmt_value(metric, v, extra=0):
+    """`v` as the tables show it; `extra` more decimals."""
     if v is None:
         return "—"
     if metric == "accuracy":
-        return f"{100 * v:.2f}%"
+        return f"{100 * v:.{2 + extra}f}%"
     if metric == "perplexity":
-        return f"{v:.1f}"
+        return f"{v:.{1 + extra}f}"
     if metric == "loss":
-        return f"{v:.3f} nats/char"
+        return f"{v:.{3 + extra}f} nats/char"
     return f"{v:.4g}"
+
+
+def fmt_result(r):
+    """A results file's figure, with as many more decimals as it takes for
+    the figure shown to fall on the same side of the target as the figure
+    itself (1.4505 is not shown as 1.450 beside a target of 1.45)."""
+    metric, v, t = r["metric"], r.get("value"), r.get("target")
+    text = fmt_value(metric, v)
+    if v is None or not t or metric not in ("accuracy", "perplexity", "loss"):
+        return text
+
+    def meets(x):
+        return x >= t["value"] if t["op"] == ">=" else x <= t["value"]
+
+    for extra in range(1, 6):
+        number = float(text.split()[0].rstrip("%"))
+        if meets(number / 100 if metric == "accuracy" else number) == meets(v):
+            break
+        text = fmt_value(metric, v, extra)
+    return text
 
 
 def fmt_target(r):
@@ -228,7 +250,7 @@ def table(results):
         lines.append("| " + " | ".join([
             name, f"`{r['preset']}`" if r.get("preset") else "—",
             f"{metric} ({split})",
-            fmt_value(metric, r.get("value")), fmt_target(r),
+            fmt_result(r), fmt_target(r),
             fmt_time_with_pretraining(r), fmt_params(r.get("params")),
             f"`{short_command(r.get('command'))}`",
         ]) + " |")

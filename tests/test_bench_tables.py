@@ -53,6 +53,20 @@ def _run(conn, seed, acc, loss=0.3, train_loss=0.4):
             "training_seconds": 10.0, "params": 100, "history": [{"loss": train_loss}]}
 
 
+def test_a_figure_is_never_shown_on_the_other_side_of_its_target(table):
+    def row(metric, value, op, target):
+        return {"metric": metric, "value": value,
+                "target": {"op": op, "value": target}}
+
+    assert table.fmt_result(row("loss", 1.4505, "<=", 1.45)) == "1.4505 nats/char"
+    assert table.fmt_result(row("loss", 1.4432, "<=", 1.45)) == "1.443 nats/char"
+    assert table.fmt_result(row("loss", 1.45, "<=", 1.45)) == "1.450 nats/char"
+    assert table.fmt_result(row("accuracy", 0.879996, ">=", 0.88)) == "87.9996%"
+    assert table.fmt_result(row("accuracy", 0.8773, ">=", 0.88)) == "87.73%"
+    assert table.fmt_result(row("perplexity", 84.04, "<=", 84)) == "84.04"
+    assert table.fmt_result({"metric": "loss", "value": 1.4505}) == "1.450 nats/char"
+
+
 def test_ablation_summary_pairs_runs_by_seed(ablation):
     runs = [_run("none", 1, 0.80), _run("none", 2, 0.84),
             _run("dense", 1, 0.83, loss=0.2, train_loss=0.5),
