@@ -39,3 +39,50 @@ def test_the_temporary_file_is_flushed_before_the_rename(tmp_path, monkeypatch):
     atomic.atomic_write_bytes(tmp_path / "b.bin", b"x")
     assert [e[0] for e in events[2:]] == ["fsync", "replace"]
     assert (tmp_path / "b.bin").read_bytes() == b"x"
+
+
+def _tree(folder):
+    return sorted(os.path.relpath(os.path.join(d, f), folder)
+                  for d, _, files in os.walk(folder) for f in files)
+
+
+def test_replacing_deletes_what_it_moved_aside_after_the_body(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("{}")
+    (tmp_path / "trials.csv").write_text("a\n")
+    (tmp_path / "keep.txt").write_text("k")
+    with atomic.replacing([tmp_path / "run", tmp_path / "trials.csv",
+                           tmp_path / "missing"], within=tmp_path, label="x"):
+        # inside the body the old entries are gone from their names
+        assert sorted(os.listdir(tmp_path))[1:] == ["keep.txt"]
+        (tmp_path / "run").mkdir()
+    assert sorted(os.listdir(tmp_path)) == ["keep.txt", "run"]
+    assert os.listdir(tmp_path / "run") == []
+
+
+def test_replacing_puts_everything_back_when_the_body_or_a_move_fails(
+        tmp_path, monkeypatch):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("{}")
+    (tmp_path / "trials.csv").write_text("a\n")
+    before = _tree(tmp_path)
+    with pytest.raises(OSError, match="read-only"):
+        with atomic.replacing([tmp_path / "run"], within=tmp_path, label="x"):
+            raise OSError(30, "read-only file system")
+    assert _tree(tmp_path) == before and sorted(os.listdir(tmp_path)) == [
+        "run", "trials.csv"]
+
+    real_replace = os.replace  # the second move fails: the first comes back
+
+    def replace(a, b):
+        if os.path.basename(a) == "trials.csv" and ".replaced-" in os.fspath(b):
+            raise OSError(16, "busy")
+        real_replace(a, b)
+
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    with pytest.raises(OSError, match="busy"):
+        with atomic.replacing([tmp_path / "run", tmp_path / "trials.csv"],
+                              within=tmp_path, label="x"):
+            pytest.fail("the body must not run")
+    assert _tree(tmp_path) == before and sorted(os.listdir(tmp_path)) == [
+        "run", "trials.csv"]

@@ -297,6 +297,31 @@ def test_awd_ablation_rows_of_a_budget_go_to_its_own_file_and_folder(awd, tmp_pa
     assert r["runs"][0]["machine"] == {"cpu": "Old CPU"}
 
 
+def test_train_log_keeps_earlier_runs_and_times_the_latest_with_its_resumes(
+        awd, tmp_path, monkeypatch):
+    c, out = awd.c, str(tmp_path / "runs" / "row")
+    log = out + ".train.log"
+    os.makedirs(tmp_path / "runs")
+    with open(log, "w") as f:  # a log from before the run markers existed
+        f.write("1327/1327 - 300s - 226ms/step - loss: 5.1\n")
+    assert c.logged_epoch_seconds(out) == 300.0
+    epoch_seconds = iter([100, 40])
+
+    def run(cmd, log):
+        with open(log, "a") as f:
+            f.write(f"1327/1327 - {next(epoch_seconds)}s - 75ms/step - loss: 4.9\n")
+        return 0, 1.0
+    monkeypatch.setattr(c, "run", run)
+    c.train("ptb_awd_cpu", "data", out)  # a new run over the old one
+    assert c.logged_epoch_seconds(out) == 100.0
+    c.train("ptb_awd_cpu", "data", out, resume=True)
+    assert c.logged_epoch_seconds(out) == 140.0
+    text = open(log).read()
+    assert text.startswith("1327/1327 - 300s")  # the earlier run's lines stay
+    assert [line.split(" 20")[0] for line in text.splitlines() if line.startswith("##")] \
+        == [c.NEW_RUN, c.RESUMED]
+
+
 @pytest.mark.parametrize("budget", ["0", "-3", "inf", "nan"])
 def test_awd_ablation_refuses_a_budget_that_is_not_a_positive_number(awd, budget, monkeypatch,
                                                                       capsys):

@@ -3,10 +3,12 @@
 import base64
 import http.client
 import json
+import math
 import os
 import shutil
 import threading
 
+import numpy as np
 import pytest
 
 tf = pytest.importorskip("tensorflow")
@@ -276,6 +278,20 @@ def test_b64_inputs_and_binary_outputs(server):
     assert [p["empty"] for p in preds] == [False, False, True]
 
 
+def test_float_inputs_at_the_edges_of_float32(server):
+    # As TF Serving: integers up to 2**24 - 1 and numbers up to float32's
+    # largest convert; Infinity passes (beyond these: the 400s below).
+    for scale, value in (("16777215", 16777215), ("-16777215", -16777215),
+                         ("3.4e38", 3.4e38), ("Infinity", math.inf)):
+        raw = ('{"signature_name": "numeric", "inputs": {"x": [[1, 2]], '
+               f'"scale": {scale}}}}}').encode()
+        status, out = call(server, "POST", "/v1/models/toy:predict", raw=raw)
+        assert status == 200, (scale, out)
+        with np.errstate(over="ignore"):  # 3 * 3.4e38 is inf in float32
+            want = float(np.float32(3) * np.float32(value))
+        assert out["outputs"] == [want]
+
+
 def test_nan_and_infinity_are_accepted(server):
     raw = b'{"signature_name": "pair", "inputs": {"a": ["x"], "b": [NaN]}}'
     status, out = call(server, "POST", "/v1/models/toy:predict", raw=raw)
@@ -316,7 +332,13 @@ BAD_REQUESTS = [
      "expects inputs"),
     ("POST", "/v1/models/toy:predict",
      b'{"signature_name": "numeric", "inputs": {"x": [[1, 2]], "scale": 1'
-     + b"0" * 400 + b'}}', 400, "out of range for float"),
+     + b"0" * 400 + b'}}', 400, "float32 without loss of precision"),
+    ("POST", "/v1/models/toy:predict",
+     b'{"signature_name": "numeric", "inputs": {"x": [[1, 2]], '
+     b'"scale": -1e39}}', 400, "-1e+39 to float32 without loss"),
+    ("POST", "/v1/models/toy:predict",
+     b'{"signature_name": "numeric", "inputs": {"x": [[1, 2]], '
+     b'"scale": 16777216}}', 400, "16777216 to float32 without loss"),
     ("POST", "/v1/models/toy:predict",
      b'{"signature_name": "pair", "instances": ["a"]}', 400,
      "JSON object naming them"),

@@ -7,11 +7,13 @@ parent folder is created if missing. Files get the usual permissions (0666
 less the umask), not `mkstemp`'s 0600.
 """
 
+import contextlib
 import dataclasses
 import io
 import json
 import math
 import os
+import shutil
 import tempfile
 
 _UMASK = os.umask(0)
@@ -132,3 +134,35 @@ def _unlink(path):
         os.unlink(path)
     except OSError:
         pass
+
+
+@contextlib.contextmanager
+def replacing(paths, *, within, label):
+    """Moves `paths` aside for the body of a `with`, then deletes them.
+
+    Each path (a file or folder directly inside the folder `within`; missing
+    ones are skipped) is moved into a new hidden folder
+    `within/.LABEL.replaced-*` with one rename, so a reader sees either the
+    old entry or none, never half of one. If the body raises (or a move
+    fails), everything moved is put back under its name; otherwise the
+    hidden folder is deleted after the body (an interrupted delete leaves
+    only that folder behind).
+
+        with replacing([run_dir], within=parent, label="run"):
+            os.makedirs(run_dir)  # the new run's empty folder
+    """
+    aside = tempfile.mkdtemp(prefix=f".{label}.replaced-", dir=within)
+    moved = []
+    try:
+        for source in paths:
+            if os.path.lexists(source):
+                target = os.path.join(aside, os.path.basename(source))
+                os.replace(source, target)
+                moved.append((target, source))
+        yield
+    except BaseException:
+        for target, source in reversed(moved):
+            os.replace(target, source)
+        shutil.rmtree(aside, ignore_errors=True)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)

@@ -43,11 +43,10 @@ import datetime
 import io
 import json
 import os
-import shutil
-import tempfile
 
 from training import reports
-from training.atomic import atomic_save_model, atomic_write_json, atomic_write_text
+from training.atomic import (atomic_save_model, atomic_write_json,
+                             atomic_write_text, replacing)
 
 SCHEMA_VERSION = 2
 
@@ -517,8 +516,8 @@ def prepare(run_dir, *, resume, overwrite):
     Raises:
         RunDirError: `run_dir` is a file; is not empty and neither `resume`
             nor `overwrite` is set; is to be resumed without config; or is
-            to be overwritten but is not a run directory (no config), or is
-            the current directory or one above it.
+            to be overwritten but is not a run directory (no config), is a
+            symbolic link, or is the current directory or one above it.
     """
     run_dir = os.fspath(run_dir)
     if os.path.exists(run_dir) and not os.path.isdir(run_dir):
@@ -579,20 +578,8 @@ def start_new(run_dir, *, overwrite) -> None:
                 "data; pass --overwrite to replace it, or choose another RUN_DIR")
         _check_replaceable(run_dir)
         parent, name = os.path.split(os.path.abspath(run_dir))
-        aside = tempfile.mkdtemp(prefix=f".{name}.replaced-", dir=parent)
-        old = os.path.join(aside, name)
-        try:
-            os.replace(run_dir, old)
-        except BaseException:
-            os.rmdir(aside)
-            raise
-        try:
-            os.makedirs(run_dir)
-        except BaseException:
-            os.replace(old, run_dir)  # the old run back under its name
-            os.rmdir(aside)
-            raise
-        shutil.rmtree(aside, ignore_errors=True)
+        with replacing([os.path.abspath(run_dir)], within=parent, label=name):
+            os.makedirs(run_dir)  # a failure here puts the old run back
     os.makedirs(run_dir, exist_ok=True)
 
 

@@ -28,6 +28,10 @@ RESULTS_DIR = os.path.join(REPO, "bench", "results")
 DATA = os.environ.get("ZOO_DATA", os.path.normpath(os.path.join(REPO, "..", "shared", "data")))
 RUNS = os.environ.get("ZOO_RUNS", os.path.normpath(os.path.join(REPO, "..", "runs")))
 SCHEMA = "rnn-zoo/reproduction/v1"
+# The first words of the line `train` writes to OUT.train.log before each
+# `zoo train` (the log keeps earlier runs; the latest starts at its NEW_RUN).
+NEW_RUN = "## new run"
+RESUMED = "## resumed"
 
 
 def zoo_exe():
@@ -68,6 +72,10 @@ def train(preset, data, out, *args, resume=False):
     cmd.append("--resume" if resume else "--overwrite")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     log = out.rstrip("/") + ".train.log"
+    with open(log, "a") as f:  # earlier runs' lines stay; this marks where this one starts
+        f.write(f"{NEW_RUN if not resume else RESUMED} "
+                f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}: "
+                f"{shlex.join(cmd)}\n")
     load_before = reports.load_average()
     rc, secs = run(cmd, log=log)
     load_after = reports.load_average()
@@ -80,12 +88,17 @@ def train(preset, data, out, *args, resume=False):
 
 
 def logged_epoch_seconds(out):
-    """Sum of the per-epoch times Keras printed (`- 174s -`) in OUT.train.log,
-    over every invocation that appended to it (a run stopped and resumed)."""
+    """Sum of the per-epoch times Keras printed (`- 174s -`) in OUT.train.log
+    for the latest run: from its `NEW_RUN` line on, over every invocation
+    that resumed it (a log written before these lines: all of it)."""
     import re
     with open(out.rstrip("/") + ".train.log") as f:
-        return float(sum(int(m.group(1)) for m in
-                         re.finditer(r" - (\d+)s - \d+m?s/step", f.read())))
+        text = f.read()
+    start = text.rfind("\n" + NEW_RUN + " ")
+    if text.startswith(NEW_RUN + " "):
+        start = max(start, 0)
+    return float(sum(int(m.group(1)) for m in re.finditer(
+        r" - (\d+)s - \d+m?s/step", text[max(start, 0):])))
 
 
 def train_or_resume(preset, data, out, *args, resume=False):

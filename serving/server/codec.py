@@ -11,12 +11,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 
 from serving.server.errors import ServingStatus, invalid
 
 # Deeper JSON nesting than this is refused before numpy sees it (numpy
 # arrays have at most 64 dimensions).
 MAX_RANK = 32
+
+# Bits of each float dtype's significand (with the implicit bit).
+_MANTISSA_BITS = {"bfloat16": 8, "float16": 11, "float32": 24, "float64": 53}
 
 
 def _json_shape(value, where):
@@ -82,14 +86,29 @@ def _leaf_converter(dtype, where):
             return value
         return convert
     if dtype.is_floating:
+        # As TF Serving's json_tensor.cc: a number the dtype cannot hold is
+        # refused, not rounded to infinity; so is an integer beyond the
+        # mantissa's exact range (2**24 - 1 for float32). NaN and Infinity
+        # pass.
+        largest = float(dtype.max)
+        max_int = 2 ** _MANTISSA_BITS.get(type_name, 53) - 1
+
+        def lossy(value):
+            shown = str(value) if len(str(value)) <= 40 else \
+                f"an integer of {value.bit_length()} bits"
+            raise invalid(f"{where}: cannot convert JSON value {shown} to "
+                          f"{type_name} without loss of precision")
+
         def convert(value):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 fail(value)
-            try:
+            if isinstance(value, int):
+                if abs(value) > max_int:
+                    lossy(value)
                 return float(value)
-            except OverflowError:  # a JSON integer beyond any float
-                raise invalid(f"{where}: an integer of {value.bit_length()} bits "
-                              f"is out of range for {type_name}") from None
+            if math.isfinite(value) and abs(value) > largest:
+                lossy(value)
+            return value
         return convert
     raise ServingStatus(
         "UNIMPLEMENTED", f"{where}: input dtype {type_name} is not supported "

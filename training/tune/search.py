@@ -13,15 +13,13 @@ import dataclasses
 import gc
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 from training.tune import results as results_lib
 from training.tune import space as space_lib
 from training.tune.results import CONFIG_FILE, TIME_METRIC
-from training.atomic import atomic_write_json
+from training.atomic import atomic_write_json, replacing
 from training.tune.space import TRAINING_KEYS, TUNERS
 
 PROJECT = "search"
@@ -63,12 +61,11 @@ def _clear_search(directory):
     tables) for `--overwrite`: moved aside in one rename each, then deleted,
     so no half-deleted search is left to resume and no old table is read
     with the new settings."""
-    aside = tempfile.mkdtemp(prefix=".search.replaced-", dir=directory)
-    for name in (PROJECT, results_lib.TRIALS_CSV, results_lib.TRIALS_JSON,
-                 results_lib.TRIALS_PNG):
-        if os.path.lexists(os.path.join(directory, name)):
-            os.replace(os.path.join(directory, name), os.path.join(aside, name))
-    shutil.rmtree(aside, ignore_errors=True)
+    names = (PROJECT, results_lib.TRIALS_CSV, results_lib.TRIALS_JSON,
+             results_lib.TRIALS_PNG)
+    with replacing([os.path.join(directory, n) for n in names],
+                   within=directory, label="search"):
+        pass
 
 
 def _declare(hp, key, entry):
