@@ -86,3 +86,45 @@ def test_replacing_puts_everything_back_when_the_body_or_a_move_fails(
             pytest.fail("the body must not run")
     assert _tree(tmp_path) == before and sorted(os.listdir(tmp_path)) == [
         "run", "trials.csv"]
+
+
+def test_replacing_an_interrupt_just_after_a_rename_loses_nothing(tmp_path, monkeypatch):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("{}")
+    before = _tree(tmp_path)
+    real_replace = os.replace
+    calls = []
+
+    def replace(a, b):  # Ctrl-C lands after the rename, before Python notes it
+        real_replace(a, b)
+        calls.append(a)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        with atomic.replacing([tmp_path / "run"], within=tmp_path, label="x"):
+            pytest.fail("the body must not run")
+    assert _tree(tmp_path) == before and os.listdir(tmp_path) == ["run"]
+
+
+def test_replacing_rollback_removes_what_the_body_made_there(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text('{"old": 1}')
+    with pytest.raises(RuntimeError, match="half-way"):
+        with atomic.replacing([tmp_path / "run/"], within=tmp_path, label="x"):
+            (tmp_path / "run").mkdir()
+            (tmp_path / "run" / "history.csv").write_text("new")
+            raise RuntimeError("half-way")
+    assert os.listdir(tmp_path) == ["run"]
+    assert os.listdir(tmp_path / "run") == ["config.json"]
+    assert (tmp_path / "run" / "config.json").read_text() == '{"old": 1}'
+
+
+def test_replacing_refuses_a_path_outside_its_folder(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "f").write_text("x")
+    with pytest.raises(ValueError, match="not directly inside"):
+        with atomic.replacing([tmp_path / "a" / "f"], within=tmp_path, label="x"):
+            pass
+    assert (tmp_path / "a" / "f").read_text() == "x"
+    assert sorted(os.listdir(tmp_path)) == ["a"]

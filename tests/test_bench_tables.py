@@ -302,24 +302,30 @@ def test_train_log_keeps_earlier_runs_and_times_the_latest_with_its_resumes(
     c, out = awd.c, str(tmp_path / "runs" / "row")
     log = out + ".train.log"
     os.makedirs(tmp_path / "runs")
-    with open(log, "w") as f:  # a log from before the run markers existed
-        f.write("1327/1327 - 300s - 226ms/step - loss: 5.1\n")
+    with open(log, "w") as f:  # a log from before the run markers existed,
+        f.write("1327/1327 - 300s - 226ms/step - loss: 5.1\n"  # its process
+                "Epoch 2/9\n512/1327")  # killed in mid-line
     assert c.logged_epoch_seconds(out) == 300.0
-    epoch_seconds = iter([100, 40])
+    steps = iter([(0, [100]), (1, []), (0, [40])])  # (exit status, epoch seconds)
 
     def run(cmd, log):
+        rc, seconds = next(steps)
         with open(log, "a") as f:
-            f.write(f"1327/1327 - {next(epoch_seconds)}s - 75ms/step - loss: 4.9\n")
-        return 0, 1.0
+            f.writelines(f"1327/1327 - {s}s - 75ms/step - loss: 4.9\n" for s in seconds)
+        return rc, 1.0
     monkeypatch.setattr(c, "run", run)
     c.train("ptb_awd_cpu", "data", out)  # a new run over the old one
+    assert c.logged_epoch_seconds(out) == 100.0
+    with pytest.raises(SystemExit, match="exit status 1"):  # fails before training:
+        c.train("ptb_awd_cpu", "data", out)  # the 100 s run is still the latest
     assert c.logged_epoch_seconds(out) == 100.0
     c.train("ptb_awd_cpu", "data", out, resume=True)
     assert c.logged_epoch_seconds(out) == 140.0
     text = open(log).read()
     assert text.startswith("1327/1327 - 300s")  # the earlier run's lines stay
-    assert [line.split(" 20")[0] for line in text.splitlines() if line.startswith("##")] \
-        == [c.NEW_RUN, c.RESUMED]
+    assert [line.split(" 20")[0].split(" with")[0] for line in text.splitlines()
+            if line.startswith("##")] == [c.NEW_RUN, c.NEW_RUN, c.FAILED, c.RESUMED]
+    assert "\n512/1327\n" + c.NEW_RUN in text  # the marker starts its own line
 
 
 @pytest.mark.parametrize("budget", ["0", "-3", "inf", "nan"])

@@ -279,10 +279,12 @@ def test_b64_inputs_and_binary_outputs(server):
 
 
 def test_float_inputs_at_the_edges_of_float32(server):
-    # As TF Serving: integers up to 2**24 - 1 and numbers up to float32's
-    # largest convert; Infinity passes (beyond these: the 400s below).
+    # As TF Serving: integers up to 2**24 - 1 (or beyond 64 bits) and numbers
+    # up to float32's largest convert; Infinity passes (beyond: the 400s below).
     for scale, value in (("16777215", 16777215), ("-16777215", -16777215),
-                         ("3.4e38", 3.4e38), ("Infinity", math.inf)):
+                         ("3.4e38", 3.4e38), ("Infinity", math.inf),
+                         # an integer beyond 64 bits is read as a double
+                         ("1" + "0" * 20, 1e20)):
         raw = ('{"signature_name": "numeric", "inputs": {"x": [[1, 2]], '
                f'"scale": {scale}}}}}').encode()
         status, out = call(server, "POST", "/v1/models/toy:predict", raw=raw)
@@ -339,6 +341,9 @@ BAD_REQUESTS = [
     ("POST", "/v1/models/toy:predict",
      b'{"signature_name": "numeric", "inputs": {"x": [[1, 2]], '
      b'"scale": 16777216}}', 400, "16777216 to float32 without loss"),
+    ("POST", "/v1/models/toy:predict",
+     b'{"signature_name": "numeric", "inputs": {"x": [[1, 2]], '
+     b'"scale": -1e400}}', 400, "Number too big to be stored in double"),
     ("POST", "/v1/models/toy:predict",
      b'{"signature_name": "pair", "instances": ["a"]}', 400,
      "JSON object naming them"),

@@ -144,25 +144,46 @@ def replacing(paths, *, within, label):
     ones are skipped) is moved into a new hidden folder
     `within/.LABEL.replaced-*` with one rename, so a reader sees either the
     old entry or none, never half of one. If the body raises (or a move
-    fails), everything moved is put back under its name; otherwise the
-    hidden folder is deleted after the body (an interrupted delete leaves
-    only that folder behind).
+    fails, or an interrupt arrives), everything moved is put back under its
+    name, and what the body made there is deleted; otherwise the hidden
+    folder is deleted after the body. Whatever cannot be put back stays in
+    the hidden folder, never deleted.
 
         with replacing([run_dir], within=parent, label="run"):
             os.makedirs(run_dir)  # the new run's empty folder
     """
     aside = tempfile.mkdtemp(prefix=f".{label}.replaced-", dir=within)
-    moved = []
+    moved = []  # (where it is aside, its name); noted before the rename
     try:
-        for source in paths:
+        for i, source in enumerate(paths):
+            source = os.path.abspath(source)
+            if os.path.dirname(source) != os.path.abspath(within):
+                raise ValueError(f"replacing: {source} is not directly inside "
+                                 f"{within}")
             if os.path.lexists(source):
-                target = os.path.join(aside, os.path.basename(source))
-                os.replace(source, target)
+                target = os.path.join(aside, str(i))
                 moved.append((target, source))
+                os.replace(source, target)
         yield
     except BaseException:
-        for target, source in reversed(moved):
-            os.replace(target, source)
-        shutil.rmtree(aside, ignore_errors=True)
+        _put_back(moved, aside)
         raise
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def _put_back(moved, aside):
+    """`replacing`'s rollback: each moved entry back under its name (what
+    the body made there goes aside first); the hidden folder is deleted only
+    when nothing of the old entries is left in it."""
+    restored = True
+    for n, (target, source) in enumerate(reversed(moved)):
+        if not os.path.lexists(target):
+            continue  # the rename never happened
+        try:
+            if os.path.lexists(source):
+                os.replace(source, os.path.join(aside, f"made-{n}"))
+            os.replace(target, source)
+        except OSError:
+            restored = False
+    if restored:
+        shutil.rmtree(aside, ignore_errors=True)

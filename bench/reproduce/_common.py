@@ -28,10 +28,12 @@ RESULTS_DIR = os.path.join(REPO, "bench", "results")
 DATA = os.environ.get("ZOO_DATA", os.path.normpath(os.path.join(REPO, "..", "shared", "data")))
 RUNS = os.environ.get("ZOO_RUNS", os.path.normpath(os.path.join(REPO, "..", "runs")))
 SCHEMA = "rnn-zoo/reproduction/v1"
-# The first words of the line `train` writes to OUT.train.log before each
-# `zoo train` (the log keeps earlier runs; the latest starts at its NEW_RUN).
+# The first words of the lines `train` writes to OUT.train.log before each
+# `zoo train` and after one that failed (the log keeps earlier runs; the
+# latest starts at its NEW_RUN).
 NEW_RUN = "## new run"
 RESUMED = "## resumed"
+FAILED = "## failed"
 
 
 def zoo_exe():
@@ -72,14 +74,13 @@ def train(preset, data, out, *args, resume=False):
     cmd.append("--resume" if resume else "--overwrite")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     log = out.rstrip("/") + ".train.log"
-    with open(log, "a") as f:  # earlier runs' lines stay; this marks where this one starts
-        f.write(f"{NEW_RUN if not resume else RESUMED} "
-                f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}: "
-                f"{shlex.join(cmd)}\n")
+    _mark(log, f"{NEW_RUN if not resume else RESUMED} "
+          f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}: {shlex.join(cmd)}")
     load_before = reports.load_average()
     rc, secs = run(cmd, log=log)
     load_after = reports.load_average()
     if rc != 0:
+        _mark(log, f"{FAILED} with exit status {rc}")
         raise SystemExit(f"zoo train failed with exit status {rc}")
     atomic_write_json(out.rstrip("/") + ".train.time.json",
                       {"command": cmd, "seconds": secs, "resumed": resume,
@@ -87,18 +88,40 @@ def train(preset, data, out, *args, resume=False):
     return cmd, secs
 
 
+def _mark(log, line):
+    """Appends a marker line to LOG (earlier runs' lines stay), on a line of
+    its own even after a killed process's unfinished last line."""
+    with open(log, "a+") as f:
+        f.seek(0, os.SEEK_END)
+        ends_open = False
+        if f.tell():
+            f.seek(f.tell() - 1)
+            ends_open = f.read(1) != "\n"
+        f.write(("\n" if ends_open else "") + line + "\n")
+
+
 def logged_epoch_seconds(out):
     """Sum of the per-epoch times Keras printed (`- 174s -`) in OUT.train.log
     for the latest run: from its `NEW_RUN` line on, over every invocation
-    that resumed it (a log written before these lines: all of it)."""
+    that resumed it. A new run that failed before any epoch (a bad flag: the
+    run it was to replace is still there) does not count as the latest; a
+    log written before these markers counts whole."""
     import re
+    epoch = re.compile(r" - (\d+)s - \d+m?s/step")
+    runs = [[0.0, 0, False]]  # per run: seconds, epochs, resumed since
     with open(out.rstrip("/") + ".train.log") as f:
-        text = f.read()
-    start = text.rfind("\n" + NEW_RUN + " ")
-    if text.startswith(NEW_RUN + " "):
-        start = max(start, 0)
-    return float(sum(int(m.group(1)) for m in re.finditer(
-        r" - (\d+)s - \d+m?s/step", text[max(start, 0):])))
+        for line in f:
+            if line.startswith(NEW_RUN + " "):
+                runs.append([0.0, 0, False])
+            elif line.startswith(RESUMED + " "):
+                runs[-1][2] = True
+            elif (line.startswith(FAILED + " ") and len(runs) > 1
+                  and runs[-1][1] == 0 and not runs[-1][2]):
+                runs.pop()  # a new run that failed before any epoch
+            for m in epoch.finditer(line):
+                runs[-1][0] += int(m.group(1))
+                runs[-1][1] += 1
+    return float(runs[-1][0])
 
 
 def train_or_resume(preset, data, out, *args, resume=False):

@@ -19,8 +19,9 @@ from serving.server.errors import ServingStatus, invalid
 # arrays have at most 64 dimensions).
 MAX_RANK = 32
 
-# Bits of each float dtype's significand (with the implicit bit).
-_MANTISSA_BITS = {"bfloat16": 8, "float16": 11, "float32": 24, "float64": 53}
+# Bits of the significand (with the implicit bit) of the float dtypes TF
+# Serving's REST API takes.
+_MANTISSA_BITS = {"float32": 24, "float64": 53}
 
 
 def _json_shape(value, where):
@@ -86,12 +87,16 @@ def _leaf_converter(dtype, where):
             return value
         return convert
     if dtype.is_floating:
-        # As TF Serving's json_tensor.cc: a number the dtype cannot hold is
-        # refused, not rounded to infinity; so is an integer beyond the
-        # mantissa's exact range (2**24 - 1 for float32). NaN and Infinity
-        # pass.
+        # As TF Serving's json_tensor.cc (IsLosslessDecimal): a number the
+        # dtype cannot hold is refused, not rounded to infinity; so is an
+        # int64/uint64 integer of absolute value above the significand's
+        # exact range (2**24 - 1 for float32, 2**53 - 1 for float64); an
+        # integer beyond 64 bits is read as a double, as rapidjson reads it.
+        # NaN and Infinity pass. (TF Serving refuses float16 and bfloat16
+        # inputs outright; here they get the range check only.)
         largest = float(dtype.max)
-        max_int = 2 ** _MANTISSA_BITS.get(type_name, 53) - 1
+        max_int = 2 ** _MANTISSA_BITS[type_name] - 1 \
+            if type_name in _MANTISSA_BITS else None
 
         def lossy(value):
             shown = str(value) if len(str(value)) <= 40 else \
@@ -103,9 +108,16 @@ def _leaf_converter(dtype, where):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 fail(value)
             if isinstance(value, int):
-                if abs(value) > max_int:
+                if max_int is not None and -2 ** 63 <= value < 2 ** 64 \
+                        and abs(value) > max_int:
                     lossy(value)
-                return float(value)
+                try:
+                    as_double = float(value)
+                except OverflowError:
+                    lossy(value)
+                if abs(as_double) > largest:
+                    lossy(value)
+                return as_double
             if math.isfinite(value) and abs(value) > largest:
                 lossy(value)
             return value

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import urllib.parse
 
@@ -133,7 +134,7 @@ class RestApi:
         if not text.strip():
             raise invalid("JSON Parse error: The document is empty")
         try:
-            request = json.loads(text)
+            request = json.loads(text, parse_float=_finite_float)
         except RecursionError:
             raise invalid("JSON Parse error: the document is nested too "
                           "deeply") from None
@@ -156,6 +157,16 @@ class RestApi:
             raise invalid("Request inputs are nested too deeply") from None
         outputs = self.service.run(servable, signature, arrays)
         return codec.outputs_to_json(outputs, fmt)
+
+
+def _finite_float(literal):
+    """A JSON number with a fraction or exponent, as a float; one beyond a
+    double's range (`1e400`) is a parse error, as in TF Serving's parser,
+    not infinity (`NaN` and `Infinity` are constants, parsed elsewhere)."""
+    value = float(literal)
+    if not math.isfinite(value):
+        raise ValueError(f"Number too big to be stored in double: {literal[:40]}")
+    return value
 
 
 def _json_kind(value):
