@@ -141,6 +141,17 @@ def test_vocab_load_errors(tmp_path):
     write(tmp_path / "vocab.txt", "a\n\nb\n")
     with pytest.raises(DataError, match=r"vocab.txt, line 2: empty vocabulary token"):
         Vocabulary.load(tmp_path / "vocab.txt")
+    write(tmp_path / "vocab.txt", "a\r\n\r\nb\r\n")
+    with pytest.raises(DataError, match=r"vocab.txt, line 2: empty vocabulary token"):
+        Vocabulary.load(tmp_path / "vocab.txt")
+
+
+def test_vocab_with_crlf_line_ends_reads_as_saved(tmp_path):
+    vocab = Vocabulary(["<eos>", "the", "\r", "cat"])
+    vocab.save(tmp_path)
+    saved = (tmp_path / "vocab.txt").read_bytes()
+    (tmp_path / "vocab.txt").write_bytes(saved.replace(b"\n", b"\r\n"))  # an editor's
+    assert Vocabulary.load(tmp_path) == vocab  # the token "\r" is escaped, so kept
 
 
 # ------------------------------------------------------------------ batching

@@ -139,6 +139,47 @@ def test_explicit_columns(tmp_path):
     assert got == {"hello there": 2, "bye now": 0, "ok": 1}
 
 
+def test_classes_come_from_train_and_whole_number_labels_are_ints(tmp_path):
+    train = write(tmp_path / "train.csv", "text,label\nfun,1\ndull,0\nok,1.0\n")
+    dev = write(tmp_path / "dev.csv", "text,label\ngreat,1.0\nbad,0.0\nmeh, 0\n")
+    data = load_text_classification(str(train), validation_data=str(dev))
+    assert data.class_names == ["0", "1"]
+    for split, want in ((data.train, {"fun": 1, "dull": 0, "ok": 1}),
+                        (data.validation, {"great": 1, "bad": 0, "meh": 0})):
+        assert dict(zip(split.texts, split.labels.tolist())) == want
+
+
+@pytest.mark.parametrize("dev_rows, pattern", [
+    # a typo or another spelling in the dev file is not a class of its own
+    ("great,postive\nbad,negative\n", r"dev.csv, line 2: label 'postive' is not one of "
+     r"the classes \['negative', 'positive'\]"),
+    ("great,positive\nbad,Negative\n", r"dev.csv, line 3: label 'Negative'"),
+])
+def test_a_validation_label_train_lacks_names_its_file_and_line(tmp_path, dev_rows, pattern):
+    train = write(tmp_path / "train.csv",
+                  "text,label\nfun,positive\ndull,negative\n")
+    dev = write(tmp_path / "dev.csv", "text,label\n" + dev_rows)
+    with pytest.raises(DataError, match=pattern):
+        load_text_classification(str(train), validation_data=str(dev))
+
+
+def test_integer_class_names_are_never_read_as_positions(tmp_path):
+    # a 0-4 file against a run's 1-5 classes: '0' is no class (it used to
+    # become class '1' by position, and '1' class '1' too)
+    path = write(tmp_path / "d.csv", "text,label\nfine,1\nawful,0\n")
+    with pytest.raises(DataError, match=r"d.csv, line 3: label '0' is not one of the "
+                       r"classes \['1', '2', '3', '4', '5'\]"):
+        load_text_classification(str(path), class_names=["1", "2", "3", "4", "5"],
+                                 validation_split=0.0)
+
+
+def test_training_labels_of_one_value_are_refused(tmp_path):
+    path = write(tmp_path / "pos.csv", "text,label\nfun,pos\ngreat,pos\n")
+    with pytest.raises(DataError, match=r"pos.csv: the training examples have one label "
+                       r"value only \('pos'\); a classifier needs two classes"):
+        load_text_classification(str(path), validation_split=0.0)
+
+
 # ------------------------------------------------------------------ malformed
 
 

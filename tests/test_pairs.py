@@ -167,7 +167,8 @@ def test_a_vocabulary_larger_than_the_model_is_a_clear_error(tmp_path, capsys):
     f = tmp_path / "p.jsonl"
     f.write_text(json.dumps({"good": "the cat", "bad": "the dog"}) + "\n")
     assert P.main([str(run), str(f)]) == 2
-    assert "outside the model's vocabulary" in capsys.readouterr().err
+    assert ("vocab.txt: 4 tokens, more than the model's vocabulary_size of 3 "
+            "(config.json)") in capsys.readouterr().err
 
 
 def test_a_classifier_run_is_refused(tmp_path, capsys):

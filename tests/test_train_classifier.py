@@ -301,6 +301,23 @@ def test_output_file_is_checked_and_expanded(tmp_path, monkeypatch):
             cli_args.output_file(bad)
 
 
+def test_a_data_error_is_put_on_the_flag_of_its_file(tmp_path, data_csv, capsys):
+    from training.data import DataError
+
+    flag = cli_args.data_flag
+    assert flag(DataError("x", path=tmp_path / "ptb" / "a.valid.txt"), str(tmp_path / "ptb")) \
+        == "--data"
+    assert flag(DataError("x", path="tfds:imdb_reviews[train]"), "tfds:imdb_reviews") == "--data"
+    assert flag(DataError("x"), "d.csv") == "--data"
+    assert flag(DataError("x", path=tmp_path / "glove.txt"), str(tmp_path / "ptb")) is None
+    glove = tmp_path / "glove.txt"
+    glove.write_text("the 1 2\n")
+    code = cli_train.main(["sentiment_classifier", "--data", data_csv, "--out",
+                           str(tmp_path / "r"), "--embeddings", str(glove), "--set", "units=4"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"zoo train: error: {glove}, line 1: expected a word and" in err
+
+
 def test_set_values_are_parsed():
     assert cli_args.key_value("units=[8, 16]") == ("units", [8, 16])
     assert cli_args.key_value("bidirectional=false") == ("bidirectional", False)

@@ -169,3 +169,25 @@ def test_vocabulary_size_is_checked_before_loading(tmp_path, capsys, value):
     err = capsys.readouterr().err
     assert "vocabulary_size" in err and "Traceback" not in err
     assert not os.path.exists(tmp_path / "o")
+
+
+def test_a_corpus_carve_of_zero_is_refused_before_the_run_starts(tmp_path):
+    path = tmp_path / "chars.txt"
+    path.write_text("to be or not to be, that is the question. " * 40)
+    with pytest.raises(ValueError, match=r"must be above 0 for .*chars.txt.*"
+                       r"Received: validation_split=0.0"):
+        training.train("language_model", str(path), out=tmp_path / "r",
+                       epochs=1, batch_size=4, bptt=8, overrides=TINY,
+                       verbose=0, validation_split=0)
+    assert not os.path.exists(tmp_path / "r" / rd.CONFIG)
+
+
+def test_a_validation_split_too_short_for_its_rows_is_refused_before_training(tmp_path):
+    data = write_ptb(tmp_path / "ptb")
+    with open(os.path.join(data, "toy.valid.txt"), "w") as f:
+        f.write("the cat\n")  # 3 tokens with <eos>: too few for 4 rows of 2
+    with pytest.raises(training.data.DataError, match=r"the validation split \(3 tokens\) "
+                       r"is too short for batch_size=4"):
+        training.train("language_model", data, out=tmp_path / "r", epochs=1,
+                       batch_size=4, bptt=5, overrides=TINY, verbose=0)
+    assert not os.path.exists(tmp_path / "r" / rd.CONFIG)

@@ -234,8 +234,29 @@ def test_read_word_vectors_glove_format(tmp_path):
     assert set(vectors) == {"a", "b"}
 
 
+@pytest.mark.parametrize("content", [
+    "\ufeffa 1 2 3\n. . . 4 5 6\n",  # a byte-order mark; GloVe 840B's `. . .`
+    "\ufeff2 3\r\na 1 2 3\r\n. . . 4 5 6\r\n",  # word2vec's header after a BOM
+])
+def test_read_word_vectors_bom_and_words_with_spaces(tmp_path, content):
+    path = tmp_path / "g.txt"
+    path.write_bytes(content.encode("utf-8"))
+    vectors = transfer.read_word_vectors(str(path), 3, wanted={"a", ". . ."})
+    assert set(vectors) == {"a", ". . ."}
+    np.testing.assert_array_equal(vectors[". . ."], [4, 5, 6])
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", "3000000 3\n"])
+def test_a_file_without_vectors_is_an_error_even_when_words_are_wanted(tmp_path, content):
+    path = tmp_path / "empty.txt"
+    path.write_text(content)
+    with pytest.raises(DataError, match=r"empty.txt: no word vectors in the file"):
+        transfer.read_word_vectors(str(path), 3, wanted={"a"})
+
+
 @pytest.mark.parametrize("content,line,match", [
     ("a 1 2 3\nb 1 2\n", 2, "expected a word and 3 numbers.*found 2"),
+    ("a 1 2 3 4\nb 1 2 3 4\n", 1, "expected a word and 3 numbers.*found 4"),
     ("a 1 2 3\nb 1 x 3\n", 2, "not a number"),
     ("2 5\na 1 2 3\n", 1, "5-dimensional"),
     ("a 1 2 nan\n", 1, "not finite"),
@@ -246,6 +267,17 @@ def test_bad_embeddings_file_names_file_and_line(tmp_path, content, line, match)
     with pytest.raises(DataError, match=match) as e:
         transfer.read_word_vectors(str(path), 3)
     assert e.value.path == str(path) and e.value.line == line
+
+
+def test_embeddings_given_a_folder_says_so_before_training(files, tmp_path):
+    (tmp_path / "vectors").mkdir()
+    with pytest.raises(DataError, match=r"vectors: is a folder; --embeddings takes a "
+                       r"GloVe or word2vec text file"):
+        training.train("sentiment_classifier", files["train"],
+                       out=str(tmp_path / "w"), epochs=1, verbose=0,
+                       embeddings=str(tmp_path / "vectors/"),
+                       overrides={"embedding_dim": 8, "units": 4})
+    assert not (tmp_path / "w").exists()
 
 
 def test_embeddings_of_the_wrong_dimension_fail_before_training(files, tmp_path):

@@ -106,6 +106,20 @@ def add_validation_arguments(parser):
     return val
 
 
+def data_flag(exc, data):
+    """`"--data"` when the `DataError` `exc` concerns the `--data` source
+    (its file, a file inside its folder, or no file), else `None`: an
+    error in an `--embeddings`, `--validation-data` or vocabulary file
+    names that file, not `--data`."""
+    import os
+
+    if exc.path is None or data is None or \
+            str(exc.path).startswith(os.fspath(data)):  # itself, a tfds split
+        return "--data"
+    path, data = os.path.abspath(exc.path), os.path.abspath(data)
+    return "--data" if os.path.commonpath([path, data]) == data else None
+
+
 def error(verb, exc, status=2, what=None):
     """Prints `zoo VERB: error: [WHAT: ]EXC` to stderr; returns `status`."""
     prefix = f"{what}: " if what else ""

@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
 
-    from training.cli_args import error
+    from training.cli_args import data_flag, error
     from training.data import DataError
     from training.evaluate import evaluate, evaluate_ensemble
     from training.run_dir import RunDirError
@@ -90,7 +90,7 @@ def main(argv=None) -> int:
         else:
             result = evaluate_ensemble(args.run_dirs, args.data, **options)
     except DataError as e:
-        return error("evaluate", e, what="--data")
+        return error("evaluate", e, what=data_flag(e, args.data))
     except (RunDirError, ValueError, OSError) as e:
         return error("evaluate", e)
     print(json.dumps(result, indent=2))

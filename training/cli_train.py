@@ -8,6 +8,7 @@ import sys
 
 from training.cli_args import (
     add_validation_arguments,
+    data_flag,
     error,
     key_value,
     positive_float,
@@ -176,7 +177,7 @@ def main(argv=None) -> int:
         print(f"zoo train: {e}", file=sys.stderr)
         return 1
     except DataError as e:
-        return error("train", e, what="--data")
+        return error("train", e, what=data_flag(e, args.data))
     except (RunDirError, ValueError, OSError) as e:
         return error("train", e)
     summary = {k: v for k, v in result.metrics.items() if k != "status"}

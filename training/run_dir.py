@@ -391,7 +391,8 @@ class Run:
         """The language model's `Vocabulary` (`vocab.txt`), else `None`.
 
         Raises:
-            RunDirError: a language-model run without `vocab.txt`.
+            RunDirError: a language-model run without `vocab.txt`, or with
+                more tokens than the model's `vocabulary_size`.
             training.data.DataError: a malformed `vocab.txt`.
         """
         if self.family != "language_model":
@@ -402,9 +403,16 @@ class Run:
             if not os.path.exists(self.vocab_path):
                 raise RunDirError(f"{self.vocab_path}: missing (language-model "
                                   "runs save their vocabulary)")
-            self._vocabulary = Vocabulary.load(
+            vocab = Vocabulary.load(
                 self.vocab_path,
                 oov_token=self.data.get("oov_token") or "<unk>")
+            size = self.model_config.get("vocabulary_size")
+            if isinstance(size, int) and len(vocab) > size:
+                raise RunDirError(
+                    f"{self.vocab_path}: {len(vocab)} tokens, more than the "
+                    f"model's vocabulary_size of {size} ({CONFIG}); the file "
+                    "was changed after training")
+            self._vocabulary = vocab
         return self._vocabulary
 
     @property

@@ -304,6 +304,9 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             lm_run=lm_run)
         per_replica = recipe["batch_size"]
         global_batch = per_replica * replicas
+        if family == "language_model":
+            _check_lm_lengths(data_obj, data, recipe["bptt"], per_replica,
+                              global_batch)
         transfer_report = {}
         with dist.scope():
             if family == "language_model":
@@ -536,15 +539,37 @@ def _check_transfer(family, preset, overrides, init_from, embeddings,
             "overwrite it. Pass one of them. Received: "
             f"init_from={init_from!r}, embeddings={embeddings!r}")
     if embeddings is not None:
-        if not os.path.isfile(embeddings):
-            from training.data import DataError
+        from training.data import DataError
 
+        if os.path.isdir(embeddings):
+            raise DataError("is a folder; --embeddings takes a GloVe or "
+                            "word2vec text file", path=embeddings)
+        if not os.path.isfile(embeddings):
             raise DataError("embeddings file does not exist", path=embeddings)
         return None
     run = transfer.open_language_model(init_from)
     _, config = factory.resolve(preset, **overrides)
     transfer.classifier_overrides(run, config, overrides)  # shape check
     return run
+
+
+def _check_lm_lengths(data_obj, data, bptt, per_replica, global_batch):
+    """Before the RUN_DIR is touched: a corpus too short for one training
+    window, or a validation split too short for the rows the whole-stream
+    validation cuts it into (`per_replica`, two tokens each), is a
+    `DataError` now, not a crash after the first epoch."""
+    from training.data import DataError, lm_steps_per_epoch
+
+    n = len(data_obj.train)
+    if lm_steps_per_epoch(n, batch_size=global_batch, bptt=bptt) < 1:
+        raise DataError(
+            f"the training split ({n} tokens) is too short for one window of "
+            f"batch_size={global_batch} and bptt={bptt}", path=data)
+    if data_obj.validation is not None and len(data_obj.validation) < 2 * per_replica:
+        raise DataError(
+            f"the validation split ({len(data_obj.validation)} tokens) is too "
+            f"short for batch_size={per_replica}: validation reads it in "
+            f"{per_replica} rows of 2 tokens or more", path=data)
 
 
 def _total_steps(family, data, recipe, global_batch, max_steps):
@@ -676,7 +701,14 @@ def _load_data(family, preset, data, overrides, stored, seed, validation_split,
             overrides.get("level") or (config.get("level") if preset in
                                        factory.list_models() else None) or "auto"
         max_tokens = None
-        if resolve_source(data).kind in ("csv", "tsv"):
+        kind = resolve_source(data).kind
+        if not validation_split and kind in ("text", "csv", "tsv"):
+            raise ValueError(
+                "a language model validates on the last --validation-split of "
+                f"its corpus, so it must be above 0 for {data} (a PTB folder "
+                "brings its own validation file). Received: "
+                f"validation_split={validation_split!r}")
+        if kind in ("csv", "tsv"):
             # Reviews have a long tail of words: the model's vocabulary
             # size caps the corpus' vocabulary (rarer words are <unk>).
             max_tokens = overrides.get("vocabulary_size") or config.get(

@@ -469,9 +469,13 @@ def read_word_vectors(path, dim, wanted=None):
 
     Raises:
         DataError: a line of the wrong width, a value that is not a
-            number, an empty file; it names the file and the line.
+            number, a file without vectors; it names the file and the line.
+
+    A word may hold spaces (GloVe 840B's `. . .`): on a line after the first
+    vector, the last `dim` fields are the vector and the rest is the word.
+    A byte-order mark before the first line is skipped.
     """
-    vectors = {}
+    vectors, lines_read = {}, 0
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, 1):
             try:
@@ -479,6 +483,8 @@ def read_word_vectors(path, dim, wanted=None):
             except UnicodeDecodeError as e:
                 raise DataError(f"not UTF-8 ({e.reason} at byte {e.start})",
                                 path=path, line=lineno) from None
+            if lineno == 1:
+                line = line.removeprefix("\ufeff")  # a byte-order mark
             if not line.strip():
                 continue
             parts = line.rstrip(" ").split(" ")
@@ -488,10 +494,15 @@ def read_word_vectors(path, dim, wanted=None):
                         f"word2vec header says {parts[1]}-dimensional vectors; "
                         f"the embedding is {dim}-dimensional", path=path, line=1)
                 continue
+            if len(parts) > dim + 1 and lines_read:
+                # a word with spaces in it (GloVe 840B has `. . .`); the first
+                # vector line sets the width, so a wider file is still an error
+                parts = [" ".join(parts[:-dim])] + parts[-dim:]
             if len(parts) != dim + 1:
                 raise DataError(
                     f"expected a word and {dim} numbers (the embedding width), "
                     f"found {len(parts) - 1} values", path=path, line=lineno)
+            lines_read += 1
             word = parts[0]
             if wanted is not None and word not in wanted:
                 continue
@@ -504,7 +515,7 @@ def read_word_vectors(path, dim, wanted=None):
                 raise DataError("a vector value is not finite", path=path,
                                 line=lineno)
             vectors.setdefault(word, vec)
-    if not vectors and wanted is None:
+    if not lines_read:
         raise DataError("no word vectors in the file", path=path)
     return vectors
 
@@ -519,6 +530,9 @@ def load_word_vectors(classifier, path) -> dict:
     Returns:
         `{"file", "found", "vocabulary", "coverage"}`.
     """
+    if os.path.isdir(path):
+        raise DataError("is a folder; --embeddings takes a GloVe or word2vec "
+                        "text file", path=path)
     if not os.path.isfile(path):
         raise DataError("embeddings file does not exist", path=path)
     emb = classifier.get_layer("embedding")

@@ -290,31 +290,45 @@ def _tfds_texts(name, split, data_dir, text_key, label_key):
 # ------------------------------------------------------------------ labels
 
 
-def _is_int(s: str) -> bool:
+def _as_int(s: str):
+    """The label as an int when it is one (`"1"`, `" 2"`, `"1.0"`), else `None`."""
     try:
-        int(s)
-        return True
+        return int(s)
     except ValueError:
-        return False
+        pass
+    try:
+        f = float(s)
+    except ValueError:
+        return None
+    return int(f) if f.is_integer() else None
+
+
+def _is_int(s: str) -> bool:
+    return _as_int(s) is not None
 
 
 def _infer_class_names(raw_labels: Sequence[str]) -> list:
     distinct = set(raw_labels)
     if all(_is_int(s) for s in distinct):
-        return [str(v) for v in sorted({int(s) for s in distinct})]
+        return [str(v) for v in sorted({_as_int(s) for s in distinct})]
     return sorted(distinct)
 
 
 def _map_labels(raw_labels, where, class_names):
+    """Class ids of `raw_labels`: a label is a class name (`"1.0"` is the
+    class `"1"`), or, when no class name is an integer, a class's position
+    (tfds gives ints for classes named `neg`/`pos`)."""
     index = {c: i for i, c in enumerate(class_names)}
+    by_position = not any(_is_int(c) for c in class_names)
     out = np.empty(len(raw_labels), dtype=np.int32)
     for k, lab in enumerate(raw_labels):
+        number = _as_int(lab)
         if lab in index:
             out[k] = index[lab]
-        elif _is_int(lab) and str(int(lab)) in index:
-            out[k] = index[str(int(lab))]
-        elif _is_int(lab) and 0 <= int(lab) < len(class_names):
-            out[k] = int(lab)
+        elif number is not None and str(number) in index:
+            out[k] = index[str(number)]
+        elif by_position and number is not None and 0 <= number < len(class_names):
+            out[k] = number
         else:
             path, line = where[k]
             raise DataError(
@@ -599,9 +613,15 @@ def load_text_classification(
             described["validation"] = val_desc
         have_val = True
 
-    if class_names is None:
-        class_names = _infer_class_names(
-            [l for s in raw.values() for l in s[1]])
+    if class_names is None:  # from train alone: another split's label that
+        # train lacks (a typo, `Positive` for `positive`) is an error below,
+        # not a class of its own
+        class_names = _infer_class_names(raw["train"][1])
+        if len(class_names) < 2:
+            raise DataError(
+                f"the training examples have one label value only "
+                f"({class_names[0] if class_names else 'none'!r}); a classifier "
+                "needs two classes or more", path=src.spec)
     class_names = [str(c) for c in class_names]
     if len(set(class_names)) != len(class_names):
         raise ValueError(f"class_names has duplicates: {class_names}")

@@ -323,6 +323,8 @@ class Vocabulary:
             lines.pop()
         tokens, seen = [], {}
         for lineno, line in enumerate(lines, start=1):
+            if line.endswith("\r"):  # a CRLF line end (`save` escapes a token's \r)
+                line = line[:-1]
             if line == "":
                 raise DataError("empty vocabulary token", path=path, line=lineno)
             token = _unescape(line, path, lineno)
