@@ -173,6 +173,15 @@ def test_integer_class_names_are_never_read_as_positions(tmp_path):
                                  validation_split=0.0)
 
 
+def test_integer_labels_meet_float_spelled_class_names_by_value(tmp_path):
+    # a run trained when "1.0" was a class of its own keeps ['0.0', '1.0']
+    path = write(tmp_path / "d.csv", "text,label\nfine,1\nawful,0\nok,1.0\n")
+    data = load_text_classification(str(path), class_names=["0.0", "1.0"],
+                                    validation_split=0.0)
+    assert dict(zip(data.train.texts, data.train.labels.tolist())) == {
+        "fine": 1, "awful": 0, "ok": 1}
+
+
 def test_training_labels_of_one_value_are_refused(tmp_path):
     path = write(tmp_path / "pos.csv", "text,label\nfun,pos\ngreat,pos\n")
     with pytest.raises(DataError, match=r"pos.csv: the training examples have one label "

@@ -310,6 +310,8 @@ def test_a_data_error_is_put_on_the_flag_of_its_file(tmp_path, data_csv, capsys)
     assert flag(DataError("x", path="tfds:imdb_reviews[train]"), "tfds:imdb_reviews") == "--data"
     assert flag(DataError("x"), "d.csv") == "--data"
     assert flag(DataError("x", path=tmp_path / "glove.txt"), str(tmp_path / "ptb")) is None
+    assert flag(DataError("x", path=tmp_path / "imdb_dev.csv"), str(tmp_path / "imdb")) is None
+    assert flag(DataError("x", path=tmp_path / "d.csv"), str(tmp_path / "d.csv")) == "--data"
     glove = tmp_path / "glove.txt"
     glove.write_text("the 1 2\n")
     code = cli_train.main(["sentiment_classifier", "--data", data_csv, "--out",

@@ -174,7 +174,7 @@ def test_vocabulary_size_is_checked_before_loading(tmp_path, capsys, value):
 def test_a_corpus_carve_of_zero_is_refused_before_the_run_starts(tmp_path):
     path = tmp_path / "chars.txt"
     path.write_text("to be or not to be, that is the question. " * 40)
-    with pytest.raises(ValueError, match=r"must be above 0 for .*chars.txt.*"
+    with pytest.raises(ValueError, match=r"must be in \(0, 1\) for .*chars.txt.*"
                        r"Received: validation_split=0.0"):
         training.train("language_model", str(path), out=tmp_path / "r",
                        epochs=1, batch_size=4, bptt=8, overrides=TINY,

@@ -257,6 +257,7 @@ def test_a_file_without_vectors_is_an_error_even_when_words_are_wanted(tmp_path,
 @pytest.mark.parametrize("content,line,match", [
     ("a 1 2 3\nb 1 2\n", 2, "expected a word and 3 numbers.*found 2"),
     ("a 1 2 3 4\nb 1 2 3 4\n", 1, "expected a word and 3 numbers.*found 4"),
+    ("a 1 2 3\nb 1 2 3 4\n", 2, "expected a word and 3 numbers.*found 4"),
     ("a 1 2 3\nb 1 x 3\n", 2, "not a number"),
     ("2 5\na 1 2 3\n", 1, "5-dimensional"),
     ("a 1 2 nan\n", 1, "not finite"),

@@ -246,6 +246,16 @@ def test_hyperband_on_a_language_model(tmp_path):
     assert "tuner/epochs" in result.best["hyperparameters"]
 
 
+def test_a_language_model_search_refuses_a_zero_carve_before_searching(tmp_path):
+    text = tmp_path / "lm.txt"
+    text.write_text("a b c d e f\n" * 60)
+    with pytest.raises(ValueError, match=r"must be in \(0, 1\) for .*lm.txt.*"
+                       r"Received: validation_split=0.0"):
+        tn.tune("language_model", str(text), directory=tmp_path / "lm", max_trials=1,
+                epochs=1, validation_split=0, verbose=0)
+    assert not os.path.exists(tmp_path / "lm" / "tune_config.json")
+
+
 def _space(tmp_path, space):
     p = tmp_path / "space.json"
     p.write_text(json.dumps(space))

@@ -113,10 +113,13 @@ def data_flag(exc, data):
     names that file, not `--data`."""
     import os
 
-    if exc.path is None or data is None or \
-            str(exc.path).startswith(os.fspath(data)):  # itself, a tfds split
+    if exc.path is None or data is None:
         return "--data"
-    path, data = os.path.abspath(exc.path), os.path.abspath(data)
+    path, data = str(exc.path), os.fspath(data)
+    if path == data or path.startswith(data + "["):  # itself, a tfds split
+        return "--data"
+    path = os.path.abspath(os.path.expanduser(path))
+    data = os.path.abspath(os.path.expanduser(data))
     return "--data" if os.path.commonpath([path, data]) == data else None
 
 

@@ -555,9 +555,9 @@ def _check_transfer(family, preset, overrides, init_from, embeddings,
 
 def _check_lm_lengths(data_obj, data, bptt, per_replica, global_batch):
     """Before the RUN_DIR is touched: a corpus too short for one training
-    window, or a validation split too short for the rows the whole-stream
-    validation cuts it into (`per_replica`, two tokens each), is a
-    `DataError` now, not a crash after the first epoch."""
+    window, or a validation or test split too short for the rows the
+    whole-stream scoring cuts it into (`per_replica`, two tokens each), is
+    a `DataError` now, not a crash after the first or the last epoch."""
     from training.data import DataError, lm_steps_per_epoch
 
     n = len(data_obj.train)
@@ -565,11 +565,13 @@ def _check_lm_lengths(data_obj, data, bptt, per_replica, global_batch):
         raise DataError(
             f"the training split ({n} tokens) is too short for one window of "
             f"batch_size={global_batch} and bptt={bptt}", path=data)
-    if data_obj.validation is not None and len(data_obj.validation) < 2 * per_replica:
-        raise DataError(
-            f"the validation split ({len(data_obj.validation)} tokens) is too "
-            f"short for batch_size={per_replica}: validation reads it in "
-            f"{per_replica} rows of 2 tokens or more", path=data)
+    for split in ("validation", "test"):  # read whole in rows of `per_replica`
+        ids = getattr(data_obj, split, None)
+        if ids is not None and len(ids) < 2 * per_replica:
+            raise DataError(
+                f"the {split} split ({len(ids)} tokens) is too short for "
+                f"batch_size={per_replica}: it is scored in {per_replica} rows "
+                "of 2 tokens or more", path=data)
 
 
 def _total_steps(family, data, recipe, global_batch, max_steps):
@@ -662,7 +664,7 @@ def _load_data(family, preset, data, overrides, stored, seed, validation_split,
     A language model started from another (`lm_run`, not resumed) reads
     its corpus with that LM's vocabulary and level."""
     from training.data import load_language_model, load_text_classification
-    from training.data import resolve_source
+    from training.data import check_carve_fraction, resolve_source
     from zoo.models import factory
 
     _, config = factory.resolve(preset, **overrides)
@@ -673,8 +675,10 @@ def _load_data(family, preset, data, overrides, stored, seed, validation_split,
         if src.kind == "aclimdb" or (src.kind == "tfds" and
                                      src.tfds_name == "imdb_reviews"):
             splits += ("test",)
+        # a resumed run keeps the classes it was built with
         obj = load_text_classification(
-            data, class_names=overrides.get("class_names"),
+            data, class_names=overrides.get("class_names") or (
+                stored.class_names if stored is not None else None),
             validation_split=validation_split, seed=seed, splits=splits,
             validation_data=validation_data, validation_group=validation_group,
             validation_seed=validation_seed)
@@ -701,14 +705,8 @@ def _load_data(family, preset, data, overrides, stored, seed, validation_split,
             overrides.get("level") or (config.get("level") if preset in
                                        factory.list_models() else None) or "auto"
         max_tokens = None
-        kind = resolve_source(data).kind
-        if not validation_split and kind in ("text", "csv", "tsv"):
-            raise ValueError(
-                "a language model validates on the last --validation-split of "
-                f"its corpus, so it must be above 0 for {data} (a PTB folder "
-                "brings its own validation file). Received: "
-                f"validation_split={validation_split!r}")
-        if kind in ("csv", "tsv"):
+        check_carve_fraction(data, validation_split)
+        if resolve_source(data).kind in ("csv", "tsv"):
             # Reviews have a long tail of words: the model's vocabulary
             # size caps the corpus' vocabulary (rarer words are <unk>).
             max_tokens = overrides.get("vocabulary_size") or config.get(

@@ -457,6 +457,14 @@ def copy_language_model_weights(model, run) -> dict:
 # ------------------------------------------------------------ word vectors
 
 
+def _is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
 def read_word_vectors(path, dim, wanted=None):
     """`{word: vector}` from a GloVe / word2vec text file.
 
@@ -494,9 +502,10 @@ def read_word_vectors(path, dim, wanted=None):
                         f"word2vec header says {parts[1]}-dimensional vectors; "
                         f"the embedding is {dim}-dimensional", path=path, line=1)
                 continue
-            if len(parts) > dim + 1 and lines_read:
-                # a word with spaces in it (GloVe 840B has `. . .`); the first
-                # vector line sets the width, so a wider file is still an error
+            if len(parts) > dim + 1 and lines_read and \
+                    not all(_is_number(p) for p in parts[1:-dim]):
+                # a word with spaces in it (GloVe 840B has `. . .`); a line
+                # with extra numbers, or a wider first line, is still an error
                 parts = [" ".join(parts[:-dim])] + parts[-dim:]
             if len(parts) != dim + 1:
                 raise DataError(

@@ -196,6 +196,21 @@ def _encode(vocab: Vocabulary, tokens, counts: dict, split: str) -> np.ndarray:
     return ids
 
 
+def check_carve_fraction(source, fraction) -> None:
+    """`ValueError` unless `fraction` (`--validation-split`) can carve a
+    validation split off `source`: a text file or a CSV/TSV of reviews
+    needs one in (0, 1); a PTB folder or a TFDS corpus brings its own
+    validation split and ignores it."""
+    from training.data.sources import resolve_source
+
+    if resolve_source(source).kind in ("text", "csv", "tsv") and \
+            not 0.0 < float(fraction) < 1.0:
+        raise ValueError(
+            "a language model validates on the last --validation-split of "
+            f"its corpus, so it must be in (0, 1) for {source} (a PTB folder "
+            f"brings its own validation file). Received: validation_split={fraction!r}")
+
+
 def load_language_model(
     source,
     *,

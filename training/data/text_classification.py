@@ -319,14 +319,20 @@ def _map_labels(raw_labels, where, class_names):
     class `"1"`), or, when no class name is an integer, a class's position
     (tfds gives ints for classes named `neg`/`pos`)."""
     index = {c: i for i, c in enumerate(class_names)}
-    by_position = not any(_is_int(c) for c in class_names)
+    # integer class names by value, so that "1", "1.0" and " 1" meet (a run
+    # trained before whole-number floats were ints may have "0.0", "1.0")
+    by_value = {}
+    for i, c in enumerate(class_names):
+        if _is_int(c):
+            by_value.setdefault(_as_int(c), i)
+    by_position = not by_value
     out = np.empty(len(raw_labels), dtype=np.int32)
     for k, lab in enumerate(raw_labels):
         number = _as_int(lab)
         if lab in index:
             out[k] = index[lab]
-        elif number is not None and str(number) in index:
-            out[k] = index[str(number)]
+        elif number is not None and number in by_value:
+            out[k] = by_value[number]
         elif by_position and number is not None and 0 <= number < len(class_names):
             out[k] = number
         else:
@@ -447,9 +453,12 @@ def load_text_classification(
       a text and a `ClassLabel` feature): class names come from TFDS.
 
     Labels may be ints or strings. Without `class_names`, classes are the
-    distinct labels sorted (numerically if all are ints, so `0/1` stay
-    `0/1`). With `class_names`, a label is either one of the names or an
-    int index into them; anything else is a `DataError`.
+    distinct labels of the train split, sorted (numerically if all are
+    ints, `1.0` read as `1`, so `0/1` stay `0/1`); fewer than two is a
+    `DataError`. A label is one of the class names (an int matches an
+    integer name by value), or, when no name is an integer, an int index
+    into them (tfds gives ints for `neg`/`pos`); anything else, a label of
+    another split that train lacks included, is a `DataError`.
 
     Validation, in this order: `validation_data` (a separate file, e.g.
     SST-2's official `dev.tsv`); the source's own validation split (GLUE

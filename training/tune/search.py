@@ -242,7 +242,7 @@ def _role():
 def _load(family, preset, data, seed, validation_split, max_train_examples,
           searched, fixed, validation_data=None, validation_group=None):
     """Loads the data once; returns `(data, data_overrides)`."""
-    from training.data import LabeledTexts, load_language_model
+    from training.data import LabeledTexts, check_carve_fraction, load_language_model
     from training.data import load_text_classification
     from zoo.models import factory
 
@@ -273,6 +273,7 @@ def _load(family, preset, data, seed, validation_split, max_train_examples,
         return obj, {"vocabulary": vocab, "num_classes": obj.num_classes,
                      "class_names": list(obj.class_names)}
     level = config.get("level") or "auto"
+    check_carve_fraction(data, validation_split)
     obj = load_language_model(data, level=level,
                               validation_fraction=validation_split or 0.1,
                               reverse=bool(fixed.get("reverse",
