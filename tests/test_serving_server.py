@@ -285,9 +285,8 @@ def test_float_inputs_at_the_edges_of_float32(server):
                          ("3.4e38", 3.4e38), ("Infinity", math.inf),
                          # an integer beyond 64 bits is read as a double
                          ("1" + "0" * 20, 1e20)):
-        raw = ('{"signature_name": "numeric", "inputs": {"x": [[1, 2]], '
-               f'"scale": {scale}}}}}').encode()
-        status, out = call(server, "POST", "/v1/models/toy:predict", raw=raw)
+        status, out = call(server, "POST", "/v1/models/toy:predict",
+                           raw=_scaled(scale.encode()))
         assert status == 200, (scale, out)
         with np.errstate(over="ignore"):  # 3 * 3.4e38 is inf in float32
             want = float(np.float32(3) * np.float32(value))
@@ -304,6 +303,12 @@ def test_nan_and_infinity_are_accepted(server):
 # ---------------------------------------------------------------------------
 # Bad requests: right status, server stays up.
 # ---------------------------------------------------------------------------
+
+def _scaled(scale):
+    """A request to the `numeric` signature with the JSON number `scale`."""
+    return (b'{"signature_name": "numeric", "inputs": {"x": [[1, 2]], "scale": '
+            + scale + b'}}')
+
 
 BAD_REQUESTS = [
     # (method, path, raw body, expected status, error substring)
@@ -332,18 +337,11 @@ BAD_REQUESTS = [
     ("POST", "/v1/models/toy:predict",
      b'{"signature_name": "numeric", "inputs": {"x": [[1, 2]]}}', 400,
      "expects inputs"),
-    ("POST", "/v1/models/toy:predict",
-     b'{"signature_name": "numeric", "inputs": {"x": [[1, 2]], "scale": 1'
-     + b"0" * 400 + b'}}', 400, "float32 without loss of precision"),
-    ("POST", "/v1/models/toy:predict",
-     b'{"signature_name": "numeric", "inputs": {"x": [[1, 2]], '
-     b'"scale": -1e39}}', 400, "-1e+39 to float32 without loss"),
-    ("POST", "/v1/models/toy:predict",
-     b'{"signature_name": "numeric", "inputs": {"x": [[1, 2]], '
-     b'"scale": 16777216}}', 400, "16777216 to float32 without loss"),
-    ("POST", "/v1/models/toy:predict",
-     b'{"signature_name": "numeric", "inputs": {"x": [[1, 2]], '
-     b'"scale": -1e400}}', 400, "Number too big to be stored in double"),
+    *[("POST", "/v1/models/toy:predict", _scaled(scale), 400, error)
+      for scale, error in ((b"1" + b"0" * 400, "float32 without loss of precision"),
+                           (b"-1e39", "-1e+39 to float32 without loss"),
+                           (b"16777216", "16777216 to float32 without loss"),
+                           (b"-1e400", "Number too big to be stored in double"))],
     ("POST", "/v1/models/toy:predict",
      b'{"signature_name": "pair", "instances": ["a"]}', 400,
      "JSON object naming them"),
