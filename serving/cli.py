@@ -26,7 +26,8 @@ import argparse
 import json
 import sys
 
-from training.cli_args import error, parse_value, port_number
+from training.cli_args import (error, non_negative_float, parse_value,
+                               port_number, positive_float)
 
 __all__ = ["main", "predict", "serve_main", "predict_main"]
 
@@ -62,7 +63,7 @@ def _serve_parser():
     p.add_argument("--backend", choices=("auto", "tfserving", "local"),
                    default="auto",
                    help="auto: tensorflow_model_server if on PATH, else local")
-    p.add_argument("--poll-interval", type=float, default=1.0,
+    p.add_argument("--poll-interval", type=non_negative_float, default=1.0,
                    help="seconds between rescans of models.config/versions")
     return p
 
@@ -88,7 +89,8 @@ def predict(texts, name, *, url=None, models_dir=None, grpc=None,
     """Sends one ``:predict`` request with ``texts`` and returns the answer.
 
     Args:
-        texts: the input strings (one instance each).
+        texts: the input strings (one instance each; one string is one
+            text).
         name: model name.
         url: server URL (e.g. ``http://127.0.0.1:8501``).
         models_dir: without ``url``: serve this directory in-process on a
@@ -111,11 +113,17 @@ def predict(texts, name, *, url=None, models_dir=None, grpc=None,
     """
     from serving.client import ServingClient
 
+    if isinstance(texts, (str, bytes)):
+        texts = [texts]  # one text, not its characters
     texts = [str(t) for t in texts]
     if not texts:
         raise ValueError("Give at least one TEXT to predict.")
     if params:
         key = _TEXT_INPUT.get(signature or "", "text")
+        if key in params:
+            raise ValueError(
+                f"params may not hold {key!r}: it would replace every text. "
+                f"Received: params={params!r:.80}")
         instances = [{key: t, **params} for t in texts]
     else:
         instances = texts
@@ -163,7 +171,8 @@ def _predict_parser():
                    metavar="KEY=VALUE",
                    help="another input for every instance (JSON value), "
                    "e.g. max_length=20; repeatable")
-    p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument("--timeout", type=positive_float, default=60.0,
+                   help="seconds to wait for the answer (default 60)")
     p.add_argument("texts", nargs="+", metavar="TEXT")
     return p
 
@@ -178,6 +187,10 @@ def predict_main(argv) -> int:
         if not sep or not key:
             p.error(f"--param expects KEY=VALUE, got {item!r}")
         params[key] = parse_value(value)
+    text_key = _TEXT_INPUT.get(args.signature or "", "text")
+    if text_key in params:
+        p.error(f"--param {text_key}=... would replace every TEXT; give the "
+                f"{text_key} as TEXT. Received: --param {text_key}=...")
     from serving.client import ServingError
 
     try:

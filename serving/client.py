@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import base64
 import json
+import operator
 import socket
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 
 __all__ = ["ServingClient", "ServingError", "ServingConnectionError",
            "ServingTimeoutError", "b64"]
@@ -74,14 +76,40 @@ def b64(data: bytes) -> dict:
     return {"b64": base64.b64encode(bytes(data)).decode("ascii")}
 
 
+def _version(version):
+    """`version` as an int >= 0: an integer or a string of digits. A float
+    such as 1.9 is refused rather than truncated to another version."""
+    number = None
+    if isinstance(version, str):
+        if version.isdigit():
+            number = int(version)
+    elif not isinstance(version, bool):
+        try:
+            number = operator.index(version)
+        except TypeError:
+            pass
+    if number is None or number < 0:
+        raise ValueError("Invalid model version: expected an integer >= 0. "
+                         f"Received: version={version!r}")
+    return number
+
+
+def _instances(instances) -> list:
+    """The row-format instances as a list. A string or a mapping is refused:
+    `list()` would split a text into characters, or a dict into its keys."""
+    if isinstance(instances, (str, bytes, bytearray, Mapping)):
+        raise ValueError(
+            "instances must be a list of instances (one text is "
+            f"[text]). Received: instances={instances!r:.80}")
+    return list(instances)
+
+
 def _model_path(name, version=None, label=None):
     if version is not None and label is not None:
         raise ValueError("Pass either version or label, not both.")
     path = "/v1/models/" + urllib.parse.quote(str(name), safe="")
     if version is not None:
-        if isinstance(version, bool) or int(version) < 0:
-            raise ValueError(f"Invalid model version {version!r}.")
-        path += f"/versions/{int(version)}"
+        path += f"/versions/{_version(version)}"
     elif label is not None:
         path += "/labels/" + urllib.parse.quote(str(label), safe="")
     return path
@@ -253,7 +281,9 @@ class ServingClient:
             The decoded JSON answer (``predictions`` or ``outputs``).
 
         Raises:
-            ValueError: both or neither of ``instances`` / ``inputs``.
+            ValueError: both or neither of ``instances`` / ``inputs``;
+                ``instances`` a string or a mapping, not a list; a version
+                that is not an integer >= 0.
             ServingError: the server rejected the request.
         """
         if (instances is None) == (inputs is None):
@@ -261,13 +291,15 @@ class ServingClient:
                              "inputs (columnar format).")
         if self._grpc is not None:
             _model_path(name, version, label)          # checks the spec
+            if instances is not None:
+                instances = _instances(instances)
             return self._grpc.predict(name, version, label, signature_name,
                                       instances=instances, inputs=inputs)
         body = {}
         if signature_name is not None:
             body["signature_name"] = signature_name
         if instances is not None:
-            body["instances"] = list(instances)
+            body["instances"] = _instances(instances)
         else:
             body["inputs"] = inputs
         return self.request("POST", _model_path(name, version, label) +
@@ -388,7 +420,7 @@ class _GrpcTransport:
     def _spec(spec, name, version, label):
         spec.name = str(name)
         if version is not None:
-            spec.version.value = int(version)
+            spec.version.value = _version(version)
         elif label is not None:
             spec.version_label = str(label)
 
@@ -465,7 +497,7 @@ class _GrpcTransport:
 
         signature_name = signature_name or "serving_default"
         signature = self._signature(name, version, label, signature_name)
-        body = ({"instances": list(instances)} if instances is not None
+        body = ({"instances": _instances(instances)} if instances is not None
                 else {"inputs": inputs})
         try:
             arrays, fmt = codec.inputs_from_request(body, signature)

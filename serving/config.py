@@ -6,12 +6,16 @@ A models directory (``MODELS_DIR``) follows TensorFlow Serving's layout::
     batching.config            text BatchingParameters
     NAME/<integer version>/    saved_model.pb, variables/, assets/
 
-This module writes and reads those two text-format protobuf files. Every
+This module writes and reads those two text-format protobuf files (and
+``models.docker.config``, the same entries with the container's paths). Every
 write is atomic (temporary file in the same directory, then ``os.replace``)
 because ``tensorflow_model_server`` (``--model_config_file_poll_wait_seconds``)
 and :mod:`serving.server` re-read ``models.config`` while it is being updated.
 Everything written is parsed back with the protobuf definitions before it
-replaces the previous file, so a bad value never reaches the server.
+replaces the previous file, so a bad value never reaches the server. A change
+to ``models.config`` (read, change, write) holds an exclusive lock on
+``.models.config.lock`` beside it, so two exports at once both keep their
+entry.
 
 Only ``protobuf`` and ``tensorflow-serving-api``'s config protos are imported
 (no TensorFlow), so this module is cheap to import.
@@ -19,6 +23,7 @@ Only ``protobuf`` and ``tensorflow-serving-api``'s config protos are imported
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from typing import Iterable, Mapping
@@ -30,11 +35,19 @@ from google.protobuf import text_format
 from google.protobuf import wrappers_pb2
 
 from training.atomic import atomic_write_text
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 from tensorflow_serving.config import model_server_config_pb2
 
 MODELS_CONFIG = "models.config"
 BATCHING_CONFIG = "batching.config"
 DOCKER_MODELS_CONFIG = "models.docker.config"
+_LOCK_FILE = ".models.config.lock"
+# Files the models directory keeps beside the models' folders.
+RESERVED_NAMES = frozenset({MODELS_CONFIG, BATCHING_CONFIG,
+                            DOCKER_MODELS_CONFIG, _LOCK_FILE})
 
 DEFAULT_REST_PORT = 8501
 DEFAULT_GRPC_PORT = 8500
@@ -69,8 +82,11 @@ class ConfigError(ValueError):
 
 def valid_name(name) -> bool:
     """Whether `name` can name a model or a version label: letters, digits,
-    `_`, `-` and `.` (TF Serving's REST routes cannot address `/` or `:`)."""
-    return isinstance(name, str) and bool(_NAME_RE.match(name))
+    `_`, `-` and `.` (TF Serving's REST routes cannot address `/` or `:`),
+    but not `.` or `..`, which would name the models directory or its
+    parent, and which a URL path cannot carry."""
+    return (isinstance(name, str) and bool(_NAME_RE.match(name))
+            and name not in (".", ".."))
 
 
 # ---------------------------------------------------------------------------
@@ -207,6 +223,14 @@ def _validate_models_config(config, path: str) -> None:
         if not entry.base_path:
             raise ConfigError(
                 f"Model {entry.name!r} in {path} has no base_path.")
+        if "://" not in entry.base_path and \
+                not os.path.isabs(entry.base_path):
+            # TF Serving resolves a relative path against its own working
+            # directory: the same file would serve different folders.
+            raise ConfigError(
+                f"Model {entry.name!r} in {path} has a relative base_path: "
+                "use an absolute path (or a URI such as gs://...). "
+                f"Received: base_path={entry.base_path!r}")
 
 
 def model_entries(path) -> dict:
@@ -231,7 +255,8 @@ def update_models_config(models_dir, name: str, *, base_path=None,
         name: model name (letters, digits, ``_ - .``); served at
             ``/v1/models/NAME``.
         base_path: directory holding the integer version subdirectories;
-            defaults to ``MODELS_DIR/NAME``. Stored as an absolute path.
+            stored as an absolute path. ``None`` keeps an existing entry's
+            base path, and gives a new entry ``MODELS_DIR/NAME``.
         version_policy: ``None`` keeps the entry's current policy (TF
             Serving's default, latest 1, for a new entry); otherwise
             ``"latest"``, ``"all"``, ``latest(n)``, ``all_versions()``,
@@ -255,12 +280,20 @@ def update_models_config(models_dir, name: str, *, base_path=None,
             f"Invalid model name {name!r}: use letters, digits, '_', '-' "
             "and '.' only.")
     path = os.path.join(models_dir, MODELS_CONFIG)
-    if os.path.exists(path):
-        config = read_models_config(path)
-    else:
-        config = model_server_config_pb2.ModelServerConfig()
-        config.model_config_list.SetInParent()
+    with _config_lock(models_dir):
+        if os.path.exists(path):
+            config = read_models_config(path)
+        else:
+            config = model_server_config_pb2.ModelServerConfig()
+            config.model_config_list.SetInParent()
+        _update_entry(config, models_dir, name, base_path, version_policy,
+                      labels)
+        _write_models_config(path, config)
+    return path
 
+
+def _update_entry(config, models_dir, name, base_path, version_policy,
+                  labels) -> None:
     entry = None
     for existing in config.model_config_list.config:
         if existing.name == name:
@@ -269,9 +302,10 @@ def update_models_config(models_dir, name: str, *, base_path=None,
     if entry is None:
         entry = config.model_config_list.config.add()
         entry.name = name
-    entry.base_path = os.path.abspath(
-        os.fspath(base_path) if base_path is not None
-        else os.path.join(models_dir, name))
+        if base_path is None:
+            base_path = os.path.join(models_dir, name)
+    if base_path is not None:  # None keeps the entry's own base path
+        entry.base_path = os.path.abspath(os.fspath(base_path))
     entry.model_platform = "tensorflow"
     if version_policy is not None:
         _apply_version_policy(entry, version_policy)
@@ -292,9 +326,6 @@ def update_models_config(models_dir, name: str, *, base_path=None,
                     f"model {name!r}: expected an integer >= 0.")
             entry.version_labels[label] = version
 
-    _write_models_config(path, config)
-    return path
-
 
 def remove_model(models_dir, name: str) -> bool:
     """Removes a model's entry from ``models.config`` (files are kept).
@@ -307,14 +338,34 @@ def remove_model(models_dir, name: str) -> bool:
         True if an entry was removed.
     """
     path = os.path.join(os.fspath(models_dir), MODELS_CONFIG)
-    config = read_models_config(path)
-    entries = config.model_config_list.config
-    for i, entry in enumerate(entries):
-        if entry.name == name:
-            del entries[i]
-            _write_models_config(path, config)
-            return True
+    with _config_lock(models_dir):
+        config = read_models_config(path)
+        entries = config.model_config_list.config
+        for i, entry in enumerate(entries):
+            if entry.name == name:
+                del entries[i]
+                _write_models_config(path, config)
+                return True
     return False
+
+
+@contextlib.contextmanager
+def _config_lock(models_dir):
+    """Holds an exclusive lock on the models directory's config for one
+    read-change-write, so that two exports at once both keep their entry
+    (the write itself is atomic either way). Where `fcntl` is missing
+    (Windows) the change is not locked."""
+    if fcntl is None:
+        yield
+        return
+    os.makedirs(models_dir, exist_ok=True)
+    fd = os.open(os.path.join(models_dir, _LOCK_FILE),
+                 os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _write_models_config(path: str, config) -> None:

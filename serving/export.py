@@ -34,6 +34,7 @@ from serving.signatures import (
     DEFAULT_MAX_GENERATE_LENGTH,
     as_vocabulary,
     build_export_archive,
+    check_class_names,
     family_of,
     members_of,
 )
@@ -136,6 +137,8 @@ def export_model(model, models_dir, name, *, vocabulary=None,
 
     md.check_name(name)
     md.check_label(label)
+    if class_names is not None:
+        class_names = check_class_names(class_names)
     models_dir = os.path.abspath(os.fspath(models_dir))
     family = family_of(model)
     if family == "language_model" and getattr(model, "reverse", False):
@@ -432,7 +435,8 @@ def _parser():
                    help="checkpoint: best (model.keras) or last (last.keras)")
     p.add_argument("--class-names", default=None, metavar="A,B,...",
                    help="classifiers: comma-separated names for the label "
-                   "output (default: the run's class names)")
+                   "output, distinct, spaces around them dropped (default: "
+                   "the run's class names)")
     p.add_argument("--max-generate-length", type=positive_int,
                    default=DEFAULT_MAX_GENERATE_LENGTH,
                    help="language models: cap on generate's max_length "
@@ -454,8 +458,8 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     common = dict(version=args.version, label=args.label,
                   overwrite=args.overwrite, which=args.which,
-                  class_names=args.class_names.split(",")
-                  if args.class_names else None,
+                  class_names=[c.strip() for c in args.class_names.split(",")]
+                  if args.class_names is not None else None,
                   warmup=not args.no_warmup, warmup_texts=args.warmup_texts)
     try:
         if len(args.run_dirs) > 1:

@@ -43,11 +43,16 @@ def check_name(name) -> str:
     """Returns `name` if it is a valid model name (see `serving.config`).
 
     Raises:
-        ExportError: letters, digits, `_`, `-` and `.` only.
+        ExportError: letters, digits, `_`, `-` and `.` only, neither `.`
+            nor `..`, nor the name of a file the models directory keeps
+            (`models.config`, ...).
     """
     if not isinstance(name, str) or not serving_config.valid_name(name):
         raise ExportError(f"Invalid model name {name!r}: use letters, digits, "
-                          "'_', '-' and '.' only.")
+                          "'_', '-' and '.' only ('.' and '..' name folders).")
+    if name in serving_config.RESERVED_NAMES:
+        raise ExportError(f"Invalid model name {name!r}: the models directory "
+                          "keeps a file of that name.")
     return name
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -111,8 +112,9 @@ def quickstart(data=None, out="zoo-quickstart", *, minutes=3.0,
         its label and probabilities.
 
     Raises:
-        QuickstartError: no usable data source, a language-model preset, or
-            an ``out`` that is a file.
+        QuickstartError: no usable data source, a language-model preset,
+            an ``out`` that is a file, or ``minutes`` / ``max_steps`` that
+            are not positive.
     """
     log = log or (lambda *a, **k: None)
     t_start = time.monotonic()
@@ -123,6 +125,14 @@ def quickstart(data=None, out="zoo-quickstart", *, minutes=3.0,
             "the quickstart trains, evaluates and serves a sentiment "
             f"classifier; {preset!r} is a language model (train it with "
             f"`zoo train {preset}`). Received: preset={preset!r}")
+    if not (isinstance(minutes, (int, float)) and math.isfinite(minutes)
+            and minutes > 0):
+        raise QuickstartError(f"minutes must be a number > 0. Received: "
+                              f"minutes={minutes!r}")
+    if max_steps is not None and (isinstance(max_steps, bool) or not
+                                  isinstance(max_steps, int) or max_steps < 1):
+        raise QuickstartError(f"max_steps must be an integer >= 1 or None. "
+                              f"Received: max_steps={max_steps!r}")
     source = resolve_data(data)
     sentences = list(sentences or SENTENCES)
     out = os.path.abspath(os.fspath(out))
@@ -189,7 +199,8 @@ def quickstart(data=None, out="zoo-quickstart", *, minutes=3.0,
 
 def main(argv=None) -> int:
     """``zoo quickstart``."""
-    from training.cli_args import add_validation_arguments
+    from training.cli_args import (add_validation_arguments, positive_float,
+                                   positive_int)
 
     p = argparse.ArgumentParser(
         prog="zoo quickstart",
@@ -200,12 +211,12 @@ def main(argv=None) -> int:
                    "folder); default $ZOO_DATA, else tfds:glue/sst2 online")
     p.add_argument("--out", default="zoo-quickstart",
                    help="output folder (run/ and models/)")
-    p.add_argument("--minutes", type=float, default=3.0,
+    p.add_argument("--minutes", type=positive_float, default=3.0,
                    help="training time budget in minutes")
     p.add_argument("--preset", default=DEFAULT_PRESET,
                    help="sentiment preset (sst2_bigru_highway, imdb_bilstm)")
     add_validation_arguments(p)
-    p.add_argument("--max-steps", type=int, default=None,
+    p.add_argument("--max-steps", type=positive_int, default=None,
                    help="cap training/validation batches (smoke runs)")
     p.add_argument("--json", action="store_true",
                    help="print the summary as JSON at the end")

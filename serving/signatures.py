@@ -94,12 +94,27 @@ def members_of(model) -> list:
     return list(model) if isinstance(model, (list, tuple)) else [model]
 
 
+def check_class_names(class_names) -> list:
+    """`class_names` as strings, if they are distinct and not empty.
+
+    Raises:
+        ExportError: an empty or repeated name (two classes would answer
+            with one label).
+    """
+    names = [str(c) for c in class_names]
+    if any(not c.strip() for c in names) or len(set(names)) != len(names):
+        raise ExportError(
+            "Class names must be distinct and not empty: two classes would "
+            f"answer with one label. Received: class_names={names!r}")
+    return names
+
+
 def _classifier_archive(model, class_names):
     import keras
     import tensorflow as tf
 
     members = members_of(model)
-    class_names = [str(c) for c in (class_names or members[0].class_names)]
+    class_names = check_class_names(class_names or members[0].class_names)
     for m in members:
         if len(class_names) != int(m.output.shape[-1]):
             raise ExportError(

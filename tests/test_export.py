@@ -335,6 +335,12 @@ def test_bad_arguments(tmp_path, exported):
     clf = exported["clf"]
     with pytest.raises(ex.ExportError, match="model name"):
         ex.export_model(clf, str(tmp_path), "bad/name")
+    for name in ("..", ".", "models.config", "batching.config"):
+        with pytest.raises(ex.ExportError, match="Invalid model name"):
+            ex.export_model(clf, str(tmp_path / "m"), name)
+    with pytest.raises(ex.ExportError, match="Invalid version label"):
+        ex.export_model(clf, str(tmp_path / "m"), "ok", label="..")
+    assert not os.path.exists(tmp_path / "m")
     with pytest.raises(ex.ExportError, match="vocabulary"):
         ex.export_model(build_lm(WORD_VOCAB), str(tmp_path), "lm")
     with pytest.raises(ex.ExportError, match="not a run directory"):
@@ -372,6 +378,16 @@ def test_cli_main(exported, tmp_path, capsys, fast_archive):
     card = ex.read_model_card(os.path.join(models, "cli", "3"))
     assert card["class_names"] == ["bad", "good"]
     assert card["run_class_names"] == CLASS_NAMES
+    # spaces around names are dropped; repeated or empty names are refused
+    assert ex.main(argv + ["--overwrite", "--class-names", "neg, pos"]) == 0
+    card = ex.read_model_card(os.path.join(models, "cli", "3"))
+    assert card["class_names"] == ["neg", "pos"]
+    capsys.readouterr()
+    for names in ("neg,neg", "neg,", ""):
+        assert ex.main(argv + ["--overwrite", "--class-names", names]) == 1
+        assert "distinct and not empty" in capsys.readouterr().err
+    card = ex.read_model_card(os.path.join(models, "cli", "3"))
+    assert card["class_names"] == ["neg", "pos"]  # the version is kept
 
 
 def test_malformed_models_config_is_reported(exported, tmp_path,

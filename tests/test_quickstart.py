@@ -47,6 +47,18 @@ def test_bad_preset_and_out_are_refused_before_training(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "is not a folder" in err and "Traceback" not in err
     assert out.read_text() == "a file, not a folder"
+    out.unlink()
+    for flag, value in (("--minutes", "0"), ("--minutes", "nan"),
+                        ("--minutes", "-3"), ("--max-steps", "0"),
+                        ("--max-steps", "-1")):
+        with pytest.raises(SystemExit) as e:
+            qs.main(["--data", data, "--out", str(out), flag, value])
+        assert e.value.code == 2 and flag in capsys.readouterr().err
+    for kwargs in ({"minutes": 0}, {"minutes": float("inf")},
+                   {"max_steps": -1}, {"max_steps": 2.5}):
+        with pytest.raises(qs.QuickstartError, match="Received"):
+            qs.quickstart(data, str(out), **kwargs)
+    assert not out.exists()
 
 
 def _tiny_tsv(path, n=96):

@@ -38,6 +38,9 @@ def test_family_recipes_and_bptt():
     ({"lr_decay_after": 1.5}, "Received: lr_decay_after=1.5"),
     ({"lr_decay_after": -1}, "Received: lr_decay_after=-1"),
     ({"momentum": 0.9}, "Unknown training setting"),
+    ({"clipnorm": float("inf")}, "finite.*Received: clipnorm=inf"),
+    ({"clipnorm": float("nan")}, "finite.*Received: clipnorm=nan"),
+    ({"global_clipnorm": float("nan")}, "Received: global_clipnorm=nan"),
 ])
 def test_bad_settings_say_what_was_received(given, message):
     with pytest.raises(ValueError, match=message):
@@ -64,6 +67,8 @@ def test_fine_tuning_settings_resolve_and_are_checked():
     assert r["unfreeze_steps"] is None and r["warmup_fraction"] == 0.1
     bad = [({"lr_schedule": "cyclic"}, "Unknown lr_schedule"),
            ({"layer_lr_decay": 0.5}, "layer_lr_decay"),
+           ({"layer_lr_decay": float("nan")}, "Received: layer_lr_decay=nan"),
+           ({"layer_lr_decay": float("inf")}, "Received: layer_lr_decay=inf"),
            ({"unfreeze_steps": -1}, "unfreeze_steps"),
            ({"warmup_fraction": 1.0}, "warmup_fraction"),
            ({"lr_schedule": "one_cycle", "lr_decay": 0.5}, "exclude each other")]

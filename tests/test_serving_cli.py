@@ -145,6 +145,33 @@ def test_zoo_serve_errors(tmp_path, capsys):
             assert e.value.code == 2
             expected = "not an integer" if value == "http" else "from 0 to 65535"
             assert expected in capsys.readouterr().err
+    for value in ("inf", "nan", "-1"):
+        with pytest.raises(SystemExit) as e:
+            cli.main(["serve", "--models-dir", str(tmp_path),
+                      "--poll-interval", value])
+        assert e.value.code == 2
+        assert "--poll-interval" in capsys.readouterr().err
+
+
+def test_zoo_predict_flag_errors(tmp_path, capsys):
+    base = ["predict", "--url", "http://127.0.0.1:9", "--name", "m"]
+    for value in ("0", "-1", "inf"):
+        with pytest.raises(SystemExit) as e:
+            cli.main(base + ["--timeout", value, "hi"])
+        assert e.value.code == 2
+        assert "--timeout" in capsys.readouterr().err
+    # --param may not replace the text of every instance
+    for signature, key in ((None, "text"), ("generate", "prompt")):
+        argv = base + ["--param", f"{key}=x", "hi"]
+        if signature:
+            argv += ["--signature", signature]
+        with pytest.raises(SystemExit) as e:
+            cli.main(argv)
+        assert e.value.code == 2
+        assert f"--param {key}=" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="would replace every text"):
+        cli.predict(["hi"], "m", url="http://127.0.0.1:9",
+                    params={"text": "x"})
 
 
 def _free_port():

@@ -111,6 +111,16 @@ def test_argument_errors(client):
         client.predict("echo", instances=["a"], inputs=["a"])
     with pytest.raises(ValueError, match="version or label"):
         client.status("echo", version=1, label="stable")
+    # a text or a mapping is not a list of instances: list() would split it
+    for bad in ("great film", b"great", {"text": "good"}):
+        with pytest.raises(ValueError, match="list of instances"):
+            client.predict("echo", instances=bad)
+    # a float version is refused, not truncated to another version
+    for bad in (1.9, 1.0, -1, "x", True):
+        with pytest.raises(ValueError, match=f"version={bad!r}"):
+            client.status("echo", version=bad)
+    assert client.status("echo", version="1") == client.status("echo",
+                                                                version=1)
 
 
 def test_host_port_constructor(server):

@@ -65,7 +65,56 @@ def test_update_keeps_other_models_and_unchanged_fields(tmp_path):
 def test_write_is_atomic_no_temp_files_left(tmp_path):
     for i in range(3):
         sc.update_models_config(tmp_path, f"m{i}")
-    assert sorted(os.listdir(tmp_path)) == ["models.config"]
+    # the lock file of the read-change-write stays, empty; no temp files
+    assert sorted(os.listdir(tmp_path)) == [".models.config.lock",
+                                            "models.config"]
+
+
+def test_concurrent_updates_keep_every_entry(tmp_path):
+    """Two processes adding entries at once: each change is read, made and
+    written under the lock, so no entry is lost to the other's rename."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from serving import config as sc\n"
+            "for i in range(15):\n"
+            "    sc.update_models_config(sys.argv[1], f'{sys.argv[2]}{i}')\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), w],
+                              cwd=root) for w in ("a", "b")]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    assert sorted(sc.model_entries(tmp_path)) == sorted(
+        f"{w}{i}" for w in "ab" for i in range(15))
+
+
+def test_update_keeps_a_custom_base_path(tmp_path):
+    sc.update_models_config(tmp_path, "c", base_path=tmp_path / "data" / "c")
+    sc.update_models_config(tmp_path, "c", labels={"stable": 1})
+    entry = sc.model_entries(tmp_path)["c"]
+    assert entry.base_path == str(tmp_path / "data" / "c")
+    assert dict(entry.version_labels) == {"stable": 1}
+    sc.update_models_config(tmp_path, "c", base_path=tmp_path / "c")
+    assert sc.model_entries(tmp_path)["c"].base_path == str(tmp_path / "c")
+
+
+def test_dot_names_and_relative_base_paths_are_refused(tmp_path):
+    for name in (".", ".."):
+        assert not sc.valid_name(name)
+        with pytest.raises(sc.ConfigError, match="Invalid model name"):
+            sc.update_models_config(tmp_path, name)
+        with pytest.raises(sc.ConfigError, match="Invalid version label"):
+            sc.update_models_config(tmp_path, "a", labels={name: 1})
+    assert sc.valid_name("a.b") and sc.valid_name("...")
+    assert not os.path.exists(tmp_path / "models.config")
+    path = tmp_path / "models.config"
+    path.write_text("model_config_list { config { name: 'a' "
+                    "base_path: 'sentiment' } }")
+    with pytest.raises(sc.ConfigError,
+                       match="relative base_path.*base_path='sentiment'"):
+        sc.read_models_config(path)
+    path.write_text("model_config_list { config { name: 'a' "
+                    "base_path: 'gs://bucket/a' } }")
+    assert sc.model_entries(path)["a"].base_path == "gs://bucket/a"
 
 
 def test_malformed_config_raises_and_is_not_overwritten(tmp_path):

@@ -330,6 +330,26 @@ def test_set_values_are_parsed():
     assert cli_args.key_value("max_length=null") == ("max_length", None)
 
 
+def test_recipe_null_and_non_finite_clipping_are_refused(data_csv, tmp_path,
+                                                        capsys):
+    out = tmp_path / "r"
+    for setting in ("lr_decay=null", "weight_average=None"):
+        code = cli_train.main(["sentiment_classifier", "--data", data_csv,
+                               "--out", str(out), "--recipe", setting])
+        err = capsys.readouterr().err
+        key = setting.split("=")[0]
+        assert code == 2 and f"Received: {key}=None" in err, err
+        assert "keeps the preset's value" in err
+    assert not out.exists()
+    for flag in ("--clipnorm", "--global-clipnorm"):
+        for value in ("nan", "inf", "-1"):
+            with pytest.raises(SystemExit) as e:
+                cli_train.main(["sentiment_classifier", "--data", data_csv,
+                                "--out", str(out), flag, value])
+            assert e.value.code == 2 and flag in capsys.readouterr().err
+    assert not out.exists()
+
+
 @pytest.mark.slow
 def test_checkpoints_load_in_fresh_process_with_only_import_zoo(run):
     code = (

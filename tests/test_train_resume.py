@@ -93,7 +93,12 @@ def test_backup_pairs_weights_with_their_epoch(tmp_path):
     old = tmp_path / "old"
     old.mkdir()
     (old / "training_metadata.json").write_text('{"epoch": 4, "batch": 0}')
-    assert ck.backup_weights(str(old)) is None
+    # its weights missing: a resume would go on from epoch 4 with fresh
+    # weights, so the backup is refused, naming the file
+    for read in (ck.backup_weights, rd.backup_epoch):
+        with pytest.raises(rd.RunDirError, match="weights of epoch 4 "
+                           r"\(latest.weights.h5\) are missing"):
+            read(str(old))
     model.save_weights(str(old / "latest.weights.h5"))
     assert ck.backup_weights(str(old)) == str(old / "latest.weights.h5")
     fresh = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
@@ -105,17 +110,57 @@ def test_backup_pairs_weights_with_their_epoch(tmp_path):
     np.testing.assert_array_equal(fresh.get_weights()[0], model.get_weights()[0])
 
 
-def test_resume_refuses_changed_settings(tmp_path):
+def test_damaged_backup_metadata_is_a_clear_error(tmp_path):
+    meta = tmp_path / "training_metadata.json"
+    for text, match in (("{", "cannot be read as JSON"),
+                        ("[4]", "integer \"epoch\""),
+                        ('{"batch": 0}', "integer \"epoch\""),
+                        ('{"epoch": "4"}', "integer \"epoch\"")):
+        meta.write_text(text)
+        with pytest.raises(rd.RunDirError, match=match) as info:
+            rd.backup_epoch(str(tmp_path))
+        assert str(meta) in str(info.value)
+    meta.write_text('{"epoch": 0}')  # nothing trained yet: nothing to load
+    assert rd.backup_state(str(tmp_path)) == (0, None)
+
+
+def test_resume_refuses_changed_settings(tmp_path, monkeypatch):
+    from training import trainer as tr
+
     data = write_sentiment_csv(tmp_path / "reviews.csv")
+    spans = []
+    real = tr.compile_trainer
+    monkeypatch.setattr(tr, "compile_trainer", lambda *a, **k: spans.append(
+        k.get("total_steps")) or real(*a, **k))
     training.train("sentiment_classifier", data, out=tmp_path / "r", epochs=1,
-                   batch_size=16, max_steps_per_epoch=2, overrides=TINY, verbose=0)
+                   batch_size=16, max_steps_per_epoch=2, overrides=TINY,
+                   verbose=0, settings={"lr_schedule": "one_cycle"})
+    config = (tmp_path / "r" / "config.json").read_bytes()
+    assert rd.read_config(tmp_path / "r")["training"]["total_steps"] == 2
     with pytest.raises(ValueError, match="only epochs may change"):
         training.train("sentiment_classifier", data, out=tmp_path / "r",
                        resume=True, learning_rate=0.5, overrides=TINY, verbose=0)
-    # A finished run resumed with more epochs continues its history.
+    # a step cap other than the run's would change its epochs and schedule
+    with pytest.raises(ValueError, match="max_steps_per_epoch=3: the run was "
+                       "started with max_steps_per_epoch=2"):
+        training.train("sentiment_classifier", data, out=tmp_path / "r",
+                       resume=True, epochs=2, max_steps_per_epoch=3, verbose=0)
+    # A finished run resumed with more epochs continues its history, with
+    # the run's step cap and the length of its one-cycle schedule.
     result = training.train("sentiment_classifier", data, out=tmp_path / "r",
                             resume=True, epochs=2, verbose=0)
     assert [r["epoch"] for r in result.history] == [0, 1]
+    assert spans == [2, 2]
+    training_config = rd.read_config(tmp_path / "r")["training"]
+    assert training_config["max_steps_per_epoch"] == 2
+    assert training_config["total_steps"] == 2
+    assert config != (tmp_path / "r" / "config.json").read_bytes()
+    # fewer epochs than trained: refused before config.json is rewritten
+    config = (tmp_path / "r" / "config.json").read_bytes()
+    with pytest.raises(ValueError, match="has trained 2 epoch.*Received: epochs=1"):
+        training.train("sentiment_classifier", data, out=tmp_path / "r",
+                       resume=True, epochs=1, verbose=0)
+    assert (tmp_path / "r" / "config.json").read_bytes() == config
 
 
 class InjectNaN(keras.callbacks.Callback):

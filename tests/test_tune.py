@@ -246,6 +246,61 @@ def test_hyperband_on_a_language_model(tmp_path):
     assert "tuner/epochs" in result.best["hyperparameters"]
 
 
+def test_steps_per_epoch_and_one_cycle_presets_train_as_zoo_train_does(
+        tsv, tmp_path, monkeypatch):
+    """`imdb_transfer` trains "epochs" of `steps_per_epoch` steps over the
+    repeated data with a one-cycle rate: a trial's epoch must end after its
+    steps (it never ended) and the schedule must span them (it could not be
+    built without `schedule_steps`)."""
+    from training import trainer as tr
+
+    spans, steps = [], []
+    real_compile, real_steps = tr.compile_trainer, tr.steps_per_epoch
+    monkeypatch.setattr(tr, "compile_trainer", lambda *a, **k: spans.append(
+        k.get("total_steps")) or real_compile(*a, **k))
+    monkeypatch.setattr(tr, "steps_per_epoch", lambda *a, **k: steps.append(
+        real_steps(*a, **k)) or steps[-1])
+    result = tn.tune("imdb_transfer", tsv, directory=tmp_path / "s",
+                     max_trials=1, epochs=2, max_steps_per_epoch=3, verbose=0,
+                     space={"defaults": False,
+                            "learning_rate": {"choice": [0.001]}},
+                     fix=dict(TINY_FIX, ngram_vocabulary_size=50))
+    assert result.best["status"] == "COMPLETED"
+    assert set(spans) == {2 * 3} and set(steps) == {3}
+
+
+def test_export_best_refuses_a_run_before_searching_and_takes_lm_settings(
+        tmp_path, capsys):
+    text = tmp_path / "lm.txt"
+    rng = random.Random(2)
+    text.write_text("\n".join(" ".join(rng.choice("a b c d e f".split())
+                                       for _ in range(12)) for _ in range(60)))
+    argv = ["language_model", "--data", str(text), "--dir", str(tmp_path / "s"),
+            "--max-trials", "1", "--epochs", "1", "--max-steps-per-epoch", "2",
+            "--quiet", "--space", _space(tmp_path, {
+                "defaults": False, "units": {"choice": [4]}}),
+            "--fix", "embedding_dim=4", "--fix", "num_layers=1",
+            "--fix", "batch_size=4", "--fix", "bptt=5",
+            "--fix", "variable_bptt=true"]
+    best = tmp_path / "best"
+    best.mkdir()
+    (best / "notes.txt").write_text("not a run")
+    # refused before the search: nothing is searched or written
+    assert tn.main(argv + ["--export-best", str(best)]) == 2
+    assert "--export-overwrite" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+    # a training setting of the search (variable_bptt) reaches the retrain
+    (best / "notes.txt").unlink()
+    assert tn.main(argv + ["--export-best", str(best)]) == 0
+    capsys.readouterr()
+    config = json.loads((best / "config.json").read_text())
+    assert config["training"]["variable_bptt"] is True
+    # a second export into the run is refused, then allowed by the flag
+    assert tn.main(argv + ["--export-best", str(best)]) == 2
+    assert tn.main(argv + ["--export-best", str(best),
+                           "--export-overwrite"]) == 0
+
+
 def test_a_language_model_search_refuses_a_zero_carve_before_searching(tmp_path):
     text = tmp_path / "lm.txt"
     text.write_text("a b c d e f\n" * 60)

@@ -11,7 +11,6 @@ duplicates.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import uuid
@@ -144,8 +143,8 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         restore_dir: where to restore from. Defaults to `backup_dir`.
     """
 
-    WEIGHTS = "latest.weights.h5"  # the one name of backups written before
-    METADATA = "training_metadata.json"
+    WEIGHTS = rd.BACKUP_WEIGHTS  # the one name of backups written before
+    METADATA = rd.BACKUP_METADATA
 
     def __init__(self, backup_dir, restore_dir=None):
         super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=False)
@@ -180,11 +179,6 @@ class RunBackup(keras.callbacks.BackupAndRestore):
 
 
 def backup_weights(backup_dir):
-    """The weights file the backup in `backup_dir` names (`None` if none)."""
-    meta = os.path.join(backup_dir, RunBackup.METADATA)
-    name = RunBackup.WEIGHTS
-    if os.path.exists(meta):
-        with open(meta, encoding="utf-8") as f:
-            name = json.load(f).get("weights") or RunBackup.WEIGHTS
-    weights = os.path.join(backup_dir, os.path.basename(name))
-    return weights if os.path.exists(weights) else None
+    """The weights file the backup in `backup_dir` names (`None` if none);
+    `run_dir.RunDirError` for a damaged backup (`run_dir.backup_state`)."""
+    return rd.backup_state(backup_dir)[1]

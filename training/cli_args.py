@@ -91,6 +91,19 @@ def positive_float(text):
     return value
 
 
+def non_negative_float(text):
+    """argparse type for a finite number >= 0."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def add_validation_arguments(parser):
     """`--validation-data SOURCE` and `--validation-group COLUMN`, mutually
     exclusive, as `zoo train`, `zoo tune` and `zoo quickstart` take them."""

@@ -11,6 +11,7 @@ from training.cli_args import (
     data_flag,
     error,
     key_value,
+    non_negative_float,
     positive_float,
     positive_int,
 )
@@ -62,9 +63,9 @@ def build_parser():
     p.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float)
     p.add_argument("--optimizer", choices=("adam", "adamw", "sgd", "rmsprop"))
     clip = p.add_mutually_exclusive_group()
-    clip.add_argument("--clipnorm", type=float,
+    clip.add_argument("--clipnorm", type=non_negative_float,
                       help="per-variable gradient norm clipping (0: off)")
-    clip.add_argument("--global-clipnorm", type=float,
+    clip.add_argument("--global-clipnorm", type=non_negative_float,
                       help="global gradient norm clipping (0: off)")
     p.add_argument("--bptt", type=positive_int, help="language models: window length")
     p.add_argument("--lr-decay", type=float,

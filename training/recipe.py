@@ -221,8 +221,9 @@ def _check(recipe, family):
                 f"schedule_steps={recipe['schedule_steps']!r}")
     layer = recipe["layer_lr_decay"]
     if layer is not None and (isinstance(layer, bool) or
-                              not isinstance(layer, (int, float)) or layer < 1):
-        raise ValueError(f"`layer_lr_decay` must be a number >= 1 (the rate "
+                              not isinstance(layer, (int, float)) or
+                              not 1 <= layer < math.inf):
+        raise ValueError(f"`layer_lr_decay` must be a finite number >= 1 (the rate "
                          "of each group below the top is divided by it). "
                          f"Received: layer_lr_decay={layer!r}")
     for k in ("schedule_steps", "unfreeze_steps", "steps_per_epoch"):
@@ -293,9 +294,12 @@ def _check(recipe, family):
     for k in ("clipnorm", "global_clipnorm"):
         v = recipe[k]
         if v is not None and (isinstance(v, bool) or
-                              not isinstance(v, (int, float)) or v < 0):
-            raise ValueError(f"`{k}` must be a number >= 0. Received: "
-                             f"{k}={v!r}")
+                              not isinstance(v, (int, float)) or
+                              not 0 <= v < math.inf):
+            # NaN would turn clipping off silently (Keras tests `> 0`), and
+            # inf would clip every gradient to NaN
+            raise ValueError(f"`{k}` must be a finite number >= 0 (0: off). "
+                             f"Received: {k}={v!r}")
     counts = ("epochs", "batch_size") + (
         ("bptt",) if family == "language_model" else ())
     for k in counts:

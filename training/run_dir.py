@@ -647,10 +647,46 @@ def save_checkpoint(run_dir, model, which) -> None:
     atomic_save_model(model, path(run_dir, CHECKPOINTS[which]))
 
 
-def backup_epoch(backup_dir) -> int:
-    """The epoch a resume from `backup_dir` starts at (0 without backup)."""
-    meta = os.path.join(backup_dir, "training_metadata.json")
+BACKUP_METADATA = "training_metadata.json"
+BACKUP_WEIGHTS = "latest.weights.h5"  # the one name of older backups
+
+
+def backup_state(backup_dir):
+    """`(epoch, weights)` of the backup in `backup_dir`: the epoch a resume
+    starts at and the weights file it loads; `(0, None)` without backup.
+
+    Raises:
+        RunDirError: `training_metadata.json` is not a JSON object with an
+            integer `epoch` >= 0, or names a weights file that is missing
+            (a resume would go on from that epoch with fresh weights).
+    """
+    meta = os.path.join(backup_dir, BACKUP_METADATA)
     if not os.path.exists(meta):
-        return 0
-    with open(meta, encoding="utf-8") as f:
-        return int(json.load(f)["epoch"])
+        weights = os.path.join(backup_dir, BACKUP_WEIGHTS)
+        return 0, (weights if os.path.exists(weights) else None)
+    try:
+        with open(meta, encoding="utf-8") as f:
+            record = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise RunDirError(f"{meta}: cannot be read as JSON ({e}); the backup "
+                          "--resume continues from is damaged") from None
+    epoch = record.get("epoch") if isinstance(record, dict) else None
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise RunDirError(f"{meta}: expected an object with an integer "
+                          f"\"epoch\" >= 0. Received: {str(record)[:80]}")
+    name = os.path.basename(str(record.get("weights") or BACKUP_WEIGHTS))
+    weights = os.path.join(backup_dir, name)
+    if not os.path.exists(weights):
+        if epoch:
+            raise RunDirError(
+                f"{meta}: the weights of epoch {epoch} ({name}) are missing; "
+                f"a resume would go on from epoch {epoch} with fresh weights. "
+                "Start the run again (--overwrite) or restore that file")
+        weights = None
+    return epoch, weights
+
+
+def backup_epoch(backup_dir) -> int:
+    """The epoch a resume from `backup_dir` starts at (0 without backup);
+    raises `RunDirError` for a damaged backup (see `backup_state`)."""
+    return backup_state(backup_dir)[0]

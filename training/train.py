@@ -192,6 +192,13 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
              "epochs": epochs, "batch_size": batch_size, "bptt": bptt,
              "lr_decay": lr_decay, "lr_decay_after": lr_decay_after}
     for key, value in dict(settings or {}).items():
+        if value is None:
+            # a null would keep the preset's value without a word
+            raise ValueError(
+                f"the training setting {key!r} was given as null, which "
+                "keeps the preset's value; give the value itself "
+                "(weight_average=none ends averaging, lr_decay=1 ends decay, "
+                f"clipnorm=0 ends clipping). Received: {key}=None")
         if given.get(key) is not None and given[key] != value:
             raise ValueError(
                 f"the training setting {key!r} was given twice, as "
@@ -232,6 +239,14 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
     if stored is not None:
         recipe, overrides, seed, validation_split = _resume(
             stored, preset, given, overrides, seed, validation_split)
+        max_steps_per_epoch = _resumed_max_steps(stored, max_steps_per_epoch)
+        # a damaged backup is refused here, before anything is written
+        done = rd.backup_epoch(rd.path(out, rd.BACKUP))
+        if recipe["epochs"] < done:
+            raise ValueError(
+                f"cannot resume {out} with epochs={recipe['epochs']}: the run "
+                f"has trained {done} epoch(s); give --epochs {done} or more. "
+                f"Received: epochs={recipe['epochs']}")
         carve = stored.carve
         if validation_seed is not None and validation_seed != carve.seed:
             raise ValueError(
@@ -343,10 +358,15 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
                     print(f"zoo train: --embeddings {embeddings}: "
                           f"{report['found']} of {report['vocabulary']} "
                           "vocabulary words found", file=sys.stderr)
-            trainer = tr.compile_trainer(
-                model, family, recipe,
-                total_steps=_total_steps(family, data_obj, recipe,
-                                         global_batch, max_steps_per_epoch))
+            # a resumed run keeps its schedule's length (more epochs run on
+            # at the schedule's last rate rather than stretch it)
+            schedule_total = ((stored.training.get("total_steps")
+                               if stored is not None else None)
+                              or tr.total_steps(family, data_obj, recipe,
+                                                global_batch,
+                                                max_steps_per_epoch))
+            trainer = tr.compile_trainer(model, family, recipe,
+                                         total_steps=schedule_total)
         train_data, val_data = tr.fit_data(
             family, data_obj, recipe, global_batch=global_batch, seed=seed,
             max_steps=max_steps_per_epoch)
@@ -361,6 +381,7 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
                           "replicas": replicas, "global_batch_size": global_batch,
                           "strategy": strategy, "mixed_precision": policy,
                           "max_steps_per_epoch": max_steps_per_epoch,
+                          "total_steps": schedule_total,
                           "loss": _LOSS[family],
                           "jit_compile": tr.jit_compile()},
                 data=data_obj.summary(), validation=data_obj.validation_carve,
@@ -574,24 +595,6 @@ def _check_lm_lengths(data_obj, data, bptt, per_replica, global_batch):
                 "of 2 tokens or more", path=data)
 
 
-def _total_steps(family, data, recipe, global_batch, max_steps):
-    """Training steps of the whole run (for a one-cycle schedule)."""
-    import math
-
-    if family == "language_model":
-        from training.data import lm_steps_per_epoch
-
-        per_epoch = lm_steps_per_epoch(len(data.train), batch_size=global_batch,
-                                       bptt=recipe["bptt"])
-    elif recipe.get("steps_per_epoch"):
-        per_epoch = recipe["steps_per_epoch"]
-    else:
-        per_epoch = math.ceil(len(data.train) / global_batch)
-    if max_steps:
-        per_epoch = min(per_epoch, max_steps)
-    return max(1, per_epoch * recipe["epochs"])
-
-
 _LOSS = {"language_model": "mean sparse categorical cross-entropy from "
                            "logits per token",
          "sentiment_classifier": "sparse categorical cross-entropy"}
@@ -654,6 +657,19 @@ def _resume(stored, preset, given, overrides, seed, validation_split):
     fraction = stored.carve.fraction
     return (recipe, stored.overrides, stored.seed,
             validation_split if fraction is None else fraction)
+
+
+def _resumed_max_steps(stored, given):
+    """The `max_steps_per_epoch` of a resumed run: the stored one; a
+    different one given now is refused (it would change the epochs and the
+    schedule of the run)."""
+    before = stored.training.get("max_steps_per_epoch")
+    if given is not None and given != before:
+        raise ValueError(
+            f"cannot resume with max_steps_per_epoch={given!r}: the run was "
+            f"started with max_steps_per_epoch={before!r} (resume uses "
+            "config.json; only epochs may change)")
+    return before
 
 
 def _load_data(family, preset, data, overrides, stored, seed, validation_split,

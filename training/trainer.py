@@ -436,6 +436,25 @@ def fit_data(family, data, recipe, *, global_batch, seed, max_steps=None):
     return train, val
 
 
+def total_steps(family, data, recipe, global_batch, max_steps):
+    """Training steps of the whole run, `recipe["epochs"]` epochs (for a
+    one-cycle schedule without `schedule_steps`)."""
+    import math
+
+    if family == "language_model":
+        from training.data import lm_steps_per_epoch
+
+        per_epoch = lm_steps_per_epoch(len(data.train), batch_size=global_batch,
+                                       bptt=recipe["bptt"])
+    elif recipe.get("steps_per_epoch"):
+        per_epoch = recipe["steps_per_epoch"]
+    else:
+        per_epoch = math.ceil(len(data.train) / global_batch)
+    if max_steps:
+        per_epoch = min(per_epoch, max_steps)
+    return max(1, per_epoch * recipe["epochs"])
+
+
 def steps_per_epoch(recipe, max_steps=None):
     """`fit(steps_per_epoch=...)`: the recipe's, capped by `max_steps`, or
     `None` (a pass over the data)."""

@@ -62,6 +62,9 @@ def build_parser():
                    metavar="KEY=VALUE", help="fix a setting, repeatable")
     p.add_argument("--export-best", metavar="RUN_DIR",
                    help="retrain the best configuration into RUN_DIR")
+    p.add_argument("--export-overwrite", action="store_true",
+                   help="let --export-best replace the run in RUN_DIR "
+                   "(checked before the search)")
     p.add_argument("--export-epochs", type=positive_int,
                    help="epochs of the --export-best run (default: --epochs)")
     p.add_argument("--max-steps-per-epoch", type=positive_int,
@@ -101,6 +104,7 @@ def main(argv=None) -> int:
             objective=args.objective, overwrite=args.overwrite,
             space=args.space, fix=fix, export_best=args.export_best,
             export_epochs=args.export_epochs,
+            export_overwrite=args.export_overwrite,
             max_steps_per_epoch=args.max_steps_per_epoch,
             max_train_examples=args.max_train_examples, seed=args.seed,
             validation_split=args.validation_split,
@@ -112,7 +116,7 @@ def main(argv=None) -> int:
     except RuntimeError as e:
         print(f"zoo tune: search stopped: {e}", file=sys.stderr)
         return 1
-    except ValueError as e:  # includes DataError and RunDirError
+    except (ValueError, OSError) as e:  # includes DataError and RunDirError
         return error("tune", e)
     if result.role == "worker":
         print("zoo tune: worker finished; the chief writes the results.")

@@ -100,12 +100,14 @@ def _make_hypermodel_class():
         """
 
         def __init__(self, preset, family, searched, fixed, data,
-                     data_overrides, *, seed, max_steps_per_epoch=None):
+                     data_overrides, *, seed, max_steps_per_epoch=None,
+                     epochs=None):
             super().__init__(name="zoo")
             self.preset, self.family = preset, family
             self.searched, self.fixed = searched, fixed
             self.data, self.data_overrides = data, data_overrides
             self.seed, self.max_steps = seed, max_steps_per_epoch
+            self.epochs = epochs  # the search's (Hyperband: the most a trial runs)
             self._inputs = {}
 
         def values(self, hp):
@@ -146,7 +148,13 @@ def _make_hypermodel_class():
             else:
                 model = factory.build(self.preset, **args, stateful=True,
                                       batch_size=recipe["batch_size"])
-            return tr.compile_trainer(model, self.family, recipe)
+            # a one-cycle schedule spans the trial's steps, as in `zoo train`
+            epochs = self.epochs or recipe["epochs"]
+            return tr.compile_trainer(
+                model, self.family, recipe,
+                total_steps=tr.total_steps(
+                    self.family, self.data, {**recipe, "epochs": epochs},
+                    recipe["batch_size"], self.max_steps))
 
         def _fit_data(self, recipe):
             key = (recipe["batch_size"], recipe.get("bptt"))
@@ -168,6 +176,10 @@ def _make_hypermodel_class():
             kwargs["verbose"] = 2 if kwargs.get("verbose") else 0
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*ran out of data")
+                # a recipe's `steps_per_epoch` repeats the data: without
+                # it the first epoch would never end
+                kwargs.setdefault("steps_per_epoch", tr.steps_per_epoch(
+                    recipe, self.max_steps))
                 return model.fit(train, validation_data=val, epochs=epochs,
                                  shuffle=False,
                                  callbacks=own + list(callbacks or []),
@@ -289,7 +301,8 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
          export_best=None, max_steps_per_epoch=None, max_train_examples=None,
          seed=None, validation_split=None, max_consecutive_failed_trials=3,
          export_epochs=None, verbose=1, command_line=None,
-         validation_data=None, validation_group=None) -> TuneResult:
+         validation_data=None, validation_group=None,
+         export_overwrite=False) -> TuneResult:
     """Searches hyperparameters of a preset (or family) with keras-tuner.
 
     Args:
@@ -310,6 +323,9 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
         fix: dict of fixed values (`--fix key=value`).
         export_best: a RUN_DIR: retrain the best configuration there with
             `training.train` (same data, seed and `max_steps_per_epoch`).
+            A RUN_DIR that holds a run is refused before the search starts
+            unless `export_overwrite`.
+        export_overwrite: let `export_best` replace the run in RUN_DIR.
         max_steps_per_epoch: cap batches per epoch and validation batches.
         max_train_examples: train each trial on the first N training
             examples (LMs: tokens) only (quick searches); validation is whole.
@@ -390,6 +406,8 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
                 f"({', '.join(f'{k}: {stored.get(k)!r} now {config[k]!r}' for k in diff)}"
                 "); pass --overwrite to start over or use another --dir")
     keras.utils.set_random_seed(seed)
+    if export_best and role != "worker":
+        _check_export_dir(export_best, export_overwrite)
     if family != "sentiment_classifier" and (validation_data or validation_group):
         raise ValueError("--validation-data and --validation-group apply to "
                          f"classifiers; {preset!r} is a {family}")
@@ -407,7 +425,9 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
     HyperModel = _make_hypermodel_class()
     hypermodel = HyperModel(preset, family, searched, fixed, data_obj,
                             data_overrides, seed=seed,
-                            max_steps_per_epoch=max_steps_per_epoch)
+                            max_steps_per_epoch=max_steps_per_epoch,
+                            epochs=max(epochs, 2) if tuner == "hyperband"
+                            else epochs)
     t = _make_tuner(tuner, hypermodel, objective=obj, max_trials=max_trials,
                     epochs=epochs, directory=directory, overwrite=False,
                     seed=seed,
@@ -451,11 +471,26 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
         if best is None:
             raise ValueError("no trial completed; nothing to export")
         result.export = export_best_run(
-            directory, export_best, epochs=export_epochs, verbose=verbose)
+            directory, export_best, epochs=export_epochs, verbose=verbose,
+            overwrite=export_overwrite)
     return result
 
 
-def export_best_run(directory, out, *, epochs=None, overwrite=True, verbose=1,
+def _check_export_dir(out, overwrite):
+    """`RunDirError` before the search when `--export-best RUN_DIR` could not
+    be written after it: a file, or a run that `overwrite` does not let go."""
+    from training import run_dir as rd
+
+    if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
+        if not (os.path.isdir(out) and overwrite):
+            raise rd.RunDirError(
+                f"--export-best {out}: exists and is not an empty folder; "
+                "pass --export-overwrite to replace the run there, or choose "
+                "another RUN_DIR")
+        rd.prepare(out, resume=False, overwrite=True)  # a run it may replace
+
+
+def export_best_run(directory, out, *, epochs=None, overwrite=False, verbose=1,
                     strategy="auto"):
     """Retrains the best configuration of a search into a RUN_DIR.
 
@@ -463,6 +498,15 @@ def export_best_run(directory, out, *, epochs=None, overwrite=True, verbose=1,
     `max_steps_per_epoch`, the best trial's searched values and the fixed
     ones (model arguments become overrides, the rest training settings). The
     result is a normal run directory, ready for `zoo export`.
+
+    Args:
+        directory: the search directory.
+        out: the RUN_DIR to write.
+        epochs: epochs of the run (default: the best trial's, else the
+            search's).
+        overwrite: replace a run already in `out` (else it is refused).
+        verbose: progress output.
+        strategy: as for `training.train`.
 
     Returns:
         The `training.RunResult`.
@@ -495,4 +539,6 @@ def export_best_run(directory, out, *, epochs=None, overwrite=True, verbose=1,
                  verbose=2 if verbose else 0,
                  command_line=["zoo", "tune", "--export-best", out,
                                "--dir", directory],
-                 **training_args)
+                 # None kept the preset's value in the trials (`resolve`)
+                 settings={k: v for k, v in training_args.items()
+                           if v is not None})
