@@ -115,7 +115,8 @@ def predict(texts, name, *, url=None, models_dir=None, grpc=None,
 
     if isinstance(texts, (str, bytes)):
         texts = [texts]  # one text, not its characters
-    texts = [str(t) for t in texts]
+    texts = [t.decode("utf-8") if isinstance(t, bytes) else str(t)
+             for t in texts]
     if not texts:
         raise ValueError("Give at least one TEXT to predict.")
     if params:

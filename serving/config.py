@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 from typing import Iterable, Mapping
 
 from google.protobuf import descriptor_pb2
@@ -67,6 +68,7 @@ __all__ = [
     "read_models_config",
     "update_models_config",
     "remove_model",
+    "config_lock",
     "model_entries",
     "write_batching_config",
     "read_batching_config",
@@ -280,7 +282,10 @@ def update_models_config(models_dir, name: str, *, base_path=None,
             f"Invalid model name {name!r}: use letters, digits, '_', '-' "
             "and '.' only.")
     path = os.path.join(models_dir, MODELS_CONFIG)
-    with _config_lock(models_dir):
+    # the values are checked on a scratch entry before anything is created
+    scratch = model_server_config_pb2.ModelServerConfig()
+    _update_entry(scratch, models_dir, name, base_path, version_policy, labels)
+    with config_lock(models_dir):
         if os.path.exists(path):
             config = read_models_config(path)
         else:
@@ -305,7 +310,9 @@ def _update_entry(config, models_dir, name, base_path, version_policy,
         if base_path is None:
             base_path = os.path.join(models_dir, name)
     if base_path is not None:  # None keeps the entry's own base path
-        entry.base_path = os.path.abspath(os.fspath(base_path))
+        base_path = os.fspath(base_path)
+        entry.base_path = (base_path if "://" in base_path
+                           else os.path.abspath(base_path))
     entry.model_platform = "tensorflow"
     if version_policy is not None:
         _apply_version_policy(entry, version_policy)
@@ -338,7 +345,9 @@ def remove_model(models_dir, name: str) -> bool:
         True if an entry was removed.
     """
     path = os.path.join(os.fspath(models_dir), MODELS_CONFIG)
-    with _config_lock(models_dir):
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    with config_lock(models_dir):
         config = read_models_config(path)
         entries = config.model_config_list.config
         for i, entry in enumerate(entries):
@@ -349,21 +358,34 @@ def remove_model(models_dir, name: str) -> bool:
     return False
 
 
+_held = threading.local()  # the models directories this thread has locked
+
+
 @contextlib.contextmanager
-def _config_lock(models_dir):
-    """Holds an exclusive lock on the models directory's config for one
-    read-change-write, so that two exports at once both keep their entry
-    (the write itself is atomic either way). Where `fcntl` is missing
-    (Windows) the change is not locked."""
-    if fcntl is None:
+def config_lock(models_dir):
+    """Holds an exclusive lock on a models directory's ``models.config`` for
+    one read-change-write, so that two exports at once both keep their
+    entry and labels (the write itself is atomic either way). Reentrant in
+    one thread; anyone who may replace ``models.config`` may take it (the
+    lock file is opened read-only). Where ``fcntl`` is missing (Windows) the
+    change is not locked."""
+    key = os.path.abspath(os.fspath(models_dir))
+    held = getattr(_held, "dirs", None)
+    if held is None:
+        held = _held.dirs = set()
+    if fcntl is None or key in held:
         yield
         return
-    os.makedirs(models_dir, exist_ok=True)
-    fd = os.open(os.path.join(models_dir, _LOCK_FILE),
-                 os.O_RDWR | os.O_CREAT, 0o644)
+    os.makedirs(key, exist_ok=True)
+    fd = os.open(os.path.join(key, _LOCK_FILE), os.O_RDONLY | os.O_CREAT,
+                 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        held.add(key)
+        try:
+            yield
+        finally:
+            held.discard(key)
     finally:
         os.close(fd)  # closing releases the lock
 
@@ -600,6 +622,8 @@ def docker_command(models_dir, port: int = DEFAULT_REST_PORT,
     container_dir = container_dir.rstrip("/") or "/"
     config = read_models_config(os.path.join(models_dir, MODELS_CONFIG))
     for entry in config.model_config_list.config:
+        if "://" in entry.base_path:  # a URI (gs://...) reads the same there
+            continue
         rel = os.path.relpath(entry.base_path, models_dir)
         if rel == os.pardir or rel.startswith(os.pardir + os.sep):
             raise ConfigError(

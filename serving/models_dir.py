@@ -216,22 +216,28 @@ def register(models_dir, name, version, label=None) -> str:
     """
     check_label(label)
     models_dir = os.path.abspath(os.fspath(models_dir))
-    try:
-        entry = serving_config.model_entries(models_dir).get(name)
-    except FileNotFoundError:
-        entry = None
-    current = dict(entry.version_labels) if entry is not None else {}
-    labels = policy = None
-    if label is not None:
-        current[str(label)] = int(version)
-        labels = current
-    if current:
-        present = set(list_versions(models_dir, name))
-        newest = max(present) if present else version
-        policy = serving_config.specific(
-            sorted({v for v in current.values() if v in present} | {newest}))
-    path = serving_config.update_models_config(
-        models_dir, name, labels=labels, version_policy=policy)
+    # the labels read and the entry written in one locked step, so that two
+    # exports of one model with different labels both keep theirs
+    with serving_config.config_lock(models_dir):
+        try:
+            entry = serving_config.model_entries(models_dir).get(name)
+        except FileNotFoundError:
+            entry = None
+        current = dict(entry.version_labels) if entry is not None else {}
+        labels = policy = None
+        if label is not None:
+            current[str(label)] = int(version)
+            labels = current
+        if current:
+            present = set(list_versions(models_dir, name))
+            newest = max(present) if present else version
+            policy = serving_config.specific(
+                sorted({v for v in current.values() if v in present} | {newest}))
+        # the versions are published in MODELS_DIR/NAME: the entry points
+        # there (a models directory copied elsewhere is pointed at its copy)
+        path = serving_config.update_models_config(
+            models_dir, name, labels=labels, version_policy=policy,
+            base_path=model_dir(models_dir, name))
     if not os.path.exists(os.path.join(models_dir,
                                        serving_config.BATCHING_CONFIG)):
         serving_config.write_batching_config(models_dir)

@@ -146,10 +146,30 @@ def test_cli_errors(capsys):
         DG.main([])
     with pytest.raises(SystemExit):
         DG.main(["--compare", "nope", "--length", "4"])
-    for flag in ("--length", "--batch-size", "--layers", "--units"):
+    # --train-steps -1 trained forever (Keras reads steps <= 0 as no limit)
+    for flag in ("--length", "--batch-size", "--layers", "--units",
+                 "--train-steps", "--seed"):
         with pytest.raises(SystemExit) as e:
             DG.main(["--compare", "lstm", flag, "-1"])
         assert e.value.code == 2 and flag in capsys.readouterr().err
+
+
+def test_diagnose_out_is_checked_before_the_work(tmp_path, capsys,
+                                                 monkeypatch):
+    taken = tmp_path / "a_file"
+    taken.write_text("x")
+    for out in (str(taken), str(taken / "sub")):
+        with pytest.raises(SystemExit) as e:
+            DG.main(["--compare", "lstm", "--out", out])
+        assert e.value.code == 2 and "--out" in capsys.readouterr().err
+    # an exploding run's farthest norm is None (not finite): no crash
+    monkeypatch.setattr(DG, "diagnose_run", lambda *a, **k: {
+        "plot": str(tmp_path / "p.png"), "layers": ["l"], "loss": 1.0,
+        "grad_norm_by_distance": {"l": [2.0, None], "m": [0.0, 1.0]},
+        "spectral_norms": []})
+    assert DG.main([str(tmp_path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["ratio_farthest_to_last"] == {"l": None, "m": None}
 
 
 def test_bench_counts_are_checked(capsys):
@@ -157,11 +177,35 @@ def test_bench_counts_are_checked(capsys):
 
     for argv in (["longrange", "--lengths", "100,-5"], ["longrange", "--lengths", "a"],
                  ["longrange", "--steps", "0"], ["exploding", "--length", "-1"],
-                 ["exploding", "--learning-rate", "0"]):
+                 ["exploding", "--learning-rate", "0"],
+                 # a threshold <= 0 or NaN trained without clipping and
+                 # reported clipped fractions all the same
+                 ["exploding", "--threshold", "0"], ["exploding", "--threshold", "nan"],
+                 ["exploding", "--gain", "nan"], ["longrange", "--seed", "-1"],
+                 ["exploding", "--seed", "-1"]):
         with pytest.raises(SystemExit) as e:
             benchmarks.build_parser().parse_args(argv)
         assert e.value.code == 2
         assert argv[1] in capsys.readouterr().err
+
+
+def test_bench_out_and_errors_are_clear(tmp_path, capsys, monkeypatch):
+    from training.lab import benchmarks
+
+    taken = tmp_path / "a_file"
+    taken.write_text("x")
+    with pytest.raises(SystemExit) as e:
+        benchmarks.main(["exploding", "--out", str(taken)])
+    assert e.value.code == 2 and "--out" in capsys.readouterr().err
+
+    def too_small(*a, **k):
+        raise ValueError("No 1-layer lstm fits the budget")
+
+    monkeypatch.setattr(benchmarks, "longrange", too_small)
+    assert benchmarks.main(["longrange", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "zoo bench: error: No 1-layer lstm fits" in err
+    assert "Traceback" not in err
 
 
 def test_sentiment_classifier_bidirectional():

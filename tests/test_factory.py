@@ -99,6 +99,36 @@ def test_unknown_names_and_bad_overrides_list_what_is_valid():
         zoo.build("ptb_small", stateful=True)
 
 
+@pytest.mark.parametrize("preset,key,value", [
+    # `--set tie_weights=no` gives the string "no", which bool() reads as true
+    ("ptb_small", "tie_weights", "no"),
+    ("ptb_small", "layer_norm", "off"),
+    ("ptb_small", "locked_dropout", "no"),
+    ("ptb_small", "unit_forget_bias", "no"),
+    ("ptb_small", "stateful", "false"),
+    ("imdb_bilstm", "bidirectional", "no"),
+    ("imdb_bilstm", "layer_norm", 1),
+    ("ptb_small", "init_scale", 0),
+    ("ptb_small", "init_scale", float("nan")),
+    ("ptb_small", "init_scale", "0.1"),
+    ("ptb_small", "num_layers", 2.5),
+    ("ptb_small", "num_layers", "3"),
+    ("imdb_bilstm", "num_layers", 0),
+])
+def test_wrongly_typed_overrides_are_refused(preset, key, value):
+    with pytest.raises(ValueError, match=f"Received: {key}={value!r}"):
+        zoo.build(preset, **{key: value})
+
+
+def test_cells_refuse_non_bool_flags():
+    from zoo.layers import GRUCell, LSTMCell
+
+    for cell, key in ((LSTMCell, "use_bias"), (LSTMCell, "unit_forget_bias"),
+                      (GRUCell, "reset_after"), (GRUCell, "layer_norm")):
+        with pytest.raises(ValueError, match=f"Received: {key}='no'"):
+            cell(4, **{key: "no"})
+
+
 def test_family_names_build_with_defaults():
     assert isinstance(zoo.build("language_model", vocabulary_size=20, units=4,
                                 embedding_dim=4), zoo.models.LanguageModel)

@@ -76,25 +76,54 @@ def test_concurrent_updates_keep_every_entry(tmp_path):
     import subprocess
     import sys
 
+    (tmp_path / "m" / "1").mkdir(parents=True)
+    (tmp_path / "m" / "1" / "saved_model.pb").write_bytes(b"")
     code = ("import sys; from serving import config as sc\n"
+            "from serving import models_dir as md\n"
             "for i in range(15):\n"
-            "    sc.update_models_config(sys.argv[1], f'{sys.argv[2]}{i}')\n")
+            "    sc.update_models_config(sys.argv[1], f'{sys.argv[2]}{i}')\n"
+            "    md.register(sys.argv[1], 'm', 1, label=f'{sys.argv[2]}{i}')\n")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), w],
                               cwd=root) for w in ("a", "b")]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
-    assert sorted(sc.model_entries(tmp_path)) == sorted(
+    entries = sc.model_entries(tmp_path)
+    assert sorted(entries) == sorted(
+        [f"{w}{i}" for w in "ab" for i in range(15)] + ["m"])
+    # labels of one model, added at once: each read-change-write is whole
+    assert sorted(entries["m"].version_labels) == sorted(
         f"{w}{i}" for w in "ab" for i in range(15))
 
 
 def test_update_keeps_a_custom_base_path(tmp_path):
+    from serving import models_dir as md
+
     sc.update_models_config(tmp_path, "c", base_path=tmp_path / "data" / "c")
     sc.update_models_config(tmp_path, "c", labels={"stable": 1})
     entry = sc.model_entries(tmp_path)["c"]
     assert entry.base_path == str(tmp_path / "data" / "c")
     assert dict(entry.version_labels) == {"stable": 1}
-    sc.update_models_config(tmp_path, "c", base_path=tmp_path / "c")
+    # an export publishes in MODELS_DIR/NAME, so registering points there
+    # (a models directory copied elsewhere serves its own versions)
+    md.register(tmp_path, "c", 2)
     assert sc.model_entries(tmp_path)["c"].base_path == str(tmp_path / "c")
+    # a URI is kept as given, and the container reads it as it is
+    sc.update_models_config(tmp_path, "c", base_path="gs://bucket/c")
+    assert sc.model_entries(tmp_path)["c"].base_path == "gs://bucket/c"
+    sc.docker_command(tmp_path)
+    docker = sc.model_entries(tmp_path / "models.docker.config")
+    assert docker["c"].base_path == "gs://bucket/c"
+
+
+def test_failed_changes_create_nothing(tmp_path):
+    missing = tmp_path / "typo"
+    with pytest.raises(FileNotFoundError):
+        sc.remove_model(missing, "a")
+    with pytest.raises(sc.ConfigError, match="Invalid version label"):
+        sc.update_models_config(missing, "a", labels={"bad label": 1})
+    with pytest.raises(sc.ConfigError):
+        sc.update_models_config(missing, "a", version_policy="newest")
+    assert not missing.exists()
 
 
 def test_dot_names_and_relative_base_paths_are_refused(tmp_path):

@@ -299,6 +299,14 @@ def test_output_file_is_checked_and_expanded(tmp_path, monkeypatch):
     for bad in (str(tmp_path), str(tmp_path / "new") + "/", " "):
         with pytest.raises(argparse.ArgumentTypeError):
             cli_args.output_file(bad)
+    # a run's own files are not output files
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("{}")
+    for name in ("metrics.json", "config.json", "model.keras"):
+        with pytest.raises(argparse.ArgumentTypeError, match="file of the run"):
+            cli_args.output_file(str(tmp_path / "run" / name))
+    assert cli_args.output_file(str(tmp_path / "run" / "test.json"))
+    assert cli_args.output_file(str(tmp_path / "metrics.json"))  # not a run
 
 
 def test_a_data_error_is_put_on_the_flag_of_its_file(tmp_path, data_csv, capsys):

@@ -161,6 +161,19 @@ def test_resume_refuses_changed_settings(tmp_path, monkeypatch):
         training.train("sentiment_classifier", data, out=tmp_path / "r",
                        resume=True, epochs=1, verbose=0)
     assert (tmp_path / "r" / "config.json").read_bytes() == config
+    # a run recorded before runs kept `total_steps`: its schedule spans the
+    # epochs it was started with, and the length is recorded from then on
+    import json
+    path = tmp_path / "r" / "config.json"
+    old = json.loads(path.read_text())
+    del old["training"]["total_steps"]
+    old["training"]["epochs"] = 2
+    path.write_text(json.dumps(old))
+    spans.clear()
+    training.train("sentiment_classifier", data, out=tmp_path / "r",
+                   resume=True, epochs=3, verbose=0)
+    assert spans == [4]  # 2 epochs of 2 steps, not 3
+    assert rd.read_config(tmp_path / "r")["training"]["total_steps"] == 4
 
 
 class InjectNaN(keras.callbacks.Callback):

@@ -67,7 +67,40 @@ def output_file(text):
         raise argparse.ArgumentTypeError(f"{text}: {parent} is a file, not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise argparse.ArgumentTypeError(f"{text}: cannot write in {parent}")
+    from training import run_dir as rd
+
+    folder = os.path.dirname(path)
+    if os.path.basename(path) in rd.OWN_FILES and \
+            os.path.exists(os.path.join(folder, rd.CONFIG)):
+        raise argparse.ArgumentTypeError(
+            f"{text} is a file of the run in {folder}; give another name")
     return given
+
+
+def output_dir(text):
+    """argparse type for a folder to write results in: not a file, and
+    under a folder that exists or can be made (checked before the work)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty folder name")
+    path = os.path.abspath(os.path.expanduser(text))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
+    parent = path
+    while not os.path.exists(parent):  # the folders the writes would make
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"{text}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{text}: cannot write in {parent}")
+    return text
+
+
+def non_negative_int(text):
+    """argparse type for an integer >= 0."""
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
 
 
 def port_number(text):

@@ -61,6 +61,9 @@ METRICS = "metrics.json"
 CURVES = "curves.png"
 TENSORBOARD = "tensorboard"
 CHECKPOINTS = {"best": BEST, "last": LAST}
+# What a run keeps at its top level (an output file may not take these names)
+OWN_FILES = (CONFIG, BEST, LAST, BACKUP, VOCAB, WARMUP_TEXTS, HISTORY,
+             METRICS, CURVES, TENSORBOARD)
 FAMILIES = ("sentiment_classifier", "language_model")
 
 

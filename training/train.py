@@ -360,11 +360,14 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
                           "vocabulary words found", file=sys.stderr)
             # a resumed run keeps its schedule's length (more epochs run on
             # at the schedule's last rate rather than stretch it)
-            schedule_total = ((stored.training.get("total_steps")
-                               if stored is not None else None)
-                              or tr.total_steps(family, data_obj, recipe,
-                                                global_batch,
-                                                max_steps_per_epoch))
+            schedule_total = (stored.training.get("total_steps")
+                              if stored is not None else None)
+            if schedule_total is None:  # new, or recorded before runs kept it
+                first = (stored.training.get("epochs") if stored is not None
+                         else None)
+                schedule_total = tr.total_steps(
+                    family, data_obj, {**recipe, "epochs": first or recipe["epochs"]},
+                    global_batch, max_steps_per_epoch)
             trainer = tr.compile_trainer(model, family, recipe,
                                          total_steps=schedule_total)
         train_data, val_data = tr.fit_data(
@@ -390,6 +393,7 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
                 config["transfer"] = transfer_report
         else:
             config = stored.config
+            config["training"].setdefault("total_steps", schedule_total)
             config["training"]["epochs"] = recipe["epochs"]
             config.setdefault("resumed", []).append({
                 "at": rd.now(), "command_line": _command_line(command_line)})

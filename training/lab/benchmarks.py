@@ -22,7 +22,8 @@ import numpy as np
 
 from training import plots
 from training.atomic import atomic_write_json
-from training.cli_args import positive_float, positive_int
+from training.cli_args import (error, non_negative_int, output_dir,
+                               positive_float, positive_int)
 from training.reports import machine, versions
 
 DEFAULT_OUT = os.path.join("bench", "results")
@@ -338,24 +339,25 @@ def build_parser():
     lr.add_argument("--batch-size", type=positive_int, default=32)
     lr.add_argument("--learning-rate", type=positive_float, default=3e-3)
     lr.add_argument("--eval-every", type=positive_int, default=100)
-    lr.add_argument("--seed", type=int, default=0)
-    lr.add_argument("--out", default=DEFAULT_OUT)
+    lr.add_argument("--seed", type=non_negative_int, default=0)
+    lr.add_argument("--out", type=output_dir, default=DEFAULT_OUT)
     lr.add_argument("--name", default="longrange",
                     help="results file stem (default longrange)")
     ex = sub.add_parser("exploding", help="vanilla RNN with a large recurrent "
                         "init: no clipping vs clipnorm vs global_clipnorm")
     ex.add_argument("--length", type=positive_int, default=50)
     ex.add_argument("--units", type=positive_int, default=64)
-    ex.add_argument("--gain", type=float, default=3.0)
+    ex.add_argument("--gain", type=positive_float, default=3.0)
     ex.add_argument("--init", choices=["orthogonal", "normal"],
                     default="orthogonal")
     ex.add_argument("--steps", type=positive_int, default=300)
     ex.add_argument("--batch-size", type=positive_int, default=32)
     ex.add_argument("--learning-rate", type=positive_float, default=0.1)
     ex.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
-    ex.add_argument("--threshold", type=float, default=1.0)
-    ex.add_argument("--seed", type=int, default=0)
-    ex.add_argument("--out", default=DEFAULT_OUT)
+    ex.add_argument("--threshold", type=positive_float, default=1.0,
+                    help="the clipping norm of the clipped runs (> 0)")
+    ex.add_argument("--seed", type=non_negative_int, default=0)
+    ex.add_argument("--out", type=output_dir, default=DEFAULT_OUT)
     ex.add_argument("--name", default="exploding")
     return p
 
@@ -370,6 +372,15 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     command = "zoo bench " + " ".join(argv)
+    try:
+        summary = _run(args, command)
+    except (ValueError, OSError) as e:
+        return error("bench", e)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _run(args, command):
     if args.benchmark == "longrange":
         data = longrange(args.lengths, args.steps, args.budget,
                          args.batch_size, args.learning_rate,
@@ -396,8 +407,7 @@ def main(argv=None):
                                             "test_mse", "max_grad_global_norm")}
                      for m, r in data["runs"].items()},
         }
-    print(json.dumps(summary, indent=1))
-    return 0
+    return summary
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ import time
 import numpy as np
 
 from training import plots
-from training.cli_args import error, positive_int
+from training.cli_args import (error, non_negative_int, output_dir,
+                               positive_int)
 from training.atomic import atomic_write_json
 from training.lab.gradient_flow import gradient_flow, last_step_loss, spectral_norms
 
@@ -270,7 +271,7 @@ def build_parser():
     p.add_argument("--length", type=positive_int, default=100, help="sequence length "
                    "(default 100)")
     p.add_argument("--batch-size", type=positive_int, default=16)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--text", help="run dir: a text file to take the batch "
                    "from (language models); default random ids")
     p.add_argument("--connections", type=_csv, default=[],
@@ -282,10 +283,11 @@ def build_parser():
                    help="--compare: cell of the deep stacks (default lstm)")
     p.add_argument("--units", type=positive_int, default=32,
                    help="--compare: units per layer (default 32)")
-    p.add_argument("--train-steps", type=int, default=0,
+    p.add_argument("--train-steps", type=non_negative_int, default=0,
                    help="--compare: also measure after N Adam steps on the "
                    "adding problem (default 0: initialisation only)")
-    p.add_argument("--out", help="output directory (default RUN_DIR/"
+    p.add_argument("--out", type=output_dir,
+                   help="output directory (default RUN_DIR/"
                    "diagnostics, or ./diagnostics_compare)")
     p.add_argument("--name", default="compare",
                    help="--compare: results file stem (default compare)")
@@ -332,13 +334,15 @@ def main(argv=None):
             summary = {k: result[k] for k in ("plot", "layers", "loss")}
             summary["json"] = os.path.join(os.path.dirname(result["plot"]),
                                            "gradient_flow.json")
+            # a non-finite norm (an exploding run) was written as None
             summary["ratio_farthest_to_last"] = {
-                name: (row[-1] / row[0] if row[0] else None)
+                name: (row[-1] / row[0] if row[0] and row[-1] is not None
+                       else None)
                 for name, row in result["grad_norm_by_distance"].items()}
             summary["spectral_norms"] = {
                 r["layer"]: r["recurrent_kernel"]
                 for r in result["spectral_norms"]}
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:
         return error("diagnose", e)
     print(json.dumps(summary, indent=1))
     return 0

@@ -481,12 +481,14 @@ def _check_export_dir(out, overwrite):
     be written after it: a file, or a run that `overwrite` does not let go."""
     from training import run_dir as rd
 
-    if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
-        if not (os.path.isdir(out) and overwrite):
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise rd.RunDirError(f"--export-best {out}: exists and is not a "
+                             "folder; choose another RUN_DIR")
+    if os.path.isdir(out) and os.listdir(out):
+        if not overwrite:
             raise rd.RunDirError(
-                f"--export-best {out}: exists and is not an empty folder; "
-                "pass --export-overwrite to replace the run there, or choose "
-                "another RUN_DIR")
+                f"--export-best {out}: holds files; pass --export-overwrite "
+                "to replace the run there, or choose another RUN_DIR")
         rd.prepare(out, resume=False, overwrite=True)  # a run it may replace
 
 

@@ -105,7 +105,7 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         super().__init__(**kwargs)
         self.units = units
         self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
+        self.use_bias = checks.flag("use_bias", use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
@@ -121,7 +121,7 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         )
         self.weight_drop = checks.rate("weight_drop", weight_drop)
         self.zoneout = checks.probability("zoneout", zoneout)
-        self.layer_norm = bool(layer_norm)
+        self.layer_norm = checks.flag("layer_norm", layer_norm)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed=seed)
         self.state_size = units

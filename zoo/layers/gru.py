@@ -5,6 +5,7 @@ from keras import activations
 from keras import ops
 from keras.src import backend
 
+from zoo import checks
 from zoo.layers.base import PACKAGE
 from zoo.layers.base import RecurrentCell
 from zoo.layers.base import RecurrentSequenceLayer
@@ -72,7 +73,7 @@ class GRUCell(RecurrentCell):
                  reset_after=True, **kwargs):
         super().__init__(units, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation)
-        self.reset_after = bool(reset_after)
+        self.reset_after = checks.flag("reset_after", reset_after)
         if self.layer_norm and not self.reset_after:
             raise ValueError(
                 "`layer_norm` on the GRU needs reset_after=True (it "

@@ -88,7 +88,8 @@ class LSTMCell(RecurrentCell):
                  **kwargs):
         super().__init__(units, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation)
-        self.unit_forget_bias = bool(unit_forget_bias)
+        self.unit_forget_bias = checks.flag("unit_forget_bias",
+                                            unit_forget_bias)
         self.cell_zoneout = checks.probability("cell_zoneout", cell_zoneout)
         if projection is not None and (
             isinstance(projection, bool)

@@ -42,7 +42,7 @@ class SequencePooling(keras.layers.Layer):
         super().__init__(**kwargs)
         checks.choice("pooling", mode, POOLINGS)
         self.mode = mode
-        self.bidirectional = bool(bidirectional)
+        self.bidirectional = checks.flag("bidirectional", bidirectional)
         self.supports_masking = True
 
     def call(self, inputs, mask=None):

@@ -95,6 +95,7 @@ class RecurrentStack(keras.layers.Layer):
         checks.choice("cell", cell, sorted(CELLS))
         checks.choice("connection", connection, CONNECTIONS)
         checks.choice("merge_mode", merge_mode, ("concat", "sum", "ave", "mul"))
+        checks.positive_int("num_layers", num_layers)
         if isinstance(units, int):
             units_list = [units] * int(num_layers)
         else:
@@ -113,18 +114,18 @@ class RecurrentStack(keras.layers.Layer):
         self.units = units
         self.units_list = units_list
         self.num_layers = int(num_layers)
-        self.bidirectional = bool(bidirectional)
+        self.bidirectional = checks.flag("bidirectional", bidirectional)
         self.merge_mode = merge_mode
         self.connection = connection
         self.dropout = float(dropout)
         self.highway_gate_bias = float(highway_gate_bias)
-        self.stateful = bool(stateful)
+        self.stateful = checks.flag("stateful", stateful)
         self.cell_options = dict(cell_options or {})
-        self.locked_dropout = bool(locked_dropout)
+        self.locked_dropout = checks.flag("locked_dropout", locked_dropout)
         self.weight_drop = checks.rate("weight_drop", weight_drop)
         self.zoneout = checks.probability("zoneout", zoneout)
         self.cell_zoneout = checks.probability("cell_zoneout", cell_zoneout)
-        self.layer_norm = bool(layer_norm)
+        self.layer_norm = checks.flag("layer_norm", layer_norm)
         self.projection = projection
         if cell != "lstm" and (cell_zoneout or projection is not None):
             raise ValueError(

@@ -342,6 +342,7 @@ class SentimentClassifier(keras.Model):
             )
         checks.choice("pooling", pooling, POOLINGS)
         checks.flag("reverse", reverse)
+        checks.flag("bidirectional", bidirectional)
         checks.rate("embedding_dropout", embedding_dropout)
         checks.rate("head_dropout", head_dropout)
         checks.rate("word_dropout", word_dropout)
@@ -457,11 +458,11 @@ class SentimentClassifier(keras.Model):
         self.standardize = standardize
         self.highway_gate_bias = highway_gate_bias
         self.word_dropout = float(word_dropout)
-        self.locked_dropout = bool(locked_dropout)
+        self.locked_dropout = checks.flag("locked_dropout", locked_dropout)
         self.weight_drop = weight_drop
         self.zoneout = zoneout
         self.cell_zoneout = cell_zoneout
-        self.layer_norm = bool(layer_norm)
+        self.layer_norm = checks.flag("layer_norm", layer_norm)
         self.projection = projection
         self.ngrams = ngrams
         self.ngram_vocabulary_size = ngram_vocabulary_size

@@ -120,6 +120,12 @@ class LanguageModel(keras.Model):
         checks.positive_int("vocabulary_size", vocabulary_size)
         checks.positive_int("embedding_dim", embedding_dim)
         checks.choice("level", level, LEVELS)
+        for name, value in (("tie_weights", tie_weights),
+                            ("unit_forget_bias", unit_forget_bias),
+                            ("stateful", stateful),
+                            ("locked_dropout", locked_dropout),
+                            ("layer_norm", layer_norm)):
+            checks.flag(name, value)
         if stateful and not batch_size:
             raise ValueError(
                 "A stateful LanguageModel needs a fixed `batch_size`. "
@@ -129,6 +135,12 @@ class LanguageModel(keras.Model):
         checks.rate("output_dropout", output_dropout)
         checks.rate("word_dropout", word_dropout)
         checks.flag("reverse", reverse)
+        if init_scale is not None and (
+                isinstance(init_scale, bool) or
+                not isinstance(init_scale, (int, float)) or
+                not 0 < init_scale < float("inf")):
+            raise ValueError("`init_scale` must be a finite number > 0 or "
+                             f"None. Received: init_scale={init_scale!r}")
         regularization = ActivationRegularization(ar=ar, tar=tar,
                                                   name="activation_reg")
         noise_shape = LOCKED if locked_dropout else None
@@ -145,7 +157,7 @@ class LanguageModel(keras.Model):
             "bias_initializer": bias_init,
         }
         if cell == "lstm":
-            cell_options["unit_forget_bias"] = bool(unit_forget_bias)
+            cell_options["unit_forget_bias"] = unit_forget_bias
         if recurrent_dropout:
             cell_options["recurrent_dropout"] = recurrent_dropout
         stack = RecurrentStack(
@@ -212,19 +224,19 @@ class LanguageModel(keras.Model):
         self.embedding_dropout = embedding_dropout
         self.output_dropout = output_dropout
         self.recurrent_dropout = recurrent_dropout
-        self.tie_weights = bool(tie_weights)
+        self.tie_weights = tie_weights
         self.init_scale = init_scale
-        self.unit_forget_bias = bool(unit_forget_bias)
+        self.unit_forget_bias = unit_forget_bias
         self.highway_gate_bias = highway_gate_bias
         self.level = level
-        self.stateful = bool(stateful)
+        self.stateful = stateful
         self.batch_size = batch_size
         self.word_dropout = float(word_dropout)
-        self.locked_dropout = bool(locked_dropout)
+        self.locked_dropout = locked_dropout
         self.weight_drop = weight_drop
         self.zoneout = zoneout
         self.cell_zoneout = cell_zoneout
-        self.layer_norm = bool(layer_norm)
+        self.layer_norm = layer_norm
         self.projection = projection
         self.ar = float(ar)
         self.tar = float(tar)
