@@ -257,8 +257,9 @@ def update_models_config(models_dir, name: str, *, base_path=None,
         name: model name (letters, digits, ``_ - .``); served at
             ``/v1/models/NAME``.
         base_path: directory holding the integer version subdirectories;
-            stored as an absolute path. ``None`` keeps an existing entry's
-            base path, and gives a new entry ``MODELS_DIR/NAME``.
+            stored as an absolute path (a URI such as ``gs://...`` as
+            given). ``None`` keeps an existing entry's base path, and gives
+            a new entry ``MODELS_DIR/NAME``.
         version_policy: ``None`` keeps the entry's current policy (TF
             Serving's default, latest 1, for a new entry); otherwise
             ``"latest"``, ``"all"``, ``latest(n)``, ``all_versions()``,
@@ -283,6 +284,13 @@ def update_models_config(models_dir, name: str, *, base_path=None,
             "and '.' only.")
     path = os.path.join(models_dir, MODELS_CONFIG)
     # the values are checked on a scratch entry before anything is created
+    # (one-pass iterables are read once, into lists, first)
+    if isinstance(labels, Mapping):
+        labels = dict(labels)
+    if isinstance(version_policy, Mapping) and isinstance(
+            version_policy.get("specific"), Iterable):
+        version_policy = {**version_policy,
+                          "specific": list(version_policy["specific"])}
     scratch = model_server_config_pb2.ModelServerConfig()
     _update_entry(scratch, models_dir, name, base_path, version_policy, labels)
     with config_lock(models_dir):
@@ -366,8 +374,8 @@ def config_lock(models_dir):
     """Holds an exclusive lock on a models directory's ``models.config`` for
     one read-change-write, so that two exports at once both keep their
     entry and labels (the write itself is atomic either way). Reentrant in
-    one thread; anyone who may replace ``models.config`` may take it (the
-    lock file is opened read-only). Where ``fcntl`` is missing (Windows) the
+    one thread; another user's lock file is opened read-only, which local
+    file systems lock as well. Where ``fcntl`` is missing (Windows) the
     change is not locked."""
     key = os.path.abspath(os.fspath(models_dir))
     held = getattr(_held, "dirs", None)
@@ -377,8 +385,11 @@ def config_lock(models_dir):
         yield
         return
     os.makedirs(key, exist_ok=True)
-    fd = os.open(os.path.join(key, _LOCK_FILE), os.O_RDONLY | os.O_CREAT,
-                 0o666)
+    lock = os.path.join(key, _LOCK_FILE)
+    try:  # NFS grants an exclusive lock only on a file open for writing
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:  # another user's lock file: reading is enough
+        fd = os.open(lock, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         held.add(key)
@@ -616,7 +627,8 @@ def docker_command(models_dir, port: int = DEFAULT_REST_PORT,
 
     Raises:
         ConfigError: a model's base path is outside ``models_dir`` (it would
-            not be visible in the container).
+            not be visible in the container); a URI base path
+            (``gs://...``) is kept as it is.
     """
     models_dir = os.path.abspath(os.fspath(models_dir))
     container_dir = container_dir.rstrip("/") or "/"

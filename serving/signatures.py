@@ -253,13 +253,18 @@ def _language_model_archive(model, vocabulary, level, max_generate_length,
         # NaN fails every comparison, so it is refused with the negatives.
         return [
             check(max_length >= 0, "max_length must be >= 0.", max_length),
-            check(temperature >= 0.0,
-                  "temperature must be >= 0 (0 is greedy).", temperature),
+            # inf would scale every logit, the masks' too, to 0: uniform
+            # draws over the whole vocabulary
+            check(tf.logical_and(temperature >= 0.0,
+                                 tf.math.is_finite(temperature)),
+                  "temperature must be a finite number >= 0 (0 is greedy).",
+                  temperature),
             check(top_k >= 0, "top_k must be >= 0 (0 is off).", top_k),
             check(tf.logical_and(top_p > 0.0, top_p <= 1.0),
                   "top_p must be in (0, 1] (1 is off).", top_p),
-            check(penalty > 0.0,
-                  "repetition_penalty must be > 0 (1 is off).", penalty),
+            check(tf.logical_and(penalty > 0.0, tf.math.is_finite(penalty)),
+                  "repetition_penalty must be a finite number > 0 (1 is off).",
+                  penalty),
         ]
 
     def _generate(prompt, max_length, temperature, seed, top_k, top_p,
@@ -315,6 +320,10 @@ def _language_model_archive(model, vocabulary, level, max_generate_length,
             last = tf.where(banned, neg, last)
             greedy = tf.argmax(last, axis=-1, output_type=tf.int32)
             scaled = last / tf.maximum(temp, 1e-6)[:, None]
+            # masked again after scaling: a large temperature brings the
+            # mask's -1e9 within reach of the sampler
+            scaled = tf.where(tf.logical_or(~valid[None, :], banned), neg,
+                              scaled)
             # Top-k, then top-p (nucleus) on what top-k kept.
             ranked = tf.sort(scaled, axis=-1, direction="DESCENDING")
             kth = tf.gather(ranked, tf.clip_by_value(top_k - 1, 0,

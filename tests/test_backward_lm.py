@@ -247,6 +247,53 @@ def test_resume_with_an_lm_of_the_other_direction_is_refused(
         assert f.read() == before
 
 
+def test_resume_refuses_another_or_a_changed_lm(files, backward_lm,
+                                                backward_clf, tmp_path):
+    """The resumed classifier's token ids index embedding rows learned under
+    its LM's vocabulary, which the backup does not restore: another LM, a
+    retrained one, or an LM for a run that started without one, is refused
+    before anything is written."""
+    import shutil
+
+    record = rd.open_run(backward_clf.run_dir).config["transfer"]["init_from"]
+    assert record["vocabulary_sha256"] == transfer.vocabulary_digest(
+        rd.open_run(backward_lm.run_dir))
+    other = str(tmp_path / "other_lm")
+    shutil.copytree(backward_lm.run_dir, other)  # same shape and direction
+    run_dir = str(tmp_path / "clf")
+
+    def resume(init_from, edit=None, match=""):
+        shutil.rmtree(run_dir, ignore_errors=True)
+        shutil.copytree(backward_clf.run_dir, run_dir)
+        path = os.path.join(run_dir, "config.json")
+        if edit:
+            config = json.load(open(path))
+            edit(config)
+            with open(path, "w") as f:
+                json.dump(config, f)
+        before = open(path).read()
+        with pytest.raises(transfer.TransferError, match=match):
+            training.train("imdb_transfer", files["train"], out=run_dir,
+                           epochs=2, batch_size=16, overrides=CLF,
+                           init_from=init_from, validation_group="movie",
+                           resume=True, verbose=0)
+        assert open(path).read() == before
+
+    resume(other, match=r"started from --init-from .*bwd, not .*other_lm")
+
+    def retrained(config):
+        config["transfer"]["init_from"]["vocabulary_sha256"] = "0" * 64
+
+    resume(None, retrained, match="vocabulary of .*bwd has changed")
+
+    def from_scratch(config):
+        config["model_config"]["reverse"] = True
+        del config["transfer"]
+
+    resume(backward_lm.run_dir, from_scratch,
+           match="started without --init-from")
+
+
 def test_tools_that_read_text_forward_refuse_a_backward_lm(
         backward_lm, tmp_path):
     from training.lab import pairs

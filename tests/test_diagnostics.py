@@ -198,14 +198,15 @@ def test_bench_out_and_errors_are_clear(tmp_path, capsys, monkeypatch):
         benchmarks.main(["exploding", "--out", str(taken)])
     assert e.value.code == 2 and "--out" in capsys.readouterr().err
 
-    def too_small(*a, **k):
-        raise ValueError("No 1-layer lstm fits the budget")
+    def must_not_train(*a, **k):
+        raise AssertionError("a budget no model fits must stop before training")
 
-    monkeypatch.setattr(benchmarks, "longrange", too_small)
-    assert benchmarks.main(["longrange", "--out", str(tmp_path / "o")]) == 2
+    monkeypatch.setattr(benchmarks, "longrange", must_not_train)
+    assert benchmarks.main(["longrange", "--budget", "10",
+                            "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert "zoo bench: error: No 1-layer lstm fits" in err
-    assert "Traceback" not in err
+    assert "zoo bench: error: No 1-layer" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_sentiment_classifier_bidirectional():

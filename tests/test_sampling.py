@@ -129,6 +129,12 @@ def test_ban_unk(unk_lover):
                       temperature=1.0, ban_unk=True)
         for text in out["completion"]:
             assert "<unk>" not in text.decode().split()
+    # a large temperature flattens the logits, but not the masks: <unk>
+    # stays banned and nothing beyond the vocabulary is drawn
+    for seed in range(5):
+        out = _sample(sigs, ["the"], max_length=4, seed=seed,
+                      temperature=1e9, ban_unk=True)
+        assert "<unk>" not in out["completion"][0].decode().split()
     banned_greedy = _sample(sigs, ["the"], max_length=1, temperature=0.0,
                             ban_unk=True)
     logits = _next_logits(unk_lover[0], ["the"])
@@ -163,15 +169,17 @@ def test_repetition_penalty_matches_numpy(unk_lover):
 
 
 @pytest.mark.parametrize("signature, changes, message", [
-    ("generate", {"temperature": -1.0}, "temperature must be >= 0"),
-    ("generate", {"temperature": float("nan")}, "temperature must be >= 0"),
+    ("generate", {"temperature": -1.0}, "temperature must be a finite number >= 0"),
+    ("generate", {"temperature": float("nan")}, "temperature must be a finite"),
+    ("generate", {"temperature": float("inf")}, "temperature must be a finite"),
     ("generate", {"max_length": -5}, "max_length must be >= 0"),
-    ("generate_seeded", {"temperature": -0.5}, "temperature must be >= 0"),
+    ("generate_seeded", {"temperature": -0.5}, "temperature must be a finite"),
     ("sample", {"top_p": 0.0}, "top_p must be in (0, 1]"),
     ("sample", {"top_p": 1.5}, "top_p must be in (0, 1]"),
     ("sample", {"top_p": float("nan")}, "top_p must be in (0, 1]"),
     ("sample", {"top_k": -1}, "top_k must be >= 0"),
-    ("sample", {"repetition_penalty": 0.0}, "repetition_penalty must be > 0"),
+    ("sample", {"repetition_penalty": 0.0}, "repetition_penalty must be a finite number > 0"),
+    ("sample", {"repetition_penalty": float("inf")}, "repetition_penalty must be a finite"),
     ("sample", {"max_length": [3, -1]}, "max_length must be >= 0"),
 ])
 def test_invalid_generation_arguments(word, signature, changes, message):
@@ -279,4 +287,4 @@ def test_sample_over_grpc(server):
     with pytest.raises(grpc.RpcError) as e:
         stub.Predict(request, timeout=60)
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "temperature must be >= 0" in e.value.details()
+    assert "temperature must be a finite number >= 0" in e.value.details()

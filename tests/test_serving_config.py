@@ -115,6 +115,17 @@ def test_update_keeps_a_custom_base_path(tmp_path):
     assert docker["c"].base_path == "gs://bucket/c"
 
 
+def test_one_pass_policies_and_labels_are_read_once(tmp_path):
+    # the values are checked on a scratch entry first: an iterator given
+    # as the versions must not arrive empty at the real one
+    sc.update_models_config(tmp_path, "a",
+                            version_policy={"specific": iter([3, 1])},
+                            labels={"stable": 1})
+    entry = sc.model_entries(tmp_path)["a"]
+    assert sorted(entry.model_version_policy.specific.versions) == [1, 3]
+    assert dict(entry.version_labels) == {"stable": 1}
+
+
 def test_failed_changes_create_nothing(tmp_path):
     missing = tmp_path / "typo"
     with pytest.raises(FileNotFoundError):

@@ -110,6 +110,17 @@ def test_backup_pairs_weights_with_their_epoch(tmp_path):
     np.testing.assert_array_equal(fresh.get_weights()[0], model.get_weights()[0])
 
 
+def test_older_runs_stored_flags_resume_as_they_trained():
+    from training.train import _stored_overrides
+
+    stored = {"layer_norm": 1, "bidirectional": 0, "num_layers": 2.0,
+              "tie_weights": True, "units": 8, "cell": "lstm"}
+    assert _stored_overrides(stored) == {
+        "layer_norm": True, "bidirectional": False, "num_layers": 2,
+        "tie_weights": True, "units": 8, "cell": "lstm"}
+    assert _stored_overrides({"layer_norm": "no"}) == {"layer_norm": "no"}
+
+
 def test_damaged_backup_metadata_is_a_clear_error(tmp_path):
     meta = tmp_path / "training_metadata.json"
     for text, match in (("{", "cannot be read as JSON"),

@@ -92,7 +92,7 @@ def output_dir(text):
         raise argparse.ArgumentTypeError(f"{text}: {parent} is a file, not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise argparse.ArgumentTypeError(f"{text}: cannot write in {parent}")
-    return text
+    return os.path.expanduser(text)
 
 
 def non_negative_int(text):

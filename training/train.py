@@ -275,7 +275,7 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
         if lm_run is not None and family == "sentiment_classifier":
             from training import transfer
 
-            transfer.check_resumed_direction(stored, lm_run)
+            transfer.check_resumed_source(stored, lm_run)
     else:
         recipe = recipe_lib.resolve(preset, family, given)
         if lm_run is not None and family == "language_model":
@@ -659,8 +659,28 @@ def _resume(stored, preset, given, overrides, seed, validation_split):
         raise ValueError(f"cannot resume with seed={seed}: the run used "
                          f"seed={stored.seed}")
     fraction = stored.carve.fraction
-    return (recipe, stored.overrides, stored.seed,
+    return (recipe, _stored_overrides(stored.overrides), stored.seed,
             validation_split if fraction is None else fraction)
+
+
+# Model flags that older runs could store as 0/1 (`--set layer_norm=1`),
+# which the run trained as bool(value); the models now refuse non-bools.
+_FLAGS = ("bidirectional", "tie_weights", "unit_forget_bias", "locked_dropout",
+          "layer_norm", "stateful")
+
+
+def _stored_overrides(overrides):
+    """A run's stored `--set` overrides as it trained with them: 0/1 flags
+    as bools, an integral float `num_layers` as an int. Other values
+    (`layer_norm="no"`, which trained as True) stay, for a clear error."""
+    out = dict(overrides)
+    for key in _FLAGS:
+        if out.get(key) in (0, 1) and not isinstance(out[key], bool):
+            out[key] = bool(out[key])
+    layers = out.get("num_layers")
+    if isinstance(layers, float) and layers.is_integer():
+        out["num_layers"] = int(layers)
+    return out
 
 
 def _resumed_max_steps(stored, given):

@@ -285,12 +285,28 @@ def classifier_overrides(run, preset_config, overrides) -> dict:
     return taken
 
 
-def check_resumed_direction(stored, run) -> None:
-    """A resumed classifier (`stored`) and the LM `run` it is resumed with
-    read text in the same direction (`reverse`).
+def vocabulary_digest(run):
+    """SHA-256 of a run's `vocab.txt` (`None` without one): recorded when a
+    classifier starts from the LM, checked when it resumes."""
+    import hashlib
+
+    try:
+        with open(run.vocab_path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        return None
+
+
+def check_resumed_source(stored, run) -> None:
+    """A resumed classifier (`stored`) goes on from the LM `run` it started
+    from: the same run directory, its vocabulary unchanged, and the same
+    direction (`reverse`). The classifier's token ids index embedding rows
+    learned under that vocabulary; the backup restores only the weights.
 
     Raises:
-        TransferError: one is a backward model and the other is not.
+        TransferError: the run started without a language model, from
+            another one, or from one whose vocabulary has changed since
+            (retrained); or one reads backwards and the other does not.
     """
     mine, theirs = stored.reverse, run.reverse
     if mine != theirs:
@@ -303,6 +319,25 @@ def check_resumed_direction(stored, run) -> None:
             f"{'backward' if theirs else 'forward'} language model "
             f"(reverse={theirs}). Resume with the LM it started from"
             f"{f' ({started})' if started else ''}.")
+    record = (stored.config.get("transfer") or {}).get("init_from")
+    if not record:
+        raise TransferError(
+            f"--resume {stored.run_dir}: the run started without --init-from; "
+            f"--init-from {run.run_dir} would replace the vocabulary its "
+            "embedding rows were trained with. Resume without --init-from.")
+    started = record.get("run_dir")
+    if started and os.path.realpath(started) != os.path.realpath(run.run_dir):
+        raise TransferError(
+            f"--resume {stored.run_dir}: the run started from --init-from "
+            f"{started}, not {run.run_dir}. Resume with the LM it started "
+            "from (or without --init-from).")
+    digest = record.get("vocabulary_sha256")
+    if digest and vocabulary_digest(run) != digest:
+        raise TransferError(
+            f"--resume {stored.run_dir}: the vocabulary of {run.run_dir} has "
+            "changed since the run started from it (retrained?); its token "
+            "ids would no longer match the run's embedding rows. Start the "
+            "classifier again (--overwrite).")
 
 
 def copy_language_model(classifier, run) -> dict:
@@ -342,6 +377,7 @@ def copy_language_model(classifier, run) -> dict:
     for a, b in zip(mine, theirs):
         a.assign(np.asarray(b))
     return {"run_dir": run.run_dir, "preset": run.preset,
+            "vocabulary_sha256": vocabulary_digest(run),
             "embedding_rows": rows, "stack_variables": len(mine),
             "standardize": run.data.get("standardize"),
             "vocabulary_size": len(tv)}

@@ -372,9 +372,17 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     command = "zoo bench " + " ".join(argv)
+    if args.benchmark == "longrange":
+        from training.lab.tasks import matched_units
+
+        try:  # a budget no model fits is refused before any training
+            for _, cell, n, con in LONGRANGE_MODELS:
+                matched_units(args.budget, cell, n, con)
+        except ValueError as e:
+            return error("bench", e)
     try:
         summary = _run(args, command)
-    except (ValueError, OSError) as e:
+    except OSError as e:  # the results could not be written
         return error("bench", e)
     print(json.dumps(summary, indent=1))
     return 0
