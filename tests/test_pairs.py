@@ -127,10 +127,15 @@ def test_char_level_run(tmp_path):
     run, model = _run(tmp_path, level="char", tokens=tokens)
     f = tmp_path / "p.jsonl"
     f.write_text(json.dumps({"good": "ab c", "bad": "ab b"}) + "\n"
-                 + json.dumps({"good": "ab\nc", "bad": "ba\nc"}) + "\n")
+                 + json.dumps({"good": "ab\nc", "bad": "ba\nc"}) + "\n"
+                 # a trailing space: still the last word's one character
+                 + json.dumps({"good": "ab c", "bad": "ab b "}) + "\n")
     res = P.evaluate_run(str(run), str(f), out=str(tmp_path / "o.json"))
-    assert res["level"] == "char" and res["count"] == 2
-    assert [r["rule"] for r in res["pairs"]] == ["last-word", "sentence"]
+    assert res["level"] == "char" and res["count"] == 3
+    assert [r["rule"] for r in res["pairs"]] == ["last-word", "sentence",
+                                                  "last-word"]
+    assert res["pairs"][2]["bad_logprob"] == pytest.approx(
+        res["pairs"][0]["bad_logprob"], rel=1e-6)
     loaded = zoo.load(str(run / "model.keras"))
     # First characters are predicted after "\n"; "\n" inside a text is its
     # own token (not <unk>).
@@ -139,6 +144,17 @@ def test_char_level_run(tmp_path):
         _numpy_logprobs(loaded, ids).sum(), rel=1e-5)
     last = _numpy_logprobs(loaded, [2] + [tokens.index(c) for c in "ab c"])
     assert res["pairs"][0]["good_logprob"] == pytest.approx(last[-1], rel=1e-5)
+
+
+def test_the_rule_is_decided_on_the_tokens_the_model_reads():
+    review = "lower_and_strip_punctuation"
+    # standardised, "the cast is ..." ends in "is": not a last-word pair
+    pair = {"good": "the cast is great", "bad": "the cast is ..."}
+    assert P.pair_rule(pair) == "last-word"
+    assert P.pair_rule(pair, standardize=review) == "sentence"
+    pair = {"good": "The cast is GREAT!", "bad": "the cast is dull"}
+    assert P.pair_rule(pair) == "sentence"
+    assert P.pair_rule(pair, standardize=review) == "last-word"
 
 
 def test_malformed_jsonl_names_file_and_line(tmp_path, capsys):

@@ -35,7 +35,7 @@ import numpy as np
 
 from training import scoring
 from training.cli_args import output_file, positive_int
-from training.data.vocab import tokenize
+from training.data.vocab import model_tokens, tokenize
 
 GOOD_KEYS = ("good", "sentence_good")
 BAD_KEYS = ("bad", "sentence_bad")
@@ -89,18 +89,21 @@ def read_pairs(path):
     return pairs
 
 
-def differs_in_last_word(good, bad):
-    """Whether two sentences have the same words but the last one."""
-    g, b = tokenize(good, "word"), tokenize(bad, "word")
+def differs_in_last_word(good, bad, standardize=None):
+    """Whether two sentences have the same words but the last one, as the
+    model reads them (a review LM's `standardize` drops punctuation, so
+    `"the cast is ..."` ends in `is`)."""
+    g = model_tokens(good, "word", standardize)
+    b = model_tokens(bad, "word", standardize)
     return len(g) == len(b) >= 1 and g[:-1] == b[:-1] and g[-1] != b[-1]
 
 
-def pair_rule(pair, rule="auto"):
+def pair_rule(pair, rule="auto", standardize=None):
     """The rule that decides `pair`: `"last-word"` or `"sentence"`."""
     if rule not in RULES:
         raise PairsError(f"Unknown rule {rule!r}. Valid values: {list(RULES)}."
                          f" Received: rule={rule!r}")
-    last = differs_in_last_word(pair["good"], pair["bad"])
+    last = differs_in_last_word(pair["good"], pair["bad"], standardize)
     if rule == "last-word" and not last:
         raise PairsError(
             f"line {pair.get('line')}: the last-word rule needs two sentences "
@@ -121,9 +124,12 @@ def _scored(text, vocab, level, rule, standardize=None):
                               standardize=standardize)
     if level == "word":
         return ids, 1
-    # Characters: from the start of the last word to the end of the text.
-    start = len(text.rstrip()) - len(tokenize(text, "word")[-1])
-    return ids, len(text) - start
+    # Characters: the last word's, without the spaces after it (a trailing
+    # space would count one sentence a character more than the other).
+    text = text.rstrip()
+    ids = scoring.scoring_ids(text, vocab, level, append_end=False,
+                              standardize=standardize)
+    return ids, len(tokenize(text, "word")[-1])
 
 
 def evaluate_pairs(model, vocab, pairs, level="word", batch_size=64,
@@ -146,7 +152,7 @@ def evaluate_pairs(model, vocab, pairs, level="word", batch_size=64,
         {cat: {"accuracy", "count"}}, "pairs": [{line, category, rule,
         good_logprob, bad_logprob, correct}]}`.
     """
-    rules = [pair_rule(p, rule) for p in pairs]
+    rules = [pair_rule(p, rule, standardize) for p in pairs]
     seqs, counted = [], []
     for p, r in zip(pairs, rules):
         for text in (p["good"], p["bad"]):
