@@ -388,10 +388,18 @@ def config_lock(models_dir):
     lock = os.path.join(key, _LOCK_FILE)
     try:  # NFS grants an exclusive lock only on a file open for writing
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        try:  # writable by every user who may export here (past the umask)
+            os.fchmod(fd, 0o666)
+        except OSError:  # not ours to change
+            pass
     except PermissionError:  # another user's lock file: reading is enough
         fd = os.open(lock, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as e:  # e.g. NFS and a read-only descriptor
+            raise ConfigError(f"Cannot lock {lock} to change models.config: "
+                              f"{e}") from None
         held.add(key)
         try:
             yield

@@ -253,8 +253,8 @@ def _language_model_archive(model, vocabulary, level, max_generate_length,
         # NaN fails every comparison, so it is refused with the negatives.
         return [
             check(max_length >= 0, "max_length must be >= 0.", max_length),
-            # inf would scale every logit, the masks' too, to 0: uniform
-            # draws over the whole vocabulary
+            # inf would scale every logit to 0: top-k and top-p would keep
+            # every allowed token
             check(tf.logical_and(temperature >= 0.0,
                                  tf.math.is_finite(temperature)),
                   "temperature must be a finite number >= 0 (0 is greedy).",
@@ -320,9 +320,11 @@ def _language_model_archive(model, vocabulary, level, max_generate_length,
             last = tf.where(banned, neg, last)
             greedy = tf.argmax(last, axis=-1, output_type=tf.int32)
             scaled = last / tf.maximum(temp, 1e-6)[:, None]
-            # masked again after scaling: a large temperature brings the
-            # mask's -1e9 within reach of the sampler
-            scaled = tf.where(tf.logical_or(~valid[None, :], banned), neg,
+            # masked again after scaling, below any scaled logit: a large
+            # temperature brought the mask's -1e9 within reach of the
+            # sampler, a small one could take real logits below it
+            lowest = tf.float32.min
+            scaled = tf.where(tf.logical_or(~valid[None, :], banned), lowest,
                               scaled)
             # Top-k, then top-p (nucleus) on what top-k kept.
             ranked = tf.sort(scaled, axis=-1, direction="DESCENDING")
@@ -331,7 +333,7 @@ def _language_model_archive(model, vocabulary, level, max_generate_length,
                             batch_dims=1)
             keep_k = tf.logical_or(tf.equal(top_k, 0)[:, None],
                                    scaled >= kth[:, None])
-            scaled = tf.where(keep_k, scaled, neg)
+            scaled = tf.where(keep_k, scaled, lowest)
             ranked = tf.sort(scaled, axis=-1, direction="DESCENDING")
             probs = tf.nn.softmax(ranked, axis=-1)
             before = tf.cumsum(probs, axis=-1, exclusive=True)
@@ -343,7 +345,7 @@ def _language_model_archive(model, vocabulary, level, max_generate_length,
                                   axis=-1)
             keep_p = tf.logical_or((top_p >= 1.0)[:, None],
                                    scaled >= floor[:, None])
-            scaled = tf.where(keep_p, scaled, neg)
+            scaled = tf.where(keep_p, scaled, lowest)
             sampled = tf.cast(tf.random.stateless_categorical(
                 scaled, 1, seed=tf.stack([seed, tf.cast(i, tf.int64)]),
                 dtype=tf.int64)[:, 0], tf.int32)

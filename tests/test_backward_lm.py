@@ -258,8 +258,14 @@ def test_resume_refuses_another_or_a_changed_lm(files, backward_lm,
     record = rd.open_run(backward_clf.run_dir).config["transfer"]["init_from"]
     assert record["vocabulary_sha256"] == transfer.vocabulary_digest(
         rd.open_run(backward_lm.run_dir))
+    assert os.path.isabs(record["run_dir"])
     other = str(tmp_path / "other_lm")
     shutil.copytree(backward_lm.run_dir, other)  # same shape and direction
+    vocab = os.path.join(other, "vocab.txt")
+    lines = open(vocab).read().splitlines(keepends=True)
+    lines[5], lines[6] = lines[6], lines[5]  # two tokens' ids swapped
+    with open(vocab, "w") as f:
+        f.writelines(lines)
     run_dir = str(tmp_path / "clf")
 
     def resume(init_from, edit=None, match=""):
@@ -279,7 +285,8 @@ def test_resume_refuses_another_or_a_changed_lm(files, backward_lm,
                            resume=True, verbose=0)
         assert open(path).read() == before
 
-    resume(other, match=r"started from --init-from .*bwd, not .*other_lm")
+    resume(other, match=r"started from --init-from .*bwd, and .*other_lm has "
+           "another vocabulary")
 
     def retrained(config):
         config["transfer"]["init_from"]["vocabulary_sha256"] = "0" * 64
@@ -292,6 +299,17 @@ def test_resume_refuses_another_or_a_changed_lm(files, backward_lm,
 
     resume(backward_lm.run_dir, from_scratch,
            match="started without --init-from")
+
+    # the same LM moved elsewhere (its vocabulary unchanged) is accepted
+    moved = str(tmp_path / "moved_lm")
+    shutil.copytree(backward_lm.run_dir, moved)
+    shutil.rmtree(run_dir)
+    shutil.copytree(backward_clf.run_dir, run_dir)
+    result = training.train("imdb_transfer", files["train"], out=run_dir,
+                            epochs=2, batch_size=16, overrides=CLF,
+                            init_from=moved, validation_group="movie",
+                            resume=True, verbose=0)
+    assert [r["epoch"] for r in result.history] == [0, 1]
 
 
 def test_tools_that_read_text_forward_refuse_a_backward_lm(

@@ -177,6 +177,9 @@ def test_bench_counts_are_checked(capsys):
 
     for argv in (["longrange", "--lengths", "100,-5"], ["longrange", "--lengths", "a"],
                  ["longrange", "--steps", "0"], ["exploding", "--length", "-1"],
+                 # the adding problem needs two positions to mark
+                 ["longrange", "--lengths", "100,1"], ["exploding", "--length", "1"],
+                 ["exploding", "--length", "5,6"],
                  ["exploding", "--learning-rate", "0"],
                  # a threshold <= 0 or NaN trained without clipping and
                  # reported clipped fractions all the same

@@ -299,14 +299,17 @@ def vocabulary_digest(run):
 
 def check_resumed_source(stored, run) -> None:
     """A resumed classifier (`stored`) goes on from the LM `run` it started
-    from: the same run directory, its vocabulary unchanged, and the same
-    direction (`reverse`). The classifier's token ids index embedding rows
-    learned under that vocabulary; the backup restores only the weights.
+    from: the same vocabulary (its digest, recorded when the run started;
+    the LM may have moved) and the same direction (`reverse`). The
+    classifier's token ids index embedding rows learned under that
+    vocabulary; the backup restores only the weights. A run recorded
+    before the digest is checked by its LM's folder instead.
 
     Raises:
-        TransferError: the run started without a language model, from
-            another one, or from one whose vocabulary has changed since
-            (retrained); or one reads backwards and the other does not.
+        TransferError: the run started without a language model, from one
+            with another vocabulary, or from one whose vocabulary has
+            changed since (retrained); or one reads backwards and the other
+            does not.
     """
     mine, theirs = stored.reverse, run.reverse
     if mine != theirs:
@@ -326,18 +329,34 @@ def check_resumed_source(stored, run) -> None:
             f"--init-from {run.run_dir} would replace the vocabulary its "
             "embedding rows were trained with. Resume without --init-from.")
     started = record.get("run_dir")
-    if started and os.path.realpath(started) != os.path.realpath(run.run_dir):
+    digest = record.get("vocabulary_sha256")
+    same_dir = _same_dir(started, run.run_dir)
+    if digest:  # the vocabulary decides, wherever the LM now lives
+        if vocabulary_digest(run) != digest:
+            if same_dir is False:
+                raise TransferError(
+                    f"--resume {stored.run_dir}: the run started from "
+                    f"--init-from {started}, and {run.run_dir} has another "
+                    "vocabulary; its token ids would not match the run's "
+                    "embedding rows. Resume with the LM it started from.")
+            raise TransferError(
+                f"--resume {stored.run_dir}: the vocabulary of {run.run_dir} "
+                "has changed since the run started from it (retrained?); its "
+                "token ids would no longer match the run's embedding rows. "
+                "Start the classifier again (--overwrite).")
+    elif same_dir is False:  # recorded before runs kept the digest
         raise TransferError(
             f"--resume {stored.run_dir}: the run started from --init-from "
             f"{started}, not {run.run_dir}. Resume with the LM it started "
-            "from (or without --init-from).")
-    digest = record.get("vocabulary_sha256")
-    if digest and vocabulary_digest(run) != digest:
-        raise TransferError(
-            f"--resume {stored.run_dir}: the vocabulary of {run.run_dir} has "
-            "changed since the run started from it (retrained?); its token "
-            "ids would no longer match the run's embedding rows. Start the "
-            "classifier again (--overwrite).")
+            "from.")
+
+
+def _same_dir(a, b):
+    """Whether two paths name one folder; `None` when `a` is not given or
+    no longer exists (a relative path recorded elsewhere)."""
+    if not a or not os.path.isdir(a) or not os.path.isdir(b):
+        return None
+    return os.path.samefile(a, b)
 
 
 def copy_language_model(classifier, run) -> dict:
@@ -376,7 +395,7 @@ def copy_language_model(classifier, run) -> dict:
             f"{[tuple(v.shape) for v in mine]}, LM {[tuple(v.shape) for v in theirs]}")
     for a, b in zip(mine, theirs):
         a.assign(np.asarray(b))
-    return {"run_dir": run.run_dir, "preset": run.preset,
+    return {"run_dir": os.path.abspath(run.run_dir), "preset": run.preset,
             "vocabulary_sha256": vocabulary_digest(run),
             "embedding_rows": rows, "stack_variables": len(mine),
             "standardize": run.data.get("standardize"),

@@ -312,16 +312,26 @@ def exploding(length=50, units=64, gain=3.0, init="orthogonal", steps=300,
 # CLI
 # ---------------------------------------------------------------------------
 def _ints(text):
-    """argparse type for comma-separated positive integers."""
+    """argparse type for comma-separated sequence lengths (integers >= 2:
+    the adding problem marks two positions)."""
     try:
         values = [int(t) for t in text.split(",") if t.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"comma-separated integers expected, got {text!r}") from None
-    if not values or min(values) < 1:
+    if not values or min(values) < 2:
         raise argparse.ArgumentTypeError(
-            f"comma-separated positive integers expected, got {text!r}")
+            f"comma-separated integers >= 2 expected, got {text!r}")
     return values
+
+
+def _length(text):
+    """argparse type for one sequence length (an integer >= 2)."""
+    values = _ints(text)
+    if len(values) != 1:
+        raise argparse.ArgumentTypeError(
+            f"one integer >= 2 expected, got {text!r}")
+    return values[0]
 
 
 def build_parser():
@@ -345,7 +355,7 @@ def build_parser():
                     help="results file stem (default longrange)")
     ex = sub.add_parser("exploding", help="vanilla RNN with a large recurrent "
                         "init: no clipping vs clipnorm vs global_clipnorm")
-    ex.add_argument("--length", type=positive_int, default=50)
+    ex.add_argument("--length", type=_length, default=50)
     ex.add_argument("--units", type=positive_int, default=64)
     ex.add_argument("--gain", type=positive_float, default=3.0)
     ex.add_argument("--init", choices=["orthogonal", "normal"],
