@@ -60,13 +60,7 @@ def output_file(text):
     path = os.path.abspath(given)
     if os.path.isdir(path) or given.endswith(("/", os.sep)):
         raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name")
-    parent = os.path.dirname(path)
-    while not os.path.exists(parent):  # the folders atomic writes would make
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        raise argparse.ArgumentTypeError(f"{text}: {parent} is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"{text}: cannot write in {parent}")
+    _check_writable_under(text, os.path.dirname(path))
     from training import run_dir as rd
 
     folder = os.path.dirname(path)
@@ -85,14 +79,20 @@ def output_dir(text):
     path = os.path.abspath(os.path.expanduser(text))
     if os.path.exists(path) and not os.path.isdir(path):
         raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
-    parent = path
-    while not os.path.exists(parent):  # the folders the writes would make
+    _check_writable_under(text, path)
+    return os.path.expanduser(text)
+
+
+def _check_writable_under(text, folder):
+    """`ArgumentTypeError` unless `folder`, or the nearest of its parents
+    that exists (the folders the writes would make), is a writable folder."""
+    parent = folder
+    while not os.path.exists(parent):
         parent = os.path.dirname(parent)
     if not os.path.isdir(parent):
         raise argparse.ArgumentTypeError(f"{text}: {parent} is a file, not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise argparse.ArgumentTypeError(f"{text}: cannot write in {parent}")
-    return os.path.expanduser(text)
 
 
 def non_negative_int(text):
