@@ -121,6 +121,21 @@ def test_older_runs_stored_flags_resume_as_they_trained():
     assert _stored_overrides({"layer_norm": "no"}) == {"layer_norm": "no"}
 
 
+def test_a_resume_with_nothing_to_train_keeps_the_runs_record(tmp_path):
+    data = write_sentiment_csv(tmp_path / "reviews.csv")
+    out = tmp_path / "r"
+    training.train("sentiment_classifier", data, out=out, epochs=1,
+                   batch_size=16, max_steps_per_epoch=2, overrides=TINY,
+                   verbose=0, time_budget=30)
+    before = rd.load_run(out).metrics
+    assert before["time_budget"]["minutes"] == 30
+    result = training.train("sentiment_classifier", data, out=out,
+                            resume=True, epochs=1, verbose=0)
+    assert result.metrics["time_budget"] == before["time_budget"]
+    assert rd.load_run(out).metrics["time_budget"] == before["time_budget"]
+    assert rd.load_run(out).metrics["epochs_completed"] == 1
+
+
 def test_damaged_backup_metadata_is_a_clear_error(tmp_path):
     meta = tmp_path / "training_metadata.json"
     for text, match in (("{", "cannot be read as JSON"),

@@ -456,6 +456,11 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
         if budget is not None:
             metrics["time_budget"] = {"minutes": float(time_budget),
                                       "stopped_at": budget.stopped_at}
+        elif stored is not None and start >= recipe["epochs"]:
+            # nothing trained now: the record of how the run stopped stays
+            before = (stored.metrics or {}).get("time_budget")
+            if before is not None:
+                metrics["time_budget"] = before
         if chief:
             from training import plots
 
