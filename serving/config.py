@@ -393,7 +393,11 @@ def config_lock(models_dir):
         except OSError:  # not ours to change
             pass
     except PermissionError:  # another user's lock file: reading is enough
-        fd = os.open(lock, os.O_RDONLY)
+        try:
+            fd = os.open(lock, os.O_RDONLY)
+        except OSError as e:
+            raise ConfigError(f"Cannot open {lock} to change models.config: "
+                              f"{e}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)

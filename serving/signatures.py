@@ -291,7 +291,7 @@ def _language_model_archive(model, vocabulary, level, max_generate_length,
         buf = tf.pad(ids.to_tensor(0), [[0, 0], [0, steps]])
         width = tf.shape(buf)[1]
         valid = tf.range(vocab_size) < res.size
-        neg = tf.constant(-1e9, tf.float32)
+        floor_logit = tf.constant(-1e38, tf.float32)  # above float32.min
         is_unk = tf.equal(tf.range(vocab_size), res.oov_id)
         banned = tf.logical_and(ban_unk[:, None], is_unk[None, :])   # [B, V]
         # Tokens already in each sequence (the prompt, not its context
@@ -311,21 +311,22 @@ def _language_model_archive(model, vocabulary, level, max_generate_length,
             used = tf.reduce_max(cur)
             logits = tf.cast(model(buf[:, :used], training=False), tf.float32)
             last = tf.gather(logits, cur - 1, batch_dims=1)       # [B, V]
-            last = tf.where(valid[None, :], last, neg)
             # CTRL's repetition penalty: seen tokens' logits are divided by
             # the penalty when positive, multiplied when negative.
             p = penalty[:, None]
             last = tf.where(tf.logical_and(seen, penalised),
                             tf.where(last > 0, last / p, last * p), last)
-            last = tf.where(banned, neg, last)
+            # Ids outside the vocabulary and banned ones are masked below
+            # any allowed logit, which is kept above the mask (a large
+            # penalty or a small temperature could take it to -inf), before
+            # the greedy choice and again after the temperature.
+            lowest = tf.float32.min
+            masked = tf.logical_or(~valid[None, :], banned)
+            last = tf.where(masked, lowest, tf.maximum(last, floor_logit))
             greedy = tf.argmax(last, axis=-1, output_type=tf.int32)
             scaled = last / tf.maximum(temp, 1e-6)[:, None]
-            # masked again after scaling, below any scaled logit: a large
-            # temperature brought the mask's -1e9 within reach of the
-            # sampler, a small one could take real logits below it
-            lowest = tf.float32.min
-            scaled = tf.where(tf.logical_or(~valid[None, :], banned), lowest,
-                              scaled)
+            scaled = tf.where(masked, lowest,
+                              tf.maximum(scaled, floor_logit))
             # Top-k, then top-p (nucleus) on what top-k kept.
             ranked = tf.sort(scaled, axis=-1, direction="DESCENDING")
             kth = tf.gather(ranked, tf.clip_by_value(top_k - 1, 0,

@@ -300,11 +300,32 @@ def test_resume_refuses_another_or_a_changed_lm(files, backward_lm,
     resume(backward_lm.run_dir, from_scratch,
            match="started without --init-from")
 
-    # the same LM moved elsewhere (its vocabulary unchanged) is accepted
+    # the LM moved: without --init-from the error says to give it
     moved = str(tmp_path / "moved_lm")
     shutil.copytree(backward_lm.run_dir, moved)
+
+    def gone(config):
+        config["transfer"]["init_from"]["run_dir"] = str(tmp_path / "gone")
+
+    resume(None, gone, match="if it has moved, pass --init-from")
+
+    # a run stopped before its first backup starts again from its LM's
+    # weights: only from the folder it recorded
+    def no_backup(config):
+        gone(config)
+        shutil.rmtree(os.path.join(run_dir, "backup"))
+
+    resume(moved, no_backup, match="stopped before its first backup")
+
+    # given where it is now, the moved LM (its vocabulary unchanged) is
+    # accepted and the run goes on from its backup
     shutil.rmtree(run_dir)
     shutil.copytree(backward_clf.run_dir, run_dir)
+    path = os.path.join(run_dir, "config.json")
+    config = json.load(open(path))
+    gone(config)
+    with open(path, "w") as f:
+        json.dump(config, f)
     result = training.train("imdb_transfer", files["train"], out=run_dir,
                             epochs=2, batch_size=16, overrides=CLF,
                             init_from=moved, validation_group="movie",

@@ -265,8 +265,14 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             from training import transfer
 
             if family == "sentiment_classifier":
-                lm_run = transfer.open_language_model(
-                    transfer_record["init_from"]["run_dir"])
+                try:
+                    lm_run = transfer.open_language_model(
+                        transfer_record["init_from"]["run_dir"])
+                except transfer.TransferError as e:
+                    raise transfer.TransferError(
+                        f"--resume {out}: the language model the run started "
+                        f"from cannot be opened ({e}); if it has moved, pass "
+                        "--init-from where it is now") from None
             elif rd.backup_epoch(rd.path(out, rd.BACKUP)) == 0:
                 # Stopped before its first backup: it starts again from
                 # the source's weights.
@@ -275,7 +281,7 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
         if lm_run is not None and family == "sentiment_classifier":
             from training import transfer
 
-            transfer.check_resumed_source(stored, lm_run)
+            transfer.check_resumed_source(stored, lm_run, backed_up=done > 0)
     else:
         recipe = recipe_lib.resolve(preset, family, given)
         if lm_run is not None and family == "language_model":
@@ -453,14 +459,17 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
         metrics = _final_metrics(family, write_dir, data_obj, recipe,
                                  global_batch, max_steps_per_epoch,
                                  checkpoints, monitor, history.rows)
-        if budget is not None:
-            metrics["time_budget"] = {"minutes": float(time_budget),
-                                      "stopped_at": budget.stopped_at}
-        elif stored is not None and start >= recipe["epochs"]:
+        if stored is not None and start >= recipe["epochs"]:
             # nothing trained now: the record of how the run stopped stays
-            before = (stored.metrics or {}).get("time_budget")
+            try:
+                before = (stored.metrics or {}).get("time_budget")
+            except rd.RunDirError:  # a damaged metrics.json is rewritten
+                before = None
             if before is not None:
                 metrics["time_budget"] = before
+        elif budget is not None:
+            metrics["time_budget"] = {"minutes": float(time_budget),
+                                      "stopped_at": budget.stopped_at}
         if chief:
             from training import plots
 

@@ -297,19 +297,22 @@ def vocabulary_digest(run):
         return None
 
 
-def check_resumed_source(stored, run) -> None:
+def check_resumed_source(stored, run, *, backed_up=True) -> None:
     """A resumed classifier (`stored`) goes on from the LM `run` it started
     from: the same vocabulary (its digest, recorded when the run started;
     the LM may have moved) and the same direction (`reverse`). The
     classifier's token ids index embedding rows learned under that
-    vocabulary; the backup restores only the weights. A run recorded
-    before the digest is checked by its LM's folder instead.
+    vocabulary; the backup restores only the weights. A run without a
+    backup yet (`backed_up=False`) starts again from the LM's weights, so
+    it takes them from the LM it started from, in the folder recorded. A
+    run recorded before the digest is checked by its LM's folder.
 
     Raises:
         TransferError: the run started without a language model, from one
             with another vocabulary, or from one whose vocabulary has
-            changed since (retrained); or one reads backwards and the other
-            does not.
+            changed since (retrained on other text); or one reads backwards
+            and the other does not; or its LM cannot be told apart from
+            another (an older record whose folder is gone).
     """
     mine, theirs = stored.reverse, run.reverse
     if mine != theirs:
@@ -331,24 +334,29 @@ def check_resumed_source(stored, run) -> None:
     started = record.get("run_dir")
     digest = record.get("vocabulary_sha256")
     same_dir = _same_dir(started, run.run_dir)
-    if digest:  # the vocabulary decides, wherever the LM now lives
-        if vocabulary_digest(run) != digest:
-            if same_dir is False:
-                raise TransferError(
-                    f"--resume {stored.run_dir}: the run started from "
-                    f"--init-from {started}, and {run.run_dir} has another "
-                    "vocabulary; its token ids would not match the run's "
-                    "embedding rows. Resume with the LM it started from.")
+    if digest and vocabulary_digest(run) != digest:
+        if same_dir is True:
             raise TransferError(
                 f"--resume {stored.run_dir}: the vocabulary of {run.run_dir} "
-                "has changed since the run started from it (retrained?); its "
-                "token ids would no longer match the run's embedding rows. "
-                "Start the classifier again (--overwrite).")
-    elif same_dir is False:  # recorded before runs kept the digest
+                "has changed since the run started from it (retrained on "
+                "other text?); its token ids would no longer match the run's "
+                "embedding rows. Start the classifier again (--overwrite).")
         raise TransferError(
             f"--resume {stored.run_dir}: the run started from --init-from "
+            f"{started}, and {run.run_dir} has another vocabulary; its token "
+            "ids would not match the run's embedding rows. Resume with the "
+            "LM it started from.")
+    if not digest and same_dir is not True:  # recorded before the digest
+        raise TransferError(
+            f"--resume {stored.run_dir}: the run started from --init-from "
+            f"{started}, not {run.run_dir} (or that folder is gone). Resume "
+            "with the LM it started from.")
+    if not backed_up and same_dir is not True:
+        raise TransferError(
+            f"--resume {stored.run_dir}: the run stopped before its first "
+            f"backup, so it starts again from its LM's weights: those of "
             f"{started}, not {run.run_dir}. Resume with the LM it started "
-            "from.")
+            "from, or start the run again (--overwrite).")
 
 
 def _same_dir(a, b):
@@ -504,7 +512,7 @@ def copy_language_model_weights(model, run) -> dict:
             f"{shapes(mine)}, source {shapes(theirs)}")
     for key, var in mine.items():
         var.assign(np.asarray(theirs[key]))
-    return {"run_dir": run.run_dir, "preset": run.preset,
+    return {"run_dir": os.path.abspath(run.run_dir), "preset": run.preset,
             "variables": len(mine), "standardize": run.data.get("standardize"),
             "vocabulary_size": len(run.vocabulary), "corpora": corpora(run)}
 

@@ -327,7 +327,10 @@ def _ints(text):
 
 def _length(text):
     """argparse type for one sequence length (an integer >= 2)."""
-    values = _ints(text)
+    try:
+        values = _ints(text)
+    except argparse.ArgumentTypeError:
+        values = []
     if len(values) != 1:
         raise argparse.ArgumentTypeError(
             f"one integer >= 2 expected, got {text!r}")
