@@ -97,6 +97,8 @@ def main():
             "machine": (runs.get(row, {}).get("machine") if a.collect
                         else c.reports.machine()),
         }
+        if os.path.exists(path):  # notes edited while this row ran stay
+            notes = c.read_json(path).get("notes", notes)
         ordered = [runs[r] for r in ROWS if r in runs]
         full = runs.get("full")
         for r in ordered:

@@ -163,6 +163,9 @@ def main():
                     "history": s["history"],
                     **({"lm": lm} if arm != "scratch" else {}),
                 }
+                if not a.note and os.path.exists(path):
+                    # notes edited while this run trained stay
+                    notes = c.read_json(path).get("notes", notes)
                 ordered = sorted(runs.values(),
                                  key=lambda r: (r["dataset"], r["seed"], r["arm"]))
                 rows = summarise(ordered)
