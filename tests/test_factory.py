@@ -51,6 +51,23 @@ def test_preset_builds_runs_and_round_trips(name, tmp_path):
     assert loaded.get_config() == model.get_config()
 
 
+def test_classifier_built_with_a_vocabulary_keeps_it_through_save(tmp_path):
+    """`vocabulary=` at construction (the tuner's trials, users) must reach
+    the saved file: Keras skips the vocabulary asset of a layer whose
+    vocabulary came in its constructor."""
+    model = zoo.build("imdb_bilstm", vocabulary_size=6, **TINY,
+                      vocabulary=["good", "bad", "film", "a"])
+    x = np.array(["a good film", "bad", "unseen words"])
+    y = keras.ops.convert_to_numpy(model.predict(x, verbose=0))
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.get_layer("vectorizer").get_vocabulary() == [
+        "", "[UNK]", "good", "bad", "film", "a"]
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded.predict(x, verbose=0)), y, atol=1e-6)
+
+
 def test_saved_model_loads_in_a_fresh_process_without_custom_objects(tmp_path):
     model, x = _tiny("sst2_bigru_highway")
     path = tmp_path / "m.keras"

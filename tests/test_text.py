@@ -141,3 +141,74 @@ def test_export_refuses_an_unknown_standardisation(tmp_path):
     with pytest.raises(ex.ExportError, match="Unknown standardize"):
         ex.export_model(model, str(tmp_path / "models"), "m",
                         vocabulary=vocab, level="word", standardize="upper")
+
+
+# The code points Python's `str.split()` splits on (surrogates cannot be
+# encoded), and a few that look like spaces but are not (zero-width space,
+# BOM, word joiner, Mongolian vowel separator): the independent reference.
+_SPLITS = [c for c in map(chr, range(0x3001)) if len(f"a{c}b".split()) == 2]
+_NOT_SPLITS = ["\u200b", "\ufeff", "\u2060", "\u180e", "x", "_"]
+
+
+def _classifier_vectorizer(standardize, vocabulary=("a", "b", "great", "film")):
+    model = zoo.build("sentiment_classifier", vocabulary_size=len(vocabulary) + 2,
+                      vocabulary=list(vocabulary), units=4, embedding_dim=4,
+                      standardize=standardize)
+    return model, model.get_layer("vectorizer")
+
+
+def test_split_on_unicode_whitespace_agrees_with_str_split():
+    from training.data.vocab import WORD_SEPARATORS
+    from zoo.models.text import SEPARATORS, split_on_unicode_whitespace
+
+    assert SEPARATORS == WORD_SEPARATORS  # the exported LMs' split
+    assert len(_SPLITS) > 25 and "\u00a0" in _SPLITS and "\u3000" in _SPLITS
+    texts = [f"a{c}b" for c in _SPLITS + _NOT_SPLITS] + TRICKY
+    tf = pytest.importorskip("tensorflow")
+    graph = tf.strings.split(
+        split_on_unicode_whitespace(tf.constant(texts))).to_list()
+    numpy = split_on_unicode_whitespace(np.array(texts)).tolist()
+    for text, g, n in zip(texts, graph, numpy):
+        assert [t.decode() for t in g] == text.split(), repr(text)
+        assert n.split() == text.split(), repr(text)
+
+
+def test_classifier_without_standardisation_reads_words_as_str_split():
+    """A classifier started from a text-corpus LM (standardize None) must
+    read the words the LM read: `str.split()`, not ASCII whitespace."""
+    model, vectorizer = _classifier_vectorizer(None)
+    texts = ["great\u00a0film", "a\u2028b", "great\u3000 film\x85a", "Great film"]
+    ids = vectorizer(np.array(texts)).numpy().tolist()
+    vocab = vectorizer.get_vocabulary()
+    words = [[vocab[i] for i in row if i] for row in ids]
+    assert words == [["great", "film"], ["a", "b"], ["great", "film", "a"],
+                     ["[UNK]", "film"]]
+    assert model.get_config()["standardize"] is None
+    # a named standardisation keeps Keras' own behaviour
+    _, lowered = _classifier_vectorizer("lower_and_strip_punctuation")
+    ids = lowered(np.array(["Great, film!"])).numpy().tolist()
+    assert [lowered.get_vocabulary()[i] for i in ids[0] if i] == ["great", "film"]
+
+
+def test_classifier_without_standardisation_survives_save_and_export(tmp_path):
+    import keras
+
+    from serving import export as ex
+
+    model, _ = _classifier_vectorizer(None)
+    texts = np.array(["great\u00a0film", "a\u2028b", "film film"])
+    expected = model.predict(texts, verbose=0)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(loaded.predict(texts, verbose=0), expected,
+                               rtol=1e-6, atol=1e-6)
+    result = ex.export_model(model, str(tmp_path / "models"), "clf",
+                             class_names=["neg", "pos"], warmup=False)
+    tf = pytest.importorskip("tensorflow")
+    serve = tf.saved_model.load(result.path).signatures["serving_default"]
+    probs = serve(text=tf.constant(texts.tolist()))["probabilities"].numpy()
+    np.testing.assert_allclose(probs, expected, rtol=1e-5, atol=1e-6)
+    # NBSP-joined words score as the space-joined ones
+    np.testing.assert_allclose(probs[0], model.predict(
+        np.array(["great film"]), verbose=0)[0], rtol=1e-5, atol=1e-6)

@@ -119,6 +119,9 @@ def test_older_runs_stored_flags_resume_as_they_trained():
         "layer_norm": True, "bidirectional": False, "num_layers": 2,
         "tie_weights": True, "units": 8, "cell": "lstm"}
     assert _stored_overrides({"layer_norm": "no"}) == {"layer_norm": "no"}
+    # every flag of the models (`zoo.checks.FLAGS`), `reverse` included
+    assert _stored_overrides({"reverse": 1, "stateful": 0}) == {
+        "reverse": True, "stateful": False}
 
 
 def test_a_resume_with_nothing_to_train_keeps_the_runs_record(tmp_path):

@@ -71,6 +71,9 @@ def test_space_file_and_fix_narrow_and_extend(tmp_path):
     ({"global_clipnorm": 1.0}, None, "mutually exclusive"),
     ({"ngram_weighting": {"choice": ["binary", "tfidf"]}}, None,
      "Valid values: ['binary', 'nb']"),
+    (None, {"reverse": "no"}, "reverse must be true or false"),
+    ({"layer_norm": {"choice": [0, 1]}}, None,
+     "layer_norm must be true or false"),
 ])
 def test_bad_space_is_a_clear_error(space, fix, message):
     with pytest.raises(ValueError) as e:

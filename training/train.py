@@ -677,18 +677,16 @@ def _resume(stored, preset, given, overrides, seed, validation_split):
             validation_split if fraction is None else fraction)
 
 
-# Model flags that older runs could store as 0/1 (`--set layer_norm=1`),
-# which the run trained as bool(value); the models now refuse non-bools.
-_FLAGS = ("bidirectional", "tie_weights", "unit_forget_bias", "locked_dropout",
-          "layer_norm", "stateful")
-
-
 def _stored_overrides(overrides):
     """A run's stored `--set` overrides as it trained with them: 0/1 flags
     as bools, an integral float `num_layers` as an int. Other values
     (`layer_norm="no"`, which trained as True) stay, for a clear error."""
+    # Older runs stored the models' flags as 0/1, which trained as
+    # bool(value); the models now refuse non-bools.
+    from zoo import checks
+
     out = dict(overrides)
-    for key in _FLAGS:
+    for key in checks.FLAGS:
         if out.get(key) in (0, 1) and not isinstance(out[key], bool):
             out[key] = bool(out[key])
     layers = out.get("num_layers")

@@ -3,6 +3,12 @@
 Each raises a `ValueError` that names the argument and what was received.
 """
 
+# The models' arguments that take True or False (`flag`): one list for every
+# reader of stored or searched settings (a resumed run's `--set` overrides,
+# the tuner's search space).
+FLAGS = ("bidirectional", "tie_weights", "unit_forget_bias", "locked_dropout",
+         "layer_norm", "stateful", "reverse")
+
 
 def positive_int(name, value):
     """Returns `value` if it is an int > 0 (not a bool)."""

@@ -39,7 +39,9 @@ LEVELS = ("word", "char")
 
 # The characters `str.split()` splits on, as an RE2 class, for the exported
 # graph: ASCII whitespace, the separators U+001C-U+001F and U+0085, and
-# every character of Unicode category Z (spaces, U+2028, U+2029).
+# every character of Unicode category Z (spaces, U+2028, U+2029). A
+# classifier without standardisation splits with the same class
+# (`zoo.models.text.SEPARATORS`; tests check both against `str.split()`).
 WORD_SEPARATORS = r"[\t\n\x0b\x0c\r\x1c-\x1f\x{85}\p{Z}]+"
 
 

@@ -275,10 +275,13 @@ def _load(family, preset, data, seed, validation_split, max_train_examples,
             sizes += e.get("choice", [e.get("max", 0)])
         import keras
 
+        from zoo.models.text import vectorizer_standardize
+
         vectorizer = keras.layers.TextVectorization(
             max_tokens=max(sizes),
-            standardize=fixed.get("standardize", config.get(
-                "standardize", "lower_and_strip_punctuation")))
+            standardize=vectorizer_standardize(fixed.get(
+                "standardize", config.get(
+                    "standardize", "lower_and_strip_punctuation"))))
         vectorizer.adapt(obj.train.texts, batch_size=256)
         vocab = vectorizer.get_vocabulary()
         del vectorizer

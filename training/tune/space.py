@@ -68,14 +68,19 @@ _DATA_KEYS = ("vocabulary", "num_classes", "class_names", "stateful",
 _INT_KEYS = ("units", "num_layers", "embedding_dim", "vocabulary_size",
              "max_length", "batch_size", "bptt", "ngrams",
              "ngram_vocabulary_size")
-_BOOL_KEYS = ("bidirectional", "tie_weights", "unit_forget_bias",
-              "locked_dropout", "layer_norm", "variable_bptt", "reverse")
 _RATE_KEYS = ("dropout", "embedding_dropout", "recurrent_dropout",
               "head_dropout", "output_dropout", "word_dropout", "weight_drop",
               "zoneout", "cell_zoneout", "ngram_dropout")
 _POSITIVE_FLOAT_KEYS = ("learning_rate", "clipnorm", "global_clipnorm",
                         "init_scale")
 _SAMPLINGS = ("linear", "log", "reverse_log")
+
+
+def _bool_keys():
+    """The models' flags (`zoo.checks.FLAGS`) and the training recipe's."""
+    from zoo import checks
+
+    return checks.FLAGS + ("variable_bptt",)
 
 
 def _categorical_values():
@@ -152,7 +157,7 @@ def _check_value(key, value, where):
                            for v in vals):
             raise ValueError(f"{where}: units must be a positive integer (or a "
                              f"list of them), got {value!r}")
-    if key in _BOOL_KEYS and not isinstance(value, bool):
+    if key in _bool_keys() and not isinstance(value, bool):
         raise ValueError(f"{where}: {key} must be true or false, got {value!r}")
     if key in _RATE_KEYS:
         if isinstance(value, bool) or not isinstance(value, (int, float)) \
@@ -210,7 +215,7 @@ def _check_entry(key, entry, where):
                              f"Valid values: {list(_SAMPLINGS)}.")
         if sampling != "linear" and lo <= 0:
             raise ValueError(f"{where}: {key}: {sampling} sampling needs min > 0")
-        if key in _BOOL_KEYS or key in _categorical_values():
+        if key in _bool_keys() or key in _categorical_values():
             raise ValueError(f"{where}: {key} takes a 'choice' list, not a range")
         _check_value(key, lo, where)
         _check_value(key, hi, where)

@@ -105,10 +105,6 @@ class RecurrentStack(keras.layers.Layer):
                     f"`units` has {len(units_list)} entries but "
                     f"num_layers={num_layers}. Received: units={units!r}"
                 )
-        if num_layers < 1:
-            raise ValueError(
-                f"`num_layers` must be >= 1. Received: num_layers={num_layers}"
-            )
         checks.rate("dropout", dropout)
         self.cell = cell
         self.units = units

@@ -7,3 +7,4 @@ from zoo.models.factory import list_families
 from zoo.models.factory import list_models
 from zoo.models.language_model import LanguageModel
 from zoo.models.presets import PRESETS
+from zoo.models.text import split_on_unicode_whitespace

@@ -13,6 +13,7 @@ from zoo.layers import ReverseTokens
 from zoo.layers import TruncateSequence
 from zoo.layers import WordDropout
 from zoo.layers.base import PACKAGE
+from zoo.models.text import vectorizer_standardize
 
 
 # `ngram_weighting` values: binary features, or naive Bayes log-count ratios.
@@ -240,7 +241,9 @@ class SentimentClassifier(keras.Model):
         class_names: optional list of `num_classes` label names, in index
             order. Default: `["0", "1", ...]`.
         standardize: `TextVectorization` standardization. Default:
-            `"lower_and_strip_punctuation"`.
+            `"lower_and_strip_punctuation"`. `None` splits on Unicode
+            whitespace, as `str.split()` and the zoo's word-level language
+            models do (`zoo.models.text`).
         highway_gate_bias: initial highway gate bias. Default: `-2.0`.
         vocabulary: optional initial vocabulary (list of tokens).
         word_dropout: float in [0, 1), drop whole word types from the
@@ -385,10 +388,15 @@ class SentimentClassifier(keras.Model):
             vocabulary = saveable_vocabulary(list(vocabulary))
         vectorizer = keras.layers.TextVectorization(
             max_tokens=vocabulary_size,
-            standardize=standardize,
-            vocabulary=vocabulary,
+            standardize=vectorizer_standardize(standardize),
             name="vectorizer",
         )
+        if vocabulary is not None:
+            # Set, not passed to the constructor: a constructor vocabulary
+            # lives in the layer's own config, which the classifier's
+            # `from_config` does not use, and Keras then skips the saved
+            # vocabulary asset, so a reloaded model had no vocabulary.
+            vectorizer.set_vocabulary(vocabulary)
         text = keras.Input(shape=(), dtype="string", name="text")
         ids = vectorizer(text)
         ids = TruncateSequence(max_length, name="truncate")(ids)
@@ -418,7 +426,7 @@ class SentimentClassifier(keras.Model):
         else:
             bag = keras.layers.TextVectorization(
                 max_tokens=ngram_vocabulary_size,
-                standardize=standardize,
+                standardize=vectorizer_standardize(standardize),
                 ngrams=ngrams,
                 output_mode="multi_hot",
                 pad_to_max_tokens=True,
