@@ -35,6 +35,7 @@ from serving.signatures import (
     as_vocabulary,
     build_export_archive,
     check_class_names,
+    check_direction,
     family_of,
     members_of,
 )
@@ -141,13 +142,7 @@ def export_model(model, models_dir, name, *, vocabulary=None,
         class_names = check_class_names(class_names)
     models_dir = os.path.abspath(os.fspath(models_dir))
     family = family_of(model)
-    if family == "language_model" and getattr(model, "reverse", False):
-        raise ExportError(
-            f"{name}: a backward language model (reverse=True) reads text "
-            "from its last token to its first, and the serving signatures "
-            "(`score`, `generate`) read it forward; export the classifiers "
-            "that start from it instead. Received: a LanguageModel with "
-            "reverse=True")
+    check_direction(model, name)
     n = max_generate_length
     if family == "language_model" and (
             isinstance(n, bool) or not isinstance(n, int) or not 1 <= n < 2 ** 31):

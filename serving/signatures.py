@@ -432,6 +432,20 @@ def _language_model_archive(model, vocabulary, level, max_generate_length,
                      "generate_seeded", "sample"]
 
 
+def check_direction(model, name="the model"):
+    """`ExportError` for a backward language model (`reverse=True`): it
+    reads text from its last token to its first, and the serving
+    signatures (`score`, `generate`) read it forward."""
+    if family_of(model) == "language_model" and getattr(model, "reverse",
+                                                         False):
+        raise ExportError(
+            f"{name}: a backward language model (reverse=True) reads text "
+            "from its last token to its first, and the serving signatures "
+            "(`score`, `generate`) read it forward; export the classifiers "
+            "that start from it instead. Received: a LanguageModel with "
+            "reverse=True")
+
+
 def build_export_archive(model, *, vocabulary=None, class_names=None,
                          level=None, standardize=None,
                          max_generate_length=DEFAULT_MAX_GENERATE_LENGTH):
@@ -457,6 +471,7 @@ def build_export_archive(model, *, vocabulary=None, class_names=None,
         ``(archive, signature_names)``.
     """
     family = family_of(model)
+    check_direction(model)
     if family == "sentiment_classifier":
         return _classifier_archive(model, class_names)
     if vocabulary is None:

@@ -176,6 +176,10 @@ def test_backward_classifier_exports_and_a_backward_lm_does_not(
     with pytest.raises(ExportError, match="backward language model"):
         ex.export(backward_lm.run_dir, str(tmp_path / "models"), "lm",
                   warmup=False)
+    # the archive builder itself (public) refuses it too
+    run = rd.open_run(backward_lm.run_dir)
+    with pytest.raises(ExportError, match="backward language model"):
+        ex.build_export_archive(run.load_model(), vocabulary=run.vocabulary)
 
 
 def test_direction_errors(files, backward_lm, tmp_path):

@@ -66,6 +66,13 @@ def test_classifier_built_with_a_vocabulary_keeps_it_through_save(tmp_path):
         "", "[UNK]", "good", "bad", "film", "a"]
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(loaded.predict(x, verbose=0)), y, atol=1e-6)
+    # adapt_vocabulary keeps a given word vocabulary; a token that the
+    # saved file could not hold ("\n" joins the saved vocabulary) is left out
+    model.adapt_vocabulary(["other words entirely"])
+    assert model.get_vocabulary() == ["", "[UNK]", "good", "bad", "film", "a"]
+    odd = zoo.build("imdb_bilstm", vocabulary_size=6, **TINY,
+                    vocabulary=["good", "a\nb", "bad\u2028"])
+    assert odd.get_vocabulary() == ["", "[UNK]", "good"]
 
 
 def test_saved_model_loads_in_a_fresh_process_without_custom_objects(tmp_path):

@@ -259,3 +259,35 @@ def test_nb_needs_binary_labels():
         model.adapt_vocabulary(TRAIN, LABELS[:3])
     with pytest.raises(ValueError, match=r"\[0, 1, 2\]"):
         model.adapt_vocabulary(TRAIN, np.array([0, 1, 2, 0, 1, 0]))
+
+
+@pytest.mark.parametrize("source", ["generator", "tf.data", "tf.data batched",
+                                    "tensor"])
+def test_adapt_reads_every_documented_kind_of_texts(source):
+    """A generator is read by both vectorizers, and `tf.data` texts are
+    decoded, not read as the repr of a tensor."""
+    reference = _nb_model()
+    if source == "generator":
+        texts = (t for t in TRAIN)
+    elif source == "tensor":
+        texts = tf.constant(TRAIN)
+    else:
+        texts = tf.data.Dataset.from_tensor_slices(TRAIN)
+        if source.endswith("batched"):
+            texts = texts.batch(4)
+    keras.utils.set_random_seed(5)
+    model = SentimentClassifier(**TINY, ngrams=2, ngram_weighting="nb")
+    model.adapt_vocabulary(texts, LABELS)
+    for name in ("vectorizer", "ngram_vectorizer"):
+        assert (model.get_layer(name).get_vocabulary()
+                == reference.get_layer(name).get_vocabulary()), name
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model.get_layer("ngram_weights").scale),
+        keras.ops.convert_to_numpy(reference.get_layer("ngram_weights").scale))
+
+
+def test_standardize_must_be_one_the_model_can_save():
+    with pytest.raises(ValueError, match="Received: standardize="):
+        SentimentClassifier(**TINY, standardize=str.lower)
+    with pytest.raises(ValueError, match="Received: standardize='upper'"):
+        SentimentClassifier(**TINY, standardize="upper")

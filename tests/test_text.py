@@ -6,7 +6,8 @@ import pytest
 
 import zoo
 from training import scoring
-from training.data.vocab import Vocabulary, corpus_tokens, tokenize
+from training.data.vocab import (Vocabulary, corpus_tokens, text_tokens,
+                                 tokenize)
 
 TRICKY = ["a b", "a\nb", "a\\b c", "a\x85b", "a\u2028b\u2029c", "a\u00a0b",
           "zzz a", "  a  ", "", "\n"]
@@ -184,12 +185,15 @@ def test_classifier_without_standardisation_reads_words_as_str_split():
     assert words == [["great", "film"], ["a", "b"], ["great", "film", "a"],
                      ["[UNK]", "film"]]
     assert model.get_config()["standardize"] is None
+    # the Python mirror of the classifier's tokens agrees
+    assert text_tokens("great\u3000 film\x85a", None) == ["great", "film", "a"]
     # a named standardisation keeps Keras' own behaviour
     _, lowered = _classifier_vectorizer("lower_and_strip_punctuation")
     ids = lowered(np.array(["Great, film!"])).numpy().tolist()
     assert [lowered.get_vocabulary()[i] for i in ids[0] if i] == ["great", "film"]
 
 
+@pytest.mark.slow
 def test_classifier_without_standardisation_survives_save_and_export(tmp_path):
     import keras
 

@@ -67,7 +67,9 @@ def tokenize(text: str, level: str) -> list:
 
 # TextVectorization's standardisations, in Python: `tf.strings.lower`
 # lowercases ASCII letters only, the punctuation class is Keras' own, and
-# `tf.strings.split` splits on ASCII whitespace. A language model trained on
+# `tf.strings.split` splits on ASCII whitespace. Without a standardisation
+# the classifier splits as `str.split()` (`zoo.models.text`), and so does
+# `text_tokens(t, None)`. A language model trained on
 # `text_tokens(t, standardize)` therefore sees exactly the tokens that a
 # classifier's `TextVectorization(standardize=...)` makes of the same text.
 STANDARDIZATIONS = ("lower_and_strip_punctuation", "lower", "strip_punctuation")
@@ -83,7 +85,8 @@ def text_tokens(text: str, standardize: str | None) -> list:
 
     Args:
         text: a raw text (a review).
-        standardize: one of `STANDARDIZATIONS`, or `None` (split only).
+        standardize: one of `STANDARDIZATIONS`, or `None` (split only, on
+            Unicode whitespace as `str.split()`).
 
     Example:
 
@@ -94,6 +97,8 @@ def text_tokens(text: str, standardize: str | None) -> list:
         raise ValueError(f"Unknown standardize {standardize!r}. Valid values: "
                          f"{list(STANDARDIZATIONS)} or None. Received: "
                          f"standardize={standardize!r}")
+    if standardize is None:
+        return text.split()
     if standardize in ("lower", "lower_and_strip_punctuation"):
         text = text.translate(_ASCII_LOWER)
     if standardize in ("strip_punctuation", "lower_and_strip_punctuation"):

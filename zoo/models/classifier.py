@@ -13,6 +13,7 @@ from zoo.layers import ReverseTokens
 from zoo.layers import TruncateSequence
 from zoo.layers import WordDropout
 from zoo.layers.base import PACKAGE
+from zoo.models.text import STANDARDIZATIONS
 from zoo.models.text import vectorizer_standardize
 
 
@@ -29,12 +30,36 @@ def _as_strings(x):
     return x
 
 
-# Characters `str.splitlines()` breaks lines on besides "\n". Keras saves a
+def _reiterable(texts):
+    """Whether `texts` can be read twice (a generator cannot)."""
+    return (isinstance(texts, (list, tuple, np.ndarray))
+            or hasattr(texts, "as_numpy_iterator")  # tf.data
+            or hasattr(texts, "shape"))  # a tensor
+
+
+def _text_array(texts):
+    """A 1-D object array of `str` from a list, an array, a tensor or a
+    `tf.data` dataset of strings (batched or not)."""
+    if hasattr(texts, "as_numpy_iterator"):
+        parts = [np.asarray(b, dtype=object).reshape(-1)
+                 for b in texts.as_numpy_iterator()]
+        flat = np.concatenate(parts) if parts else np.array([], dtype=object)
+    elif hasattr(texts, "shape") and not isinstance(texts, np.ndarray):
+        flat = np.asarray(texts.numpy() if hasattr(texts, "numpy")
+                          else ops.convert_to_numpy(texts), dtype=object)
+    else:
+        flat = np.asarray(list(texts) if not isinstance(texts, np.ndarray)
+                          else texts, dtype=object)
+    return np.array([t.decode("utf-8") if isinstance(t, bytes) else str(t)
+                     for t in flat.reshape(-1)], dtype=object)
+
+
+# "\n" and the characters `str.splitlines()` breaks lines on. Keras saves a
 # TextVectorization vocabulary joined with "\n" but reads it back with
 # `splitlines()`, so a token holding one of these (IMDB reviews contain
 # U+0085) makes the saved model unloadable. Such tokens are left out of the
 # vocabulary (they map to the OOV token) so that every model saves and loads.
-_LINE_BREAKS = frozenset("\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 
 
 def saveable_vocabulary(tokens):
@@ -241,7 +266,8 @@ class SentimentClassifier(keras.Model):
         class_names: optional list of `num_classes` label names, in index
             order. Default: `["0", "1", ...]`.
         standardize: `TextVectorization` standardization. Default:
-            `"lower_and_strip_punctuation"`. `None` splits on Unicode
+            `"lower_and_strip_punctuation"`; `"lower"`,
+            `"strip_punctuation"` or `None`. `None` splits on Unicode
             whitespace, as `str.split()` and the zoo's word-level language
             models do (`zoo.models.text`).
         highway_gate_bias: initial highway gate bias. Default: `-2.0`.
@@ -344,6 +370,7 @@ class SentimentClassifier(keras.Model):
                 f"num_classes={num_classes}. Received: {class_names!r}"
             )
         checks.choice("pooling", pooling, POOLINGS)
+        checks.choice("standardize", standardize, STANDARDIZATIONS)
         checks.flag("reverse", reverse)
         checks.flag("bidirectional", bidirectional)
         checks.rate("embedding_dropout", embedding_dropout)
@@ -477,6 +504,8 @@ class SentimentClassifier(keras.Model):
         self.ngram_dropout = float(ngram_dropout)
         self.ngram_weighting = ngram_weighting
         self.reverse = reverse
+        # a word vocabulary given here is kept by `adapt_vocabulary`
+        self._given_vocabulary = vocabulary is not None
 
     def predict(self, x, *args, **kwargs):
         """`keras.Model.predict`, also accepting a list or array of str."""
@@ -495,12 +524,16 @@ class SentimentClassifier(keras.Model):
     def adapt_vocabulary(self, texts, labels=None, batch_size=256):
         """Learns the vocabulary from an iterable/array/`tf.data` of strings.
 
-        Tokens holding a line-break character other than "\\n" (e.g. U+0085)
-        are dropped, since Keras cannot read them back from a saved model.
-        `labels` (the texts' class ids) are needed with
-        `ngram_weighting="nb"` only.
+        Tokens holding a line-break character (e.g. U+0085) are dropped,
+        since Keras cannot read them back from a saved model. `labels` (the
+        texts' class ids) are needed with `ngram_weighting="nb"` only. A
+        word vocabulary given to the constructor (`vocabulary=`) is kept;
+        the n-gram branch still learns its own.
         """
-        _adapt(self.vectorizer, texts, batch_size)
+        if self.ngrams is not None and not _reiterable(texts):
+            texts = list(texts)  # both vectorizers read it
+        if not self._given_vocabulary:
+            _adapt(self.vectorizer, texts, batch_size)
         self.adapt_ngram_vocabulary(texts, labels, batch_size=batch_size)
 
     def adapt_ngram_vocabulary(self, texts, labels=None, batch_size=256):
@@ -519,8 +552,7 @@ class SentimentClassifier(keras.Model):
             raise ValueError(
                 "`ngram_weighting=\"nb\"` learns its weights from the "
                 "training labels. Received: labels=None")
-        texts = np.array([t.decode("utf-8") if isinstance(t, bytes) else str(t)
-                          for t in _as_strings(texts)], dtype=object)
+        texts = _text_array(texts)
         labels = np.asarray(labels).reshape(-1)
         if len(labels) != len(texts):
             raise ValueError(

@@ -19,6 +19,12 @@ from zoo.layers.base import PACKAGE
 # the separators U+001C-U+001F and U+0085, and every character of Unicode
 # category Z (spaces, U+2028, U+2029). The exported language models split
 # with the same class (`training.data.vocab.WORD_SEPARATORS`).
+# What a classifier's `standardize` may be: Keras' named standardisations,
+# or None (split only). A callable would not survive the classifier's
+# `.keras` round trip, and the export and `--init-from` know these only.
+STANDARDIZATIONS = (None, "lower_and_strip_punctuation", "lower",
+                    "strip_punctuation")
+
 SEPARATORS = r"[\t\n\x0b\x0c\r\x1c-\x1f\x{85}\p{Z}]+"
 
 
@@ -28,9 +34,10 @@ def split_on_unicode_whitespace(inputs):
 
     A `TextVectorization` standardisation: the layer's whitespace split
     then gives the words of `str.split()`. TensorFlow strings (the
-    TensorFlow backend, `tf.data`, an exported SavedModel) take RE2; the
-    other backends hand the layer's standardisation a NumPy array of
-    strings, which takes `str.split()` itself.
+    TensorFlow backend, `tf.data` there, an exported SavedModel) take RE2.
+    Called eagerly on the other backends, the layer hands its
+    standardisation a NumPy array of strings, which takes `str.split()`
+    itself. (The classifier's string input needs the TensorFlow backend.)
 
     Args:
         inputs: a string tensor, or a NumPy array of strings.
