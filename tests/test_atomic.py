@@ -128,3 +128,12 @@ def test_replacing_refuses_a_path_outside_its_folder(tmp_path):
             pass
     assert (tmp_path / "a" / "f").read_text() == "x"
     assert sorted(os.listdir(tmp_path)) == ["a"]
+
+
+def test_json_text_is_standard_json_like_the_written_file(tmp_path):
+    obj = {"perplexity": float("inf"), "loss": float("nan"), "ok": [1.5, -float("inf")]}
+    text = atomic.json_text(obj)
+    assert json.loads(text) == {"perplexity": None, "loss": None, "ok": [1.5, None]}
+    assert "Infinity" not in text and "NaN" not in text
+    atomic.atomic_write_json(tmp_path / "r.json", obj)
+    assert (tmp_path / "r.json").read_text() == text + "\n"

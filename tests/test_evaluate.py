@@ -135,3 +135,44 @@ def test_ensemble_cli_errors(clf_seeds, tmp_path, capsys):
     assert "--validation-seed" in capsys.readouterr().err
     assert cli_evaluate.main([runs["a"], str(tmp_path / "missing"), "--data", data]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_damaged_checkpoint_is_a_clear_error(clf_run, tmp_path, capsys):
+    import shutil
+
+    run_dir, data = clf_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    model = copy / "model.keras"
+    model.write_bytes(model.read_bytes()[:200])  # truncated
+    assert cli_evaluate.main([str(copy), "--data", data, "--max-steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "model.keras: cannot load this checkpoint" in err
+    assert "--checkpoint last" in err and "Traceback" not in err
+    assert cli_evaluate.main([str(copy), "--data", data, "--max-steps", "1",
+                              "--checkpoint", "last"]) == 0
+
+
+@pytest.mark.slow
+def test_an_aclimdb_run_evaluates_as_the_data_it_trained_on(tmp_path):
+    """Training reads IMDB's test reviews too; evaluation reads the same
+    splits, so the fingerprints agree on every split. A folder without
+    test/ still trains."""
+    import shutil
+
+    from test_data_sentiment import make_aclimdb
+
+    root = str(make_aclimdb(tmp_path, n=8) / "aclImdb")
+    run = str(tmp_path / "run")
+    training.train("sentiment_classifier", root, out=run, epochs=1,
+                   batch_size=8, overrides=TINY_CLF, verbose=0,
+                   validation_split=0.25)
+    for split in ("validation", "test", "train"):
+        assert training.evaluate(run, root, split=split,
+                                 max_steps=1)["same_data_as_training"], split
+    shutil.rmtree(os.path.join(root, "test"))
+    other = str(tmp_path / "run2")
+    training.train("sentiment_classifier", root, out=other, epochs=1,
+                   batch_size=8, overrides=TINY_CLF, verbose=0,
+                   validation_split=0.25)
+    assert training.evaluate(other, root)["same_data_as_training"] is True

@@ -96,11 +96,16 @@ def _finite(o):
     return o
 
 
+def json_text(obj, indent=2) -> str:
+    """`obj` as standard JSON (NaN/inf become null): what a command prints
+    is what its `--out` file holds."""
+    return json.dumps(_finite(obj), indent=indent, sort_keys=False,
+                      default=_json_default)
+
+
 def atomic_write_json(path, obj) -> None:
     """Writes `obj` as indented, standard JSON (NaN/inf become null)."""
-    text = json.dumps(_finite(obj), indent=2, sort_keys=False,
-                      default=_json_default)
-    atomic_write_text(path, text + "\n")
+    atomic_write_text(path, json_text(obj) + "\n")
 
 
 def atomic_save_model(model, path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from training.cli_args import output_file, positive_float, positive_int
@@ -93,7 +92,9 @@ def main(argv=None) -> int:
         return error("evaluate", e, what=data_flag(e, args.data))
     except (RunDirError, ValueError, OSError) as e:
         return error("evaluate", e)
-    print(json.dumps(result, indent=2))
+    from training.atomic import json_text
+
+    print(json_text(result))
     return 0
 
 

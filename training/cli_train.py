@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from training.cli_args import (
@@ -182,7 +181,9 @@ def main(argv=None) -> int:
     except (RunDirError, ValueError, OSError) as e:
         return error("train", e)
     summary = {k: v for k, v in result.metrics.items() if k != "status"}
-    print(json.dumps({"run_dir": result.run_dir, **summary}, indent=2, default=str))
+    from training.atomic import json_text
+
+    print(json_text({"run_dir": result.run_dir, **summary}))
     return 0
 
 

@@ -255,10 +255,10 @@ def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
 def classifier_split(run, data, split):
     """`(loaded, part)`: the split of `data` as `run` carved it in training
     (fraction, seed, group column, or its separate `--validation-data`)."""
-    from training.data import load_text_classification
+    from training.data import classifier_splits, load_text_classification
 
     carve = run.carve
-    splits = ("train", "test") if split == "test" else ("train", "validation")
+    splits = classifier_splits(data, extra=(split,))
     loaded = load_text_classification(
         data, class_names=run.class_names,
         validation_split=carve.fraction or 0.0, seed=carve.seed,
@@ -266,7 +266,11 @@ def classifier_split(run, data, split):
         validation_group=carve.group if carve.fraction else None)
     part = getattr(loaded, split)
     if part is None or len(part) == 0:
-        raise ValueError(f"{data}: no {split!r} split (validation_split was 0?)")
+        raise ValueError(
+            f"{data}: no {split!r} examples"
+            + (f" (the run's validation carve, a fraction of "
+               f"{carve.fraction or 0}, holds none of this file's rows)"
+               if split == "validation" else ""))
     return loaded, part
 
 

@@ -43,6 +43,7 @@ import datetime
 import io
 import json
 import os
+import zipfile
 
 from training import reports
 from training.atomic import (atomic_save_model, atomic_write_json,
@@ -441,7 +442,17 @@ class Run:
 
             import zoo  # noqa: F401  (registers the zoo's classes)
 
-            self._models[key] = keras.saving.load_model(p, compile=compile)
+            try:
+                self._models[key] = keras.saving.load_model(p,
+                                                            compile=compile)
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+                other = "last" if which == "best" else "best"
+                raise RunDirError(
+                    f"{p}: cannot load this checkpoint, which may be damaged "
+                    f"(a truncated or edited file): {type(e).__name__}: "
+                    f"{str(e)[:300]}. Try the {other!r} checkpoint (zoo evaluate "
+                    f"--checkpoint {other}, zoo export --which {other}), or "
+                    "resume or retrain the run.") from e
         return self._models[key]
 
     @property

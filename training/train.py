@@ -716,17 +716,14 @@ def _load_data(family, preset, data, overrides, stored, seed, validation_split,
     A language model started from another (`lm_run`, not resumed) reads
     its corpus with that LM's vocabulary and level."""
     from training.data import load_language_model, load_text_classification
-    from training.data import check_carve_fraction, resolve_source
+    from training.data import (check_carve_fraction, classifier_splits,
+                               resolve_source)
     from zoo.models import factory
 
     _, config = factory.resolve(preset, **overrides)
     model_overrides = dict(overrides)
     if family == "sentiment_classifier":
-        splits = ("train", "validation")
-        src = resolve_source(data)
-        if src.kind == "aclimdb" or (src.kind == "tfds" and
-                                     src.tfds_name == "imdb_reviews"):
-            splits += ("test",)
+        splits = classifier_splits(data)
         # a resumed run keeps the classes it was built with
         obj = load_text_classification(
             data, class_names=overrides.get("class_names") or (

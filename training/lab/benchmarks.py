@@ -13,7 +13,6 @@ is written as JSON.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -21,7 +20,7 @@ import time
 import numpy as np
 
 from training import plots
-from training.atomic import atomic_write_json
+from training.atomic import atomic_write_json, json_text
 from training.cli_args import (error, non_negative_int, output_dir,
                                positive_float, positive_int)
 from training.reports import machine, versions
@@ -397,7 +396,7 @@ def main(argv=None):
         summary = _run(args, command)
     except OSError as e:  # the results could not be written
         return error("bench", e)
-    print(json.dumps(summary, indent=1))
+    print(json_text(summary, indent=1))
     return 0
 
 

@@ -11,7 +11,6 @@ measurement is `training.lab.gradient_flow`.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -21,7 +20,7 @@ import numpy as np
 from training import plots
 from training.cli_args import (error, non_negative_int, output_dir,
                                positive_int)
-from training.atomic import atomic_write_json
+from training.atomic import atomic_write_json, json_text
 from training.lab.gradient_flow import gradient_flow, last_step_loss, spectral_norms
 
 def diagnose_model(model, family, length=100, batch_size=16, seed=0,
@@ -344,7 +343,7 @@ def main(argv=None):
                 for r in result["spectral_norms"]}
     except (ValueError, OSError) as e:
         return error("diagnose", e)
-    print(json.dumps(summary, indent=1))
+    print(json_text(summary, indent=1))
     return 0
 
 
