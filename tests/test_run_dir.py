@@ -4,6 +4,7 @@ written before it (tests/fixtures/v1_runs, from the code at 44ac7fb)."""
 import json
 import os
 import pathlib
+import re
 import shutil
 
 import numpy as np
@@ -150,3 +151,28 @@ def test_vocabulary_round_trips_tricky_tokens(tmp_path):
     Vocabulary(tokens).save(tmp_path / "vocab.txt")
     assert Vocabulary.load(tmp_path / "vocab.txt").tokens == tokens + ["<unk>"]
     assert os.path.getsize(tmp_path / "vocab.txt") > 0
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"data": ["x"]}, "data must be a JSON object"),
+    ({"training": "sgd"}, "training must be a JSON object"),
+    ({"seed": "7"}, "seed must be an integer"),
+    ({"data": {"validation": {"fraction": "0.1"}}},
+     "data.validation.fraction must be a number in [0, 1)"),
+    ({"data": {"validation": {"fraction": 1.5}}}, "in [0, 1)"),
+    ({"data": {"validation": [0.1]}}, "data.validation must be a JSON object"),
+    ({"data": {"validation": {"fraction": 0.1, "group": 3}}},
+     "data.validation.group must be a string"),
+])
+def test_hand_edited_configs_of_the_wrong_types_are_clear_errors(
+        tmp_path, edit, message):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(V1 / "classifier", run)
+    raw = json.loads((run / "config.json").read_text())
+    raw.update(edit)
+    (run / "config.json").write_text(json.dumps(raw))
+    with pytest.raises(rd.RunDirError, match=re.escape(message)) as e:
+        rd.open_run(run)
+    assert "config.json" in str(e.value) and "Received:" in str(e.value)

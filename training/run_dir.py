@@ -154,6 +154,7 @@ def upgrade_config(raw, where="config.json") -> dict:
         raise RunDirError(f"{where}: unknown model family "
                           f"{config.get('family')!r}; expected one of "
                           f"{list(FAMILIES)}")
+    _check_types(config, where)
     if schema == 1:
         data = config.setdefault("data", {})
         model_config = config.setdefault("model_config", {})
@@ -173,6 +174,37 @@ def upgrade_config(raw, where="config.json") -> dict:
         config["schema"] = SCHEMA_VERSION
         config["upgraded_from_schema"] = 1
     return config
+
+
+def _check_types(config, where):
+    """`RunDirError` for sections and carve fields of the wrong type (a
+    hand-edited `config.json`), which readers would otherwise trip on."""
+    def bad(what, value, want):
+        raise RunDirError(f"{where}: {what} must be {want}. Received: "
+                          f"{what}={value!r}")
+
+    for key in ("data", "model_config", "training", "overrides"):
+        if config.get(key) is not None and not isinstance(config[key], dict):
+            bad(key, config[key], "a JSON object")
+    seed = config.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        bad("seed", seed, "an integer")
+    carve = (config.get("data") or {}).get("validation")
+    if carve is None:
+        return
+    if not isinstance(carve, dict):
+        bad("data.validation", carve, "a JSON object")
+    fraction = carve.get("fraction")
+    if fraction is not None and (isinstance(fraction, bool)
+                                 or not isinstance(fraction, (int, float))
+                                 or not 0 <= fraction < 1):
+        bad("data.validation.fraction", fraction, "a number in [0, 1)")
+    if carve.get("seed") is not None and (
+            isinstance(carve["seed"], bool) or not isinstance(carve["seed"], int)):
+        bad("data.validation.seed", carve["seed"], "an integer")
+    for key in ("group", "validation_data", "how"):
+        if carve.get(key) is not None and not isinstance(carve[key], str):
+            bad(f"data.validation.{key}", carve[key], "a string")
 
 
 def write_config(run_dir, config) -> None:
