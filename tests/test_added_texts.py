@@ -284,3 +284,26 @@ def test_cli_add_texts(files, tmp_path, capsys):
     assert "--leave-out-seed is the seed of the carve by --leave-out-group" \
         in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "bad2")
+
+
+def test_evaluate_without_the_added_texts_file(files, lm_run, tmp_path):
+    """The validation split never holds the added texts, so a moved
+    --add-texts file does not stop its evaluation; the train split does
+    hold them, and says where the path is recorded."""
+    import shutil
+
+    from training.data import DataError
+
+    run = tmp_path / "lm"
+    shutil.copytree(lm_run.run_dir, run)
+    config = json.loads((run / "config.json").read_text())
+    config["data"]["added_texts"]["source"] = str(tmp_path / "moved.csv")
+    (run / "config.json").write_text(json.dumps(config))
+    result = training.evaluate(str(run), files["unsup"], split="validation")
+    reference = training.evaluate(lm_run.run_dir, files["unsup"],
+                                  split="validation")
+    assert result["perplexity"] == pytest.approx(reference["perplexity"])
+    assert "moved.csv (the run's --add-texts) is not there" in result["added_texts"]
+    assert result["same_data_as_training"] is False
+    with pytest.raises(DataError, match="config.json, is not there"):
+        training.evaluate(str(run), files["unsup"], split="train")

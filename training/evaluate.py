@@ -202,7 +202,8 @@ def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
     """
     from training import run_dir as rd
     from training.atomic import atomic_write_json
-    from training.data import AddedTexts, load_language_model, resolve_source
+    from training.data import (AddedTexts, DataError, load_language_model,
+                               resolve_source)
 
     if checkpoint not in rd.CHECKPOINTS:
         raise ValueError(f"checkpoint must be 'best' or 'last'. Received: "
@@ -228,6 +229,18 @@ def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
         if added and resolve_source(data).kind in ("csv", "tsv"):
             # the same training stream (and fingerprint) as the run's
             added = AddedTexts.from_record(added)
+            if not os.path.exists(added.source):
+                if split == "train":
+                    raise DataError(
+                        f"the run's --add-texts file, recorded in "
+                        f"{run.file('config.json')}, is not there; the "
+                        "train split holds its texts", path=added.source)
+                # validation and test never hold them: score without
+                result["added_texts"] = (
+                    f"{added.source} (the run's --add-texts) is not there; "
+                    f"the {split} split does not hold its texts, and the "
+                    "fingerprint leaves them out")
+                added = None
         else:
             added = None
         loaded = load_language_model(
