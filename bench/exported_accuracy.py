@@ -72,7 +72,9 @@ def exported_accuracy(saved_model, data, *, run_dir=None, split="validation",
             "runs": len(runs), "data": os.fspath(data), "split": split,
             **classification_metrics(probs, part.labels),
             "data_fingerprint": loaded.fingerprint,
-            "same_data_as_training": all(f == loaded.fingerprint for f in fingerprints),
+            "same_data_as_training": (
+                None if loaded.not_compared else
+                all(f == loaded.fingerprint for f in fingerprints)),
             "seconds": round(seconds, 1)}
 
 

@@ -131,9 +131,13 @@ def test_replacing_refuses_a_path_outside_its_folder(tmp_path):
 
 
 def test_json_text_is_standard_json_like_the_written_file(tmp_path):
-    obj = {"perplexity": float("inf"), "loss": float("nan"), "ok": [1.5, -float("inf")]}
+    import numpy as np
+
+    obj = {"perplexity": float("inf"), "loss": float("nan"), "ok": [1.5, -float("inf")],
+           "f32": np.float32("nan"), "array": np.array([1.0, np.inf])}
     text = atomic.json_text(obj)
-    assert json.loads(text) == {"perplexity": None, "loss": None, "ok": [1.5, None]}
+    assert json.loads(text) == {"perplexity": None, "loss": None, "ok": [1.5, None],
+                                "f32": None, "array": [1.0, None]}
     assert "Infinity" not in text and "NaN" not in text
     atomic.atomic_write_json(tmp_path / "r.json", obj)
     assert (tmp_path / "r.json").read_text() == text + "\n"

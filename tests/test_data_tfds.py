@@ -86,3 +86,39 @@ def test_probe_is_bounded():
     start = time.monotonic()
     assert sources.host_reachable("host.invalid", 443, 1.0) is False
     assert time.monotonic() - start < 3
+
+
+def test_evaluate_cannot_compare_a_split_training_did_not_read(online, tmp_path,
+                                                               monkeypatch):
+    """A tfds dataset whose test split training does not read (as for any
+    dataset but imdb_reviews; under mock_data only imdb_reviews has a
+    labeled test split, so training is made to read train and validation
+    alone): the run's fingerprint does not cover test, and `same_data`
+    says None instead of a false "different data"."""
+    import types
+
+    import training.data
+    from training.evaluate import classifier_split, same_data
+    from training.run_dir import Carve
+
+    real = training.data.classifier_splits
+    monkeypatch.setattr(training.data, "classifier_splits",
+                        lambda data, extra=(): tuple(
+                            s for s in real(data, extra) if s != "test"
+                            or "test" in extra))
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
+    with tfds.testing.mock_data(num_examples=12, data_dir=str(tmp_path)):
+        trained = load_text_classification(
+            "tfds:imdb_reviews", validation_split=0.25, seed=3,
+            data_dir=str(tmp_path))
+        run = types.SimpleNamespace(
+            carve=Carve(how="", fraction=0.25, seed=3, group=None,
+                        validation_data=None),
+            class_names=trained.class_names,
+            data={"fingerprint": trained.fingerprint})
+        loaded, part = classifier_split(run, "tfds:imdb_reviews", "validation")
+        assert same_data(loaded, run) is True and loaded.not_compared is None
+        loaded, part = classifier_split(run, "tfds:imdb_reviews", "test")
+    assert len(part) == 12
+    assert same_data(loaded, run) is None
+    assert "did not read the 'test' split" in loaded.not_compared

@@ -137,7 +137,8 @@ def test_ensemble_cli_errors(clf_seeds, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_a_damaged_checkpoint_is_a_clear_error(clf_run, tmp_path, capsys):
+def test_a_damaged_checkpoint_is_a_clear_error(clf_run, tmp_path, capsys,
+                                               monkeypatch):
     import shutil
 
     run_dir, data = clf_run
@@ -151,6 +152,17 @@ def test_a_damaged_checkpoint_is_a_clear_error(clf_run, tmp_path, capsys):
     assert "--checkpoint last" in err and "Traceback" not in err
     assert cli_evaluate.main([str(copy), "--data", data, "--max-steps", "1",
                               "--checkpoint", "last"]) == 0
+    # a checkpoint that loads but that this version refuses is not "damaged"
+    import keras
+
+    def refuse(*a, **k):
+        raise ValueError("Could not locate class 'Gone'")
+
+    monkeypatch.setattr(keras.saving, "load_model", refuse)
+    with pytest.raises(rd.RunDirError) as e:
+        rd.open_run(str(copy)).load_model("last")
+    assert "this version of the zoo cannot load" in str(e.value)
+    assert "Gone" in str(e.value) and "'best' checkpoint" in str(e.value)
 
 
 @pytest.mark.slow
@@ -176,3 +188,18 @@ def test_an_aclimdb_run_evaluates_as_the_data_it_trained_on(tmp_path):
                    batch_size=8, overrides=TINY_CLF, verbose=0,
                    validation_split=0.25)
     assert training.evaluate(other, root)["same_data_as_training"] is True
+    # the test split does not need a --validation-data file that has moved
+    dev = tmp_path / "dev.csv"
+    dev.write_text("text,label\n" + "".join(
+        f"dev review {i} {'nice' if i % 2 else 'awful'},{'pos' if i % 2 else 'neg'}\n"
+        for i in range(6)))
+    third = str(tmp_path / "run3")
+    training.train("sentiment_classifier", root, out=third, epochs=1,
+                   batch_size=8, overrides=TINY_CLF, verbose=0,
+                   validation_data=str(dev))
+    assert training.evaluate(third, root, split="validation")[
+        "same_data_as_training"] is True
+    dev.rename(tmp_path / "moved.csv")
+    moved = training.evaluate(third, root, split="train")
+    assert moved["same_data_as_training"] is None
+    assert "dev.csv (the run's --validation-data) is not there" in moved["not_compared"]

@@ -262,13 +262,15 @@ def test_nb_needs_binary_labels():
 
 
 @pytest.mark.parametrize("source", ["generator", "tf.data", "tf.data batched",
-                                    "tensor"])
+                                    "tensor", "generator of batches"])
 def test_adapt_reads_every_documented_kind_of_texts(source):
     """A generator is read by both vectorizers, and `tf.data` texts are
     decoded, not read as the repr of a tensor."""
     reference = _nb_model()
     if source == "generator":
         texts = (t for t in TRAIN)
+    elif source == "generator of batches":
+        texts = (np.array(TRAIN[i:i + 4]) for i in range(0, len(TRAIN), 4))
     elif source == "tensor":
         texts = tf.constant(TRAIN)
     else:

@@ -75,9 +75,9 @@ def _json_default(o):
         import numpy as np
 
         if isinstance(o, np.generic):
-            return o.item()
+            return _finite(o.item())
         if isinstance(o, np.ndarray):
-            return o.tolist()
+            return _finite(o.tolist())
     except ImportError:  # pragma: no cover
         pass
     if dataclasses.is_dataclass(o):

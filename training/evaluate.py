@@ -194,7 +194,8 @@ def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
         Language models: `loss` (nats/token), `perplexity` (word) or
         `bits_per_character` (char), `num_tokens`, `batch_size`, `bptt`.
         Plus `run_dir`, `data`, `split`, `checkpoint`, `data_fingerprint`
-        and `same_data_as_training`.
+        and `same_data_as_training` (`None`, with `not_compared` saying
+        why, where the fingerprints cannot be compared).
 
     Raises:
         RunDirError: incomplete RUN_DIR. DataError: bad source.
@@ -258,8 +259,13 @@ def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
             bptt=run.training.get("bptt") or 35, max_steps=max_steps, cache=cache))
         result["level"] = run.level
     result["data_fingerprint"] = loaded.fingerprint
-    result["same_data_as_training"] = (
-        loaded.fingerprint == run.data.get("fingerprint"))
+    if run.family == "sentiment_classifier":
+        result["same_data_as_training"] = same_data(loaded, run)
+        if loaded.not_compared:
+            result["not_compared"] = loaded.not_compared
+    else:
+        result["same_data_as_training"] = (
+            loaded.fingerprint == run.data.get("fingerprint"))
     if out:
         atomic_write_json(out, result)
     return result
@@ -267,24 +273,51 @@ def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
 
 def classifier_split(run, data, split):
     """`(loaded, part)`: the split of `data` as `run` carved it in training
-    (fraction, seed, group column, or its separate `--validation-data`)."""
+    (fraction, seed, group column, or its separate `--validation-data`).
+
+    `loaded.not_compared` says why `same_data` cannot compare it with the
+    run's data, or is `None`: a split training did not read (the run's
+    fingerprint covers the splits it read), or a `--validation-data` file
+    that has moved, which a train or test split does not need."""
     from training.data import classifier_splits, load_text_classification
 
     carve = run.carve
     splits = classifier_splits(data, extra=(split,))
+    validation_data, not_compared = carve.validation_data, None
+    if split not in classifier_splits(data):
+        not_compared = (f"training did not read the {split!r} split; its "
+                        "fingerprint covers the splits it read")
+    if (validation_data is not None and split != "validation"
+            and not os.path.exists(validation_data)):
+        not_compared = (f"{validation_data} (the run's --validation-data) is "
+                        f"not there; the {split!r} split does not need it")
+        validation_data = None
     loaded = load_text_classification(
         data, class_names=run.class_names,
         validation_split=carve.fraction or 0.0, seed=carve.seed,
-        splits=splits, validation_data=carve.validation_data,
+        splits=splits, validation_data=validation_data,
         validation_group=carve.group if carve.fraction else None)
+    loaded.not_compared = not_compared
     part = getattr(loaded, split)
     if part is None or len(part) == 0:
-        raise ValueError(
-            f"{data}: no {split!r} examples"
-            + (f" (the run's validation carve, a fraction of "
-               f"{carve.fraction or 0}, holds none of this file's rows)"
-               if split == "validation" else ""))
+        if split != "validation":
+            why = ""
+        elif carve.fraction:
+            why = (f" (the run's validation carve, a fraction of "
+                   f"{carve.fraction}, holds none of its rows)")
+        else:
+            why = (" (the run held out no validation: validation_split was "
+                   "0; score --split train or test)")
+        raise ValueError(f"{data}: no {split!r} examples{why}")
     return loaded, part
+
+
+def same_data(loaded, run):
+    """Whether `loaded` (from `classifier_split`) is the data `run` trained
+    on, by fingerprint; `None` where they cannot be compared."""
+    if getattr(loaded, "not_compared", None):
+        return None
+    return loaded.fingerprint == run.data.get("fingerprint")
 
 
 def evaluate_ensemble(run_dirs, data, *, split="validation", batch_size=None, out=None,
@@ -340,14 +373,15 @@ def evaluate_ensemble(run_dirs, data, *, split="validation", batch_size=None, ou
         probs = classifier_probabilities(run.load_model(checkpoint), texts, batch_size=bs)
         total = probs if total is None else total + probs
         members.append({"run_dir": path, **classification_metrics(probs, labels),
-                        "same_data_as_training":
-                            loaded.fingerprint == run.data.get("fingerprint")})
+                        "same_data_as_training": same_data(loaded, run)})
     result = {"run_dirs": run_dirs, "data": os.fspath(data), "split": split,
               "checkpoint": checkpoint, "family": first.family,
               "ensemble": "mean of the members' class probabilities",
               **classification_metrics(total / len(runs), labels), "batch_size": bs,
               "members": members, "data_fingerprint": loaded.fingerprint,
-              "same_data_as_training": all(m["same_data_as_training"] for m in members)}
+              "same_data_as_training": (
+                  None if loaded.not_compared else
+                  all(m["same_data_as_training"] for m in members))}
     if out:
         atomic_write_json(out, result)
     return result

@@ -477,14 +477,20 @@ class Run:
             try:
                 self._models[key] = keras.saving.load_model(p,
                                                             compile=compile)
-            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+            except (OSError, ValueError, KeyError, EOFError,
+                    zipfile.BadZipFile) as e:
+                damaged = not _intact_zip(p)
                 other = "last" if which == "best" else "best"
-                raise RunDirError(
-                    f"{p}: cannot load this checkpoint, which may be damaged "
-                    f"(a truncated or edited file): {type(e).__name__}: "
-                    f"{str(e)[:300]}. Try the {other!r} checkpoint (zoo evaluate "
-                    f"--checkpoint {other}, zoo export --which {other}), or "
-                    "resume or retrain the run.") from e
+                advice = (f" Try the {other!r} checkpoint (zoo evaluate "
+                          f"--checkpoint {other}, zoo export --which {other}),"
+                          " or resume or retrain the run."
+                          if os.path.exists(self.file(CHECKPOINTS[other]))
+                          else " Resume or retrain the run.")
+                what = ("cannot load this checkpoint, which may be damaged "
+                        "(a truncated or edited file)" if damaged else
+                        "this version of the zoo cannot load this checkpoint")
+                raise RunDirError(f"{p}: {what}: {type(e).__name__}: "
+                                  f"{str(e)[:300]}.{advice}") from e
         return self._models[key]
 
     @property
@@ -552,6 +558,16 @@ def load_run(run_dir, *, load_model=True, load_last=False) -> Run:
 
 
 # ---------------------------------------------------------------- writing
+
+
+def _intact_zip(path) -> bool:
+    """Whether `path` is a whole zip archive (a `.keras` file) whose members
+    all pass their CRC check."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.testzip() is None
+    except (OSError, EOFError, zipfile.BadZipFile):
+        return False
 
 
 def prepare(run_dir, *, resume, overwrite):

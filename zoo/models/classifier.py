@@ -531,7 +531,10 @@ class SentimentClassifier(keras.Model):
         the n-gram branch still learns its own.
         """
         if self.ngrams is not None and not _reiterable(texts):
-            texts = list(texts)  # both vectorizers read it
+            # both vectorizers read it; a generator of batches is flattened
+            texts = _text_array([t for item in texts for t in (
+                [item] if isinstance(item, (str, bytes))
+                else np.asarray(item, dtype=object).reshape(-1))])
         if not self._given_vocabulary:
             _adapt(self.vectorizer, texts, batch_size)
         self.adapt_ngram_vocabulary(texts, labels, batch_size=batch_size)

@@ -15,16 +15,16 @@ import numpy as np
 
 from zoo.layers.base import PACKAGE
 
-# The characters `str.split()` splits on, as an RE2 class: ASCII whitespace,
-# the separators U+001C-U+001F and U+0085, and every character of Unicode
-# category Z (spaces, U+2028, U+2029). The exported language models split
-# with the same class (`training.data.vocab.WORD_SEPARATORS`).
 # What a classifier's `standardize` may be: Keras' named standardisations,
 # or None (split only). A callable would not survive the classifier's
 # `.keras` round trip, and the export and `--init-from` know these only.
 STANDARDIZATIONS = (None, "lower_and_strip_punctuation", "lower",
                     "strip_punctuation")
 
+# The characters `str.split()` splits on, as an RE2 class: ASCII whitespace,
+# the separators U+001C-U+001F and U+0085, and every character of Unicode
+# category Z (spaces, U+2028, U+2029). The exported language models split
+# with the same class (`training.data.vocab.WORD_SEPARATORS`).
 SEPARATORS = r"[\t\n\x0b\x0c\r\x1c-\x1f\x{85}\p{Z}]+"
 
 
