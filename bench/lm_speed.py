@@ -9,6 +9,7 @@ timed over 15 steps after 3 warm-up steps (tracing) of one `fit`, in float32 and
     .venv/bin/python bench/lm_speed.py
     .venv/bin/python bench/lm_speed.py --sampled
     .venv/bin/python bench/lm_speed.py --char
+    .venv/bin/python bench/lm_speed.py --ptb
 
 Writes bench/results/lm_speed.json (one figure per variant, the load average
 before and after, the command). `--sampled` times `imdb_lm` in float32 with
@@ -16,7 +17,11 @@ the full softmax and with a sampled softmax (`--recipe sampled_softmax=K`)
 in one run, and writes bench/results/lm_speed_sampled.json. `--char` times
 the Tiny Shakespeare model (`shakespeare_char`'s, float32) at several
 widths, cells, batch sizes and window lengths, the levers of a 30-minute
-budget, and writes bench/results/lm_speed_char.json.
+budget, and writes bench/results/lm_speed_char.json. `--ptb` times
+`ptb_regularized` (float32, batch 20, bptt 35, as it trains) against
+variants that take out one part of its step (a layer, most of the softmax)
+or shrink it, to show where the step of the PTB hour goes, and writes
+bench/results/lm_speed_ptb.json.
 """
 
 import os
@@ -55,6 +60,16 @@ CHAR = [
     ("2x384 LSTM (shakespeare_cpu)", {"units": 384}, 32, 50),
     ("2x384 LSTM", {"units": 384}, 16, 50),
 ]
+# (variant, preset overrides) for --ptb: ptb_regularized as it trains.
+PTB = [
+    ("2x400 LSTM, 10k (ptb_regularized)", {}),
+    ("1x400 LSTM, 10k", {"num_layers": 1}),
+    ("2x400 LSTM, 2k", {"vocabulary_size": 2000}),
+    ("1x400 LSTM, 2k", {"num_layers": 1, "vocabulary_size": 2000}),
+    ("2x300 LSTM, 300-d, 10k", {"units": 300, "embedding_dim": 300}),
+    ("2x400 GRU, 10k", {"cell": "gru"}),
+]
+PTB_BATCH, PTB_BPTT = 20, 35
 BATCH, BPTT, WARMUP, STEPS = 64, 70, 3, 15
 CHAR_WARMUP, CHAR_STEPS = 2, 8
 
@@ -107,6 +122,8 @@ def main():
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--sampled", action="store_true",
                       help="the full against the sampled softmax (float32)")
+    mode.add_argument("--ptb", action="store_true",
+                      help="where ptb_regularized's step goes (float32)")
     mode.add_argument("--char", action="store_true",
                       help="the Tiny Shakespeare model's batch sizes, widths "
                       "and cells (float32)")
@@ -114,7 +131,14 @@ def main():
     sampled = args.sampled
     before = reports.load_average()
     rows = []
-    if args.char:
+    if args.ptb:
+        for name, overrides in PTB:
+            r = measure(overrides, "float32", preset="ptb_regularized",
+                        batch=PTB_BATCH, bptt=PTB_BPTT)
+            rows.append({"variant": name, "overrides": overrides,
+                         "policy": "float32", **r})
+            print(rows[-1], flush=True)
+    elif args.char:
         for name, overrides, batch, bptt in CHAR:
             r = measure(overrides, "float32", preset="shakespeare_char",
                         batch=batch, bptt=bptt, warmup=CHAR_WARMUP,
@@ -136,7 +160,11 @@ def main():
                 rows.append({"variant": name, "overrides": overrides,
                              "policy": policy, **r})
                 print(rows[-1], flush=True)
-    if args.char:
+    if args.ptb:
+        name, flag = "lm_speed_ptb", ["--ptb"]
+        shape = {"batch_size": PTB_BATCH, "bptt": PTB_BPTT,
+                 "timed_steps": STEPS}
+    elif args.char:
         name, flag = "lm_speed_char", ["--char"]
         shape = {"timed_steps": CHAR_STEPS}
     else:

@@ -123,6 +123,26 @@ def test_request_larger_than_max_batch_size_is_refused():
     assert "larger than maximum batch size 2" in e.value.message
 
 
+@pytest.mark.parametrize("arrays, signature", [
+    ({"x": np.zeros(3, np.float32), "seed": np.int64(1)},
+     _Sig("generate_seeded", "x", "seed")),           # runs per request
+    ({"x": np.zeros(3, np.float32), "w": np.zeros(2, np.float32)}, None),
+])
+def test_requests_that_run_alone_are_held_to_max_batch_size(arrays, signature):
+    """A seeded signature, or inputs of unequal rows, skip the queue but
+    not the size limit (TF Serving refuses such a task too)."""
+    fn = _Recorder()
+    batcher = Batcher(_options(max_batch_size=2))
+    try:
+        with pytest.raises(ServingStatus) as e:
+            batcher.run("k", fn, arrays, signature=signature)
+    finally:
+        batcher.close()
+    assert e.value.code == "INVALID_ARGUMENT"
+    assert "Task size 3 is larger than maximum batch size 2" in e.value.message
+    assert fn.calls == []
+
+
 def test_full_queue_is_unavailable_at_once():
     gate = threading.Event()
     fn = _Recorder(gate=gate)

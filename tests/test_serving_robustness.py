@@ -397,3 +397,24 @@ def test_server_metrics_histogram_buckets_are_cumulative():
     le8 = [s.value for s in batch.samples
            if s.name.endswith("_bucket") and s.labels["le"] == "8.0"]
     assert le8 == [1]
+
+
+def test_stop_does_not_wait_for_an_idle_keep_alive_client(store, tmp_path):
+    """A scraper that keeps its connection open between requests must not
+    hold `stop()` (and `zoo serve`'s exit) until its socket times out."""
+    models_dir = str(tmp_path / "models")
+    _install(store, models_dir, "toy", [1])
+    srv = LocalModelServer(models_dir, port=0, request_timeout=60.0).start()
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    try:
+        s.sendall(b"GET /v1/models/toy HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        while not got.rstrip().endswith(b"}"):
+            got += s.recv(65536)
+        assert b" 200 " in got and b"keep-alive" in got.lower()
+        start = time.monotonic()
+        srv.stop()  # the connection is idle and open
+        assert time.monotonic() - start < 5
+        assert s.recv(65536) == b""  # the server closed it
+    finally:
+        s.close()

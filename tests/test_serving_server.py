@@ -580,3 +580,21 @@ def test_serve_errors(tmp_path, monkeypatch):
         serve(tmp_path, backend="tfserving")
     with pytest.raises(ValueError, match="backend"):
         serve(tmp_path, backend="triton")
+
+
+def test_not_found_says_when_models_config_is_missing_or_unreadable(tmp_path):
+    """`zoo predict --models-dir` with a mistyped folder, or a damaged
+    models.config, must not read like a mere unknown model."""
+    from serving.server.errors import ServingStatus
+    from serving.server.registry import ModelRegistry
+
+    registry = ModelRegistry(str(tmp_path), poll_interval=0.0)
+    with pytest.raises(ServingStatus) as e:
+        registry.resolve("m")
+    assert e.value.code == "NOT_FOUND"
+    assert "models.config does not exist" in e.value.message
+    (tmp_path / "models.config").write_text("model_config_list { config { nam")
+    with pytest.raises(ServingStatus) as e:
+        registry.status("m")
+    assert "could not be read, so the previous configuration is served" in (
+        e.value.message)

@@ -216,16 +216,19 @@ class Batcher:
                 than ``max_batch_size``, or the error of the call.
         """
         names = (signature.inputs if signature is not None else arrays)
-        if any(n in names for n in _PER_REQUEST_INPUTS):
-            return fn(arrays)
         split = self._split_key(arrays)
-        if split is None:
-            return fn(arrays)
-        scalars, shapes, rows = split
+        # the size limit holds for requests that run alone too (a seeded
+        # signature, inputs that cannot be split into rows)
+        rows = split[2] if split is not None else max(
+            (np.shape(a)[0] for a in arrays.values() if np.ndim(a) > 0),
+            default=0)
         if rows > self.options.max_batch_size:
             raise invalid(
                 f"Task size {rows} is larger than maximum batch size "
                 f"{self.options.max_batch_size}")
+        if split is None or any(n in names for n in _PER_REQUEST_INPUTS):
+            return fn(arrays)
+        scalars, shapes, rows = split
         if rows == 0:
             return fn(arrays)
         qkey = (key, scalars, shapes)

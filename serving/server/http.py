@@ -10,6 +10,8 @@ from __future__ import annotations
 import http.server
 import json
 import logging
+import socket
+import threading
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +110,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
-        if close or self.close_connection:
+        if close or self.close_connection or self.server.stopping:
             self.send_header("Connection", "close")
             self.close_connection = True
         else:
@@ -143,3 +145,32 @@ class ThreadingServer(http.server.ThreadingHTTPServer):
     # socketserver's default backlog of 5 resets connections as soon as a
     # few more clients connect at once than threads accept them.
     request_queue_size = 1024
+    stopping = False  # set by close_connections: answers close the connection
+
+    def __init__(self, *args, **kwargs):
+        self._open = set()  # the sockets of the connections being served
+        self._open_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def finish_request(self, request, client_address):
+        with self._open_lock:
+            self._open.add(request)
+        try:
+            super().finish_request(request, client_address)
+        finally:
+            with self._open_lock:
+                self._open.discard(request)
+
+    def close_connections(self):
+        """For a stop: a request being answered finishes and its answer says
+        `Connection: close`; a keep-alive connection waiting for its next
+        request reads end-of-file now, so that `server_close`, which waits
+        for every connection's thread, does not wait on an idle client."""
+        self.stopping = True
+        with self._open_lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass

@@ -186,6 +186,7 @@ class LocalModelServer:
             self._httpd.shutdown()
         if self._thread is not None:
             self._thread.join()
+        self._httpd.close_connections()
         self._httpd.server_close()
         if self.batcher is not None:
             self.batcher.close()

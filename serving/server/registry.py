@@ -253,6 +253,16 @@ class ModelRegistry:
             raise invalid(f"Unrecognized servable version label: {label}")
         return version
 
+    def _config_note(self) -> str:
+        """Why a model may be missing: the config file is absent, or the
+        last change to it could not be read (the previous one is served)."""
+        if self._config_sig is None:
+            return f" ({self.config_path} does not exist)"
+        if self.config_error:
+            return (f" ({self.config_path} could not be read, so the "
+                    f"previous configuration is served: {self.config_error})")
+        return ""
+
     def resolve(self, name, version=None, label=None) -> Servable:
         """Finds the servable for a request.
 
@@ -270,7 +280,7 @@ class ModelRegistry:
             if name not in self._models:
                 raise ServingStatus(
                     "NOT_FOUND", f"Servable not found for request: "
-                    f"{spec_str(name, version, label)}")
+                    f"{spec_str(name, version, label)}{self._config_note()}")
             if label is not None:
                 version = self._label_version(name, label)
             served, failed = self._served(name)
@@ -291,7 +301,8 @@ class ModelRegistry:
         with self._lock:
             if name not in self._models:
                 raise ServingStatus(
-                    "NOT_FOUND", f"Could not find any versions of model {name}")
+                    "NOT_FOUND", f"Could not find any versions of model "
+                    f"{name}{self._config_note()}")
             if label is not None:
                 version = self._label_version(name, label)
             served, failed = self._served(name)
