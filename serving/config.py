@@ -201,8 +201,11 @@ def read_models_config(path) -> "model_server_config_pb2.ModelServerConfig":
             invalid entries (duplicate names, relative base paths, ...).
     """
     path = _config_path(path, MODELS_CONFIG)
-    with open(path, "r", encoding="utf-8") as f:
-        text = f.read()
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not UTF-8 text: {e}") from None
     config = _parse_text(path, text, model_server_config_pb2.ModelServerConfig())
     if config.WhichOneof("config") == "custom_model_config":
         raise ConfigError(

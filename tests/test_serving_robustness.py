@@ -410,7 +410,9 @@ def test_stop_does_not_wait_for_an_idle_keep_alive_client(store, tmp_path):
         s.sendall(b"GET /v1/models/toy HTTP/1.1\r\nHost: x\r\n\r\n")
         got = b""
         while not got.rstrip().endswith(b"}"):
-            got += s.recv(65536)
+            chunk = s.recv(65536)
+            assert chunk, got
+            got += chunk
         assert b" 200 " in got and b"keep-alive" in got.lower()
         start = time.monotonic()
         srv.stop()  # the connection is idle and open
@@ -418,3 +420,34 @@ def test_stop_does_not_wait_for_an_idle_keep_alive_client(store, tmp_path):
         assert s.recv(65536) == b""  # the server closed it
     finally:
         s.close()
+
+
+def test_stop_lets_a_request_being_uploaded_finish(store, tmp_path):
+    """A body still arriving when the stop begins is read to its end and
+    answered (with Connection: close), not cut short."""
+    models_dir = str(tmp_path / "models")
+    _install(store, models_dir, "toy", [1])
+    srv = LocalModelServer(models_dir, port=0, request_timeout=30.0).start()
+    body = b'{"instances": ["hello world"]}'
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=20)
+    try:
+        s.sendall(_post_head(len(body)) + body[:10])
+        time.sleep(0.3)  # the handler is reading the body
+        stopper = threading.Thread(target=srv.stop)
+        stopper.start()
+        time.sleep(0.3)
+        s.sendall(body[10:])
+        got = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        stopper.join(timeout=10)
+        assert not stopper.is_alive()
+    finally:
+        s.close()
+    line, out = _first_response(got)
+    assert " 200 " in line, (line, out)
+    assert out["predictions"][0]["label"]
+    assert b"Connection: close" in got

@@ -592,9 +592,30 @@ def test_not_found_says_when_models_config_is_missing_or_unreadable(tmp_path):
     with pytest.raises(ServingStatus) as e:
         registry.resolve("m")
     assert e.value.code == "NOT_FOUND"
-    assert "models.config does not exist" in e.value.message
+    assert "models.config does not exist in" in e.value.message
     (tmp_path / "models.config").write_text("model_config_list { config { nam")
     with pytest.raises(ServingStatus) as e:
         registry.status("m")
-    assert "could not be read, so the previous configuration is served" in (
-        e.value.message)
+    assert "Malformed" in e.value.message
+    assert "no configuration is served" in e.value.message
+    (tmp_path / "models.config").write_bytes(b"model_config_list {\xff}")
+    with pytest.raises(ServingStatus) as e:  # not a 500
+        registry.resolve("m")
+    assert "is not UTF-8 text" in e.value.message
+    import time as _time
+
+    (tmp_path / "models.config").write_text("model_config_list {}\n")
+    with pytest.raises(ServingStatus) as e:
+        registry.resolve("m")
+    assert "models.config" not in e.value.message  # a good, empty config
+    _time.sleep(0.01)
+    (tmp_path / "models.config").write_text("model_config_list { nope }\n")
+    with pytest.raises(ServingStatus) as e:
+        registry.resolve("m")
+    assert "the previous configuration is served" in e.value.message
+    # --models-dir naming a file: an error that says so, not a 500
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(ServingStatus) as e:
+        ModelRegistry(str(afile), poll_interval=0.0).resolve("m")
+    assert e.value.code == "NOT_FOUND" and "Not a directory" in e.value.message

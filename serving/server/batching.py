@@ -28,7 +28,8 @@ What is batched, and what is not:
 * Batch inputs are those with a leading dimension; every batch input of a
   request must have the same number of rows. Scalar (rank-0) inputs are
   non-batch inputs: requests share a batch only when they are equal.
-  Requests that fit neither rule run on their own.
+  Requests that fit neither rule run on their own, still held to
+  ``max_batch_size``.
 * Signatures with a ``seed`` input run each request on its own: a seeded
   sample depends on the rows it is drawn with, so batching it would change
   the answer.

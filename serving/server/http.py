@@ -121,6 +121,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._headers_buffer.append(data)
         self.flush_headers()
 
+    def handle_one_request(self):
+        # idle until a request line arrives: a stop may end the wait
+        self.server.set_idle(self.connection, True)
+        super().handle_one_request()
+
+    def parse_request(self):
+        self.server.set_idle(self.connection, False)
+        return super().parse_request()
+
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = \
         do_OPTIONS = _dispatch
 
@@ -148,29 +157,41 @@ class ThreadingServer(http.server.ThreadingHTTPServer):
     stopping = False  # set by close_connections: answers close the connection
 
     def __init__(self, *args, **kwargs):
-        self._open = set()  # the sockets of the connections being served
-        self._open_lock = threading.Lock()
+        self._idle = set()  # connections waiting for their next request
+        self._idle_lock = threading.Lock()
         super().__init__(*args, **kwargs)
 
-    def finish_request(self, request, client_address):
-        with self._open_lock:
-            self._open.add(request)
-        try:
-            super().finish_request(request, client_address)
-        finally:
-            with self._open_lock:
-                self._open.discard(request)
+    def set_idle(self, sock, idle):
+        """Marks a connection as waiting for a request line (or not). One
+        that starts waiting after a stop began reads end-of-file at once."""
+        with self._idle_lock:
+            if not idle:
+                self._idle.discard(sock)
+            elif self.stopping:
+                _end_reading(sock)
+            else:
+                self._idle.add(sock)
+
+    def shutdown_request(self, request):
+        with self._idle_lock:
+            self._idle.discard(request)
+        super().shutdown_request(request)
 
     def close_connections(self):
-        """For a stop: a request being answered finishes and its answer says
-        `Connection: close`; a keep-alive connection waiting for its next
-        request reads end-of-file now, so that `server_close`, which waits
-        for every connection's thread, does not wait on an idle client."""
-        self.stopping = True
-        with self._open_lock:
-            sockets = list(self._open)
-        for sock in sockets:
-            try:
-                sock.shutdown(socket.SHUT_RD)
-            except OSError:
-                pass
+        """For a stop: a keep-alive connection waiting for its next request
+        reads end-of-file now, so that `server_close`, which waits for every
+        connection's thread, does not wait on an idle client; a request
+        being read or answered finishes, and its answer says
+        `Connection: close`."""
+        with self._idle_lock:
+            self.stopping = True
+            for sock in self._idle:
+                _end_reading(sock)
+            self._idle.clear()
+
+
+def _end_reading(sock):
+    try:
+        sock.shutdown(socket.SHUT_RD)
+    except OSError:
+        pass

@@ -133,6 +133,7 @@ class ModelRegistry:
         self._lock = threading.RLock()
         self._last_check = None
         self._config_sig = ()
+        self._config_served = False  # a configuration was read once
         self._models = {}
         self._versions = {}
         self._loaded = {}   # name -> {version: Servable}
@@ -148,20 +149,26 @@ class ModelRegistry:
                     now - self._last_check < self.poll_interval):
                 return
             self._last_check = now
+            stat_error = None
             try:
                 st = os.stat(self.config_path)
                 sig = (st.st_ino, st.st_mtime_ns, st.st_size)
             except FileNotFoundError:
                 sig = None
+            except OSError as e:  # --models-dir names a file, no permission
+                sig, stat_error = ("error", str(e)), str(e)
             if sig != self._config_sig:
                 self._config_sig = sig
                 if sig is None:
                     self._models, self.config_error = {}, None
+                elif stat_error is not None:
+                    self._models, self.config_error = {}, stat_error
                 else:
                     try:
                         self._models = serving_config.model_entries(
                             self.config_path)
                         self.config_error = None
+                        self._config_served = True
                     except (serving_config.ConfigError, OSError) as e:
                         # Keep serving the last good config, like TF Serving.
                         self.config_error = str(e)
@@ -257,10 +264,12 @@ class ModelRegistry:
         """Why a model may be missing: the config file is absent, or the
         last change to it could not be read (the previous one is served)."""
         if self._config_sig is None:
-            return f" ({self.config_path} does not exist)"
+            return f" ({serving_config.MODELS_CONFIG} does not exist in " \
+                   f"{self.models_dir})"
         if self.config_error:
-            return (f" ({self.config_path} could not be read, so the "
-                    f"previous configuration is served: {self.config_error})")
+            served = ("the previous configuration is served"
+                      if self._config_served else "no configuration is served")
+            return f" ({self.config_error}; {served})"
         return ""
 
     def resolve(self, name, version=None, label=None) -> Servable:
