@@ -619,3 +619,20 @@ def test_not_found_says_when_models_config_is_missing_or_unreadable(tmp_path):
     with pytest.raises(ServingStatus) as e:
         ModelRegistry(str(afile), poll_interval=0.0).resolve("m")
     assert e.value.code == "NOT_FOUND" and "Not a directory" in e.value.message
+
+
+def test_metadata_describes_the_loaded_graph_after_its_folder_goes(store, tmp_path):
+    """Metadata is read when the version loads: a version folder deleted
+    (or replaced) before the next rescan does not turn it into a 500, nor
+    into another model's signatures."""
+    models_dir = str(tmp_path / "models")
+    _install(store, models_dir, "toy", [1])
+    with LocalModelServer(models_dir, port=0, poll_interval=3600) as srv:
+        status, out = call(srv, "POST", "/v1/models/toy:predict",
+                           body={"instances": ["hello world"]})
+        assert status == 200, out  # version 1 is loaded
+        shutil.rmtree(os.path.join(models_dir, "toy", "1"))
+        status, after = call(srv, "GET", "/v1/models/toy/metadata")
+    assert status == 200, after
+    signatures = after["metadata"]["signature_def"]["signature_def"]
+    assert {"serving_default", "info", "pair"} <= set(signatures)

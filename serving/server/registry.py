@@ -46,7 +46,9 @@ class Servable:
             sig_name: Signature(sig_name, fn)
             for sig_name, fn in self.obj.signatures.items()}
         self._metadata = None
-        self._sig_map = None
+        # read now, with the graph it describes: a version directory that is
+        # replaced or removed later must not change what metadata says
+        self._sig_map = self._read_signature_def_map()
 
     def replay_warmup(self) -> int:
         """Runs the version's warmup requests, as TF Serving does at load.
@@ -82,22 +84,32 @@ class Servable:
         return len(requests)
 
     def signature_def_map(self):
-        """The ``serve`` MetaGraph's signatures, a ``SignatureDefMap``."""
-        if self._sig_map is None:
-            from tensorflow.core.protobuf import saved_model_pb2
-            from tensorflow_serving.apis import get_model_metadata_pb2
-
-            saved_model = saved_model_pb2.SavedModel()
-            with open(os.path.join(self.path, "saved_model.pb"), "rb") as f:
-                saved_model.ParseFromString(f.read())
-            sig_map = get_model_metadata_pb2.SignatureDefMap()
-            for meta_graph in saved_model.meta_graphs:
-                if "serve" in meta_graph.meta_info_def.tags:
-                    for k, v in meta_graph.signature_def.items():
-                        sig_map.signature_def[k].CopyFrom(v)
-                    break
-            self._sig_map = sig_map
+        """The ``serve`` MetaGraph's signatures, a ``SignatureDefMap``, as
+        read at load."""
         return self._sig_map
+
+    def _read_signature_def_map(self):
+        from tensorflow.core.protobuf import saved_model_pb2
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        saved_model = saved_model_pb2.SavedModel()
+        binary = os.path.join(self.path, "saved_model.pb")
+        if os.path.exists(binary):
+            with open(binary, "rb") as f:
+                saved_model.ParseFromString(f.read())
+        else:  # a text SavedModel (saved_model.pbtxt), which the scan accepts
+            from google.protobuf import text_format
+
+            with open(os.path.join(self.path, "saved_model.pbtxt"),
+                      encoding="utf-8") as f:
+                text_format.Parse(f.read(), saved_model)
+        sig_map = get_model_metadata_pb2.SignatureDefMap()
+        for meta_graph in saved_model.meta_graphs:
+            if "serve" in meta_graph.meta_info_def.tags:
+                for k, v in meta_graph.signature_def.items():
+                    sig_map.signature_def[k].CopyFrom(v)
+                break
+        return sig_map
 
     def signature_def_json(self):
         """The SignatureDefMap as TF Serving's metadata API prints it."""
