@@ -496,14 +496,29 @@ class _GrpcTransport:
         from serving.server.errors import ServingStatus
 
         signature_name = signature_name or "serving_default"
+        key = (name, version, label, signature_name)
+        cached = key in self._signatures
         signature = self._signature(name, version, label, signature_name)
         body = ({"instances": _instances(instances)} if instances is not None
                 else {"inputs": inputs})
         try:
             arrays, fmt = codec.inputs_from_request(body, signature)
         except ServingStatus as e:
-            raise ServingError(e.message, e.http_status, self._url(name),
-                               grpc_code=e.code) from None
+            error = e
+            if cached:  # maybe an earlier version's signature: read it again
+                self._signatures.pop(key, None)
+                signature = self._signature(name, version, label,
+                                            signature_name)
+                try:
+                    arrays, fmt = codec.inputs_from_request(body, signature)
+                    error = None
+                except ServingStatus as again:
+                    error = again
+            if error is not None:
+                raise ServingError(
+                    f"{error.message} (checked in the client against the "
+                    "signature's metadata)", error.http_status,
+                    self._url(name), grpc_code=error.code) from None
         request = predict_pb2.PredictRequest()
         self._spec(request.model_spec, name, version, label)
         request.model_spec.signature_name = signature_name

@@ -290,3 +290,46 @@ def test_grpc_requests_are_counted(server, stubs):
                for line in text.splitlines())
     assert any('entrypoint="GRPC"' in line and 'status="NOT_FOUND"' in line
                for line in text.splitlines())
+
+
+class _Scale(tf.Module):
+    """A toy whose input changes between versions: v1 takes a string `x`,
+    v2 a float `x`."""
+
+    def __init__(self, version):
+        super().__init__()
+        dtype = tf.string if version == 1 else tf.float32
+
+        @tf.function(input_signature=[tf.TensorSpec([None], dtype, name="x")])
+        def serve(x):
+            if dtype == tf.string:
+                return {"y": tf.strings.length(x)}
+            return {"y": tf.cast(x * 2.0, tf.float32)}
+
+        self.serve = serve
+
+
+def test_a_long_lived_grpc_client_follows_a_changed_signature(tmp_path):
+    """The client checks inputs against the signature it read first; when
+    a new version takes other inputs, it reads the signature again instead
+    of refusing valid inputs for good."""
+    models_dir = str(tmp_path / "models")
+    for version in (1, 2):
+        module = _Scale(version)
+        tf.saved_model.save(module, os.path.join(tmp_path, f"s{version}"),
+                            signatures={"serving_default": module.serve})
+    shutil.copytree(os.path.join(tmp_path, "s1"),
+                    os.path.join(models_dir, "scale", "1"))
+    sc.update_models_config(models_dir, "scale")
+    with LocalModelServer(models_dir, port=0, grpc_port=0, batching="off",
+                          poll_interval=0.0) as srv, \
+            ServingClient(grpc_target=srv.grpc_target) as client:
+        assert client.predict("scale", instances=["ab", "abc"])[
+            "predictions"] == [2, 3]
+        shutil.copytree(os.path.join(tmp_path, "s2"),
+                        os.path.join(models_dir, "scale", "2"))
+        assert client.predict("scale", instances=[1.5, 2.0])[
+            "predictions"] == [3.0, 4.0]
+        with pytest.raises(ServingError) as e:  # wrong for both versions
+            client.predict("scale", instances=[[1.0, 2.0]])
+    assert "checked in the client" in str(e.value)
