@@ -49,7 +49,8 @@ def exported_accuracy(saved_model, data, *, run_dir=None, split="validation",
     import tensorflow as tf
 
     from training import run_dir as rd
-    from training.evaluate import classification_metrics, classifier_split, ensemble_members
+    from training.evaluate import (classification_metrics, classifier_split,
+                                   ensemble_members, same_data)
 
     runs = card_runs(saved_model)
     present = [r for r in runs if r and os.path.isdir(r)]
@@ -67,14 +68,11 @@ def exported_accuracy(saved_model, data, *, run_dir=None, split="validation",
         signature(text=tf.constant(texts[i:i + batch_size]))["probabilities"].numpy()
         for i in range(0, len(texts), batch_size)]).astype(np.float64)
     seconds = time.perf_counter() - start
-    fingerprints = [m.data.get("fingerprint") for m in members or [run]]
     return {"saved_model": os.fspath(saved_model), "run_dir": os.fspath(run.run_dir),
             "runs": len(runs), "data": os.fspath(data), "split": split,
             **classification_metrics(probs, part.labels),
             "data_fingerprint": loaded.fingerprint,
-            "same_data_as_training": (
-                None if loaded.not_compared else
-                all(f == loaded.fingerprint for f in fingerprints)),
+            "same_data_as_training": same_data(loaded, *(members or [run])),
             "seconds": round(seconds, 1)}
 
 

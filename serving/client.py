@@ -496,43 +496,39 @@ class _GrpcTransport:
         from serving.server.errors import ServingStatus
 
         signature_name = signature_name or "serving_default"
-        key = (name, version, label, signature_name)
-        cached = key in self._signatures
-        signature = self._signature(name, version, label, signature_name)
+        sig_key = (name, version, label, signature_name)
         body = ({"instances": _instances(instances)} if instances is not None
                 else {"inputs": inputs})
-        try:
-            arrays, fmt = codec.inputs_from_request(body, signature)
-        except ServingStatus as e:
-            error = e
-            if cached:  # maybe an earlier version's signature: read it again
-                self._signatures.pop(key, None)
-                signature = self._signature(name, version, label,
-                                            signature_name)
-                try:
-                    arrays, fmt = codec.inputs_from_request(body, signature)
-                    error = None
-                except ServingStatus as again:
-                    error = again
-            if error is not None:
-                raise ServingError(
-                    f"{error.message} (checked in the client against the "
-                    "signature's metadata)", error.http_status,
-                    self._url(name), grpc_code=error.code) from None
+        # a cached signature may be an earlier version's: on a refusal,
+        # read it again once
+        for fresh in ((False, True) if sig_key in self._signatures
+                      else (True,)):
+            if fresh:
+                self._signatures.pop(sig_key, None)
+            signature = self._signature(*sig_key)
+            try:
+                arrays, fmt = codec.inputs_from_request(body, signature)
+                break
+            except ServingStatus as e:
+                error = e
+        else:
+            raise ServingError(
+                f"{error.message} (checked in the client against the "
+                "signature's metadata)", error.http_status,
+                self._url(name), grpc_code=error.code) from None
         request = predict_pb2.PredictRequest()
         self._spec(request.model_spec, name, version, label)
         request.model_spec.signature_name = signature_name
-        for key, array in arrays.items():
-            request.inputs[key].CopyFrom(tf.make_tensor_proto(
-                array, dtype=signature.inputs[key].dtype))
+        for input_name, array in arrays.items():
+            request.inputs[input_name].CopyFrom(tf.make_tensor_proto(
+                array, dtype=signature.inputs[input_name].dtype))
         try:
             response = self._call(self.prediction.Predict, request, name)
         except ServingError as e:
             if e.grpc_code in ("INVALID_ARGUMENT", "FAILED_PRECONDITION"):
                 # The signature may have changed with a newly loaded
                 # version: read it again next time.
-                self._signatures.pop(
-                    (name, version, label, signature_name), None)
+                self._signatures.pop(sig_key, None)
             raise
         outputs = {}
         for key, proto in response.outputs.items():

@@ -69,6 +69,26 @@ def raw_exchange(port, data, *, half_close=False, timeout=10):
     return _first_response(got)
 
 
+def _recv_until_closed(s):
+    """Everything the server sends until it closes the connection."""
+    got = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return got
+        got += chunk
+
+
+def _recv_answer(s):
+    """One whole JSON answer on a connection that stays open."""
+    got = b""
+    while b"\r\n\r\n" not in got or not got.rstrip().endswith(b"}"):
+        chunk = s.recv(65536)
+        assert chunk, got
+        got += chunk
+    return got
+
+
 def _first_response(got):
     """(status line, JSON body) of the first answer in ``got`` (a
     keep-alive connection may carry more)."""
@@ -172,22 +192,14 @@ def test_keep_alive_serves_several_requests_on_one_connection(server):
                                   timeout=10) as s:
         for _ in range(3):
             s.sendall(_post_head(len(body)) + body)
-            got = b""
-            while b"\r\n\r\n" not in got or not got.rstrip().endswith(
-                    b"}"):
-                got += s.recv(65536)
+            got = _recv_answer(s)
             line, out = _first_response(got)
             assert " 200 " in line and "keep-alive" in got.decode().lower()
             assert out["predictions"][0]["label"] == "positive"
         # "Connection: close" is honoured.
         s.sendall(_post_head(len(body)).replace(
             b"Host: x\r\n", b"Host: x\r\nConnection: close\r\n") + body)
-        got = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            got += chunk
+        got = _recv_until_closed(s)
     assert b"Connection: close" in got
 
 
@@ -408,11 +420,7 @@ def test_stop_does_not_wait_for_an_idle_keep_alive_client(store, tmp_path):
     s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
     try:
         s.sendall(b"GET /v1/models/toy HTTP/1.1\r\nHost: x\r\n\r\n")
-        got = b""
-        while not got.rstrip().endswith(b"}"):
-            chunk = s.recv(65536)
-            assert chunk, got
-            got += chunk
+        got = _recv_answer(s)
         assert b" 200 " in got and b"keep-alive" in got.lower()
         start = time.monotonic()
         srv.stop()  # the connection is idle and open
@@ -437,12 +445,7 @@ def test_stop_lets_a_request_being_uploaded_finish(store, tmp_path):
         stopper.start()
         time.sleep(0.3)
         s.sendall(body[10:])
-        got = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            got += chunk
+        got = _recv_until_closed(s)
         stopper.join(timeout=10)
         assert not stopper.is_alive()
     finally:

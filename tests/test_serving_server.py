@@ -597,17 +597,19 @@ def test_not_found_says_when_models_config_is_missing_or_unreadable(tmp_path):
     with pytest.raises(ServingStatus) as e:
         registry.status("m")
     assert "Malformed" in e.value.message
-    assert "no configuration is served" in e.value.message
+    assert "no model is served" in e.value.message
     (tmp_path / "models.config").write_bytes(b"model_config_list {\xff}")
     with pytest.raises(ServingStatus) as e:  # not a 500
         registry.resolve("m")
     assert "is not UTF-8 text" in e.value.message
     import time as _time
 
-    (tmp_path / "models.config").write_text("model_config_list {}\n")
+    (tmp_path / "models.config").write_text(
+        "model_config_list { config { name: 'other' base_path: '%s' "
+        "model_platform: 'tensorflow' } }\n" % (tmp_path / "other"))
     with pytest.raises(ServingStatus) as e:
         registry.resolve("m")
-    assert "models.config" not in e.value.message  # a good, empty config
+    assert "models.config" not in e.value.message  # a good config
     _time.sleep(0.01)
     (tmp_path / "models.config").write_text("model_config_list { nope }\n")
     with pytest.raises(ServingStatus) as e:

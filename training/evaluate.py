@@ -259,13 +259,9 @@ def evaluate(run_dir, data, *, split="validation", batch_size=None, out=None,
             bptt=run.training.get("bptt") or 35, max_steps=max_steps, cache=cache))
         result["level"] = run.level
     result["data_fingerprint"] = loaded.fingerprint
-    if run.family == "sentiment_classifier":
-        result["same_data_as_training"] = same_data(loaded, run)
-        if loaded.not_compared:
-            result["not_compared"] = loaded.not_compared
-    else:
-        result["same_data_as_training"] = (
-            loaded.fingerprint == run.data.get("fingerprint"))
+    result["same_data_as_training"] = same_data(loaded, run)
+    if getattr(loaded, "not_compared", None):
+        result["not_compared"] = loaded.not_compared
     if out:
         atomic_write_json(out, result)
     return result
@@ -282,9 +278,10 @@ def classifier_split(run, data, split):
     from training.data import classifier_splits, load_text_classification
 
     carve = run.carve
-    splits = classifier_splits(data, extra=(split,))
+    read = classifier_splits(data)
+    splits = read if split in read else read + (split,)
     validation_data, not_compared = carve.validation_data, None
-    if split not in classifier_splits(data):
+    if split not in read:
         not_compared = (f"training did not read the {split!r} split; its "
                         "fingerprint covers the splits it read")
     if (validation_data is not None and split != "validation"
@@ -312,12 +309,13 @@ def classifier_split(run, data, split):
     return loaded, part
 
 
-def same_data(loaded, run):
-    """Whether `loaded` (from `classifier_split`) is the data `run` trained
-    on, by fingerprint; `None` where they cannot be compared."""
+def same_data(loaded, *runs):
+    """Whether `loaded` is the data every one of `runs` trained on, by
+    fingerprint; `None` where they cannot be compared (`classifier_split`'s
+    `not_compared`)."""
     if getattr(loaded, "not_compared", None):
         return None
-    return loaded.fingerprint == run.data.get("fingerprint")
+    return all(loaded.fingerprint == r.data.get("fingerprint") for r in runs)
 
 
 def evaluate_ensemble(run_dirs, data, *, split="validation", batch_size=None, out=None,
@@ -379,9 +377,7 @@ def evaluate_ensemble(run_dirs, data, *, split="validation", batch_size=None, ou
               "ensemble": "mean of the members' class probabilities",
               **classification_metrics(total / len(runs), labels), "batch_size": bs,
               "members": members, "data_fingerprint": loaded.fingerprint,
-              "same_data_as_training": (
-                  None if loaded.not_compared else
-                  all(m["same_data_as_training"] for m in members))}
+              "same_data_as_training": same_data(loaded, *runs)}
     if out:
         atomic_write_json(out, result)
     return result

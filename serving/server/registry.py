@@ -145,7 +145,6 @@ class ModelRegistry:
         self._lock = threading.RLock()
         self._last_check = None
         self._config_sig = ()
-        self._config_served = False  # a configuration was read once
         self._models = {}
         self._versions = {}
         self._loaded = {}   # name -> {version: Servable}
@@ -161,26 +160,22 @@ class ModelRegistry:
                     now - self._last_check < self.poll_interval):
                 return
             self._last_check = now
-            stat_error = None
             try:
                 st = os.stat(self.config_path)
                 sig = (st.st_ino, st.st_mtime_ns, st.st_size)
             except FileNotFoundError:
                 sig = None
-            except OSError as e:  # --models-dir names a file, no permission
-                sig, stat_error = ("error", str(e)), str(e)
+            except OSError as e:  # --models-dir names a file, no permission:
+                sig = ("error", str(e))  # reading it below says so
             if sig != self._config_sig:
                 self._config_sig = sig
                 if sig is None:
                     self._models, self.config_error = {}, None
-                elif stat_error is not None:
-                    self._models, self.config_error = {}, stat_error
                 else:
                     try:
                         self._models = serving_config.model_entries(
                             self.config_path)
                         self.config_error = None
-                        self._config_served = True
                     except (serving_config.ConfigError, OSError) as e:
                         # Keep serving the last good config, like TF Serving.
                         self.config_error = str(e)
@@ -280,7 +275,7 @@ class ModelRegistry:
                    f"{self.models_dir})"
         if self.config_error:
             served = ("the previous configuration is served"
-                      if self._config_served else "no configuration is served")
+                      if self._models else "no model is served")
             return f" ({self.config_error}; {served})"
         return ""
 

@@ -424,13 +424,13 @@ def split_validation_by_group(labels: np.ndarray, groups: Sequence[str],
 # ------------------------------------------------------------------ loader
 
 
-def classifier_splits(data, extra=()) -> tuple:
+def classifier_splits(data) -> tuple:
     """The splits `zoo train` reads of a classifier's source, and so the ones
     its fingerprint covers: train and validation, and IMDB's test reviews
     (an aclImdb folder that has `test/neg` and `test/pos`,
-    `tfds:imdb_reviews`). `zoo evaluate` reads the same ones, and `extra`
-    (the split it scores), so that the source it trained on gives the
-    fingerprint it recorded."""
+    `tfds:imdb_reviews`). `zoo evaluate` reads the same ones (and the split
+    it scores), so that the source it trained on gives the fingerprint it
+    recorded."""
     src = resolve_source(data)
     splits = ("train", "validation")
     if (src.kind == "aclimdb" and all(
@@ -438,7 +438,7 @@ def classifier_splits(data, extra=()) -> tuple:
             for c in ACLIMDB_CLASSES)) or (
             src.kind == "tfds" and src.tfds_name == "imdb_reviews"):
         splits += ("test",)
-    return splits + tuple(s for s in extra if s not in splits)
+    return splits
 
 
 def load_text_classification(

@@ -14,6 +14,7 @@ from zoo.layers import TruncateSequence
 from zoo.layers import WordDropout
 from zoo.layers.base import PACKAGE
 from zoo.models.text import STANDARDIZATIONS
+from zoo.models.text import as_text
 from zoo.models.text import vectorizer_standardize
 
 
@@ -47,11 +48,13 @@ def _text_array(texts):
     elif hasattr(texts, "shape") and not isinstance(texts, np.ndarray):
         flat = np.asarray(texts.numpy() if hasattr(texts, "numpy")
                           else ops.convert_to_numpy(texts), dtype=object)
-    else:
-        flat = np.asarray(list(texts) if not isinstance(texts, np.ndarray)
-                          else texts, dtype=object)
-    return np.array([t.decode("utf-8") if isinstance(t, bytes) else str(t)
-                     for t in flat.reshape(-1)], dtype=object)
+    elif isinstance(texts, np.ndarray):
+        flat = texts.astype(object)
+    else:  # an iterable of texts, or of batches of them
+        flat = np.array([t for item in texts for t in (
+            [item] if isinstance(item, (str, bytes))
+            else np.asarray(item, dtype=object).reshape(-1))], dtype=object)
+    return np.array([as_text(t) for t in flat.reshape(-1)], dtype=object)
 
 
 # "\n" and the characters `str.splitlines()` breaks lines on. Keras saves a
@@ -531,10 +534,7 @@ class SentimentClassifier(keras.Model):
         the n-gram branch still learns its own.
         """
         if self.ngrams is not None and not _reiterable(texts):
-            # both vectorizers read it; a generator of batches is flattened
-            texts = _text_array([t for item in texts for t in (
-                [item] if isinstance(item, (str, bytes))
-                else np.asarray(item, dtype=object).reshape(-1))])
+            texts = _text_array(texts)  # both vectorizers read it
         if not self._given_vocabulary:
             _adapt(self.vectorizer, texts, batch_size)
         self.adapt_ngram_vocabulary(texts, labels, batch_size=batch_size)

@@ -52,14 +52,15 @@ def split_on_unicode_whitespace(inputs):
     ['great film']
     """
     if isinstance(inputs, np.ndarray):
-        out = [" ".join(_text(s).split()) for s in inputs.ravel()]
+        out = [" ".join(as_text(s).split()) for s in inputs.ravel()]
         return np.array(out, dtype=object).reshape(inputs.shape)
     import tensorflow as tf
 
     return tf.strings.regex_replace(inputs, SEPARATORS, " ")
 
 
-def _text(value):
+def as_text(value):
+    """`value` as `str` (bytes are UTF-8)."""
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
