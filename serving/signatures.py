@@ -402,7 +402,12 @@ def _language_model_archive(model, vocabulary, level, max_generate_length,
              tf.constant(False))
 
     def first_seed(seed):
-        return tf.reshape(tf.cast(seed, tf.int64), [-1])[0]
+        flat = tf.reshape(tf.cast(seed, tf.int64), [-1])
+        # an empty seed would fail as a slice out of bounds
+        with tf.control_dependencies([tf.debugging.Assert(
+                tf.size(flat) > 0, ["seed must hold an integer. Received: "
+                                    "an empty tensor"])]):
+            return tf.identity(flat[:1])[0]
 
     def generate(prompt, max_length, temperature):
         seed = tf.cast(tf.timestamp() * 1e6, tf.int64)

@@ -263,6 +263,11 @@ def test_sample_over_rest(server):
     status, out = _post(server, {"signature_name": "generate", "instances": [
         {"prompt": "a", "max_length": -5, "temperature": 0.0}]})
     assert status == 400 and "max_length must be >= 0" in out["error"]
+    # columnar, an empty seed: the graph says what is wrong
+    status, out = _post(server, {"signature_name": "sample", "inputs": {
+        **{k: v for k, v in SAMPLE.items() if k != "prompt"},
+        "prompt": ["the cat"], "seed": []}})
+    assert status == 400 and "seed must hold an integer" in out["error"], out
 
 
 def test_sample_over_grpc(server):
