@@ -10,6 +10,7 @@ timed over 15 steps after 3 warm-up steps (tracing) of one `fit`, in float32 and
     .venv/bin/python bench/lm_speed.py --sampled
     .venv/bin/python bench/lm_speed.py --char
     .venv/bin/python bench/lm_speed.py --ptb
+    .venv/bin/python bench/lm_speed.py --adaptive
 
 Writes bench/results/lm_speed.json (one figure per variant, the load average
 before and after, the command). `--sampled` times `imdb_lm` in float32 with
@@ -21,7 +22,10 @@ budget, and writes bench/results/lm_speed_char.json. `--ptb` times
 `ptb_regularized` (float32, batch 20, bptt 35, as it trains) against
 variants that take out one part of its step (a layer, most of the softmax)
 or shrink it, to show where the step of the PTB hour goes, and writes
-bench/results/lm_speed_ptb.json.
+bench/results/lm_speed_ptb.json. `--adaptive` times `ptb_regularized` with
+its full softmax against adaptive softmaxes (`--set adaptive_cutoffs=...`)
+in one run, and `imdb_lm` (20k words) likewise, and writes
+bench/results/lm_speed_adaptive.json.
 """
 
 import os
@@ -68,6 +72,19 @@ PTB = [
     ("1x400 LSTM, 2k", {"num_layers": 1, "vocabulary_size": 2000}),
     ("2x300 LSTM, 300-d, 10k", {"units": 300, "embedding_dim": 300}),
     ("2x400 GRU, 10k", {"cell": "gru"}),
+]
+# (variant, preset, overrides, batch size, bptt) for --adaptive.
+ADAPTIVE = [
+    ("ptb_regularized, full softmax", "ptb_regularized", {}, 20, 35),
+    ("ptb_regularized, adaptive [2000]", "ptb_regularized",
+     {"adaptive_cutoffs": [2000]}, 20, 35),
+    ("ptb_regularized, adaptive [1000, 4000]", "ptb_regularized",
+     {"adaptive_cutoffs": [1000, 4000]}, 20, 35),
+    ("ptb_regularized, adaptive [2000, 5000]", "ptb_regularized",
+     {"adaptive_cutoffs": [2000, 5000]}, 20, 35),
+    ("imdb_lm, full softmax", "imdb_lm", {}, 64, 70),
+    ("imdb_lm, adaptive [2000, 10000]", "imdb_lm",
+     {"adaptive_cutoffs": [2000, 10000]}, 64, 70),
 ]
 PTB_BATCH, PTB_BPTT = 20, 35
 BATCH, BPTT, WARMUP, STEPS = 64, 70, 3, 15
@@ -124,6 +141,8 @@ def main():
                       help="the full against the sampled softmax (float32)")
     mode.add_argument("--ptb", action="store_true",
                       help="where ptb_regularized's step goes (float32)")
+    mode.add_argument("--adaptive", action="store_true",
+                      help="the full against adaptive softmaxes (float32)")
     mode.add_argument("--char", action="store_true",
                       help="the Tiny Shakespeare model's batch sizes, widths "
                       "and cells (float32)")
@@ -137,6 +156,14 @@ def main():
                         batch=PTB_BATCH, bptt=PTB_BPTT)
             rows.append({"variant": name, "overrides": overrides,
                          "policy": "float32", **r})
+            print(rows[-1], flush=True)
+    elif args.adaptive:
+        for name, preset, overrides, batch, bptt in ADAPTIVE:
+            r = measure(overrides, "float32", preset=preset, batch=batch,
+                        bptt=bptt)
+            rows.append({"variant": name, "preset": preset,
+                         "overrides": overrides, "batch_size": batch,
+                         "bptt": bptt, "policy": "float32", **r})
             print(rows[-1], flush=True)
     elif args.char:
         for name, overrides, batch, bptt in CHAR:
@@ -164,6 +191,9 @@ def main():
         name, flag = "lm_speed_ptb", ["--ptb"]
         shape = {"batch_size": PTB_BATCH, "bptt": PTB_BPTT,
                  "timed_steps": STEPS}
+    elif args.adaptive:
+        name, flag = "lm_speed_adaptive", ["--adaptive"]
+        shape = {"timed_steps": STEPS}
     elif args.char:
         name, flag = "lm_speed_char", ["--char"]
         shape = {"timed_steps": CHAR_STEPS}

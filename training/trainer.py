@@ -61,6 +61,12 @@ class Trainer(keras.Model):
     the output layer's weights. Evaluation and prediction use the full
     softmax.
 
+    A language model with an adaptive softmax (`adaptive_cutoffs`) trains
+    on its negative log-likelihood without the full log-probabilities
+    (`AdaptiveSoftmaxEmbedding.nll`): each tail cluster scores only the
+    positions whose target it holds. Evaluation and prediction use the
+    full log-probabilities, which are exact.
+
     Args:
         zoo_model: the model to train (`trainer.zoo_model`).
         window_bptt: the recipe's `bptt` when windows vary in length, else
@@ -70,7 +76,8 @@ class Trainer(keras.Model):
 
     Raises:
         ValueError: `sampled_softmax` for a classifier or a character-level
-            model, or not below the vocabulary size.
+            model, not below the vocabulary size, or for a model with an
+            adaptive softmax (`adaptive_cutoffs`).
 
     Call arguments:
         inputs: what the zoo model takes.
@@ -90,10 +97,23 @@ class Trainer(keras.Model):
             check_candidates(sampled_softmax,
                              getattr(zoo_model, "level", None),
                              getattr(zoo_model, "vocabulary_size", None))
+            if getattr(zoo_model, "adaptive_cutoffs", None) is not None:
+                raise ValueError(
+                    "`sampled_softmax` and an adaptive softmax are two ways "
+                    "to a cheaper softmax; train with one of them. Received: "
+                    f"sampled_softmax={sampled_softmax!r}, adaptive_cutoffs="
+                    f"{zoo_model.adaptive_cutoffs!r}")
             self.output_features = zoo_model.output_features_model()
             self.candidate_seed = keras.random.SeedGenerator(
                 name="candidate_seed")
+        elif getattr(zoo_model, "adaptive_cutoffs", None) is not None:
+            self.output_features = zoo_model.output_features_model()
         self.built = True
+
+    @property
+    def _adaptive(self):
+        return (not self.sampled_softmax and getattr(
+            self.zoo_model, "adaptive_cutoffs", None) is not None)
 
     def train_step(self, *args):
         # TensorFlow and PyTorch call train_step(data), JAX
@@ -119,6 +139,8 @@ class Trainer(keras.Model):
                     "candidates": log_uniform_candidates(
                         self.sampled_softmax, self.zoo_model.vocabulary_size,
                         seed=self.candidate_seed)}
+        if training and self._adaptive:
+            return {"features": self.output_features(inputs, training=True)}
         return self.zoo_model(inputs, training=training)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
@@ -128,12 +150,22 @@ class Trainer(keras.Model):
                                         training=training)
         from keras import ops
 
-        from training.sampled_softmax import sampled_softmax_loss
+        if "candidates" in y_pred:
+            from training.sampled_softmax import sampled_softmax_loss
 
-        weights, bias = self.zoo_model.output_embedding()
-        loss = sampled_softmax_loss(
-            y_pred["features"], y, weights, bias, y_pred["candidates"],
-            self.zoo_model.vocabulary_size)
+            weights, bias = self.zoo_model.output_embedding()
+            loss = sampled_softmax_loss(
+                y_pred["features"], y, weights, bias, y_pred["candidates"],
+                self.zoo_model.vocabulary_size)
+        else:
+            nll = self.zoo_model.get_layer("embedding").nll(
+                y_pred["features"], y)
+            if sample_weight is not None:
+                w = ops.cast(sample_weight, "float32")
+                loss = ops.sum(nll * w) / ops.maximum(
+                    ops.cast(ops.size(nll), "float32"), 1.0)
+            else:
+                loss = ops.mean(nll)
         if keras.backend.backend() == "tensorflow":
             # as Keras scales a compiled loss under tf.distribute: each
             # replica's gradients are summed

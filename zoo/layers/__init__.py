@@ -3,6 +3,7 @@
     from zoo.layers import LSTM, GRU, SimpleRNN, RecurrentStack
 """
 
+from zoo.layers.adaptive_softmax import AdaptiveSoftmaxEmbedding
 from zoo.layers.base import RecurrentCell
 from zoo.layers.base import RecurrentSequenceLayer
 from zoo.layers.connections import CONNECTIONS
@@ -27,6 +28,7 @@ from zoo.layers.stack import RecurrentStack
 
 __all__ = [
     "ActivationRegularization",
+    "AdaptiveSoftmaxEmbedding",
     "BiasAdd",
     "CELLS",
     "CONNECTIONS",

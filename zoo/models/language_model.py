@@ -6,6 +6,7 @@ from keras import ops
 from zoo import checks
 from zoo.layers import LOCKED
 from zoo.layers import ActivationRegularization
+from zoo.layers import AdaptiveSoftmaxEmbedding
 from zoo.layers import BiasAdd
 from zoo.layers import WordDropout
 from zoo.layers import RecurrentStack
@@ -74,6 +75,21 @@ class LanguageModel(keras.Model):
             reverses the token stream, and a classifier started from it
             must read its texts reversed too (`SentimentClassifier(
             reverse=True)`). Default: `False`.
+        adaptive_cutoffs: list of ints, or `None`: the output layer is an
+            adaptive softmax (Grave et al. 2017;
+            `zoo.layers.AdaptiveSoftmaxEmbedding`) with the frequent words
+            below `adaptive_cutoffs[0]` in its head and a tail cluster
+            starting at each cutoff. It computes exact log-probabilities
+            of every word at a fraction of a full softmax's cost (the
+            outputs are then log-probabilities, which work wherever logits
+            do). Word ids must be sorted by frequency, as the zoo's word
+            vocabularies are. With `tie_weights` the clusters score
+            against the input embeddings. The features are projected to
+            `embedding_dim` when the last layer's width differs.
+            Default: `None` (a full softmax).
+        adaptive_div_value: number > 0: tail cluster `i` works in
+            `embedding_dim // adaptive_div_value ** (i + 1)` dimensions.
+            Default: `4.0`.
 
     Call arguments:
         inputs: int token ids `(batch, time)`.
@@ -115,6 +131,8 @@ class LanguageModel(keras.Model):
         ar=0.0,
         tar=0.0,
         reverse=False,
+        adaptive_cutoffs=None,
+        adaptive_div_value=4.0,
         **kwargs,
     ):
         checks.positive_int("vocabulary_size", vocabulary_size)
@@ -174,13 +192,21 @@ class LanguageModel(keras.Model):
             dtype="int32",
             name="token_ids",
         )
-        embedding = keras.layers.ReversibleEmbedding(
-            vocabulary_size,
-            embedding_dim,
-            tie_weights=True,
-            embeddings_initializer=embedding_init,
-            name="embedding",
-        )
+        if adaptive_cutoffs is not None:
+            embedding = AdaptiveSoftmaxEmbedding(
+                vocabulary_size, embedding_dim, cutoffs=adaptive_cutoffs,
+                div_value=adaptive_div_value, tie_weights=tie_weights,
+                embeddings_initializer=embedding_init,
+                kernel_initializer=kernel_init, name="embedding")
+            adaptive_cutoffs = embedding.cutoffs
+        else:
+            embedding = keras.layers.ReversibleEmbedding(
+                vocabulary_size,
+                embedding_dim,
+                tie_weights=True,
+                embeddings_initializer=embedding_init,
+                name="embedding",
+            )
         x = embedding(ids)
         if word_dropout:
             x = WordDropout(word_dropout, vocabulary_size,
@@ -194,7 +220,15 @@ class LanguageModel(keras.Model):
                                      name="output_dropout")(x)
         if ar or tar:
             x = regularization((raw, x))
-        if tie_weights:
+        if adaptive_cutoffs is not None:
+            if stack.output_width != embedding_dim:
+                x = keras.layers.Dense(
+                    embedding_dim, kernel_initializer=kernel_init,
+                    name="tied_projection",
+                )(x)
+            features = x
+            logits = embedding(x, reverse=True)
+        elif tie_weights:
             if stack.output_width != embedding_dim:
                 x = keras.layers.Dense(
                     embedding_dim, kernel_initializer=kernel_init,
@@ -241,6 +275,8 @@ class LanguageModel(keras.Model):
         self.ar = float(ar)
         self.tar = float(tar)
         self.reverse = reverse
+        self.adaptive_cutoffs = adaptive_cutoffs
+        self.adaptive_div_value = float(adaptive_div_value)
 
     def output_features_model(self, with_logits=False):
         """A model that shares this one's layers and returns what its output
@@ -260,7 +296,18 @@ class LanguageModel(keras.Model):
     def output_embedding(self):
         """`(weights (V, D), bias (V,))` of the output layer: the tied
         embedding and `output_bias`, or the transposed `logits` kernel and
-        its bias."""
+        its bias.
+
+        Raises:
+            ValueError: the model has an adaptive softmax, whose output
+                layer is not one matrix.
+        """
+        if self.adaptive_cutoffs is not None:
+            raise ValueError(
+                "A language model with an adaptive softmax has no single "
+                "output embedding (a sampled softmax needs one; the adaptive "
+                "softmax is the other way to a cheaper softmax, so use one "
+                f"of them). Received: adaptive_cutoffs={self.adaptive_cutoffs}")
         if self.tie_weights:
             return (self.get_layer("embedding").embeddings,
                     self.get_layer("output_bias").bias)
@@ -312,6 +359,8 @@ class LanguageModel(keras.Model):
             "ar": self.ar,
             "tar": self.tar,
             "reverse": self.reverse,
+            "adaptive_cutoffs": self.adaptive_cutoffs,
+            "adaptive_div_value": self.adaptive_div_value,
             "name": self.name,
             "trainable": self.trainable,
         }
