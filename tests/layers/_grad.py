@@ -21,7 +21,8 @@ def loss_and_grads(layer, x, mask=None, weight=None):
             w = np.ones(y.shape, "float32") if weight is None else weight
             loss = tf.reduce_sum(y * w)
         grads = tape.gradient(loss, [xt] + [v.value for v in layer.trainable_weights])
-        return np.array(y), [np.array(g) for g in grads]
+        # an embedding lookup's gradient is IndexedSlices
+        return np.array(y), [np.array(tf.convert_to_tensor(g)) for g in grads]
     if backend == "torch":
         import torch
 

@@ -101,10 +101,10 @@ class AdaptiveSoftmaxEmbedding(keras.layers.Layer):
 
     Example:
 
-    >>> layer = AdaptiveSoftmaxEmbedding(50, 8, cutoffs=[10, 30])
+    >>> layer = AdaptiveSoftmaxEmbedding(50, 16, cutoffs=[10, 30])
     >>> x = layer(np.zeros((2, 5), "int32"))
     >>> x.shape
-    (2, 5, 8)
+    (2, 5, 16)
     >>> logp = layer(x, reverse=True)
     >>> logp.shape
     (2, 5, 50)
@@ -235,7 +235,7 @@ class AdaptiveSoftmaxEmbedding(keras.layers.Layer):
 
         Example:
 
-        >>> layer = AdaptiveSoftmaxEmbedding(50, 8, cutoffs=[10, 30])
+        >>> layer = AdaptiveSoftmaxEmbedding(50, 16, cutoffs=[10, 30])
         >>> x = layer(np.array([[1, 20, 40]]))
         >>> layer.nll(x, np.array([[1, 20, 40]])).shape
         (1, 3)
