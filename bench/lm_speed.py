@@ -24,7 +24,9 @@ variants that take out one part of its step (a layer, most of the softmax)
 or shrink it, to show where the step of the PTB hour goes, and writes
 bench/results/lm_speed_ptb.json. `--adaptive` times `ptb_regularized` with
 its full softmax against adaptive softmaxes (`--set adaptive_cutoffs=...`)
-in one run, and `imdb_lm` (20k words) likewise, and writes
+in one run, and `imdb_lm` (20k words) against an adaptive and a sampled
+softmax, on Zipf-distributed ids (an adaptive softmax's cost depends on
+how many targets fall in its tail), and writes
 bench/results/lm_speed_adaptive.json.
 """
 
@@ -73,26 +75,38 @@ PTB = [
     ("2x300 LSTM, 300-d, 10k", {"units": 300, "embedding_dim": 300}),
     ("2x400 GRU, 10k", {"cell": "gru"}),
 ]
-# (variant, preset, overrides, batch size, bptt) for --adaptive.
+# (variant, preset, overrides, recipe settings, batch size, bptt) for
+# --adaptive, on Zipf-distributed ids.
 ADAPTIVE = [
-    ("ptb_regularized, full softmax", "ptb_regularized", {}, 20, 35),
+    ("ptb_regularized, full softmax", "ptb_regularized", {}, {}, 20, 35),
     ("ptb_regularized, adaptive [2000]", "ptb_regularized",
-     {"adaptive_cutoffs": [2000]}, 20, 35),
+     {"adaptive_cutoffs": [2000]}, {}, 20, 35),
     ("ptb_regularized, adaptive [1000, 4000]", "ptb_regularized",
-     {"adaptive_cutoffs": [1000, 4000]}, 20, 35),
+     {"adaptive_cutoffs": [1000, 4000]}, {}, 20, 35),
     ("ptb_regularized, adaptive [2000, 5000]", "ptb_regularized",
-     {"adaptive_cutoffs": [2000, 5000]}, 20, 35),
-    ("imdb_lm, full softmax", "imdb_lm", {}, 64, 70),
+     {"adaptive_cutoffs": [2000, 5000]}, {}, 20, 35),
+    ("imdb_lm, full softmax", "imdb_lm", {}, {}, 64, 70),
     ("imdb_lm, adaptive [2000, 10000]", "imdb_lm",
-     {"adaptive_cutoffs": [2000, 10000]}, 64, 70),
+     {"adaptive_cutoffs": [2000, 10000]}, {}, 64, 70),
+    ("imdb_lm, sampled softmax 1024", "imdb_lm", {},
+     {"sampled_softmax": 1024}, 64, 70),
 ]
 PTB_BATCH, PTB_BPTT = 20, 35
 BATCH, BPTT, WARMUP, STEPS = 64, 70, 3, 15
 CHAR_WARMUP, CHAR_STEPS = 2, 8
 
 
+def zipf_ids(rng, v, shape):
+    """Token ids drawn with probability proportional to 1 / (id + 1): word
+    frequencies by rank, as in a frequency-sorted vocabulary. The words
+    past the first 1,000 of 10,000 then take 24% of the tokens (PTB's
+    training text: 21%)."""
+    p = 1.0 / np.arange(1, v + 1)
+    return rng.choice(v, size=shape, p=p / p.sum()).astype("int32")
+
+
 def measure(overrides, policy, settings=None, preset="imdb_lm", batch=BATCH,
-            bptt=BPTT, warmup=WARMUP, steps=STEPS):
+            bptt=BPTT, warmup=WARMUP, steps=STEPS, zipf=False):
     import keras
 
     from training import recipe as rl
@@ -108,8 +122,11 @@ def measure(overrides, policy, settings=None, preset="imdb_lm", batch=BATCH,
         v = model.vocabulary_size
         rng = np.random.default_rng(0)
         n = batch * (warmup + steps)
-        x = rng.integers(0, v, (n, bptt)).astype("int32")
-        y = rng.integers(0, v, (n, bptt)).astype("int32")
+        if zipf:  # the adaptive softmax's cost depends on the targets
+            x, y = zipf_ids(rng, v, (n, bptt)), zipf_ids(rng, v, (n, bptt))
+        else:
+            x = rng.integers(0, v, (n, bptt)).astype("int32")
+            y = rng.integers(0, v, (n, bptt)).astype("int32")
         marks = []
 
         class Clock(keras.callbacks.Callback):
@@ -158,11 +175,12 @@ def main():
                          "policy": "float32", **r})
             print(rows[-1], flush=True)
     elif args.adaptive:
-        for name, preset, overrides, batch, bptt in ADAPTIVE:
-            r = measure(overrides, "float32", preset=preset, batch=batch,
-                        bptt=bptt)
+        for name, preset, overrides, settings, batch, bptt in ADAPTIVE:
+            r = measure(overrides, "float32", settings, preset=preset,
+                        batch=batch, bptt=bptt, zipf=True)
             rows.append({"variant": name, "preset": preset,
-                         "overrides": overrides, "batch_size": batch,
+                         "overrides": overrides, "settings": settings,
+                         "batch_size": batch,
                          "bptt": bptt, "policy": "float32", **r})
             print(rows[-1], flush=True)
     elif args.char:
@@ -192,8 +210,11 @@ def main():
         shape = {"batch_size": PTB_BATCH, "bptt": PTB_BPTT,
                  "timed_steps": STEPS}
     elif args.adaptive:
+        import keras
+
         name, flag = "lm_speed_adaptive", ["--adaptive"]
-        shape = {"timed_steps": STEPS}
+        shape = {"timed_steps": STEPS, "ids": "Zipf: p(id) ~ 1 / (id + 1)",
+                 "backend": keras.backend.backend()}
     elif args.char:
         name, flag = "lm_speed_char", ["--char"]
         shape = {"timed_steps": CHAR_STEPS}

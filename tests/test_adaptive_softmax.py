@@ -1,6 +1,8 @@
 """Language models with an adaptive softmax (`adaptive_cutoffs`): the model's
-outputs, the training loss against the full softmax's, saving, `zoo train`,
-`zoo evaluate`, export and `--init-from`."""
+outputs, its arguments, saving, `zoo train`, evaluation, export and
+`--init-from` (a classifier, then a language model). The training step
+against the full softmax's is in tests/layers/test_adaptive_softmax.py,
+which runs on every backend."""
 
 import json
 import os
@@ -10,7 +12,6 @@ import numpy as np
 import pytest
 
 import training
-from training import recipe as R
 from training import run_dir as rd
 from training import trainer as tr
 from zoo.models.language_model import LanguageModel
@@ -49,37 +50,6 @@ def test_outputs_are_the_layers_log_probabilities(tie_weights, units):
         atol=1e-6)
 
 
-class _FullSoftmaxTrainer(tr.Trainer):
-    """The same model trained on Keras' cross-entropy of its full outputs."""
-
-    _adaptive = False
-
-
-@pytest.mark.parametrize("tie_weights", [True, False])
-def test_a_training_step_equals_the_full_softmax_step(tie_weights):
-    keras.utils.set_random_seed(0)
-    model = _lm(tie_weights, ar=1.0, tar=1.0)
-    twin = LanguageModel.from_config(model.get_config())
-    twin.set_weights(model.get_weights())
-    recipe = R.resolve("language_model", "language_model",
-                       {"optimizer": "sgd", "learning_rate": 1.0,
-                        "global_clipnorm": 0})
-    fast = tr.compile_trainer(model, "language_model", recipe)
-    full = _FullSoftmaxTrainer(twin)
-    full.compile(optimizer=keras.optimizers.SGD(1.0),
-                 loss=keras.losses.SparseCategoricalCrossentropy(
-                     from_logits=True))
-    x = _ids((4, 7), seed=1)
-    y = np.array([0, 7, 8, 19, 20, 29, 3] * 4, "int32").reshape(4, 7)
-    assert isinstance(fast(x, training=True), dict)  # the adaptive path
-    loss_fast = float(fast.train_on_batch(x, y, return_dict=True)["loss"])
-    loss_full = float(full.train_on_batch(x, y, return_dict=True)["loss"])
-    assert loss_fast == pytest.approx(loss_full, rel=1e-5)
-    for a, b in zip(model.weights, twin.weights):
-        np.testing.assert_allclose(_np(a), _np(b), atol=1e-5, err_msg=a.path)
-    assert not np.allclose(_np(model.get_layer("embedding").head_bias), 0)
-
-
 def test_a_sampled_softmax_is_refused_and_there_is_no_output_embedding():
     model = _lm()
     with pytest.raises(ValueError, match="one of them"):
@@ -88,10 +58,30 @@ def test_a_sampled_softmax_is_refused_and_there_is_no_output_embedding():
         tr.Trainer(model, sampled_softmax=4)
 
 
-@pytest.mark.parametrize("cutoffs", [[30], [0], [20, 8], "8", [8.5]])
-def test_bad_cutoffs_are_refused_at_construction(cutoffs):
-    with pytest.raises(ValueError, match="Received: cutoffs"):
-        _lm(adaptive_cutoffs=cutoffs)
+@pytest.mark.parametrize("kwargs,match", [
+    ({"adaptive_cutoffs": [30]}, "Received: adaptive_cutoffs"),
+    ({"adaptive_cutoffs": [0]}, "Received: adaptive_cutoffs"),
+    ({"adaptive_cutoffs": [20, 8]}, "Received: adaptive_cutoffs"),
+    ({"adaptive_cutoffs": "8"}, "Received: adaptive_cutoffs"),
+    ({"adaptive_cutoffs": [8.5]}, "Received: adaptive_cutoffs"),
+    ({"adaptive_cutoffs": [8], "adaptive_div_value": 0},
+     "Received: adaptive_div_value"),
+    ({"adaptive_cutoffs": [8, 20], "adaptive_div_value": 1e300},
+     "adaptive_div_value"),
+    # checked without cutoffs too, so that a typo is not ignored
+    ({"adaptive_cutoffs": None, "adaptive_div_value": "4"},
+     "Received: adaptive_div_value"),
+    ({"adaptive_cutoffs": [8], "level": "char"}, "word-level"),
+])
+def test_bad_adaptive_arguments_are_refused_at_construction(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        _lm(**kwargs)
+
+
+def test_numpy_int_cutoffs_are_taken_as_ints():
+    model = _lm(adaptive_cutoffs=[np.int64(8), np.int32(20)])
+    assert model.adaptive_cutoffs == [8, 20]
+    assert all(type(c) is int for c in model.get_config()["adaptive_cutoffs"])
 
 
 def test_keras_file_and_with_options_keep_the_outputs(tmp_path):
@@ -168,6 +158,9 @@ def test_a_classifier_starts_from_an_adaptive_language_model(tmp_path):
     unsup = write_csv(tmp_path / "unsup.csv", ["id", "text"],
                       [[str(i), t] for i, (t,) in
                        enumerate(_reviews(120, 1, False))])
+    unsup2 = write_csv(tmp_path / "unsup2.csv", ["id", "text"],
+                       [[str(i), t] for i, (t,) in
+                        enumerate(_reviews(60, 7, False))])
     lm_run = training.train(
         "imdb_lm", unsup, out=str(tmp_path / "lm"), epochs=1, batch_size=4,
         bptt=10, validation_split=0.05,
@@ -181,6 +174,24 @@ def test_a_classifier_starts_from_an_adaptive_language_model(tmp_path):
     lm_table = _np(lm.get_layer("embedding").embeddings)
     table = _np(clf.get_layer("embedding").embeddings)
     tv = {t: i for i, t in enumerate(clf.get_vocabulary())}
+    compared = 0
     for lm_id, token in enumerate(lm_dir.vocabulary.tokens):
         if token in tv and token not in ("<eos>", lm_dir.vocabulary.oov_token):
             np.testing.assert_array_equal(table[tv[token]], lm_table[lm_id])
+            compared += 1
+    assert compared == len(lm_dir.vocabulary) - 2 > 10
+
+    # a language model goes on from it with its adaptive softmax and every
+    # weight, without repeating --set adaptive_cutoffs
+    again = training.train(
+        "imdb_lm", unsup2, out=str(tmp_path / "lm2"), epochs=1, batch_size=4,
+        bptt=10, validation_split=0.1, init_from=lm_run.run_dir,
+        max_steps_per_epoch=1, learning_rate=1e-9, verbose=0)
+    second = rd.open_run(again.run_dir)
+    assert second.model_config["adaptive_cutoffs"] == [10]
+    b = second.load_model()
+    assert [v.path for v in b.weights] == [v.path for v in lm.weights]
+    for x, y in zip(lm.weights, b.weights):
+        np.testing.assert_allclose(_np(y), _np(x), atol=1e-5, err_msg=x.path)
+    with pytest.raises(transfer.TransferError, match="adaptive_cutoffs"):
+        transfer.language_model_overrides(lm_dir, {"adaptive_cutoffs": [12]})

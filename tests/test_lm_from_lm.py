@@ -96,7 +96,8 @@ def test_the_second_lm_keeps_the_vocabulary_and_every_weight(lm1, lm2):
     assert second.model_config["vocabulary_size"] == 40
     assert second.overrides == dict(
         LM_SHAPE, vocabulary_size=40, output_dropout=0.4, layer_norm=False,
-        projection=None, tie_weights=True, level="word", reverse=False)
+        projection=None, tie_weights=True, level="word", reverse=False,
+        adaptive_cutoffs=None, adaptive_div_value=4.0)
 
 
 def test_a_fresh_lm_on_the_same_corpus_starts_elsewhere(files, lm1, tmp_path):

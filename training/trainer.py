@@ -64,8 +64,8 @@ class Trainer(keras.Model):
     A language model with an adaptive softmax (`adaptive_cutoffs`) trains
     on its negative log-likelihood without the full log-probabilities
     (`AdaptiveSoftmaxEmbedding.nll`): each tail cluster scores only the
-    positions whose target it holds. Evaluation and prediction use the
-    full log-probabilities, which are exact.
+    positions whose target it holds (all of them on JAX). Evaluation and
+    prediction use the full log-probabilities, which are exact.
 
     Args:
         zoo_model: the model to train (`trainer.zoo_model`).
@@ -161,7 +161,11 @@ class Trainer(keras.Model):
             nll = self.zoo_model.get_layer("embedding").nll(
                 y_pred["features"], y)
             if sample_weight is not None:
+                # as Keras' losses: weights of lower rank apply to every
+                # position of their row
                 w = ops.cast(sample_weight, "float32")
+                while len(w.shape) < len(nll.shape):
+                    w = ops.expand_dims(w, -1)
                 loss = ops.sum(nll * w) / ops.maximum(
                     ops.cast(ops.size(nll), "float32"), 1.0)
             else:

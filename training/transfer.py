@@ -414,7 +414,8 @@ def copy_language_model(classifier, run) -> dict:
 
 # What must match for a language model to take another's every weight.
 # (`reverse`: a backward LM goes on reading backwards.)
-LM_SHAPE_KEYS = SHAPE_KEYS + ("tie_weights", "level", "reverse")
+LM_SHAPE_KEYS = SHAPE_KEYS + ("tie_weights", "level", "reverse",
+                               "adaptive_cutoffs", "adaptive_div_value")
 
 
 def language_model_overrides(run, overrides) -> dict:
@@ -437,7 +438,8 @@ def language_model_overrides(run, overrides) -> dict:
     """
     lm = run.model_config
     defaults = dict(_SHAPE_DEFAULTS, tie_weights=True, level="word",
-                    reverse=False)
+                    reverse=False, adaptive_cutoffs=None,
+                    adaptive_div_value=4.0)
     theirs = {k: lm.get(k, defaults.get(k)) for k in LM_SHAPE_KEYS}
     if theirs.get("connection") is None:
         theirs["connection"] = "none"

@@ -1,6 +1,7 @@
 """An embedding whose reverse call is an adaptive softmax (Grave et al. 2017)."""
 
 import math
+import operator
 
 import keras
 from keras import ops
@@ -8,7 +9,35 @@ from keras import ops
 from zoo.layers.base import PACKAGE
 
 
-def check_cutoffs(cutoffs, vocabulary_size, div_value, output_dim):
+def _int(value):
+    """`value` as an int if it is an integer (NumPy's included), else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+def cluster_width(output_dim, div_value, i):
+    """The width of tail cluster `i` (from 0): `output_dim // div_value **
+    (i + 1)`, 0 when the power overflows."""
+    try:
+        return int(output_dim // float(div_value) ** (i + 1))
+    except OverflowError:
+        return 0
+
+
+def check_div_value(div_value, name="div_value"):
+    """Raises `ValueError` unless `div_value` is a finite number > 0."""
+    if (isinstance(div_value, bool) or not isinstance(div_value, (int, float))
+            or not 0 < div_value < math.inf):
+        raise ValueError(f"`{name}` must be a finite number > 0. "
+                         f"Received: {name}={div_value!r}")
+
+
+def check_cutoffs(cutoffs, vocabulary_size, div_value, output_dim,
+                  names=("cutoffs", "div_value")):
     """Refuses an adaptive softmax that cannot be built.
 
     Args:
@@ -18,6 +47,8 @@ def check_cutoffs(cutoffs, vocabulary_size, div_value, output_dim):
         div_value: number > 0; cluster `i` (from 0) works in
             `output_dim // div_value ** (i + 1)` dimensions.
         output_dim: the embedding width.
+        names: what the caller calls `cutoffs` and `div_value`, for the
+            messages.
 
     Returns:
         The cutoffs as a list of ints.
@@ -25,31 +56,29 @@ def check_cutoffs(cutoffs, vocabulary_size, div_value, output_dim):
     Raises:
         ValueError: the cutoffs, `div_value` or a cluster's width is invalid.
     """
-    if (isinstance(div_value, bool) or not isinstance(div_value, (int, float))
-            or not 0 < div_value < math.inf):
-        raise ValueError("`div_value` must be a finite number > 0. "
-                         f"Received: div_value={div_value!r}")
-    if (not isinstance(cutoffs, (list, tuple)) or not cutoffs or any(
-            isinstance(c, bool) or not isinstance(c, int) for c in cutoffs)):
-        raise ValueError("`cutoffs` must be a non-empty list of ints (the ids "
-                         "where each tail cluster starts). "
-                         f"Received: cutoffs={cutoffs!r}")
-    cutoffs = [int(c) for c in cutoffs]
-    if (any(b <= a for a, b in zip(cutoffs, cutoffs[1:])) or cutoffs[0] < 1
-            or cutoffs[-1] >= vocabulary_size):
+    c_name, d_name = names
+    check_div_value(div_value, d_name)
+    ints = ([_int(c) for c in cutoffs] if isinstance(cutoffs, (list, tuple))
+            else [None])
+    if not ints or None in ints:
+        raise ValueError(f"`{c_name}` must be a non-empty list of ints (the "
+                         "ids where each tail cluster starts). "
+                         f"Received: {c_name}={cutoffs!r}")
+    if (any(b <= a for a, b in zip(ints, ints[1:])) or ints[0] < 1
+            or ints[-1] >= vocabulary_size):
         raise ValueError(
-            "`cutoffs` must increase strictly and lie in [1, "
+            f"`{c_name}` must increase strictly and lie in [1, "
             f"vocabulary_size) = [1, {vocabulary_size}). "
-            f"Received: cutoffs={cutoffs!r}")
-    for i in range(len(cutoffs)):
-        if output_dim // div_value ** (i + 1) < 1:
+            f"Received: {c_name}={cutoffs!r}")
+    for i in range(len(ints)):
+        if cluster_width(output_dim, div_value, i) < 1:
             raise ValueError(
-                f"Tail cluster {i} would have width output_dim // div_value ** "
-                f"{i + 1} = {output_dim} // {div_value} ** {i + 1} < 1: use "
-                f"fewer cutoffs or a smaller div_value. Received: "
-                f"cutoffs={cutoffs!r}, div_value={div_value!r}, "
-                f"output_dim={output_dim}")
-    return cutoffs
+                f"Tail cluster {i} would have width {output_dim} // "
+                f"{div_value} ** {i + 1} < 1 (the embedding width over "
+                f"{d_name} to the power {i + 1}): use fewer cutoffs or a "
+                f"smaller {d_name}. Received: {c_name}={cutoffs!r}, "
+                f"{d_name}={div_value!r}, embedding width {output_dim}")
+    return ints
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -134,7 +163,7 @@ class AdaptiveSoftmaxEmbedding(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         bounds = self.cutoffs + [input_dim]
         self._clusters = [
-            (lo, hi, int(output_dim // self.div_value ** (i + 1)))
+            (lo, hi, cluster_width(output_dim, self.div_value, i))
             for i, (lo, hi) in enumerate(zip(bounds, bounds[1:]))]
 
     def build(self, input_shape=None):
@@ -259,8 +288,10 @@ class AdaptiveSoftmaxEmbedding(keras.layers.Layer):
                 lp = ops.take_along_axis(
                     self._tail(ops.take(x, rows, axis=0), i),
                     ops.expand_dims(word, 1), axis=1)[:, 0]
-                nll = nll - ops.scatter(ops.expand_dims(rows, 1), lp,
-                                        ops.shape(nll))
+                # one vectorised update on every backend (ops.scatter
+                # loops per index on PyTorch)
+                nll = nll - ops.scatter_update(
+                    ops.zeros_like(nll), ops.expand_dims(rows, 1), lp)
             else:
                 word = ops.clip(y - lo, 0, hi - lo - 1)
                 lp = ops.take_along_axis(self._tail(x, i),

@@ -7,6 +7,8 @@ from zoo import checks
 from zoo.layers import LOCKED
 from zoo.layers import ActivationRegularization
 from zoo.layers import AdaptiveSoftmaxEmbedding
+from zoo.layers.adaptive_softmax import check_cutoffs
+from zoo.layers.adaptive_softmax import check_div_value
 from zoo.layers import BiasAdd
 from zoo.layers import WordDropout
 from zoo.layers import RecurrentStack
@@ -83,10 +85,10 @@ class LanguageModel(keras.Model):
             of every word at a fraction of a full softmax's cost (the
             outputs are then log-probabilities, which work wherever logits
             do). Word ids must be sorted by frequency, as the zoo's word
-            vocabularies are. With `tie_weights` the clusters score
-            against the input embeddings. The features are projected to
-            `embedding_dim` when the last layer's width differs.
-            Default: `None` (a full softmax).
+            vocabularies are (word level only). With `tie_weights` the
+            clusters score against the input embeddings. The features are
+            projected to `embedding_dim` when the last layer's width
+            differs. Default: `None` (a full softmax).
         adaptive_div_value: number > 0: tail cluster `i` works in
             `embedding_dim // adaptive_div_value ** (i + 1)` dimensions.
             Default: `4.0`.
@@ -153,6 +155,21 @@ class LanguageModel(keras.Model):
         checks.rate("output_dropout", output_dropout)
         checks.rate("word_dropout", word_dropout)
         checks.flag("reverse", reverse)
+        if adaptive_cutoffs is None:
+            # checked even when unused, so that a typo is not ignored
+            check_div_value(adaptive_div_value, "adaptive_div_value")
+        else:
+            if level != "word":
+                raise ValueError(
+                    "An adaptive softmax is for word-level language models "
+                    "(their vocabularies are sorted by frequency; a "
+                    "character vocabulary is sorted by character). "
+                    f"Received: adaptive_cutoffs={adaptive_cutoffs!r}, "
+                    f"level={level!r}")
+            adaptive_cutoffs = check_cutoffs(
+                adaptive_cutoffs, vocabulary_size, adaptive_div_value,
+                embedding_dim,
+                names=("adaptive_cutoffs", "adaptive_div_value"))
         if init_scale is not None and (
                 isinstance(init_scale, bool) or
                 not isinstance(init_scale, (int, float)) or
@@ -198,7 +215,6 @@ class LanguageModel(keras.Model):
                 div_value=adaptive_div_value, tie_weights=tie_weights,
                 embeddings_initializer=embedding_init,
                 kernel_initializer=kernel_init, name="embedding")
-            adaptive_cutoffs = embedding.cutoffs
         else:
             embedding = keras.layers.ReversibleEmbedding(
                 vocabulary_size,
@@ -224,7 +240,8 @@ class LanguageModel(keras.Model):
             if stack.output_width != embedding_dim:
                 x = keras.layers.Dense(
                     embedding_dim, kernel_initializer=kernel_init,
-                    name="tied_projection",
+                    name="tied_projection" if tie_weights
+                    else "output_projection",
                 )(x)
             features = x
             logits = embedding(x, reverse=True)
