@@ -144,13 +144,23 @@ def test_trainer_refuses_char_models_and_too_many_candidates():
 
 
 @pytest.mark.parametrize("given, message", [
-    ({"sampled_softmax": 0}, "positive integer"),
+    ({"sampled_softmax": -1}, "positive integer"),
     ({"sampled_softmax": "many"}, "positive integer"),
     ({"sampled_softmax": True}, "positive integer"),
 ])
 def test_bad_sampled_softmax_settings(given, message):
     with pytest.raises(ValueError, match=message):
         R.resolve("language_model", "language_model", given)
+
+
+def test_sampled_softmax_zero_is_the_full_softmax():
+    recipe = R.resolve("language_model", "language_model",
+                       {"sampled_softmax": 0})
+    assert recipe["sampled_softmax"] is None
+    trainer = tr.compile_trainer(_lm(), "language_model", recipe)
+    assert not trainer.sampled_softmax
+    assert not isinstance(trainer(np.zeros((1, 3), "int32"), training=True),
+                          dict)
 
 
 def test_sampled_softmax_is_for_language_models():

@@ -98,7 +98,8 @@ def build_parser():
                    "unfreeze_steps, "
                    "steps_per_epoch, weight_average=uniform|ema, "
                    "average_start_epoch, average_momentum, "
-                   "variable_bptt=true, sampled_softmax=K")
+                   "variable_bptt=true, sampled_softmax=K (0: the full "
+                   "softmax)")
     p.add_argument("--add-texts", metavar="FILE",
                    help="language models on a .csv/.tsv corpus: also train on "
                    "FILE's texts (e.g. the labelled training reviews; labels "

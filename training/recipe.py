@@ -48,7 +48,8 @@ Language-model regularisation and optimisation (Merity et al. 2018):
 - `sampled_softmax`: train a word-level language model on a sampled
   softmax over this many log-uniform candidates per step
   (`training.sampled_softmax`); validation and evaluation keep the full
-  softmax.
+  softmax. `sampled_softmax=0` trains on the full softmax (for a recipe
+  that sets one).
 
 AR/TAR and the dropouts (`word_dropout`, `locked_dropout`, `weight_drop`,
 zoneout) are model arguments, set in a preset's `config` or with `--set`.
@@ -163,6 +164,9 @@ def resolve(preset, family, given) -> dict:
         for k in ("average_start_epoch", "average_momentum"):
             if given.get(k) is None:
                 recipe[k] = None
+    if recipe["sampled_softmax"] == 0 and not isinstance(
+            recipe["sampled_softmax"], bool):
+        recipe["sampled_softmax"] = None  # 0 trains on the full softmax
     recipe.setdefault("lr_schedule", "constant")
     recipe.setdefault("warmup_fraction", 0.1)
     recipe.setdefault("variable_bptt", False)
@@ -277,7 +281,8 @@ def _check(recipe, family):
     if sampled is not None and (isinstance(sampled, bool) or
                                 not isinstance(sampled, int) or sampled < 1):
         raise ValueError("`sampled_softmax` must be a positive integer (the "
-                         "candidates per step). Received: "
+                         "candidates per step; 0 for the full softmax). "
+                         "Received: "
                          f"sampled_softmax={sampled!r}")
     if sampled is not None and family != "language_model":
         raise ValueError("`sampled_softmax` applies to language models only. "
