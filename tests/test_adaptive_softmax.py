@@ -195,3 +195,13 @@ def test_a_classifier_starts_from_an_adaptive_language_model(tmp_path):
         np.testing.assert_allclose(_np(y), _np(x), atol=1e-5, err_msg=x.path)
     with pytest.raises(transfer.TransferError, match="adaptive_cutoffs"):
         transfer.language_model_overrides(lm_dir, {"adaptive_cutoffs": [12]})
+
+
+def test_the_tuner_space_reaches_the_adaptive_softmax():
+    from training.tune.space import build_space
+
+    searched, fixed = build_space(
+        "ptb_regularized", {"adaptive_div_value": {"min": 2.0, "max": 8.0}},
+        fix={"adaptive_cutoffs": [2000, 5000]})
+    assert searched["adaptive_div_value"] == {"min": 2.0, "max": 8.0}
+    assert fixed["adaptive_cutoffs"] == [2000, 5000]
