@@ -91,29 +91,28 @@ class Trainer(keras.Model):
         self.zoo_model = zoo_model
         self.window_bptt = window_bptt
         self.sampled_softmax = sampled_softmax
+        # trains on the adaptive softmax's own loss (`nll`); a test sets it
+        # to False to train the same model on Keras' full cross-entropy
+        self._adaptive = getattr(zoo_model, "adaptive_cutoffs",
+                                 None) is not None
         if sampled_softmax:
             from training.sampled_softmax import check_candidates
 
             check_candidates(sampled_softmax,
                              getattr(zoo_model, "level", None),
                              getattr(zoo_model, "vocabulary_size", None))
-            if getattr(zoo_model, "adaptive_cutoffs", None) is not None:
+            if self._adaptive:
                 raise ValueError(
                     "`sampled_softmax` and an adaptive softmax are two ways "
                     "to a cheaper softmax; train with one of them. Received: "
                     f"sampled_softmax={sampled_softmax!r}, adaptive_cutoffs="
                     f"{zoo_model.adaptive_cutoffs!r}")
+        if sampled_softmax or self._adaptive:
             self.output_features = zoo_model.output_features_model()
+        if sampled_softmax:
             self.candidate_seed = keras.random.SeedGenerator(
                 name="candidate_seed")
-        elif getattr(zoo_model, "adaptive_cutoffs", None) is not None:
-            self.output_features = zoo_model.output_features_model()
         self.built = True
-
-    @property
-    def _adaptive(self):
-        return (not self.sampled_softmax and getattr(
-            self.zoo_model, "adaptive_cutoffs", None) is not None)
 
     def train_step(self, *args):
         # TensorFlow and PyTorch call train_step(data), JAX

@@ -236,26 +236,21 @@ class LanguageModel(keras.Model):
                                      name="output_dropout")(x)
         if ar or tar:
             x = regularization((raw, x))
-        if adaptive_cutoffs is not None:
-            if stack.output_width != embedding_dim:
-                x = keras.layers.Dense(
-                    embedding_dim, kernel_initializer=kernel_init,
-                    name="tied_projection" if tie_weights
-                    else "output_projection",
-                )(x)
-            features = x
+        adaptive = adaptive_cutoffs is not None
+        if (adaptive or tie_weights) and stack.output_width != embedding_dim:
+            # the output layer scores D-wide features
+            x = keras.layers.Dense(
+                embedding_dim, kernel_initializer=kernel_init,
+                name="tied_projection" if tie_weights
+                else "output_projection",
+            )(x)
+        features = x
+        if adaptive:
             logits = embedding(x, reverse=True)
         elif tie_weights:
-            if stack.output_width != embedding_dim:
-                x = keras.layers.Dense(
-                    embedding_dim, kernel_initializer=kernel_init,
-                    name="tied_projection",
-                )(x)
-            features = x
             logits = embedding(x, reverse=True)
             logits = BiasAdd(name="output_bias")(logits)
         else:
-            features = x
             logits = keras.layers.Dense(
                 vocabulary_size, kernel_initializer=kernel_init,
                 bias_initializer=bias_init, name="logits"
