@@ -82,6 +82,14 @@ def test_unknown_tfds_name():
         load_text_classification("tfds:no_such_dataset_xyz")
 
 
+def test_a_dataset_of_several_configurations_needs_one(offline):
+    """tfds:glue would load its first configuration, CoLA, without a word."""
+    with pytest.raises(DataError, match=r"tfds:glue has \d+ configurations "
+                       r"and no default; name one.*cola, sst2, mrpc"):
+        load_text_classification("tfds:glue")
+    assert offline == []  # refused before any probe
+
+
 def test_probe_is_bounded():
     start = time.monotonic()
     assert sources.host_reachable("host.invalid", 443, 1.0) is False

@@ -198,6 +198,15 @@ def tfds_builder(name: str, data_dir: str | None = None):
         builder = tfds.builder(name, data_dir=data_dir)
     except Exception as e:  # DatasetNotFoundError, bad config, ...
         raise DataError(f"tfds:{name}: unknown TFDS dataset ({e})") from None
+    cls = type(builder)
+    configs = [c.name for c in (getattr(cls, "BUILDER_CONFIGS", None) or ())]
+    if ("/" not in name and len(configs) > 1
+            and not getattr(cls, "DEFAULT_BUILDER_CONFIG_NAME", None)):
+        # TFDS would load the first configuration (tfds:glue is CoLA)
+        raise DataError(
+            f"tfds:{name} has {len(configs)} configurations and no default; "
+            f"name one, e.g. tfds:{name.split(':')[0]}/{configs[0]}. "
+            f"Configurations: {', '.join(configs)}")
     if not builder.is_prepared():
         host, _ = _TFDS_HOSTS.get(name.split("/")[0], _TFDS_DEFAULT_HOST)
         if not tfds_download_reachable(name):
