@@ -205,8 +205,13 @@ class PredictionService:
             raise
         finally:
             if self.metrics is not None:
+                model = record.model
+                if model not in self.registry.model_names():
+                    # a name outside models.config is counted under "", so
+                    # that requests cannot add label values without bound
+                    model = ""
                 self.metrics.observe_request(
-                    model=record.model, version=record.version, api=api,
+                    model=model, version=record.version, api=api,
                     entrypoint=entrypoint, status=code,
                     seconds=time.perf_counter() - start)
 
