@@ -284,11 +284,14 @@ def test_grpc_requests_are_counted(server, stubs):
 
     assert isinstance(server.metrics, ServerMetrics)
     _alive(stubs)
+    code, _ = _code(stubs[0].Predict, _request("missing", text=["x"]))
+    assert code == grpc.StatusCode.NOT_FOUND
     text = server.metrics.render()[0].decode()
     assert any(line.startswith(":tensorflow:serving:request_count{")
                and 'entrypoint="GRPC"' in line and 'status="OK"' in line
                for line in text.splitlines())
     assert any('entrypoint="GRPC"' in line and 'status="NOT_FOUND"' in line
+               and 'model_name=""' in line
                for line in text.splitlines())
 
 
