@@ -524,6 +524,77 @@ def test_corrupt_newest_version_falls_back(store, tmp_path):
         assert status == 404 and "failed to load" in out["error"]
 
 
+def _states(srv, name):
+    status, out = call(srv, "GET", f"/v1/models/{name}")
+    assert status == 200, out
+    return {s["version"]: s["state"] for s in out["model_version_status"]}
+
+
+def test_a_version_that_failed_to_load_is_retried(store, tmp_path):
+    """A version directory caught half-copied fails once, then loads on a
+    retry although its key (path, inode, mtime) has not changed."""
+    import time
+
+    from serving.models_dir import scan_versions
+
+    models_dir = str(tmp_path / "models")
+    _install(store, models_dir, "m", [1])
+    v2 = os.path.join(models_dir, "m", "2")
+    os.makedirs(v2)
+    with open(os.path.join(v2, "saved_model.pb"), "wb") as f:
+        f.write(b"half")
+    with LocalModelServer(models_dir, port=0, poll_interval=0.0,
+                          max_load_retries=1,
+                          load_retry_interval=0.5) as srv:
+        assert _states(srv, "m") == {"1": "AVAILABLE", "2": "END"}
+        key = scan_versions(os.path.join(models_dir, "m"))[2][1]
+        mtime = os.stat(v2).st_mtime_ns
+        os.remove(os.path.join(v2, "saved_model.pb"))
+        shutil.copytree(store[2], v2, dirs_exist_ok=True)  # the copy ends
+        os.utime(v2, ns=(mtime, mtime))
+        assert scan_versions(os.path.join(models_dir, "m"))[2][1] == key
+        # within the interval the failure stands
+        assert _states(srv, "m") == {"1": "AVAILABLE", "2": "END"}
+        time.sleep(0.6)
+        # the newest version loads, and (latest policy) replaces version 1
+        assert _states(srv, "m") == {"2": "AVAILABLE"}
+        status, out = call(srv, "POST", "/v1/models/m:predict",
+                           {"signature_name": "info", "instances": ["a"]})
+        assert status == 200 and out["predictions"] == [2]
+
+
+def test_load_retries_are_bounded(store, tmp_path):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    models_dir = str(tmp_path / "models")
+    _install(store, models_dir, "m", [1])
+    os.makedirs(os.path.join(models_dir, "m", "2"))
+    with open(os.path.join(models_dir, "m", "2", "saved_model.pb"),
+              "wb") as f:
+        f.write(b"never a saved model")
+    with LocalModelServer(models_dir, port=0, poll_interval=0.0,
+                          max_load_retries=2,
+                          load_retry_interval=0.0) as srv:
+        for _ in range(5):
+            assert _states(srv, "m") == {"1": "AVAILABLE", "2": "END"}
+        failures = sum(
+            s.value for family in text_string_to_metric_families(
+                srv.metrics.render()[0].decode())
+            for s in family.samples
+            if s.name.startswith(":tensorflow:cc:saved_model:load_attempt")
+            and s.labels.get("status") == "fail")
+    assert failures == 3  # the first try and two retries
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(max_load_retries=-1), dict(max_load_retries=1.5),
+    dict(max_load_retries=True), dict(load_retry_interval=-1.0),
+    dict(load_retry_interval=float("inf"))])
+def test_bad_load_retry_arguments(kwargs, tmp_path):
+    with pytest.raises(ValueError, match="Received: "):
+        LocalModelServer(str(tmp_path), port=0, **kwargs)
+
+
 def test_stop_is_graceful_and_idempotent(store, tmp_path):
     models_dir = str(tmp_path / "models")
     _install(store, models_dir, "m", [1])

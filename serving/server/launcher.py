@@ -77,6 +77,10 @@ class LocalModelServer:
         monitoring: a `MonitoringConfig`, or the path of a
             ``--monitoring_config_file``; None serves no metrics page.
         warmup: replay each version's ``tf_serving_warmup_requests`` at load.
+        max_load_retries: retries of a version that failed to load (TF
+            Serving's ``--max_num_load_retries``, 5).
+        load_retry_interval: seconds between them (TF Serving's
+            ``--load_retry_interval_micros``, one minute).
 
     Example:
         >>> server = LocalModelServer("models", port=0).start()
@@ -90,11 +94,15 @@ class LocalModelServer:
                  max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                  request_timeout: float = 30.0,
                  grpc_port: int | None = None,
-                 batching="auto", monitoring=None, warmup: bool = True):
+                 batching="auto", monitoring=None, warmup: bool = True,
+                 max_load_retries: int = 5,
+                 load_retry_interval: float = 60.0):
         self.monitoring = _monitoring(monitoring)
         self.metrics = ServerMetrics()
-        self.registry = ModelRegistry(models_dir, poll_interval=poll_interval,
-                                      metrics=self.metrics, warmup=warmup)
+        self.registry = ModelRegistry(
+            models_dir, poll_interval=poll_interval, metrics=self.metrics,
+            warmup=warmup, max_load_retries=max_load_retries,
+            load_retry_interval=load_retry_interval)
         self.batcher = None
         if batching_enabled(models_dir, batching):
             from serving.server.batching import Batcher

@@ -131,10 +131,30 @@ class ModelRegistry:
         poll_interval: minimum seconds between rescans (0: every request).
         metrics: a `metrics.ServerMetrics` counting loads and warmups.
         warmup: replay each version's warmup requests when it loads.
+        max_load_retries: how many times a version that failed to load is
+            tried again (TF Serving's ``--max_num_load_retries``, 5): a
+            version directory still being copied in may fail once and
+            load later without its key changing.
+        load_retry_interval: seconds between tries (TF Serving's
+            ``--load_retry_interval_micros``, one minute). A retry is made
+            by the first request after the interval.
     """
 
     def __init__(self, models_dir, poll_interval: float = 1.0, *,
-                 metrics=None, warmup: bool = True):
+                 metrics=None, warmup: bool = True,
+                 max_load_retries: int = 5,
+                 load_retry_interval: float = 60.0):
+        if (isinstance(max_load_retries, bool)
+                or not isinstance(max_load_retries, int)
+                or max_load_retries < 0):
+            raise ValueError("`max_load_retries` must be an int >= 0. "
+                             f"Received: max_load_retries={max_load_retries!r}")
+        if not 0 <= float(load_retry_interval) < float("inf"):
+            raise ValueError(
+                "`load_retry_interval` must be a finite number of seconds "
+                f">= 0. Received: load_retry_interval={load_retry_interval!r}")
+        self.max_load_retries = max_load_retries
+        self.load_retry_interval = float(load_retry_interval)
         self.metrics = metrics
         self.warmup = bool(warmup)
         self.models_dir = os.path.abspath(os.fspath(models_dir))
@@ -148,7 +168,7 @@ class ModelRegistry:
         self._models = {}
         self._versions = {}
         self._loaded = {}   # name -> {version: Servable}
-        self._failed = {}   # dir key -> error message
+        self._failed = {}   # dir key -> (error message, when, failures)
 
     # -- scanning ----------------------------------------------------------
 
@@ -213,7 +233,7 @@ class ModelRegistry:
         loaded = self._loaded.setdefault(name, {})
         while True:
             usable = [v for v, (_, key) in disk.items()
-                      if key not in self._failed]
+                      if self._may_load(key)]
             wanted = self._apply_policy(model_config, usable)
             retry = False
             for v in wanted:
@@ -224,10 +244,13 @@ class ModelRegistry:
                 try:
                     logger.info("Loading %s version %d from %s", name, v, path)
                     loaded[v] = self._load(name, v, path, key)
+                    self._failed.pop(key, None)
                 except Exception as e:  # noqa: BLE001 - report, keep serving
                     logger.error("Failed to load %s version %d: %s",
                                  name, v, e)
-                    self._failed[key] = f"{type(e).__name__}: {e}"
+                    failures = self._failed.get(key, (None, None, 0))[2]
+                    self._failed[key] = (f"{type(e).__name__}: {e}",
+                                         time.monotonic(), failures + 1)
                     loaded.pop(v, None)
                     retry = True
                     break
@@ -237,9 +260,18 @@ class ModelRegistry:
             if v not in wanted:
                 logger.info("Unloading %s version %d", name, v)
                 del loaded[v]
-        failed = {v: self._failed[key] for v, (_, key) in disk.items()
+        failed = {v: self._failed[key][0] for v, (_, key) in disk.items()
                   if key in self._failed}
         return {v: loaded[v] for v in wanted}, failed
+
+    def _may_load(self, key) -> bool:
+        """Whether a version directory may be (re)loaded now: it never
+        failed, or it has retries left and the interval has passed."""
+        if key not in self._failed:
+            return True
+        _, when, failures = self._failed[key]
+        return (failures <= self.max_load_retries and
+                time.monotonic() - when >= self.load_retry_interval)
 
     def _load(self, name, version, path, key):
         try:
