@@ -82,11 +82,14 @@ def test_unknown_tfds_name():
         load_text_classification("tfds:no_such_dataset_xyz")
 
 
-def test_a_dataset_of_several_configurations_needs_one(offline):
+@pytest.mark.parametrize("name", ["glue", "glue:2.0.0"])
+def test_a_dataset_of_several_configurations_needs_one(offline, tmp_path,
+                                                       name):
     """tfds:glue would load its first configuration, CoLA, without a word."""
-    with pytest.raises(DataError, match=r"tfds:glue has \d+ configurations "
-                       r"and no default; name one.*cola, sst2, mrpc"):
-        load_text_classification("tfds:glue")
+    with pytest.raises(DataError, match=rf"tfds:{name} has \d+ "
+                       r"configurations and no default; name one, e\.g\. "
+                       r"tfds:glue/cola.*cola, sst2, mrpc"):
+        load_text_classification(f"tfds:{name}", data_dir=str(tmp_path))
     assert offline == []  # refused before any probe
 
 

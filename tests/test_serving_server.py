@@ -530,13 +530,15 @@ def _states(srv, name):
     return {s["version"]: s["state"] for s in out["model_version_status"]}
 
 
-def test_a_version_that_failed_to_load_is_retried(store, tmp_path):
+def test_a_version_that_failed_to_load_is_retried(store, tmp_path,
+                                                  monkeypatch):
     """A version directory caught half-copied fails once, then loads on a
     retry although its key (path, inode, mtime) has not changed."""
-    import time
-
     from serving.models_dir import scan_versions
+    from serving.server import registry
 
+    clock = [1000.0]
+    monkeypatch.setattr(registry, "_clock", lambda: clock[0])
     models_dir = str(tmp_path / "models")
     _install(store, models_dir, "m", [1])
     v2 = os.path.join(models_dir, "m", "2")
@@ -545,7 +547,7 @@ def test_a_version_that_failed_to_load_is_retried(store, tmp_path):
         f.write(b"half")
     with LocalModelServer(models_dir, port=0, poll_interval=0.0,
                           max_load_retries=1,
-                          load_retry_interval=0.5) as srv:
+                          load_retry_interval=60.0) as srv:
         assert _states(srv, "m") == {"1": "AVAILABLE", "2": "END"}
         key = scan_versions(os.path.join(models_dir, "m"))[2][1]
         mtime = os.stat(v2).st_mtime_ns
@@ -553,9 +555,9 @@ def test_a_version_that_failed_to_load_is_retried(store, tmp_path):
         shutil.copytree(store[2], v2, dirs_exist_ok=True)  # the copy ends
         os.utime(v2, ns=(mtime, mtime))
         assert scan_versions(os.path.join(models_dir, "m"))[2][1] == key
-        # within the interval the failure stands
+        clock[0] += 59.0  # within the interval the failure stands
         assert _states(srv, "m") == {"1": "AVAILABLE", "2": "END"}
-        time.sleep(0.6)
+        clock[0] += 1.0
         # the newest version loads, and (latest policy) replaces version 1
         assert _states(srv, "m") == {"2": "AVAILABLE"}
         status, out = call(srv, "POST", "/v1/models/m:predict",
@@ -588,8 +590,10 @@ def test_load_retries_are_bounded(store, tmp_path):
 
 @pytest.mark.parametrize("kwargs", [
     dict(max_load_retries=-1), dict(max_load_retries=1.5),
-    dict(max_load_retries=True), dict(load_retry_interval=-1.0),
-    dict(load_retry_interval=float("inf"))])
+    dict(max_load_retries=True), dict(max_load_retries=None),
+    dict(load_retry_interval=-1.0), dict(load_retry_interval=float("inf")),
+    dict(load_retry_interval=None), dict(load_retry_interval="60"),
+    dict(load_retry_interval=True)])
 def test_bad_load_retry_arguments(kwargs, tmp_path):
     with pytest.raises(ValueError, match="Received: "):
         LocalModelServer(str(tmp_path), port=0, **kwargs)

@@ -10,6 +10,8 @@ when a new one fails to load.
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 import os
 import threading
 import time
@@ -19,6 +21,11 @@ from serving import models_dir
 from serving.server.errors import ServingStatus, invalid
 
 logger = logging.getLogger(__name__)
+
+
+def _clock() -> float:
+    """Seconds for load retries (tests move it by hand)."""
+    return time.monotonic()
 
 
 class Signature:
@@ -137,7 +144,8 @@ class ModelRegistry:
             load later without its key changing.
         load_retry_interval: seconds between tries (TF Serving's
             ``--load_retry_interval_micros``, one minute). A retry is made
-            by the first request after the interval.
+            by the first request after the interval; with 0, every retry
+            is made at once, in the request that found the failure.
     """
 
     def __init__(self, models_dir, poll_interval: float = 1.0, *,
@@ -145,15 +153,17 @@ class ModelRegistry:
                  max_load_retries: int = 5,
                  load_retry_interval: float = 60.0):
         if (isinstance(max_load_retries, bool)
-                or not isinstance(max_load_retries, int)
+                or not isinstance(max_load_retries, numbers.Integral)
                 or max_load_retries < 0):
             raise ValueError("`max_load_retries` must be an int >= 0. "
                              f"Received: max_load_retries={max_load_retries!r}")
-        if not 0 <= float(load_retry_interval) < float("inf"):
+        if (isinstance(load_retry_interval, bool)
+                or not isinstance(load_retry_interval, numbers.Real)
+                or not 0 <= load_retry_interval < math.inf):
             raise ValueError(
                 "`load_retry_interval` must be a finite number of seconds "
                 f">= 0. Received: load_retry_interval={load_retry_interval!r}")
-        self.max_load_retries = max_load_retries
+        self.max_load_retries = int(max_load_retries)
         self.load_retry_interval = float(load_retry_interval)
         self.metrics = metrics
         self.warmup = bool(warmup)
@@ -211,6 +221,11 @@ class ModelRegistry:
         with self._lock:
             return sorted(self._models)
 
+    def is_configured(self, name) -> bool:
+        """Whether `models.config` lists `name`; without the lock (a load
+        may hold it), as `refresh` replaces the mapping whole."""
+        return name in self._models
+
     # -- resolution --------------------------------------------------------
 
     @staticmethod
@@ -250,7 +265,7 @@ class ModelRegistry:
                                  name, v, e)
                     failures = self._failed.get(key, (None, None, 0))[2]
                     self._failed[key] = (f"{type(e).__name__}: {e}",
-                                         time.monotonic(), failures + 1)
+                                         _clock(), failures + 1)
                     loaded.pop(v, None)
                     retry = True
                     break
@@ -271,7 +286,7 @@ class ModelRegistry:
             return True
         _, when, failures = self._failed[key]
         return (failures <= self.max_load_retries and
-                time.monotonic() - when >= self.load_retry_interval)
+                _clock() - when >= self.load_retry_interval)
 
     def _load(self, name, version, path, key):
         try:

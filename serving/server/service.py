@@ -205,15 +205,15 @@ class PredictionService:
             raise
         finally:
             if self.metrics is not None:
+                seconds = time.perf_counter() - start
                 model = record.model
-                if model not in self.registry.model_names():
+                if not self.registry.is_configured(model):
                     # a name outside models.config is counted under "", so
                     # that requests cannot add label values without bound
                     model = ""
                 self.metrics.observe_request(
                     model=model, version=record.version, api=api,
-                    entrypoint=entrypoint, status=code,
-                    seconds=time.perf_counter() - start)
+                    entrypoint=entrypoint, status=code, seconds=seconds)
 
 
 def call_signature(signature, arrays) -> dict:

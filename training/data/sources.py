@@ -194,19 +194,11 @@ def tfds_builder(name: str, data_dir: str | None = None):
     """
     import tensorflow_datasets as tfds
 
+    _check_config_named(name)
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except Exception as e:  # DatasetNotFoundError, bad config, ...
         raise DataError(f"tfds:{name}: unknown TFDS dataset ({e})") from None
-    cls = type(builder)
-    configs = [c.name for c in (getattr(cls, "BUILDER_CONFIGS", None) or ())]
-    if ("/" not in name and len(configs) > 1
-            and not getattr(cls, "DEFAULT_BUILDER_CONFIG_NAME", None)):
-        # TFDS would load the first configuration (tfds:glue is CoLA)
-        raise DataError(
-            f"tfds:{name} has {len(configs)} configurations and no default; "
-            f"name one, e.g. tfds:{name.split(':')[0]}/{configs[0]}. "
-            f"Configurations: {', '.join(configs)}")
     if not builder.is_prepared():
         host, _ = _TFDS_HOSTS.get(name.split("/")[0], _TFDS_DEFAULT_HOST)
         if not tfds_download_reachable(name):
@@ -217,6 +209,29 @@ def tfds_builder(name: str, data_dir: str | None = None):
                 "folder or a .txt file."
             )
     return builder
+
+
+def _check_config_named(name: str) -> None:
+    """Refuses `NAME` (or `NAME:VERSION`) of a dataset with several
+    configurations and no default: TFDS would load the first one
+    (`tfds:glue` is CoLA)."""
+    import tensorflow_datasets as tfds
+    from tensorflow_datasets.core import naming
+
+    try:
+        ds_name, kwargs = naming.parse_builder_name_kwargs(name)
+        if "config" in kwargs or ":" in str(ds_name):  # namespaced: remote
+            return
+        cls = tfds.builder_cls(str(ds_name))
+    except Exception:  # noqa: BLE001 - tfds.builder reports unknown names
+        return
+    configs = [c.name for c in (getattr(cls, "BUILDER_CONFIGS", None) or ())]
+    if len(configs) > 1 and not getattr(cls, "DEFAULT_BUILDER_CONFIG_NAME",
+                                        None):
+        raise DataError(
+            f"tfds:{name} has {len(configs)} configurations and no default; "
+            f"name one, e.g. tfds:{ds_name}/{configs[0]}. "
+            f"Configurations: {', '.join(configs)}")
 
 
 def tfds_split_examples(name: str, split: str, data_dir: str | None = None):
