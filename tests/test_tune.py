@@ -304,6 +304,63 @@ def test_export_best_refuses_a_run_before_searching_and_takes_lm_settings(
                            "--export-overwrite"]) == 0
 
 
+@pytest.mark.slow
+def test_a_choice_of_lists_reaches_the_models_and_the_export(tmp_path):
+    """`adaptive_cutoffs` and per-layer `units` are lists: keras-tuner holds
+    them as JSON strings, the models and the retrained run get lists."""
+    from zoo.models import factory
+
+    text = tmp_path / "lm.txt"
+    rng = random.Random(3)
+    text.write_text("\n".join(" ".join(rng.choice("a b c d e f".split())
+                                       for _ in range(12)) for _ in range(60)))
+    built = []
+    real_build = factory.build
+
+    def build(*args, **kwargs):
+        built.append({k: kwargs.get(k) for k in ("units", "adaptive_cutoffs")})
+        return real_build(*args, **kwargs)
+
+    space = {"defaults": False,
+             "adaptive_cutoffs": {"choice": [None, [3], [2, 4]]},
+             "units": {"choice": [[4, 6], [6, 4]]}}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(factory, "build", build)
+        result = tn.tune("ptb_small", str(text), directory=tmp_path / "lm",
+                         tuner="random", max_trials=6, epochs=1, seed=1,
+                         space=space,
+                         fix={"embedding_dim": 16, "num_layers": 2,
+                              "batch_size": 4, "bptt": 5},
+                         max_steps_per_epoch=2, verbose=0,
+                         export_best=str(tmp_path / "best"))
+    assert built and all(
+        b["adaptive_cutoffs"] in (None, [3], [2, 4]) and
+        b["units"] in ([4, 6], [6, 4]) for b in built)
+    assert len({json.dumps(b["adaptive_cutoffs"]) for b in built}) > 1
+    assert all(r["status"] == "COMPLETED" for r in result.trials)
+    best = result.best_hyperparameters
+    assert best["adaptive_cutoffs"] in (None, [3], [2, 4])
+    assert best["units"] in ([4, 6], [6, 4])
+    config = json.loads((tmp_path / "best" / "config.json").read_text())
+    model_config = json.dumps(config)
+    assert str(best["units"][0]) in model_config  # the run got the lists
+    assert built[-1] == {k: best[k] for k in ("units", "adaptive_cutoffs")}
+
+
+@pytest.mark.parametrize("entry", [
+    {"choice": [[4, 2]]}, {"choice": [[0]]}, {"choice": [[2.5]]},
+    {"choice": [[]]}, {"choice": ["2,4"]}])
+def test_bad_cutoff_choices(entry):
+    with pytest.raises(ValueError, match="adaptive_cutoffs"):
+        tn.build_space("ptb_small", {"adaptive_cutoffs": entry})
+
+
+def test_lists_are_choices_only_where_a_list_is_a_value():
+    with pytest.raises(ValueError, match="a choice must be a bool, number "
+                       "or string"):
+        tn.build_space("ptb_small", {"dropout": {"choice": [[0.1], [0.2]]}})
+
+
 def test_a_language_model_search_refuses_a_zero_carve_before_searching(tmp_path):
     text = tmp_path / "lm.txt"
     text.write_text("a b c d e f\n" * 60)

@@ -69,6 +69,8 @@ def _clear_search(directory):
 
 
 def _declare(hp, key, entry):
+    if space_lib.is_json_choice(entry):
+        return hp.Choice(key, [json.dumps(v) for v in entry["choice"]])
     if "choice" in entry:
         values = entry["choice"]
         if sorted(values, key=repr) == [False, True]:
@@ -116,7 +118,7 @@ def _make_hypermodel_class():
             for key in self.searched:
                 if key in hp.values:
                     out[key] = hp.values[key]
-            return out
+            return space_lib.decode(self.searched, out)
 
         def declare(self, hp):
             for key, entry in self.searched.items():
@@ -464,7 +466,8 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
     rows = results_lib.trial_rows(t.oracle)
     files = results_lib.write_results(directory, rows, config)
     best = next((r for r in rows if r["status"] == "COMPLETED"), None)
-    best_hp = dict(fixed, **best["hyperparameters"]) if best else None
+    best_hp = (dict(fixed, **space_lib.decode(searched, best["hyperparameters"]))
+               if best else None)
     result = TuneResult(directory=directory, objective=config["objective"],
                         trials=rows, best=best, best_hyperparameters=best_hp,
                         files=files, resumed=resumed, role=role)
@@ -525,8 +528,9 @@ def export_best_run(directory, out, *, epochs=None, overwrite=False, verbose=1,
         raise ValueError(f"{directory}: no completed trial to export")
     family = config["family"]
     values = dict(config["fixed"])
-    values.update({k: v for k, v in best["hyperparameters"].items()
-                   if not k.startswith("tuner/")})
+    values.update({k: v for k, v in space_lib.decode(
+        config.get("searched", {}), best["hyperparameters"]).items()
+        if not k.startswith("tuner/")})
     training_args = {k: values.pop(k) for k in list(values)
                      if k in TRAINING_KEYS[family]}
     if epochs is None:

@@ -3,7 +3,10 @@ fixed values, their checks, and the objective.
 
 An entry is one of
 
-- `{"choice": [v1, v2, ...]}`: categorical (bools, ints, floats or strings);
+- `{"choice": [v1, v2, ...]}`: categorical (bools, ints, floats or strings;
+  for `units` and `adaptive_cutoffs`, lists too, and `null` for
+  `adaptive_cutoffs`: keras-tuner holds those as JSON strings, and
+  `decode` gives the values back);
 - `{"min": a, "max": b}` with optional `"step"` and `"sampling"`
   (`"linear"`, `"log"`, `"reverse_log"`): an int range when `a`, `b` (and
   `step`) are ints, else a float range;
@@ -74,6 +77,9 @@ _RATE_KEYS = ("dropout", "embedding_dropout", "recurrent_dropout",
 _POSITIVE_FLOAT_KEYS = ("learning_rate", "clipnorm", "global_clipnorm",
                         "init_scale")
 _SAMPLINGS = ("linear", "log", "reverse_log")
+# Keys whose value may be a list (per-layer units, the adaptive softmax's
+# cutoffs) or null; a choice among such values is held as JSON strings.
+_LIST_KEYS = ("units", "adaptive_cutoffs")
 
 
 def _bool_keys():
@@ -157,6 +163,13 @@ def _check_value(key, value, where):
                            for v in vals):
             raise ValueError(f"{where}: units must be a positive integer (or a "
                              f"list of them), got {value!r}")
+    if key == "adaptive_cutoffs" and value is not None and (
+            not isinstance(value, list) or not value or any(
+                isinstance(v, bool) or not isinstance(v, int) or v < 1
+                for v in value) or value != sorted(set(value))):
+        raise ValueError(f"{where}: adaptive_cutoffs must be null or an "
+                         "increasing list of positive integers, got "
+                         f"{value!r}")
     if key in _bool_keys() and not isinstance(value, bool):
         raise ValueError(f"{where}: {key} must be true or false, got {value!r}")
     if key in _RATE_KEYS:
@@ -185,13 +198,18 @@ def _check_entry(key, entry, where):
         if not isinstance(values, list) or not values:
             raise ValueError(f"{where}: {key}: 'choice' must be a non-empty list")
         types = {type(v) for v in values}
+        if key in _LIST_KEYS and any(v is None or isinstance(v, list)
+                                     for v in values):
+            types = {"list"}  # held as JSON strings (`is_json_choice`)
         if len(types) > 1 and not types <= {int, float}:
             raise ValueError(f"{where}: {key}: choices must share one type, "
                              f"got {values!r}")
         if len(set(map(repr, values))) != len(values):
             raise ValueError(f"{where}: {key}: duplicate choices in {values!r}")
         for v in values:
-            if isinstance(v, (list, dict)) or v is None:
+            if isinstance(v, dict) or (
+                    (isinstance(v, list) or v is None)
+                    and key not in _LIST_KEYS):
                 raise ValueError(f"{where}: {key}: a choice must be a bool, "
                                  f"number or string, got {v!r}")
             _check_value(key, v, where)
@@ -231,6 +249,21 @@ def _check_entry(key, entry, where):
         f"{where}: {key}: an entry is {{\"choice\": [...]}}, {{\"min\": a, "
         f"\"max\": b[, \"step\": s][, \"sampling\": \"log\"]}}, a fixed value, "
         f"or null; got {entry!r}")
+
+
+def is_json_choice(entry) -> bool:
+    """Whether a choice entry's values are lists or null, which keras-tuner
+    holds as JSON strings."""
+    return isinstance(entry, dict) and "choice" in entry and any(
+        v is None or isinstance(v, list) for v in entry["choice"])
+
+
+def decode(searched, values) -> dict:
+    """`values` with the JSON strings of list choices (`is_json_choice`)
+    turned back into lists and `None`."""
+    return {k: json.loads(v) if isinstance(v, str) and is_json_choice(
+                searched.get(k)) else v
+            for k, v in values.items()}
 
 
 def is_int_range(entry):
