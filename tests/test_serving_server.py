@@ -588,6 +588,48 @@ def test_load_retries_are_bounded(store, tmp_path):
     assert failures == 3  # the first try and two retries
 
 
+def test_a_slow_load_holds_up_only_its_own_model(store, tmp_path,
+                                                 monkeypatch):
+    """A version loading (a big SavedModel, a long warmup) does not stop
+    requests for other models; requests for the model itself wait for that
+    one load instead of starting another."""
+    from serving.server import registry as registry_lib
+
+    models_dir = str(tmp_path / "models")
+    _install(store, models_dir, "fast", [1])
+    _install(store, models_dir, "slow", [2])
+    release, started = threading.Event(), threading.Event()
+    loads = []
+    real = registry_lib.Servable
+
+    def servable(name, version, path, key):
+        loads.append(name)
+        if name == "slow":
+            started.set()
+            assert release.wait(30)
+        return real(name, version, path, key)
+
+    monkeypatch.setattr(registry_lib, "Servable", servable)
+    reg = registry_lib.ModelRegistry(models_dir, poll_interval=0.0)
+    got = {}
+    threads = [threading.Thread(
+        target=lambda i=i: got.setdefault(i, reg.resolve("slow").version))
+        for i in range(2)]
+    threads[0].start()
+    assert started.wait(30)
+    threads[1].start()
+    # while "slow" loads, "fast" loads and answers
+    assert reg.resolve("fast").version == 1
+    assert reg.status("fast")["model_version_status"][0]["state"] == \
+        "AVAILABLE"
+    assert threads[0].is_alive()
+    release.set()
+    for t in threads:
+        t.join(30)
+    assert got == {0: 2, 1: 2}
+    assert sorted(loads) == ["fast", "slow"]  # one load each
+
+
 @pytest.mark.parametrize("kwargs", [
     dict(max_load_retries=-1), dict(max_load_retries=1.5),
     dict(max_load_retries=True), dict(max_load_retries=None),

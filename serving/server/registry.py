@@ -179,6 +179,7 @@ class ModelRegistry:
         self._versions = {}
         self._loaded = {}   # name -> {version: Servable}
         self._failed = {}   # dir key -> (error message, when, failures)
+        self._model_locks = {}  # name -> lock held while it loads
 
     # -- scanning ----------------------------------------------------------
 
@@ -242,42 +243,56 @@ class ModelRegistry:
         return versions[-max(n, 1):] if versions else []
 
     def _served(self, name):
-        """Loads and returns ``({version: servable}, {version: error})``."""
-        model_config = self._models[name]
-        disk = self._versions.get(name, {})
-        loaded = self._loaded.setdefault(name, {})
+        """Loads and returns ``({version: servable}, {version: error})``, or
+        None when `name` left the config meanwhile.
+
+        Called under the model's own lock (`_model_lock`), not the
+        registry's: a version loads without the registry's lock, so
+        requests for other models go on during a slow load."""
         while True:
-            usable = [v for v, (_, key) in disk.items()
-                      if self._may_load(key)]
-            wanted = self._apply_policy(model_config, usable)
-            retry = False
-            for v in wanted:
-                path, key = disk[v]
-                current = loaded.get(v)
-                if current is not None and current.key == key:
-                    continue
-                try:
-                    logger.info("Loading %s version %d from %s", name, v, path)
-                    loaded[v] = self._load(name, v, path, key)
-                    self._failed.pop(key, None)
-                except Exception as e:  # noqa: BLE001 - report, keep serving
-                    logger.error("Failed to load %s version %d: %s",
-                                 name, v, e)
+            with self._lock:
+                if name not in self._models:
+                    return None
+                model_config = self._models[name]
+                disk = self._versions.get(name, {})
+                loaded = self._loaded.setdefault(name, {})
+                usable = [v for v, (_, key) in disk.items()
+                          if self._may_load(key)]
+                wanted = self._apply_policy(model_config, usable)
+                todo = next((v for v in wanted if loaded.get(v) is None
+                             or loaded[v].key != disk[v][1]), None)
+                if todo is None:
+                    for v in list(loaded):
+                        if v not in wanted:
+                            logger.info("Unloading %s version %d", name, v)
+                            del loaded[v]
+                    failed = {v: self._failed[key][0]
+                              for v, (_, key) in disk.items()
+                              if key in self._failed}
+                    return {v: loaded[v] for v in wanted}, failed
+                path, key = disk[todo]
+            try:
+                logger.info("Loading %s version %d from %s", name, todo, path)
+                servable = self._load(name, todo, path, key)
+            except Exception as e:  # noqa: BLE001 - report, keep serving
+                logger.error("Failed to load %s version %d: %s",
+                             name, todo, e)
+                with self._lock:
                     failures = self._failed.get(key, (None, None, 0))[2]
                     self._failed[key] = (f"{type(e).__name__}: {e}",
                                          _clock(), failures + 1)
-                    loaded.pop(v, None)
-                    retry = True
-                    break
-            if not retry:
-                break
-        for v in list(loaded):
-            if v not in wanted:
-                logger.info("Unloading %s version %d", name, v)
-                del loaded[v]
-        failed = {v: self._failed[key][0] for v, (_, key) in disk.items()
-                  if key in self._failed}
-        return {v: loaded[v] for v in wanted}, failed
+                    self._loaded.get(name, {}).pop(todo, None)
+                continue  # the policy picks among the others
+            with self._lock:
+                self._failed.pop(key, None)
+                if name in self._models:
+                    self._loaded.setdefault(name, {})[todo] = servable
+
+    def _model_lock(self, name):
+        """The lock that one model's loads hold (one load of a model at a
+        time; other models are not held up)."""
+        with self._lock:
+            return self._model_locks.setdefault(name, threading.Lock())
 
     def _may_load(self, key) -> bool:
         """Whether a version directory may be (re)loaded now: it never
@@ -339,24 +354,25 @@ class ModelRegistry:
                 INVALID_ARGUMENT for an unknown label.
         """
         self.refresh()
+        request = spec_str(name, version, label)
         with self._lock:
             if name not in self._models:
                 raise ServingStatus(
                     "NOT_FOUND", f"Servable not found for request: "
-                    f"{spec_str(name, version, label)}{self._config_note()}")
+                    f"{request}{self._config_note()}")
             if label is not None:
                 version = self._label_version(name, label)
-            served, failed = self._served(name)
-            if version is None:
-                if served:
-                    return served[max(served)]
-            elif version in served:
-                return served[version]
-            message = ("Servable not found for request: "
-                       f"{spec_str(name, version, label)}")
-            if version in failed:
-                message += f" (version failed to load: {failed[version]})"
-            raise ServingStatus("NOT_FOUND", message)
+        with self._model_lock(name):
+            served, failed = self._served(name) or ({}, {})
+        if version is None:
+            if served:
+                return served[max(served)]
+        elif version in served:
+            return served[version]
+        message = f"Servable not found for request: {request}"
+        if version in failed:
+            message += f" (version failed to load: {failed[version]})"
+        raise ServingStatus("NOT_FOUND", message)
 
     def status(self, name, version=None, label=None) -> dict:
         """The GetModelStatusResponse JSON for a model (all/one version)."""
@@ -368,23 +384,24 @@ class ModelRegistry:
                     f"{name}{self._config_note()}")
             if label is not None:
                 version = self._label_version(name, label)
-            served, failed = self._served(name)
-            entries = {v: ("AVAILABLE", "OK", "") for v in served}
-            for v, message in failed.items():
-                entries.setdefault(v, ("END", "UNKNOWN", message))
-            if version is not None:
-                if version not in entries:
-                    raise ServingStatus(
-                        "NOT_FOUND",
-                        f"Could not find version {version} of model {name}")
-                entries = {version: entries[version]}
-            if not entries:
+        with self._model_lock(name):
+            served, failed = self._served(name) or ({}, {})
+        entries = {v: ("AVAILABLE", "OK", "") for v in served}
+        for v, message in failed.items():
+            entries.setdefault(v, ("END", "UNKNOWN", message))
+        if version is not None:
+            if version not in entries:
                 raise ServingStatus(
-                    "NOT_FOUND", f"Could not find any versions of model {name}")
-            return {"model_version_status": [
-                {"version": str(v), "state": state,
-                 "status": {"error_code": code, "error_message": message}}
-                for v, (state, code, message) in sorted(entries.items())]}
+                    "NOT_FOUND",
+                    f"Could not find version {version} of model {name}")
+            entries = {version: entries[version]}
+        if not entries:
+            raise ServingStatus(
+                "NOT_FOUND", f"Could not find any versions of model {name}")
+        return {"model_version_status": [
+            {"version": str(v), "state": state,
+             "status": {"error_code": code, "error_message": message}}
+            for v, (state, code, message) in sorted(entries.items())]}
 
 
 def spec_str(name, version, label):
