@@ -611,21 +611,34 @@ def test_a_slow_load_holds_up_only_its_own_model(store, tmp_path,
 
     monkeypatch.setattr(registry_lib, "Servable", servable)
     reg = registry_lib.ModelRegistry(models_dir, poll_interval=0.0)
+    asked = threading.Event()  # the second request reached the model lock
+    real_lock = reg._model_lock
+
+    def model_lock(name):
+        if threading.current_thread() is threads[1]:
+            asked.set()
+        return real_lock(name)
+
+    reg._model_lock = model_lock
     got = {}
     threads = [threading.Thread(
-        target=lambda i=i: got.setdefault(i, reg.resolve("slow").version))
-        for i in range(2)]
-    threads[0].start()
-    assert started.wait(30)
-    threads[1].start()
-    # while "slow" loads, "fast" loads and answers
-    assert reg.resolve("fast").version == 1
-    assert reg.status("fast")["model_version_status"][0]["state"] == \
-        "AVAILABLE"
-    assert threads[0].is_alive()
-    release.set()
-    for t in threads:
-        t.join(30)
+        target=lambda i=i: got.setdefault(i, reg.resolve("slow").version),
+        daemon=True) for i in range(2)]
+    try:
+        threads[0].start()
+        assert started.wait(30)
+        threads[1].start()
+        assert asked.wait(30)
+        # while "slow" loads, "fast" loads and answers
+        assert reg.resolve("fast").version == 1
+        assert reg.status("fast")["model_version_status"][0]["state"] == \
+            "AVAILABLE"
+        assert threads[0].is_alive()
+    finally:
+        release.set()
+        for t in threads:
+            t.join(30)
+    assert not any(t.is_alive() for t in threads)
     assert got == {0: 2, 1: 2}
     assert sorted(loads) == ["fast", "slow"]  # one load each
 

@@ -144,8 +144,8 @@ class ModelRegistry:
             load later without its key changing.
         load_retry_interval: seconds between tries (TF Serving's
             ``--load_retry_interval_micros``, one minute). A retry is made
-            by the first request after the interval; with 0, every retry
-            is made at once, in the request that found the failure.
+            by the first request after the interval (with 0, by each
+            request that needs the version, until the retries are spent).
     """
 
     def __init__(self, models_dir, poll_interval: float = 1.0, *,
@@ -223,8 +223,9 @@ class ModelRegistry:
             return sorted(self._models)
 
     def is_configured(self, name) -> bool:
-        """Whether `models.config` lists `name`; without the lock (a load
-        may hold it), as `refresh` replaces the mapping whole."""
+        """Whether `models.config` lists `name`. Read without the lock, as
+        `refresh` replaces the mapping whole: counting a request never
+        waits for a rescan."""
         return name in self._models
 
     # -- resolution --------------------------------------------------------
@@ -249,6 +250,7 @@ class ModelRegistry:
         Called under the model's own lock (`_model_lock`), not the
         registry's: a version loads without the registry's lock, so
         requests for other models go on during a slow load."""
+        attempted = set()  # (version, key): at most one load each per call
         while True:
             with self._lock:
                 if name not in self._models:
@@ -257,10 +259,13 @@ class ModelRegistry:
                 disk = self._versions.get(name, {})
                 loaded = self._loaded.setdefault(name, {})
                 usable = [v for v, (_, key) in disk.items()
-                          if self._may_load(key)]
+                          if self._may_load(key) and not (
+                              (v, key) in attempted and key in self._failed)]
                 wanted = self._apply_policy(model_config, usable)
-                todo = next((v for v in wanted if loaded.get(v) is None
-                             or loaded[v].key != disk[v][1]), None)
+                todo = next((v for v in wanted
+                             if (loaded.get(v) is None
+                                 or loaded[v].key != disk[v][1])
+                             and (v, disk[v][1]) not in attempted), None)
                 if todo is None:
                     for v in list(loaded):
                         if v not in wanted:
@@ -269,8 +274,10 @@ class ModelRegistry:
                     failed = {v: self._failed[key][0]
                               for v, (_, key) in disk.items()
                               if key in self._failed}
-                    return {v: loaded[v] for v in wanted}, failed
+                    return {v: loaded[v] for v in wanted if v in loaded}, \
+                        failed
                 path, key = disk[todo]
+                attempted.add((todo, key))
             try:
                 logger.info("Loading %s version %d from %s", name, todo, path)
                 servable = self._load(name, todo, path, key)
@@ -363,7 +370,12 @@ class ModelRegistry:
             if label is not None:
                 version = self._label_version(name, label)
         with self._model_lock(name):
-            served, failed = self._served(name) or ({}, {})
+            result = self._served(name)
+        if result is None:  # the config dropped it meanwhile
+            raise ServingStatus(
+                "NOT_FOUND", f"Servable not found for request: "
+                f"{request}{self._config_note()}")
+        served, failed = result
         if version is None:
             if served:
                 return served[max(served)]
@@ -385,7 +397,12 @@ class ModelRegistry:
             if label is not None:
                 version = self._label_version(name, label)
         with self._model_lock(name):
-            served, failed = self._served(name) or ({}, {})
+            result = self._served(name)
+        if result is None:  # the config dropped it meanwhile
+            raise ServingStatus(
+                "NOT_FOUND", f"Could not find any versions of model "
+                f"{name}{self._config_note()}")
+        served, failed = result
         entries = {v: ("AVAILABLE", "OK", "") for v in served}
         for v, message in failed.items():
             entries.setdefault(v, ("END", "UNKNOWN", message))
