@@ -348,6 +348,26 @@ class ModelRegistry:
             return f" ({self.config_error}; {served})"
         return ""
 
+    def _lookup(self, name, version, label, missing):
+        """`(version, served, failed)` for a request: the label resolved,
+        the model's versions loaded (`_served`); NOT_FOUND with `missing`
+        and the config's note when `models.config` does not list `name`
+        (or dropped it meanwhile)."""
+        self.refresh()
+        with self._lock:
+            if name not in self._models:
+                raise ServingStatus("NOT_FOUND",
+                                    missing + self._config_note())
+            if label is not None:
+                version = self._label_version(name, label)
+        with self._model_lock(name):
+            result = self._served(name)
+        if result is None:
+            with self._lock:
+                raise ServingStatus("NOT_FOUND",
+                                    missing + self._config_note())
+        return (version, *result)
+
     def resolve(self, name, version=None, label=None) -> Servable:
         """Finds the servable for a request.
 
@@ -360,22 +380,9 @@ class ModelRegistry:
             ServingStatus: NOT_FOUND for an unknown model or version,
                 INVALID_ARGUMENT for an unknown label.
         """
-        self.refresh()
         request = spec_str(name, version, label)
-        with self._lock:
-            if name not in self._models:
-                raise ServingStatus(
-                    "NOT_FOUND", f"Servable not found for request: "
-                    f"{request}{self._config_note()}")
-            if label is not None:
-                version = self._label_version(name, label)
-        with self._model_lock(name):
-            result = self._served(name)
-        if result is None:  # the config dropped it meanwhile
-            raise ServingStatus(
-                "NOT_FOUND", f"Servable not found for request: "
-                f"{request}{self._config_note()}")
-        served, failed = result
+        version, served, failed = self._lookup(
+            name, version, label, f"Servable not found for request: {request}")
         if version is None:
             if served:
                 return served[max(served)]
@@ -388,21 +395,9 @@ class ModelRegistry:
 
     def status(self, name, version=None, label=None) -> dict:
         """The GetModelStatusResponse JSON for a model (all/one version)."""
-        self.refresh()
-        with self._lock:
-            if name not in self._models:
-                raise ServingStatus(
-                    "NOT_FOUND", f"Could not find any versions of model "
-                    f"{name}{self._config_note()}")
-            if label is not None:
-                version = self._label_version(name, label)
-        with self._model_lock(name):
-            result = self._served(name)
-        if result is None:  # the config dropped it meanwhile
-            raise ServingStatus(
-                "NOT_FOUND", f"Could not find any versions of model "
-                f"{name}{self._config_note()}")
-        served, failed = result
+        version, served, failed = self._lookup(
+            name, version, label,
+            f"Could not find any versions of model {name}")
         entries = {v: ("AVAILABLE", "OK", "") for v in served}
         for v, message in failed.items():
             entries.setdefault(v, ("END", "UNKNOWN", message))
