@@ -176,6 +176,57 @@ def test_content_length_longer_than_body_stalled_is_408(server):
     assert alive(server)
 
 
+def _trickle(port, head, drip, *, every=0.25, limit=8.0):
+    """Sends ``head``, then one byte of ``drip`` every ``every`` seconds
+    (each gap well inside the server's 1 s socket timeout) until the server
+    answers or closes. Returns (status line, JSON body, seconds taken)."""
+    import select
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        start = time.monotonic()
+        s.sendall(head)
+        for i in range(int(limit / every)):
+            if select.select([s], [], [], every)[0]:
+                break
+            try:
+                s.sendall(drip[i % len(drip):i % len(drip) + 1])
+            except OSError:
+                break
+        got = _recv_until_closed(s)
+        elapsed = time.monotonic() - start
+    return (*_first_response(got), elapsed)
+
+
+@pytest.mark.parametrize("part", ["body", "headers", "request line"])
+def test_trickled_request_is_cut_off_at_the_deadline(server, part):
+    # Every gap is shorter than the socket timeout, so only the request's
+    # deadline (1 s from its first byte) can end it.
+    if part == "body":
+        head, drip = _post_head(10_000), b'{"instances": ["a"]}'
+    elif part == "headers":
+        head, drip = b"GET /v1/models/toy HTTP/1.1\r\nX-Slow: ", b"abc"
+    else:
+        head, drip = b"GET /v1/mo", b"dels/toy"
+    line, out, elapsed = _trickle(server.port, head, drip)
+    assert " 408 " in line, (line, out)
+    assert "within 1.0 s of its first byte" in out["error"]
+    assert elapsed < 4, elapsed
+    assert alive(server)
+
+
+def test_idle_time_between_requests_is_not_counted(server):
+    # Three requests on one connection over more than the 1 s deadline:
+    # each has its own deadline, from its own first byte.
+    body = b'{"instances": ["hello world"]}'
+    with socket.create_connection(("127.0.0.1", server.port),
+                                  timeout=10) as s:
+        for _ in range(3):
+            time.sleep(0.6)
+            s.sendall(_post_head(len(body)) + body)
+            line, out = _first_response(_recv_answer(s))
+            assert " 200 " in line, (line, out)
+
+
 def test_content_length_shorter_than_body_reads_only_that(server):
     body = b'{"instances": ["hello world"]}'
     line, out = raw_exchange(server.port,

@@ -3,15 +3,22 @@
 A `ThreadingHTTPServer` whose handler reads a request body (bounded by
 `max_body_bytes`, 411 for chunked uploads, 413 above the limit), passes it
 to `RestApi.handle` and writes the JSON answer in one write.
+
+The handler's `timeout` bounds a request twice: no read waits longer than
+it, and a request's line, headers and body must all arrive within it of
+the request's first byte (408 otherwise), so a client that trickles a byte
+now and then cannot hold a thread for longer either.
 """
 
 from __future__ import annotations
 
 import http.server
+import io
 import json
 import logging
 import socket
 import threading
+import time
 
 logger = logging.getLogger(__name__)
 
@@ -25,12 +32,62 @@ class HttpError(Exception):
         self.message = message
 
 
+class _DeadlineReader(io.RawIOBase):
+    """The socket's reads for the handler's `rfile`: while a request is
+    being read, each read waits at most until the request's deadline, and
+    past it reads end-of-file and marks the request as expired."""
+
+    def __init__(self, handler):
+        super().__init__()
+        self._handler = handler
+        self._sock = handler.connection
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        handler = self._handler
+        deadline = handler.deadline
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                handler.expired = True
+                return 0
+            if remaining < handler.timeout:
+                self._sock.settimeout(remaining)
+                try:
+                    return self._sock.recv_into(buffer)
+                except TimeoutError:
+                    handler.expired = True
+                    return 0
+            self._sock.settimeout(handler.timeout)
+        return self._sock.recv_into(buffer)
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "RNNZooModelServer/0.1"
     # Small JSON answers: send them at once (TCP_NODELAY) rather than letting
     # Nagle's algorithm hold the last segment back.
     disable_nagle_algorithm = True
+    deadline = None   # time.monotonic() by which the request must be read
+    expired = False   # the deadline passed while reading it
+
+    def setup(self):
+        super().setup()
+        self.rfile = io.BufferedReader(_DeadlineReader(self))
+
+    def _end_deadline(self):
+        """The request is read (or being answered): reads and writes wait
+        the plain `timeout` again."""
+        if self.deadline is not None:
+            self.deadline = None
+            self.connection.settimeout(self.timeout)
+
+    def _too_slow(self):
+        self.close_connection = True
+        return HttpError(408, f"Request not received within {self.timeout} s "
+                              f"of its first byte")
 
     def _read_body(self):
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -60,6 +117,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise HttpError(408, f"Request body not received within "
                                  f"{self.timeout} s (Content-Length: "
                                  f"{length})") from None
+        if self.expired:
+            raise self._too_slow()
         if len(body) != length:
             self.close_connection = True
             raise HttpError(400, f"Request body shorter than Content-Length: "
@@ -85,7 +144,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _dispatch(self):
         method = self.command
         try:
-            body = self._read_body()
+            try:
+                body = self._read_body()
+            finally:
+                self._end_deadline()
             status, payload = self.server.api.handle(method, self.path, body)
         except HttpError as e:
             # The body was not (all) read: the connection cannot be reused.
@@ -124,17 +186,44 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def handle_one_request(self):
         # idle until a request line arrives: a stop may end the wait
         self.server.set_idle(self.connection, True)
-        super().handle_one_request()
+        self.expired = False
+        try:
+            # The first byte (or one already buffered) starts the deadline.
+            if not self.rfile.peek(1):
+                self.close_connection = True
+                return
+        except (TimeoutError, OSError):
+            self.close_connection = True
+            return
+        self.deadline = time.monotonic() + self.timeout
+        try:
+            super().handle_one_request()
+        finally:
+            self._end_deadline()
 
     def parse_request(self):
         self.server.set_idle(self.connection, False)
-        return super().parse_request()
+        # The request line, then the headers, may be cut short by the
+        # deadline: answer 408 rather than a syntax error.
+        if not self.expired:
+            if not super().parse_request():
+                return False          # answered (400, 414, ...)
+            if not self.expired:
+                return True
+        else:                         # what parse_request would have set
+            self.command = None
+            self.requestline = str(self.raw_requestline,
+                                   "iso-8859-1").rstrip("\r\n")
+        e = self._too_slow()
+        self.send_error(e.status, e.message)
+        return False
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = \
         do_OPTIONS = _dispatch
 
     def send_error(self, code, message=None, explain=None):
         # Malformed HTTP (bad request line, oversized headers, ...): JSON too.
+        self._end_deadline()
         if not str(getattr(self, "request_version", "")).startswith("HTTP/1."):
             self.request_version = "HTTP/1.0"  # always send a status line
         try:

@@ -68,8 +68,10 @@ class LocalModelServer:
         host: address to bind; loopback by default.
         poll_interval: seconds between rescans of the config and versions.
         max_body_bytes: larger request bodies get 413.
-        request_timeout: socket timeout per connection, in seconds (a
-            client that stops sending is cut off after it).
+        request_timeout: seconds: no read waits longer, and a request
+            must arrive in full (line, headers, body) within it of its
+            first byte, else 408 (a client that stops sending, or trickles,
+            is cut off).
         grpc_port: gRPC port (TF Serving's ``PredictionService`` and
             ``ModelService``); 0 picks a free one, None serves no gRPC.
         batching: ``"auto"`` (on when ``batching.config`` exists), ``"on"``
