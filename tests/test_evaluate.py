@@ -203,3 +203,29 @@ def test_an_aclimdb_run_evaluates_as_the_data_it_trained_on(tmp_path):
     moved = training.evaluate(third, root, split="train")
     assert moved["same_data_as_training"] is None
     assert "dev.csv (the run's --validation-data) is not there" in moved["not_compared"]
+
+
+def test_relative_paths_are_recorded_absolute(tmp_path, monkeypatch):
+    # A run trained with paths typed relative to one directory is evaluated
+    # from another: its --validation-data is found where it was.
+    from training.data.sources import recorded_source
+
+    work = tmp_path / "work"
+    work.mkdir()
+    write_sentiment_csv(str(work / "train.csv"), n=24)
+    (work / "dev.csv").write_text("text,label\n" + "".join(
+        f"dev review {i} {'nice' if i % 2 else 'awful'},"
+        f"{'pos' if i % 2 else 'neg'}\n" for i in range(6)))
+    monkeypatch.chdir(work)
+    training.train("sentiment_classifier", "train.csv", out="run", epochs=1,
+                   batch_size=8, overrides=TINY_CLF, verbose=0,
+                   validation_data="dev.csv")
+    data = rd.read_config(str(work / "run"))["data"]
+    assert data["source"] == str(work / "train.csv")
+    assert data["validation"]["validation_data"] == str(work / "dev.csv")
+    monkeypatch.chdir(tmp_path)
+    result = training.evaluate(str(work / "run"), str(work / "train.csv"),
+                               split="validation")
+    assert result["same_data_as_training"] is True
+    assert result["num_examples"] == 6
+    assert recorded_source("tfds:glue/sst2") == "tfds:glue/sst2"

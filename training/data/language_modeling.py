@@ -11,6 +11,7 @@ import numpy as np
 from training.data.errors import DataError
 from training.data.files import Fingerprint, decode_utf8, file_sha256, read_bytes
 from training.data.sources import (
+    recorded_source,
     resolve_source,
     tfds_builder,
     tfds_split_examples,
@@ -181,7 +182,7 @@ def _read_added_texts(added: AddedTexts, fp: Fingerprint):
                      "seed": int(added.seed), "texts": len(data.validation)}
     fp.update_str(f"added_texts:{digest}:"
                   f"{None if leave_out is None else sorted(leave_out.items())}")
-    record = {"source": src.spec, "sha256": digest, "texts": len(texts),
+    record = {"source": recorded_source(src.spec), "sha256": digest, "texts": len(texts),
               "leave_out": leave_out}
     return list(texts), record
 
@@ -419,7 +420,7 @@ def _load_corpus(source, *, level, vocab, max_tokens, validation_fraction,
         level=level,
         fingerprint=fp.hexdigest(),
         description="; ".join(described),
-        source=src.spec,
+        source=recorded_source(src.spec),
         counts=counts,
         validation_carve=carve,
         sha256=digest,
@@ -488,7 +489,8 @@ def _load_reviews(src, *, vocab, max_tokens, validation_fraction, oov_token,
     return LanguageModelData(
         train=ids["train"], validation=ids["validation"], test=None,
         vocab=vocab, level="word", fingerprint=fp.hexdigest(),
-        description="; ".join(described), source=src.spec, counts=counts,
+        description="; ".join(described), source=recorded_source(src.spec),
+        counts=counts,
         validation_carve={"how": "the last share of the texts, whole texts",
                           "fraction": float(validation_fraction)},
         standardize=REVIEW_STANDARDIZE, added_texts=added,

@@ -46,6 +46,30 @@ class Source:
     files: dict = dataclasses.field(default_factory=dict)
 
 
+def recorded_source(source) -> str:
+    """What a run directory or a search records for a SOURCE: a local path
+    made absolute, so that a later command (`--resume`, `zoo evaluate`,
+    `--export-best`) finds it from any directory; `tfds:NAME` as given.
+
+    Args:
+        source: the SOURCE string (or a path-like object), as typed.
+
+    Returns:
+        The string to record. Nothing is checked or read.
+
+    Example:
+
+    ```python
+    recorded_source("tfds:imdb_reviews")  # "tfds:imdb_reviews"
+    recorded_source("data/train.csv")     # "/home/me/project/data/train.csv"
+    ```
+    """
+    spec = os.fspath(source)
+    if spec.startswith(TFDS_PREFIX):
+        return spec
+    return os.path.abspath(os.path.expanduser(spec))
+
+
 def _is_aclimdb_root(path: str) -> bool:
     return all(
         os.path.isdir(os.path.join(path, "train", c)) for c in ("pos", "neg")

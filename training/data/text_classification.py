@@ -15,6 +15,7 @@ import numpy as np
 from training.data.errors import DataError
 from training.data.files import Fingerprint, decode_utf8, read_bytes
 from training.data.sources import (
+    recorded_source,
     resolve_source,
     tfds_builder,
     tfds_split_examples,
@@ -665,7 +666,8 @@ def load_text_classification(
     carve = {"how": "the source's validation split", "fraction": None}
     if validation_data is not None:
         carve = {"how": "a separate validation set (--validation-data)",
-                 "fraction": None, "validation_data": os.fspath(validation_data)}
+                 "fraction": None,
+                 "validation_data": recorded_source(validation_data)}
     if validation_seed is not None and have_val:
         raise DataError(
             f"--validation-seed seeds a carve of train, but {src.spec} has "
@@ -733,7 +735,7 @@ def load_text_classification(
         fingerprint=fp.hexdigest(),
         description="; ".join(described[s] for s in ("train", "validation", "test")
                               if s in described),
-        source=src.spec,
+        source=recorded_source(src.spec),
         counts=counts,
         validation_carve=carve,
     )

@@ -384,13 +384,17 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
                         else float(validation_split))
     directory = os.fspath(directory)
     role = _role()
+    from training.data.sources import recorded_source
 
     config = {
-        "preset": preset, "family": family, "data": str(data), "tuner": tuner,
+        "preset": preset, "family": family, "data": recorded_source(data),
+        "tuner": tuner,
         "objective": {"name": obj.name, "direction": obj.direction},
         "searched": searched, "fixed": fixed, "epochs": epochs, "seed": seed,
         "validation_split": validation_split,
-        "validation_data": validation_data, "validation_group": validation_group,
+        "validation_data": (None if validation_data is None
+                            else recorded_source(validation_data)),
+        "validation_group": validation_group,
         "max_steps_per_epoch": max_steps_per_epoch,
         "max_train_examples": max_train_examples,
     }
@@ -403,6 +407,9 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
     if resumed and os.path.exists(cfg_path) and role != "worker":
         with open(cfg_path, encoding="utf-8") as f:
             stored = json.load(f)
+        for key in ("data", "validation_data"):   # a search recorded as typed
+            if isinstance(stored.get(key), str):
+                stored[key] = recorded_source(stored[key])
         diff = sorted(k for k in config if json.dumps(stored.get(k), sort_keys=True)
                       != json.dumps(config[k], sort_keys=True))
         if diff:
