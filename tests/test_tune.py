@@ -375,3 +375,35 @@ def _space(tmp_path, space):
     p = tmp_path / "space.json"
     p.write_text(json.dumps(space))
     return str(p)
+
+
+def test_keras_tuner_state_files_are_written_atomically(tmp_path, monkeypatch):
+    # keras-tuner writes oracle.json, trial.json and tuner JSON in place;
+    # under the search they are replaced whole, so a write that dies leaves
+    # the previous file for the resume.
+    import keras_tuner
+    from keras_tuner.src import utils as kt_utils
+    from keras_tuner.src.engine import trial as trial_module
+
+    from training import atomic
+    from training.tune.search import atomic_state_files
+
+    original = kt_utils.save_json
+    path = tmp_path / "trial.json"
+    first = trial_module.Trial(keras_tuner.HyperParameters(),
+                               trial_id="0")
+    with atomic_state_files():
+        first.save(str(path))
+    assert json.loads(path.read_text())["trial_id"] == "0"
+    assert kt_utils.save_json is original      # restored afterwards
+
+    def dies(src, dst):
+        raise OSError("killed before the rename")
+
+    monkeypatch.setattr(atomic.os, "replace", dies)
+    second = trial_module.Trial(keras_tuner.HyperParameters(),
+                                trial_id="1")
+    with atomic_state_files(), pytest.raises(OSError, match="killed"):
+        second.save(str(path))
+    assert json.loads(path.read_text())["trial_id"] == "0"
+    assert os.listdir(tmp_path) == ["trial.json"]   # no temporary left

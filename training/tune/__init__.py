@@ -7,7 +7,8 @@ random search, Bayesian optimisation or Hyperband, and writes:
 ```
 DIR/tune_config.json   what is searched: preset, data, space, fixed values,
                        objective, tuner, budget (checked when resuming)
-DIR/search/            keras-tuner's project (oracle.json, trial_*/trial.json)
+DIR/search/            keras-tuner's project (oracle.json, trial_*/trial.json,
+                       written atomically: `search.atomic_state_files`)
 DIR/trials.csv         ranked table of trials (hyperparameters, objective,
 DIR/trials.json        status, seconds, error); both written atomically
 DIR/trials.png         the objective against the main hyperparameters

@@ -9,6 +9,7 @@ are comparable, and `export_best_run` retrains the best trial with
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import json
@@ -19,7 +20,7 @@ import time
 from training.tune import results as results_lib
 from training.tune import space as space_lib
 from training.tune.results import CONFIG_FILE, TIME_METRIC
-from training.atomic import atomic_write_json, replacing
+from training.atomic import atomic_write_json, atomic_write_text, replacing
 from training.tune.space import TRAINING_KEYS, TUNERS
 
 PROJECT = "search"
@@ -188,6 +189,31 @@ def _make_hypermodel_class():
                                  **kwargs)
 
     return ZooHyperModel
+
+
+@contextlib.contextmanager
+def atomic_state_files():
+    """While active, keras-tuner writes its oracle, trial and tuner JSON
+    (`keras_tuner`'s `utils.save_json`, which writes in place) atomically:
+    a search killed mid-write leaves the previous file, which its resume
+    reads, not a truncated one. Remote paths (`gs://...`) are left to
+    keras-tuner."""
+    from keras_tuner.src import utils as kt_utils
+
+    original = kt_utils.save_json
+
+    def save_json(path, obj):
+        if "://" in os.fspath(path):
+            return original(path, obj)
+        text = json.dumps(obj)
+        atomic_write_text(path, text)
+        return text
+
+    kt_utils.save_json = save_json
+    try:
+        yield
+    finally:
+        kt_utils.save_json = original
 
 
 def _make_tuner(kind, hypermodel, *, objective, max_trials, epochs, directory,
@@ -440,10 +466,11 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
                             max_steps_per_epoch=max_steps_per_epoch,
                             epochs=max(epochs, 2) if tuner == "hyperband"
                             else epochs)
-    t = _make_tuner(tuner, hypermodel, objective=obj, max_trials=max_trials,
-                    epochs=epochs, directory=directory, overwrite=False,
-                    seed=seed,
-                    max_consecutive_failed_trials=max_consecutive_failed_trials)
+    with atomic_state_files():
+        t = _make_tuner(
+            tuner, hypermodel, objective=obj, max_trials=max_trials,
+            epochs=epochs, directory=directory, overwrite=False, seed=seed,
+            max_consecutive_failed_trials=max_consecutive_failed_trials)
     if role != "worker":
         done = len(t.oracle.trials)
         remaining = max(max_trials - done, 0)
@@ -458,7 +485,8 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
                   file=sys.stderr)
     error = None
     try:
-        t.search(epochs=epochs, verbose=verbose)
+        with atomic_state_files():
+            t.search(epochs=epochs, verbose=verbose)
     except RuntimeError as e:  # max_consecutive_failed_trials reached
         error = e
     finally:
