@@ -588,6 +588,31 @@ def test_load_retries_are_bounded(store, tmp_path):
     assert failures == 3  # the first try and two retries
 
 
+def test_failures_and_load_locks_are_forgotten_with_their_directories(
+        store, tmp_path):
+    """The registry does not keep the failures of directories that are gone
+    (or changed), nor the load locks of models that left the config."""
+    from serving.server.registry import ModelRegistry
+
+    models_dir = str(tmp_path / "models")
+    _install(store, models_dir, "m", [1])
+    _install(store, models_dir, "other", [2])
+    bad = os.path.join(models_dir, "m", "2")
+    os.makedirs(bad)
+    with open(os.path.join(bad, "saved_model.pb"), "wb") as f:
+        f.write(b"never a saved model")
+    reg = ModelRegistry(models_dir, poll_interval=0.0)
+    assert reg.resolve("m").version == 1
+    assert reg.resolve("other").version == 2
+    assert len(reg._failed) == 1 and set(reg._model_locks) == {"m", "other"}
+    shutil.rmtree(bad)
+    sc.remove_model(models_dir, "other")
+    reg.refresh(force=True)
+    assert reg._failed == {}
+    assert set(reg._model_locks) == {"m"}
+    assert reg.resolve("m").version == 1
+
+
 def test_a_slow_load_holds_up_only_its_own_model(store, tmp_path,
                                                  monkeypatch):
     """A version loading (a big SavedModel, a long warmup) does not stop

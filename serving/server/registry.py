@@ -217,6 +217,16 @@ class ModelRegistry:
             for name in list(self._loaded):
                 if name not in self._models:
                     del self._loaded[name]
+            # Forget the failures of directories that are gone or changed
+            # (a changed one has a new key and new tries) and the load locks
+            # of models that left the config, unless a load holds one.
+            on_disk = {key for versions in self._versions.values()
+                       for _, key in versions.values()}
+            self._failed = {key: failure for key, failure
+                            in self._failed.items() if key in on_disk}
+            self._model_locks = {
+                name: lock for name, lock in self._model_locks.items()
+                if name in self._models or lock.locked()}
 
     def model_names(self):
         with self._lock:
