@@ -272,6 +272,35 @@ def test_steps_per_epoch_and_one_cycle_presets_train_as_zoo_train_does(
     assert set(spans) == {2 * 3} and set(steps) == {3}
 
 
+@pytest.mark.slow
+def test_a_hyperband_trial_s_cycle_spans_its_own_epochs(tsv, tmp_path,
+                                                        monkeypatch):
+    """Hyperband trains a trial for 1 epoch, or from epoch 1 to 3 on its
+    parent's weights, or for 3: each one-cycle schedule spans the epochs
+    the trial runs (it spanned the most epochs, 3, so short trials were
+    compared before their rate had come down)."""
+    from training import trainer as tr
+
+    spans, fits = [], []
+    real_compile = tr.compile_trainer
+    monkeypatch.setattr(tr, "compile_trainer", lambda *a, **k: spans.append(
+        k.get("total_steps")) or real_compile(*a, **k))
+    result = tn.tune("imdb_transfer", tsv, directory=tmp_path / "s",
+                     tuner="hyperband", max_trials=5, epochs=3,
+                     max_steps_per_epoch=3, verbose=0,
+                     space={"defaults": False,
+                            "learning_rate": {"choice": [1e-3, 2e-3, 3e-3, 4e-3]}},
+                     fix=dict(TINY_FIX, ngram_vocabulary_size=50))
+    ran = [(t["hyperparameters"].get("tuner/initial_epoch", 0),
+            t["hyperparameters"]["tuner/epochs"]) for t in result.trials]
+    assert (0, 1) in ran and (1, 3) in ran, ran
+    # keras-tuner builds one model first to declare the space (no
+    # `tuner/epochs`: the most epochs); then one per trial
+    assert spans[0] == 3 * 3
+    assert sorted(spans[1:]) == sorted(3 * (end - start)
+                                       for start, end in ran)
+
+
 def test_export_best_refuses_a_run_before_searching_and_takes_lm_settings(
         tmp_path, capsys):
     text = tmp_path / "lm.txt"

@@ -151,8 +151,16 @@ def _make_hypermodel_class():
             else:
                 model = factory.build(self.preset, **args, stateful=True,
                                       batch_size=recipe["batch_size"])
-            # a one-cycle schedule spans the trial's steps, as in `zoo train`
-            epochs = self.epochs or recipe["epochs"]
+            # A one-cycle schedule spans the trial's steps, as in `zoo train`.
+            # A Hyperband trial runs epochs `tuner/initial_epoch` to
+            # `tuner/epochs`, from its parent's weights with a new optimizer:
+            # its cycle spans those epochs, so each rung compares models
+            # whose rates have annealed.
+            epochs = hp.values.get("tuner/epochs")
+            if epochs is not None:
+                epochs = max(1, epochs - hp.values.get("tuner/initial_epoch", 0))
+            else:
+                epochs = self.epochs or recipe["epochs"]
             return tr.compile_trainer(
                 model, self.family, recipe,
                 total_steps=tr.total_steps(
