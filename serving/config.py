@@ -353,11 +353,18 @@ def remove_model(models_dir, name: str) -> bool:
         name: the model to remove.
 
     Returns:
-        True if an entry was removed.
+        True if an entry was removed, False if `name` had none.
+
+    Raises:
+        FileNotFoundError: the directory has no ``models.config`` (nothing
+            is created).
+        ConfigError: the file cannot be read as a model config.
     """
     path = os.path.join(os.fspath(models_dir), MODELS_CONFIG)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such file")
+        raise FileNotFoundError(
+            f"{path}: no such file; {os.fspath(models_dir)} is not a models "
+            "directory (`zoo export` creates one)")
     with config_lock(models_dir):
         config = read_models_config(path)
         entries = config.model_config_list.config
