@@ -281,10 +281,21 @@ def test_a_hyperband_trial_s_cycle_spans_its_own_epochs(tsv, tmp_path,
     compared before their rate had come down)."""
     from training import trainer as tr
 
-    spans, fits = [], []
+    spans, starts = [], []
     real_compile = tr.compile_trainer
     monkeypatch.setattr(tr, "compile_trainer", lambda *a, **k: spans.append(
         k.get("total_steps")) or real_compile(*a, **k))
+    real_class = tn.search._make_hypermodel_class
+
+    def hypermodel_class():
+        class Recording(real_class()):
+            def fit(self, hp, model, *args, **kwargs):
+                # the step count the trial's schedule starts from
+                starts.append(int(model.optimizer.iterations.numpy()))
+                return super().fit(hp, model, *args, **kwargs)
+        return Recording
+
+    monkeypatch.setattr(tn.search, "_make_hypermodel_class", hypermodel_class)
     result = tn.tune("imdb_transfer", tsv, directory=tmp_path / "s",
                      tuner="hyperband", max_trials=5, epochs=3,
                      max_steps_per_epoch=3, verbose=0,
@@ -299,6 +310,8 @@ def test_a_hyperband_trial_s_cycle_spans_its_own_epochs(tsv, tmp_path,
     assert spans[0] == 3 * 3
     assert sorted(spans[1:]) == sorted(3 * (end - start)
                                        for start, end in ran)
+    # a continued trial's optimizer is new (not restored from its parent)
+    assert starts == [0] * len(ran)
 
 
 def test_export_best_refuses_a_run_before_searching_and_takes_lm_settings(

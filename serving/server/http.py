@@ -51,8 +51,13 @@ class _DeadlineReader(io.RawIOBase):
         if deadline is not None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                handler.expired = True
-                return 0
+                # Bytes that arrived in time but were read late still count.
+                self._sock.settimeout(0)
+                try:
+                    return self._sock.recv_into(buffer)
+                except (BlockingIOError, TimeoutError):
+                    handler.expired = True
+                    return 0
             if remaining < handler.timeout:
                 self._sock.settimeout(remaining)
                 try:
@@ -75,7 +80,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
-        self.rfile = io.BufferedReader(_DeadlineReader(self))
+        self.rfile.close()   # the stdlib's reader, replaced by one that
+        self.rfile = io.BufferedReader(_DeadlineReader(self))  # has deadlines
 
     def _end_deadline(self):
         """The request is read (or being answered): reads and writes wait
@@ -195,7 +201,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (TimeoutError, OSError):
             self.close_connection = True
             return
-        self.deadline = time.monotonic() + self.timeout
+        # A request has begun: a stop lets it finish (its deadline bounds it).
+        self.server.set_idle(self.connection, False)
+        if self.timeout is not None:
+            self.deadline = time.monotonic() + self.timeout
         try:
             super().handle_one_request()
         finally:
@@ -208,6 +217,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not self.expired:
             if not super().parse_request():
                 return False          # answered (400, 414, ...)
+            if self.request_version == "HTTP/0.9":   # `GET /path` alone
+                self.send_error(400, "HTTP/0.9 requests are not supported; "
+                                     "send HTTP/1.0 or HTTP/1.1")
+                return False
             if not self.expired:
                 return True
         else:                         # what parse_request would have set

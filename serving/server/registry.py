@@ -370,8 +370,15 @@ class ModelRegistry:
                                     missing + self._config_note())
             if label is not None:
                 version = self._label_version(name, label)
-        with self._model_lock(name):
-            result = self._served(name)
+        while True:
+            lock = self._model_lock(name)
+            with lock:
+                # `refresh` may have dropped this lock (the model left the
+                # config) before it was taken: take the current one.
+                if self._model_locks.get(name) is not lock:
+                    continue
+                result = self._served(name)
+            break
         if result is None:
             with self._lock:
                 raise ServingStatus("NOT_FOUND",

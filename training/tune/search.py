@@ -15,6 +15,7 @@ import gc
 import json
 import os
 import sys
+import threading
 import time
 
 from training.tune import results as results_lib
@@ -153,14 +154,17 @@ def _make_hypermodel_class():
                                       batch_size=recipe["batch_size"])
             # A one-cycle schedule spans the trial's steps, as in `zoo train`.
             # A Hyperband trial runs epochs `tuner/initial_epoch` to
-            # `tuner/epochs`, from its parent's weights with a new optimizer:
-            # its cycle spans those epochs, so each rung compares models
-            # whose rates have annealed.
+            # `tuner/epochs` from its parent's checkpoint. Keras restores the
+            # optimizer from it only when the optimizer is built before the
+            # weights load (`weight_average` builds it at compile): then the
+            # step count goes on and the cycle spans all `tuner/epochs`;
+            # otherwise the optimizer is new and the cycle spans the epochs
+            # the trial runs, so each rung compares annealed models.
             epochs = hp.values.get("tuner/epochs")
-            if epochs is not None:
-                epochs = max(1, epochs - hp.values.get("tuner/initial_epoch", 0))
-            else:
+            if epochs is None:
                 epochs = self.epochs or recipe["epochs"]
+            elif not recipe.get("weight_average"):
+                epochs = max(1, epochs - hp.values.get("tuner/initial_epoch", 0))
             return tr.compile_trainer(
                 model, self.family, recipe,
                 total_steps=tr.total_steps(
@@ -208,20 +212,30 @@ def atomic_state_files():
     keras-tuner."""
     from keras_tuner.src import utils as kt_utils
 
-    original = kt_utils.save_json
+    with _patch_lock:
+        if _patch["depth"] == 0:
+            original = _patch["original"] = kt_utils.save_json
 
-    def save_json(path, obj):
-        if "://" in os.fspath(path):
-            return original(path, obj)
-        text = json.dumps(obj)
-        atomic_write_text(path, text)
-        return text
+            def save_json(path, obj):
+                if "://" in os.fspath(path):
+                    return original(path, obj)
+                text = json.dumps(obj)
+                atomic_write_text(path, text)
+                return text
 
-    kt_utils.save_json = save_json
+            kt_utils.save_json = save_json
+        _patch["depth"] += 1
     try:
         yield
     finally:
-        kt_utils.save_json = original
+        with _patch_lock:   # the last of nested or concurrent users restores
+            _patch["depth"] -= 1
+            if _patch["depth"] == 0:
+                kt_utils.save_json = _patch.pop("original")
+
+
+_patch_lock = threading.Lock()
+_patch = {"depth": 0}
 
 
 def _make_tuner(kind, hypermodel, *, objective, max_trials, epochs, directory,
