@@ -49,23 +49,15 @@ class _DeadlineReader(io.RawIOBase):
         handler = self._handler
         deadline = handler.deadline
         if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                # Bytes that arrived in time but were read late still count.
-                self._sock.settimeout(0)
-                try:
-                    return self._sock.recv_into(buffer)
-                except (BlockingIOError, TimeoutError):
-                    handler.expired = True
-                    return 0
-            if remaining < handler.timeout:
-                self._sock.settimeout(remaining)
-                try:
-                    return self._sock.recv_into(buffer)
-                except TimeoutError:
-                    handler.expired = True
-                    return 0
-            self._sock.settimeout(handler.timeout)
+            # At most until the deadline (never more than `timeout`, which it
+            # is from the first byte); past it, a non-blocking read, so that
+            # bytes that arrived in time but are read late still count.
+            self._sock.settimeout(max(deadline - time.monotonic(), 0.0))
+            try:
+                return self._sock.recv_into(buffer)
+            except (BlockingIOError, TimeoutError):
+                handler.expired = True
+                return 0
         return self._sock.recv_into(buffer)
 
 
