@@ -84,11 +84,16 @@ def scan_versions(base_path) -> dict:
 
     `key` changes when a version directory is replaced (path, inode,
     modification time), so a server can tell that it must reload.
+
+    A missing `base_path` (or one that is a file) has no versions. Any
+    other error listing it (no permission, an I/O error) is raised as
+    `OSError`, so that a caller never takes an unreadable directory for an
+    empty one.
     """
     found = {}
     try:
         names = os.listdir(base_path)
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError):
         return found
     for entry in names:
         if not _VERSION_RE.match(entry):

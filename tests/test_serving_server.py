@@ -588,6 +588,73 @@ def test_load_retries_are_bounded(store, tmp_path):
     assert failures == 3  # the first try and two retries
 
 
+def test_scan_versions_tells_a_missing_directory_from_an_unreadable_one(
+        store, tmp_path, monkeypatch):
+    from serving import models_dir as md
+
+    assert md.scan_versions(str(tmp_path / "absent")) == {}
+    (tmp_path / "a_file").write_text("x")
+    assert md.scan_versions(str(tmp_path / "a_file")) == {}
+    _install(store, str(tmp_path / "models"), "m", [1])
+    base = os.path.join(str(tmp_path / "models"), "m")
+    assert sorted(md.scan_versions(base)) == [1]
+
+    def denied(path):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(md.os, "listdir", denied)
+    with pytest.raises(PermissionError):
+        md.scan_versions(base)
+
+
+def test_an_unreadable_model_directory_keeps_what_is_served(
+        store, tmp_path, monkeypatch):
+    """A poll that cannot list a model's directory (an I/O error, a
+    permission flap) keeps the previous scan: the loaded version stays
+    AVAILABLE and a broken version keeps its retry count, where an empty
+    scan would unload the one and reset the other."""
+    from prometheus_client.parser import text_string_to_metric_families
+    from serving import models_dir as md
+
+    models_dir = str(tmp_path / "models")
+    _install(store, models_dir, "m", [1])
+    os.makedirs(os.path.join(models_dir, "m", "2"))
+    with open(os.path.join(models_dir, "m", "2", "saved_model.pb"),
+              "wb") as f:
+        f.write(b"never a saved model")
+    base = os.path.join(models_dir, "m")
+    real_listdir = os.listdir
+    broken = [False]
+
+    def listdir(path):
+        if broken[0] and os.path.abspath(path) == base:
+            raise OSError(5, "Input/output error", path)
+        return real_listdir(path)
+
+    monkeypatch.setattr(md.os, "listdir", listdir)
+    with LocalModelServer(models_dir, port=0, poll_interval=0.0,
+                          max_load_retries=2,
+                          load_retry_interval=0.0) as srv:
+        assert _states(srv, "m") == {"1": "AVAILABLE", "2": "END"}
+        broken[0] = True
+        for _ in range(3):
+            assert _states(srv, "m") == {"1": "AVAILABLE", "2": "END"}
+            status, out = call(srv, "POST", "/v1/models/m:predict",
+                               {"signature_name": "info",
+                                "instances": ["a"]})
+            assert status == 200 and out["predictions"] == [1]
+        broken[0] = False
+        for _ in range(5):
+            assert _states(srv, "m") == {"1": "AVAILABLE", "2": "END"}
+        failures = sum(
+            s.value for family in text_string_to_metric_families(
+                srv.metrics.render()[0].decode())
+            for s in family.samples
+            if s.name.startswith(":tensorflow:cc:saved_model:load_attempt")
+            and s.labels.get("status") == "fail")
+    assert failures == 3  # the first try and two retries, in all
+
+
 def test_failures_and_load_locks_are_forgotten_with_their_directories(
         store, tmp_path):
     """The registry does not keep the failures of directories that are gone

@@ -212,7 +212,7 @@ class ModelRegistry:
                         self.config_error = str(e)
                         logger.error("Keeping the previous model config: %s",
                                      e)
-            self._versions = {name: models_dir.scan_versions(mc.base_path)
+            self._versions = {name: self._scan(name, mc.base_path)
                               for name, mc in self._models.items()}
             for name in list(self._loaded):
                 if name not in self._models:
@@ -227,6 +227,18 @@ class ModelRegistry:
             self._model_locks = {
                 name: lock for name, lock in self._model_locks.items()
                 if name in self._models or lock.locked()}
+
+    def _scan(self, name, base_path):
+        """The versions on disk under `base_path`; when it cannot be read
+        (no permission, an I/O error), the previous scan, as TF Serving
+        keeps its servables when a poll fails: the loaded versions stay
+        and load failures keep their retry counts."""
+        try:
+            return models_dir.scan_versions(base_path)
+        except OSError as e:
+            logger.error("Keeping the previous versions of %s: cannot list "
+                         "%s: %s", name, base_path, e)
+            return self._versions.get(name, {})
 
     def model_names(self):
         with self._lock:
