@@ -449,3 +449,51 @@ def test_keras_tuner_state_files_are_written_atomically(tmp_path, monkeypatch):
         second.save(str(path))
     assert json.loads(path.read_text())["trial_id"] == "0"
     assert os.listdir(tmp_path) == ["trial.json"]   # no temporary left
+
+
+def test_trial_checkpoints_are_written_atomically(tmp_path, monkeypatch):
+    # keras-tuner's SaveBestEpoch saves a trial's best weights in place
+    # (trial_*/checkpoint.weights.h5, which load_model reads); under the
+    # search a save replaces the file whole, and one that dies before its
+    # rename leaves the previous weights.
+    import keras
+    import keras_tuner
+    import numpy as np
+    from keras_tuner.src.engine import tuner_utils
+
+    from training import atomic
+    from training.tune.search import atomic_state_files
+
+    original = tuner_utils.SaveBestEpoch._save_model
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    path = str(tmp_path / "checkpoint.weights.h5")
+    callback = tuner_utils.SaveBestEpoch(
+        keras_tuner.Objective("val_loss", "min"), path)
+    callback.set_model(model)
+    first = [np.ones((2, 1), "float32"), np.ones((1,), "float32")]
+    model.set_weights(first)
+    with atomic_state_files():
+        callback.on_epoch_end(0, {"val_loss": 1.0})
+    assert tuner_utils.SaveBestEpoch._save_model is original   # restored
+    assert callback.filepath == path
+
+    def dies(src, dst):
+        raise OSError("killed before the rename")
+
+    monkeypatch.setattr(atomic.os, "replace", dies)
+    model.set_weights([np.zeros((2, 1), "float32"),
+                       np.zeros((1,), "float32")])
+    with atomic_state_files(), pytest.raises(OSError, match="killed"):
+        callback.on_epoch_end(1, {"val_loss": 0.5})
+    assert callback.filepath == path
+    assert os.listdir(tmp_path) == ["checkpoint.weights.h5"]  # no temporary
+    model.load_weights(path)
+    np.testing.assert_array_equal(model.get_weights()[0], first[0])
+    monkeypatch.undo()
+    model.set_weights([np.zeros((2, 1), "float32"),
+                       np.zeros((1,), "float32")])
+    with atomic_state_files():
+        callback.on_epoch_end(2, {"val_loss": 0.25})
+    model.set_weights(first)
+    model.load_weights(path)
+    np.testing.assert_array_equal(model.get_weights()[0], 0.0)

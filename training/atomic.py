@@ -41,10 +41,11 @@ def _fsync(path):
         os.close(fd)
 
 
-def _replace(path, write, suffix=".tmp"):
+def atomic_write_with(path, write, suffix=".tmp"):
     """`write(tmp)` to a temporary file beside `path`, flush it to disk,
     then rename it over `path`; a failure removes the temporary file and
-    leaves `path` as it was."""
+    leaves `path` as it was. `suffix` ends the temporary name, for writers
+    that check it (`.keras`, `.weights.h5`)."""
     tmp = _temp_path(path, suffix=suffix)
     try:
         write(tmp)
@@ -62,7 +63,7 @@ def atomic_write_bytes(path, data: bytes) -> None:
         with open(tmp, "wb") as f:
             f.write(data)
 
-    _replace(path, write)
+    atomic_write_with(path, write)
 
 
 def atomic_write_text(path, text: str) -> None:
@@ -115,14 +116,14 @@ def atomic_save_model(model, path) -> None:
     `.keras` file beside `path` and renamed over it: a run killed while
     saving leaves the previous checkpoint intact.
     """
-    _replace(path, lambda tmp: model.save(tmp, overwrite=True),
+    atomic_write_with(path, lambda tmp: model.save(tmp, overwrite=True),
              suffix=".keras")
 
 
 def atomic_save_weights(model, path) -> None:
     """Saves a Keras model's weights (and optimizer state) to `path`
     (`.weights.h5`) atomically."""
-    _replace(path, lambda tmp: model.save_weights(tmp, overwrite=True),
+    atomic_write_with(path, lambda tmp: model.save_weights(tmp, overwrite=True),
              suffix=".weights.h5")
 
 

@@ -21,7 +21,8 @@ import time
 from training.tune import results as results_lib
 from training.tune import space as space_lib
 from training.tune.results import CONFIG_FILE, TIME_METRIC
-from training.atomic import atomic_write_json, atomic_write_text, replacing
+from training.atomic import (atomic_write_json, atomic_write_text,
+                             atomic_write_with, replacing)
 from training.tune.space import TRAINING_KEYS, TUNERS
 
 PROJECT = "search"
@@ -206,15 +207,20 @@ def _make_hypermodel_class():
 @contextlib.contextmanager
 def atomic_state_files():
     """While active, keras-tuner writes its oracle, trial and tuner JSON
-    (`keras_tuner`'s `utils.save_json`, which writes in place) atomically:
-    a search killed mid-write leaves the previous file, which its resume
-    reads, not a truncated one. Remote paths (`gs://...`) are left to
-    keras-tuner."""
+    (`keras_tuner`'s `utils.save_json`) and each trial's best weights
+    (`trial_*/checkpoint.weights.h5`, written by its `SaveBestEpoch`
+    callback) atomically, where keras-tuner writes them in place: a search
+    killed mid-write leaves the previous file, which its resume and
+    `load_model` read, not a truncated one. Remote paths (`gs://...`) are
+    left to keras-tuner."""
     from keras_tuner.src import utils as kt_utils
+    from keras_tuner.src.engine import tuner_utils
 
     with _patch_lock:
         if _patch["depth"] == 0:
-            original = _patch["original"] = kt_utils.save_json
+            original = _patch["save_json"] = kt_utils.save_json
+            save_best = _patch["save_best"] = (
+                tuner_utils.SaveBestEpoch._save_model)
 
             def save_json(path, obj):
                 if "://" in os.fspath(path):
@@ -223,7 +229,28 @@ def atomic_state_files():
                 atomic_write_text(path, text)
                 return text
 
+            def _save_model(callback):
+                final = callback.filepath
+                strategy = getattr(callback.model, "distribute_strategy",
+                                   None)
+                if ("://" in os.fspath(final) or not getattr(
+                        getattr(strategy, "extended", None),
+                        "should_checkpoint", True)):
+                    # remote, or a worker that keras-tuner has write to a
+                    # temporary directory of its own
+                    return save_best(callback)
+
+                def write(tmp):
+                    callback.filepath = tmp
+                    try:
+                        save_best(callback)
+                    finally:
+                        callback.filepath = final
+
+                atomic_write_with(final, write, suffix=".weights.h5")
+
             kt_utils.save_json = save_json
+            tuner_utils.SaveBestEpoch._save_model = _save_model
         _patch["depth"] += 1
     try:
         yield
@@ -231,7 +258,9 @@ def atomic_state_files():
         with _patch_lock:   # the last of nested or concurrent users restores
             _patch["depth"] -= 1
             if _patch["depth"] == 0:
-                kt_utils.save_json = _patch.pop("original")
+                kt_utils.save_json = _patch.pop("save_json")
+                tuner_utils.SaveBestEpoch._save_model = _patch.pop(
+                    "save_best")
 
 
 _patch_lock = threading.Lock()
