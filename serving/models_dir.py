@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import uuid
 
 from serving import config as serving_config
@@ -78,17 +79,19 @@ def list_versions(models_dir, name) -> list:
     return sorted(scan_versions(model_dir(models_dir, name)))
 
 
-def scan_versions(base_path) -> dict:
+def scan_versions(base_path, errors=None) -> dict:
     """`{version: (path, key)}` for the integer subdirectories of `base_path`
     that hold a SavedModel, as TF Serving sees them.
 
     `key` changes when a version directory is replaced (path, inode,
     modification time), so a server can tell that it must reload.
 
-    A missing `base_path` (or one that is a file) has no versions. Any
-    other error listing it (no permission, an I/O error) is raised as
-    `OSError`, so that a caller never takes an unreadable directory for an
-    empty one.
+    A missing `base_path` (or one that is a file) has no versions, and a
+    version directory without a SavedModel file is not a version. Any other
+    error (no permission, an I/O error) is raised as `OSError`, so that a
+    caller never takes an unreadable directory for an empty one; with an
+    `errors` dict, an error reading one version directory is recorded there
+    (`{version: OSError}`) and that version left out, the others scanned.
     """
     found = {}
     try:
@@ -99,15 +102,34 @@ def scan_versions(base_path) -> dict:
         if not _VERSION_RE.match(entry):
             continue
         path = os.path.join(base_path, entry)
-        if not any(os.path.isfile(os.path.join(path, f))
-                   for f in SAVED_MODEL_FILES):
-            continue
         try:
-            st = os.stat(path)
-        except OSError:
+            st = _version_stat(path)
+        except OSError as e:
+            if errors is None:
+                raise
+            errors[int(entry)] = e
             continue
-        found[int(entry)] = (path, (path, st.st_ino, st.st_mtime_ns))
+        if st is not None:
+            found[int(entry)] = (path, (path, st.st_ino, st.st_mtime_ns))
     return found
+
+
+def _version_stat(path):
+    """`os.stat` of a version directory that holds a SavedModel file, None
+    when it is gone or holds none; other errors are raised."""
+    absent = (FileNotFoundError, NotADirectoryError)
+    for f in SAVED_MODEL_FILES:
+        try:
+            if stat.S_ISREG(os.stat(os.path.join(path, f)).st_mode):
+                break
+        except absent:
+            continue
+    else:
+        return None
+    try:
+        return os.stat(path)
+    except absent:
+        return None
 
 
 def read_model_card(version_dir) -> dict:

@@ -20,7 +20,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
             raise OSError(28, "No space left on device")
 
     with pytest.raises(OSError, match="No space"):
-        atomic._replace(str(path), lambda tmp: Model().save(tmp, overwrite=True))
+        atomic.atomic_write_with(str(path), lambda tmp: Model().save(tmp, overwrite=True))
     assert json.loads(path.read_text()) == {"v": 1}
     assert os.listdir(tmp_path) == ["metrics.json"]
 
@@ -33,7 +33,7 @@ def test_the_temporary_file_is_flushed_before_the_rename(tmp_path, monkeypatch):
                         lambda a, b: (events.append(("replace", a)),
                                       real_replace(a, b)))
     path = tmp_path / "model.keras"
-    atomic._replace(str(path), lambda tmp: open(tmp, "w").close(), suffix=".keras")
+    atomic.atomic_write_with(str(path), lambda tmp: open(tmp, "w").close(), suffix=".keras")
     assert [e[0] for e in events] == ["fsync", "replace"]
     assert events[0][1] == events[1][1]  # the same temporary file
     atomic.atomic_write_bytes(tmp_path / "b.bin", b"x")

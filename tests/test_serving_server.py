@@ -605,6 +605,24 @@ def test_scan_versions_tells_a_missing_directory_from_an_unreadable_one(
     monkeypatch.setattr(md.os, "listdir", denied)
     with pytest.raises(PermissionError):
         md.scan_versions(base)
+    monkeypatch.undo()
+    # a version directory that cannot be read: raised, or recorded in
+    # `errors` with the others scanned
+    _install(store, str(tmp_path / "models"), "m", [2])
+    os.makedirs(os.path.join(base, "3"))          # no SavedModel: no version
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):
+        if os.fspath(path).startswith(os.path.join(base, "1") + os.sep):
+            raise OSError(5, "Input/output error", path)
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(md.os, "stat", stat)
+    with pytest.raises(OSError, match="Input/output"):
+        md.scan_versions(base)
+    errors = {}
+    assert sorted(md.scan_versions(base, errors=errors)) == [2]
+    assert list(errors) == [1] and errors[1].errno == 5
 
 
 def test_an_unreadable_model_directory_keeps_what_is_served(
@@ -653,6 +671,68 @@ def test_an_unreadable_model_directory_keeps_what_is_served(
             if s.name.startswith(":tensorflow:cc:saved_model:load_attempt")
             and s.labels.get("status") == "fail")
     assert failures == 3  # the first try and two retries, in all
+
+
+def test_an_unreadable_version_keeps_its_entry_and_the_rest_is_scanned(
+        store, tmp_path, monkeypatch):
+    """A version whose files cannot be read for a while (an I/O error)
+    stays loaded, where the old scan dropped it and loaded the one before;
+    a version that appears meanwhile is still found."""
+    from serving import models_dir as md
+
+    models_dir = str(tmp_path / "models")
+    _install(store, models_dir, "m", [1, 2])
+    v2 = os.path.join(models_dir, "m", "2")
+    real_stat = os.stat
+    broken = [False]
+
+    def stat(path, *args, **kwargs):
+        p = os.fspath(path)
+        if broken[0] and (p == v2 or p.startswith(v2 + os.sep)):
+            raise OSError(5, "Input/output error", p)
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(md.os, "stat", stat)
+    with LocalModelServer(models_dir, port=0, poll_interval=0.0) as srv:
+        assert _states(srv, "m") == {"2": "AVAILABLE"}
+        broken[0] = True
+        for _ in range(3):
+            assert _states(srv, "m") == {"2": "AVAILABLE"}
+            status, out = call(srv, "POST", "/v1/models/m:predict",
+                               {"signature_name": "info",
+                                "instances": ["a"]})
+            assert status == 200 and out["predictions"] == [2]
+        shutil.copytree(store[1], os.path.join(models_dir, "m", "3"))
+        assert _states(srv, "m") == {"3": "AVAILABLE"}
+
+
+def test_a_kept_scan_is_only_of_the_same_base_path(store, tmp_path,
+                                                   monkeypatch):
+    """When models.config points a model at a new directory that cannot be
+    listed, the old directory's versions are not kept for it."""
+    from serving import models_dir as md
+    from serving.server.registry import ModelRegistry
+
+    models_dir = str(tmp_path / "models")
+    _install(store, models_dir, "m", [1])
+    elsewhere = str(tmp_path / "elsewhere")
+    os.makedirs(elsewhere)
+    real_listdir = os.listdir
+
+    def listdir(path):
+        if os.path.abspath(path) == elsewhere:
+            raise PermissionError(13, "Permission denied", path)
+        return real_listdir(path)
+
+    monkeypatch.setattr(md.os, "listdir", listdir)
+    reg = ModelRegistry(models_dir, poll_interval=0.0)
+    assert reg.resolve("m").version == 1
+    reg.refresh(force=True)           # the same base path, listed again
+    assert reg.resolve("m").version == 1
+    sc.update_models_config(models_dir, "m", base_path=elsewhere)
+    reg.refresh(force=True)
+    assert reg._versions["m"] == {}
+    assert "cannot list" in reg._scan_errors["m"]
 
 
 def test_failures_and_load_locks_are_forgotten_with_their_directories(

@@ -177,6 +177,8 @@ class ModelRegistry:
         self._config_sig = ()
         self._models = {}
         self._versions = {}
+        self._bases = {}        # name -> the base path last scanned
+        self._scan_errors = {}  # name -> what its last scan could not read
         self._loaded = {}   # name -> {version: Servable}
         self._failed = {}   # dir key -> (error message, when, failures)
         self._model_locks = {}  # name -> lock held while it loads
@@ -217,6 +219,10 @@ class ModelRegistry:
             for name in list(self._loaded):
                 if name not in self._models:
                     del self._loaded[name]
+            for kept in (self._bases, self._scan_errors):
+                for name in list(kept):
+                    if name not in self._models:
+                        del kept[name]
             # Forget the failures of directories that are gone or changed
             # (a changed one has a new key and new tries) and the load locks
             # of models that left the config, unless a load holds one.
@@ -229,16 +235,38 @@ class ModelRegistry:
                 if name in self._models or lock.locked()}
 
     def _scan(self, name, base_path):
-        """The versions on disk under `base_path`; when it cannot be read
-        (no permission, an I/O error), the previous scan, as TF Serving
-        keeps its servables when a poll fails: the loaded versions stay
-        and load failures keep their retry counts."""
+        """The versions on disk under `base_path`. What cannot be read (the
+        directory, or one version's: no permission, an I/O error) keeps the
+        previous scan's entries, as TF Serving keeps its servables when a
+        poll fails: loaded versions stay and load failures keep their retry
+        counts. Only a scan of the same `base_path` is kept; an error is
+        logged when it starts or changes, and its end once."""
+        previous = (self._versions.get(name, {})
+                    if self._bases.get(name) == base_path else {})
+        self._bases[name] = base_path
+        errors = {}
         try:
-            return models_dir.scan_versions(base_path)
+            found = models_dir.scan_versions(base_path, errors=errors)
         except OSError as e:
-            logger.error("Keeping the previous versions of %s: cannot list "
-                         "%s: %s", name, base_path, e)
-            return self._versions.get(name, {})
+            found, problem = dict(previous), f"cannot list {base_path}: {e}"
+        else:
+            for v in errors:
+                if v in previous:
+                    found[v] = previous[v]
+            problem = "; ".join(
+                f"cannot read version {v}: {e}"
+                for v, e in sorted(errors.items())) or None
+        if problem != self._scan_errors.get(name):
+            if problem is not None:
+                logger.error("Keeping the previous scan of %s: %s", name,
+                             problem)
+            else:
+                logger.info("%s can be read again", base_path)
+        if problem is None:
+            self._scan_errors.pop(name, None)
+        else:
+            self._scan_errors[name] = problem
+        return found
 
     def model_names(self):
         with self._lock:
