@@ -180,6 +180,23 @@ def test_content_length_longer_than_body_stalled_is_408(server):
     assert alive(server)
 
 
+def test_a_connection_reset_mid_body_leaves_the_server_serving(server):
+    import struct
+
+    with socket.create_connection(("127.0.0.1", server.port),
+                                  timeout=10) as s:
+        s.sendall(_post_head(500) + b'{"instances": [')
+        time.sleep(0.1)
+        # close with a reset (RST) instead of a FIN
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                     struct.pack("ii", 1, 0))
+    time.sleep(0.2)
+    assert alive(server)
+    status, out = call(server, "POST", "/v1/models/toy:predict",
+                       {"instances": ["a"]})
+    assert status == 200, out
+
+
 def _trickle(port, head, drip, *, every=0.25, limit=8.0):
     """Sends ``head``, then one byte of ``drip`` every ``every`` seconds
     (each gap well inside the server's 1 s socket timeout) until the server

@@ -108,13 +108,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                      f"{limit} bytes")
         try:
             body = self.rfile.read(length)
-        except (TimeoutError, OSError):
-            # A client that promised more bytes than it sends: cut it off
-            # after the socket timeout instead of holding a thread forever.
+        except OSError as e:
+            # The connection failed mid-body (a reset): the deadline reader
+            # turns slowness into `expired`, so only a broken socket is left.
             self.close_connection = True
-            raise HttpError(408, f"Request body not received within "
-                                 f"{self.timeout} s (Content-Length: "
-                                 f"{length})") from None
+            raise HttpError(400, f"Connection failed while reading the "
+                                 f"request body (Content-Length: {length}): "
+                                 f"{e}") from None
         if self.expired:
             raise self._too_slow()
         if len(body) != length:
