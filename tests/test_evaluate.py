@@ -165,6 +165,59 @@ def test_a_damaged_checkpoint_is_a_clear_error(clf_run, tmp_path, capsys,
     assert "Gone" in str(e.value) and "'best' checkpoint" in str(e.value)
 
 
+def test_a_checkpoint_from_another_zoo_version_is_a_clear_error(
+        clf_run, tmp_path, capsys):
+    """A whole `.keras` file whose layer config this version's classes do
+    not take (a newer zoo's extra argument): Keras raises TypeError, which
+    is reported, not a traceback."""
+    import json
+    import shutil
+    import zipfile
+
+    run_dir, data = clf_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    model = copy / "model.keras"
+    with zipfile.ZipFile(model) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    config = json.loads(files["config.json"])
+    edited = []
+
+    def add_argument(node):
+        if isinstance(node, dict):
+            if (str(node.get("module", "")).startswith("zoo")
+                    and isinstance(node.get("config"), dict) and not edited):
+                node["config"]["argument_from_the_future"] = 1
+                edited.append(node["class_name"])
+            for v in node.values():
+                add_argument(v)
+        elif isinstance(node, list):
+            for v in node:
+                add_argument(v)
+
+    add_argument(config)
+    assert edited, "no zoo class in the saved config"
+    files["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(model, "w") as z:
+        for name, data_bytes in files.items():
+            z.writestr(name, data_bytes)
+    assert cli_evaluate.main([str(copy), "--data", data, "--max-steps",
+                              "1"]) == 2
+    err = capsys.readouterr().err
+    assert "this version of the zoo cannot load this checkpoint" in err
+    assert "Traceback" not in err
+
+
+def test_a_checkpoint_file_given_as_the_run_is_a_clear_error(
+        clf_run, capsys):
+    run_dir, data = clf_run
+    assert cli_evaluate.main([os.path.join(run_dir, "model.keras"),
+                              "--data", data]) == 2
+    err = capsys.readouterr().err
+    assert "is a file, not a run directory" in err
+    assert f": {run_dir}" in err
+
+
 @pytest.mark.slow
 def test_an_aclimdb_run_evaluates_as_the_data_it_trained_on(tmp_path):
     """Training reads IMDB's test reviews too; evaluation reads the same

@@ -144,6 +144,21 @@ def test_wrongly_typed_overrides_are_refused(preset, key, value):
         zoo.build(preset, **{key: value})
 
 
+def test_models_refuse_unknown_arguments():
+    """An argument the model does not take (a typo, a newer zoo's setting in
+    a saved config) is refused, not silently dropped by Keras' Model."""
+    from zoo.models.classifier import SentimentClassifier
+    from zoo.models.language_model import LanguageModel
+
+    with pytest.raises(ValueError, match=r"unknown argument.*poolin"):
+        SentimentClassifier(vocabulary_size=50, units=4, poolin="max")
+    with pytest.raises(ValueError, match=r"Received: unitz"):
+        LanguageModel(vocabulary_size=50, embedding_dim=4, unitz=4)
+    m = SentimentClassifier(vocabulary_size=50, units=4, name="named",
+                            trainable=False)
+    assert m.name == "named" and not m.trainable
+
+
 def test_cells_refuse_non_bool_flags():
     from zoo.layers import GRUCell, LSTMCell
 

@@ -219,6 +219,13 @@ def read_config(run_dir) -> dict:
         RunDirError: the directory or `config.json` is missing or malformed.
     """
     run_dir = os.fspath(run_dir)
+    if os.path.isfile(run_dir):
+        raise RunDirError(
+            f"{run_dir}: is a file, not a run directory; pass the folder of "
+            f"the run (the --out of `zoo train`)"
+            + (f": {os.path.dirname(run_dir) or '.'}"
+               if os.path.isfile(os.path.join(os.path.dirname(run_dir),
+                                              CONFIG)) else ""))
     if not os.path.isdir(run_dir):
         raise RunDirError(f"{run_dir}: run directory does not exist")
     p = path(run_dir, CONFIG)
@@ -477,8 +484,10 @@ class Run:
             try:
                 self._models[key] = keras.saving.load_model(p,
                                                             compile=compile)
-            except (OSError, ValueError, KeyError, EOFError,
+            except (OSError, ValueError, KeyError, TypeError, EOFError,
                     zipfile.BadZipFile) as e:
+                # (Keras raises TypeError for a class it cannot find or a
+                # layer config its class does not take, as from a newer zoo)
                 damaged = not _intact_zip(p)
                 other = "last" if which == "best" else "best"
                 advice = (f" Try the {other!r} checkpoint (zoo evaluate "

@@ -57,3 +57,18 @@ def probability(name, value):
             f"`{name}` must be a float in [0, 1]. Received: {name}={value!r}"
         )
     return float(value)
+
+
+# What Keras' Model passes on besides a zoo model's own arguments.
+MODEL_KWARGS = ("name", "trainable", "dtype")
+
+
+def model_kwargs(cls_name, kwargs):
+    """Returns `kwargs` if it holds only the arguments a Keras model takes
+    (`MODEL_KWARGS`); an unknown one (a typo, or a setting of a newer zoo
+    in a saved config) is refused instead of being silently dropped."""
+    unknown = sorted(set(kwargs) - set(MODEL_KWARGS))
+    if unknown:
+        raise ValueError(f"{cls_name} got unknown argument(s) {unknown}. "
+                         f"Received: {', '.join(unknown)}")
+    return kwargs

@@ -354,6 +354,7 @@ class SentimentClassifier(keras.Model):
         reverse=False,
         **kwargs,
     ):
+        checks.model_kwargs(type(self).__name__, kwargs)
         checks.positive_int("vocabulary_size", vocabulary_size)
         checks.positive_int("embedding_dim", embedding_dim)
         if max_length is not None:

@@ -137,6 +137,7 @@ class LanguageModel(keras.Model):
         adaptive_div_value=4.0,
         **kwargs,
     ):
+        checks.model_kwargs(type(self).__name__, kwargs)
         checks.positive_int("vocabulary_size", vocabulary_size)
         checks.positive_int("embedding_dim", embedding_dim)
         checks.choice("level", level, LEVELS)
