@@ -149,6 +149,18 @@ def predict(texts, name, *, url=None, models_dir=None, grpc=None,
             version=version, label=label)
 
 
+def _client_timeout(text):
+    """argparse type for `--timeout`: a number > 0 and <= the client's
+    `MAX_TIMEOUT`."""
+    from serving.client import MAX_TIMEOUT
+
+    value = positive_float(text)
+    if value > MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(
+            f"must be at most {MAX_TIMEOUT:g} seconds, got {text}")
+    return value
+
+
 def _predict_parser():
     p = argparse.ArgumentParser(
         prog="zoo predict",
@@ -172,8 +184,9 @@ def _predict_parser():
                    metavar="KEY=VALUE",
                    help="another input for every instance (JSON value), "
                    "e.g. max_length=20; repeatable")
-    p.add_argument("--timeout", type=positive_float, default=60.0,
-                   help="seconds to wait for the answer (default 60)")
+    p.add_argument("--timeout", type=_client_timeout, default=60.0,
+                   help="seconds to wait for the answer (default 60, at "
+                   "most 1e6)")
     p.add_argument("texts", nargs="+", metavar="TEXT")
     return p
 

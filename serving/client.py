@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import operator
 import socket
@@ -57,6 +58,11 @@ class ServingError(Exception):
         self.message = message
         self.url = url
         self.grpc_code = grpc_code
+
+
+# The longest client timeout, in seconds (about 11.6 days): sockets refuse
+# timeouts past about 9.2e9 s, and no answer is worth waiting longer.
+MAX_TIMEOUT = 1e6
 
 
 class ServingConnectionError(ServingError, ConnectionError):
@@ -122,7 +128,8 @@ class ServingClient:
         base_url: e.g. ``"http://127.0.0.1:8501"``; overrides host/port.
         host: server host when ``base_url`` is not given.
         port: REST port when ``base_url`` is not given.
-        timeout: seconds to wait for connect and for the answer.
+        timeout: seconds to wait for connect and for the answer (> 0, at
+            most `MAX_TIMEOUT`, 1e6).
         grpc_target: ``"HOST:PORT"`` of the gRPC API (TF Serving's 8500):
             `status`, `metadata` and `predict` then use gRPC (needs
             TensorFlow and tensorflow-serving-api).
@@ -136,6 +143,11 @@ class ServingClient:
         if "://" not in base_url:
             base_url = "http://" + base_url
         self.base_url = base_url.rstrip("/")
+        if (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                or not 0 < timeout <= MAX_TIMEOUT):
+            raise ValueError(
+                f"`timeout` must be a number of seconds > 0 and <= "
+                f"{MAX_TIMEOUT:g}. Received: timeout={timeout!r}")
         self.timeout = float(timeout)
         self._opener = urllib.request.build_opener(
             urllib.request.ProxyHandler({}))  # loopback must skip proxies
@@ -219,6 +231,12 @@ class ServingClient:
             raise ServingConnectionError(
                 f"Connection to the model server at {self.base_url} failed: "
                 f"{e}", url=url) from e
+        except http.client.HTTPException as e:
+            # not an HTTP/1.x answer (a gRPC or TLS port) or a cut-short one
+            raise ServingConnectionError(
+                f"{self.base_url} did not answer as an HTTP/1.1 model server "
+                f"(is it the REST port, over http://?): {type(e).__name__}: "
+                f"{str(e)[:200]}", url=url) from e
         try:
             return json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as e:

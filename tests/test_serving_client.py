@@ -153,6 +153,63 @@ def test_timeout():
             client.status("echo")
 
 
+def _one_answer_server(answer):
+    """A thread that accepts one connection, reads the request, sends
+    `answer` (bytes) and closes; returns (port, thread)."""
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def serve():
+        with listener:
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(5)
+                conn.recv(65536)
+                conn.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener.getsockname()[1], thread
+
+
+@pytest.mark.parametrize("answer", [
+    # an HTTP/2 SETTINGS frame, as a gRPC port sends
+    b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x64",
+    # a TLS alert, as an https port sends to plain HTTP
+    b"\x15\x03\x01\x00\x02\x02\x46",
+    # an answer cut short of its Content-Length
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 100\r\n\r\n{\"model_version_status\": [",
+], ids=["http2", "tls", "short"])
+def test_a_server_that_does_not_speak_http_1_is_a_clear_error(answer):
+    port, thread = _one_answer_server(answer)
+    client = ServingClient(f"http://127.0.0.1:{port}", timeout=5)
+    with pytest.raises(ServingConnectionError,
+                       match="did not answer as an HTTP/1.1 model server"):
+        client.status("echo")
+    thread.join(5)
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"),
+                                     1e10, True, "5"])
+def test_client_timeouts_out_of_range_are_refused(timeout):
+    with pytest.raises(ValueError, match="Received: timeout="):
+        ServingClient("http://127.0.0.1:1", timeout=timeout)
+
+
+def test_predict_cli_refuses_a_timeout_sockets_cannot_take(capsys):
+    from serving import cli
+
+    with pytest.raises(SystemExit) as e:
+        cli.predict_main(["--url", "http://127.0.0.1:1", "--name", "m",
+                          "--timeout", "1e10", "hi"])
+    assert e.value.code == 2
+    assert "at most 1e+06 seconds" in capsys.readouterr().err
+
+
 def test_wait_until_available_times_out(client):
     with pytest.raises(ServingTimeoutError, match="not available"):
         client.wait_until_available("nope", timeout=0.3, interval=0.1)
