@@ -33,6 +33,8 @@ MODEL_CARD = "model_card.json"
 ASSETS_EXTRA = "assets.extra"
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 _VERSION_RE = re.compile(r"^[0-9]+$")
+# TF Serving's versions are int64: a larger directory number is no version.
+MAX_VERSION = 2 ** 63 - 1
 
 
 class ExportError(ValueError):
@@ -99,7 +101,7 @@ def scan_versions(base_path, errors=None) -> dict:
     except (FileNotFoundError, NotADirectoryError):
         return found
     for entry in names:
-        if not _VERSION_RE.match(entry):
+        if not _is_version(entry):
             continue
         path = os.path.join(base_path, entry)
         try:
@@ -112,6 +114,12 @@ def scan_versions(base_path, errors=None) -> dict:
         if st is not None:
             found[int(entry)] = (path, (path, st.st_ino, st.st_mtime_ns))
     return found
+
+
+def _is_version(entry) -> bool:
+    """Whether a directory name is a version number TF Serving reads (an
+    int64)."""
+    return bool(_VERSION_RE.match(entry)) and int(entry) <= MAX_VERSION
 
 
 def _version_stat(path):
@@ -171,9 +179,11 @@ def publish(models_dir, name, write, card, *, version=None, overwrite=False):
     """
     check_name(name)
     if version is not None and (isinstance(version, bool) or
-                                not isinstance(version, int) or version < 0):
+                                not isinstance(version, int) or
+                                not 0 <= version <= MAX_VERSION):
         raise ExportError(f"Invalid version {version!r}: expected an integer "
-                          ">= 0.")
+                          f">= 0 and <= {MAX_VERSION} (TF Serving's versions "
+                          "are int64).")
     base = model_dir(models_dir, name)
     if version is not None and not overwrite and \
             os.path.exists(os.path.join(base, str(version))):
@@ -194,8 +204,12 @@ def _rename_in(tmp, base, version, overwrite, card):
     if version is None:
         for _ in range(100):
             # Every integer directory holds its number, a broken one too.
-            taken = [int(e) for e in os.listdir(base) if _VERSION_RE.match(e)]
+            taken = [int(e) for e in os.listdir(base) if _is_version(e)]
             candidate = (max(taken) + 1) if taken else 1
+            if candidate > MAX_VERSION:
+                raise ExportError(
+                    f"{base}: version {MAX_VERSION} exists, so there is no "
+                    "next version; pass --version.")
             card["version"] = candidate
             _write_card(tmp, card)
             try:

@@ -306,6 +306,33 @@ def test_versions_overwrite_and_failures(exported, monkeypatch, tmp_path,
     assert list(entry.model_version_policy.specific.versions) == [2, 7]
 
 
+def test_versions_stay_within_int64(tmp_path):
+    """TF Serving's versions are int64: a larger one is refused, a stray
+    directory past it is no version, and the last one has no successor."""
+    from serving import models_dir as md
+
+    def write(path):
+        os.makedirs(path)
+        with open(os.path.join(path, "saved_model.pb"), "wb") as f:
+            f.write(b"pb")
+
+    models = str(tmp_path / "models")
+    with pytest.raises(md.ExportError, match="int64"):
+        md.publish(models, "m", write, {}, version=2 ** 63)
+    assert not os.path.exists(os.path.join(models, "m", str(2 ** 63)))
+    stray = os.path.join(models, "m", "99999999999999999999")
+    write(stray)
+    assert md.list_versions(models, "m") == []
+    assert md.publish(models, "m", write, {})[0] == 1   # not past the stray
+    assert md.publish(models, "m", write, {},
+                      version=md.MAX_VERSION)[0] == md.MAX_VERSION
+    assert md.list_versions(models, "m") == [1, md.MAX_VERSION]
+    with pytest.raises(md.ExportError, match="no next version"):
+        md.publish(models, "m", write, {})
+    assert sorted(os.listdir(os.path.join(models, "m"))) == sorted(
+        ["1", str(md.MAX_VERSION), "99999999999999999999"])
+
+
 def test_concurrent_exports_get_distinct_versions(exported, tmp_path,
                                                   fast_archive):
     import threading
