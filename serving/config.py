@@ -563,8 +563,12 @@ def read_batching_config(path):
         ConfigError: the file does not parse (message names file and problem).
     """
     path = _config_path(path, BATCHING_CONFIG)
-    with open(path, "r", encoding="utf-8") as f:
-        return _parse_text(path, f.read(), BatchingParameters())
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not UTF-8 text: {e}") from None
+    return _parse_text(path, text, BatchingParameters())
 
 
 # ---------------------------------------------------------------------------

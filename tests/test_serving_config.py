@@ -233,6 +233,11 @@ def test_malformed_batching_config(tmp_path):
     (tmp_path / "batching.config").write_text("max_batch_size: 'x'")
     with pytest.raises(sc.ConfigError, match="batching.config"):
         sc.read_batching_config(tmp_path)
+    (tmp_path / "batching.config").write_bytes(
+        "# caf\u00e9\nmax_batch_size { value: 8 }\n".encode("latin-1"))
+    with pytest.raises(sc.ConfigError,
+                       match=r"batching.config is not UTF-8 text"):
+        sc.read_batching_config(tmp_path)
 
 
 def test_serving_command(tmp_path):

@@ -469,6 +469,11 @@ def test_monitoring_config_parsing(tmp_path):
         with pytest.raises(ValueError, match=message) as info:
             read_monitoring_config(f)
         assert str(f) in str(info.value)
+    f.write_bytes("# caf\u00e9\nprometheus_config { enable: true }".encode(
+        "latin-1"))
+    with pytest.raises(ValueError, match="is not UTF-8 text") as info:
+        read_monitoring_config(f)
+    assert str(f) in str(info.value)
 
 
 def test_server_metrics_histogram_buckets_are_cumulative():

@@ -39,6 +39,14 @@ def test_default_spaces_follow_the_preset_recipe():
     assert "global_clipnorm" in lm and "clipnorm" not in lm
 
 
+def test_a_space_file_that_is_not_utf8_is_a_clear_error(tmp_path):
+    f = tmp_path / "space.json"
+    f.write_bytes('{"units": {"choice": [16]}, "note": "caf\u00e9"}'.encode(
+        "latin-1"))
+    with pytest.raises(ValueError, match=r"space.json: not UTF-8 text"):
+        tn.build_space("sst2_bigru_highway", str(f), {})
+
+
 def test_space_file_and_fix_narrow_and_extend(tmp_path):
     f = tmp_path / "space.json"
     f.write_text(json.dumps({
@@ -411,6 +419,39 @@ def test_a_language_model_search_refuses_a_zero_carve_before_searching(tmp_path)
         tn.tune("language_model", str(text), directory=tmp_path / "lm", max_trials=1,
                 epochs=1, validation_split=0, verbose=0)
     assert not os.path.exists(tmp_path / "lm" / "tune_config.json")
+
+
+def test_a_folder_that_holds_no_search_is_never_replaced(tsv, tmp_path,
+                                                          capsys):
+    d = tmp_path / "mine"
+    (d / "search").mkdir(parents=True)
+    (d / "search" / "notes.txt").write_text("not a search")
+    argv = ["sentiment_classifier", "--data", tsv, "--dir", str(d),
+            "--epochs", "1", "--quiet"] + TINY
+    for extra in ([], ["--overwrite"]):
+        assert tn.main(argv + extra) == 2
+        err = capsys.readouterr().err
+        assert "holds no search" in err and "Traceback" not in err
+    assert (d / "search" / "notes.txt").read_text() == "not a search"
+    assert sorted(os.listdir(d / "search")) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("stored", ["", "[1, 2]", "{not json"])
+def test_a_damaged_search_config_is_a_clear_error(tsv, tmp_path, capsys,
+                                                  stored):
+    d = tmp_path / "search_dir"
+    (d / "search").mkdir(parents=True)
+    (d / "search" / "oracle.json").write_text("{}")
+    (d / "tune_config.json").write_text(stored)
+    argv = ["sentiment_classifier", "--data", tsv, "--dir", str(d),
+            "--epochs", "1", "--quiet"] + TINY
+    assert tn.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "tune_config.json" in err and "--overwrite" in err
+    assert "Traceback" not in err
+    (d / "trials.json").write_text("[]")
+    with pytest.raises(ValueError, match="tune_config.json"):
+        tn.load_results(str(d))
 
 
 def _space(tmp_path, space):

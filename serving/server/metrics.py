@@ -218,8 +218,11 @@ def read_monitoring_config(path) -> MonitoringConfig:
         ValueError: a malformed file, naming it and the problem.
     """
     path = os.fspath(path)
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path} is not UTF-8 text: {e}") from None
     tokens = []
     pos = 0
     while pos < len(text):

@@ -123,6 +123,21 @@ def write_results(directory, rows, config):
     return files
 
 
+def read_json_object(path, advice="") -> dict:
+    """Reads a JSON object from `path`; a file that cannot be read, is not
+    JSON or holds another type is a ValueError naming it (then `advice`)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ValueError(f"{path}: cannot be read as JSON ({e}){advice}") \
+            from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: expected a JSON object, got a "
+                         f"{type(value).__name__}{advice}")
+    return value
+
+
 def load_results(directory) -> dict:
     """Reads `DIR/trials.json` (ranked trials) and `DIR/tune_config.json`."""
     directory = os.fspath(directory)
@@ -131,6 +146,6 @@ def load_results(directory) -> dict:
         p = os.path.join(directory, name)
         if not os.path.exists(p):
             raise ValueError(f"{directory}: no {name}; run `zoo tune` there first")
-        with open(p, encoding="utf-8") as f:
-            out[key] = json.load(f)
+        out[key] = read_json_object(
+            p, "; run the search again (zoo tune --overwrite) to rewrite it")
     return out

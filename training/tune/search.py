@@ -479,11 +479,19 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
     project = os.path.join(directory, PROJECT)
     # --overwrite replaces an earlier search only once the data has loaded,
     # so that a wrong --data or column leaves that search as it was
+    if (role != "worker" and os.path.isdir(project)
+            and not os.path.exists(cfg_path)
+            and not os.path.exists(os.path.join(project, "oracle.json"))):
+        # not a search of ours (no tune_config.json, no keras-tuner oracle):
+        # never replaced or written into
+        raise ValueError(
+            f"{directory}: its {PROJECT}/ folder holds no search (no "
+            f"{CONFIG_FILE}, no {PROJECT}/oracle.json); use another --dir")
     replace = overwrite and role != "worker" and os.path.isdir(project)
     resumed = not replace and os.path.exists(os.path.join(project, "oracle.json"))
     if resumed and os.path.exists(cfg_path) and role != "worker":
-        with open(cfg_path, encoding="utf-8") as f:
-            stored = json.load(f)
+        stored = results_lib.read_json_object(
+            cfg_path, "; pass --overwrite to start over or use another --dir")
         for key in ("data", "validation_data"):   # a search recorded as typed
             if isinstance(stored.get(key), str):
                 stored[key] = recorded_source(stored[key])

@@ -300,6 +300,8 @@ def build_space(preset, space=None, fix=None):
                     space = json.load(f)
             except OSError as e:
                 raise ValueError(f"{where}: cannot read the space file: {e}") from None
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{where}: not UTF-8 text: {e}") from None
             except json.JSONDecodeError as e:
                 raise ValueError(f"{where}: not valid JSON: {e}") from None
         if not isinstance(space, dict):
