@@ -129,6 +129,35 @@ def test_host_port_constructor(server):
     assert client.wait_until_available("echo", timeout=5)
 
 
+def _ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback")
+def test_an_ipv6_host_serves_rest_and_grpc(server):
+    """`zoo serve --host ::1`: the REST server binds IPv6 (it was IPv4
+    only), and the URL and gRPC target bracket the address."""
+    with LocalModelServer(server.registry.models_dir, port=0, host="::1",
+                          grpc_port=0) as v6:
+        assert v6.url.startswith("http://[::1]:")
+        assert v6.grpc_target.startswith("[::1]:")
+        by_url = ServingClient(v6.url, timeout=30)
+        assert by_url.status("echo")["model_version_status"][0][
+            "state"] == "AVAILABLE"
+        by_host = ServingClient(host="::1", port=v6.port, timeout=30)
+        assert by_host.base_url == v6.url
+        assert [s["version"] for s in by_host.status("echo")[
+            "model_version_status"]] == ["1", "2"]
+        with ServingClient(grpc_target=v6.grpc_target, timeout=30) as g:
+            assert [s["version"] for s in g.status("echo")[
+                "model_version_status"]] == ["1", "2"]
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -250,10 +250,12 @@ class ThreadingServer(http.server.ThreadingHTTPServer):
     request_queue_size = 1024
     stopping = False  # set by close_connections: answers close the connection
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, server_address, *args, **kwargs):
         self._idle = set()  # connections waiting for their next request
         self._idle_lock = threading.Lock()
-        super().__init__(*args, **kwargs)
+        if ":" in str(server_address[0]):   # an IPv6 address, e.g. ::1
+            self.address_family = socket.AF_INET6
+        super().__init__(server_address, *args, **kwargs)
 
     def set_idle(self, sock, idle):
         """Marks a connection as waiting for a request line (or not). One

@@ -148,7 +148,8 @@ class LocalModelServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def grpc_port(self) -> int | None:
@@ -160,7 +161,8 @@ class LocalModelServer:
         """``host:port`` for ``grpc.insecure_channel``, or None."""
         if self._grpc_port is None:
             return None
-        return f"{self.host}:{self._grpc_port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self._grpc_port}"
 
     def warmup(self) -> None:
         """Reads the config and loads every served version now."""
