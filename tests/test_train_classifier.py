@@ -147,7 +147,8 @@ def test_existing_run_dir_is_not_overwritten(run, data_csv, capsys):
 def _fake_run(folder):
     """A run directory by its marks: config.json and a checkpoint."""
     folder.mkdir()
-    (folder / rd.CONFIG).write_text('{"old": true}')
+    (folder / rd.CONFIG).write_text(json.dumps(
+        {"family": "language_model", "model_config": {"level": "word"}}))
     (folder / "model.keras").write_text("the old run's weights")
     return folder
 
@@ -186,6 +187,21 @@ def test_overwrite_replaces_a_run_once_the_new_one_starts(tmp_path, data_csv):
     assert probs.shape == (1, 2)
     # nothing left beside it: the old run was moved aside, then deleted
     assert sorted(os.listdir(tmp_path)) == ["run"]
+
+
+def test_overwrite_refuses_a_folder_whose_config_is_not_a_runs(
+        tmp_path, data_csv, capsys):
+    folder = tmp_path / "project"
+    (folder / "src").mkdir(parents=True)
+    (folder / "config.json").write_text('{"lr": 0.1}')
+    (folder / "src" / "main.py").write_text("keep me")
+    code = cli_train.main(["sentiment_classifier", "--data", data_csv, "--out",
+                           str(folder), "--overwrite", "--epochs", "1"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "is not a zoo run's" in err and "Traceback" not in err
+    assert (folder / "src" / "main.py").read_text() == "keep me"
+    assert (folder / "config.json").read_text() == '{"lr": 0.1}'
 
 
 def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path, data_csv, capsys,

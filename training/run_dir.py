@@ -634,6 +634,13 @@ def _check_replaceable(run_dir):
             f"{run_dir}: is not empty and holds no {CONFIG}, so it is not a run "
             "directory; --overwrite replaces run directories only. Choose "
             "another RUN_DIR, or empty it yourself")
+    try:
+        read_config(run_dir)
+    except RunDirError as e:
+        raise RunDirError(
+            f"{run_dir}: its {CONFIG} is not a zoo run's ({e}), so --overwrite "
+            "will not delete this folder. Choose another RUN_DIR, or empty it "
+            "yourself") from None
 
 
 def start_new(run_dir, *, overwrite) -> None:
