@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -118,6 +117,7 @@ def quickstart(data=None, out="zoo-quickstart", *, minutes=3.0,
     """
     log = log or (lambda *a, **k: None)
     t_start = time.monotonic()
+    from training import recipe as recipe_lib
     from zoo.models import factory
 
     if factory.resolve(preset)[0] != "sentiment_classifier":
@@ -125,8 +125,8 @@ def quickstart(data=None, out="zoo-quickstart", *, minutes=3.0,
             "the quickstart trains, evaluates and serves a sentiment "
             f"classifier; {preset!r} is a language model (train it with "
             f"`zoo train {preset}`). Received: preset={preset!r}")
-    if not (isinstance(minutes, (int, float)) and math.isfinite(minutes)
-            and minutes > 0):
+    if not (isinstance(minutes, (int, float)) and not isinstance(minutes, bool)
+            and recipe_lib.finite_minutes(minutes)):
         raise QuickstartError(f"minutes must be a number > 0. Received: "
                               f"minutes={minutes!r}")
     if max_steps is not None and (isinstance(max_steps, bool) or not

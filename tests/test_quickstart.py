@@ -54,7 +54,7 @@ def test_bad_preset_and_out_are_refused_before_training(tmp_path, capsys):
         with pytest.raises(SystemExit) as e:
             qs.main(["--data", data, "--out", str(out), flag, value])
         assert e.value.code == 2 and flag in capsys.readouterr().err
-    for kwargs in ({"minutes": 0}, {"minutes": float("inf")},
+    for kwargs in ({"minutes": 0}, {"minutes": float("inf")}, {"minutes": 1e307},
                    {"max_steps": -1}, {"max_steps": 2.5}):
         with pytest.raises(qs.QuickstartError, match="Received"):
             qs.quickstart(data, str(out), **kwargs)

@@ -105,6 +105,11 @@ def test_recipe_checks_schedule_minutes():
             "schedule_minutes=True"),
            ({"lr_schedule": "one_cycle", "schedule_minutes": float("inf")},
             "schedule_minutes=inf"),
+           # finite minutes whose seconds overflow
+           ({"lr_schedule": "one_cycle", "schedule_minutes": 1e307},
+            "schedule_minutes=1e"),
+           ({"lr_schedule": "one_cycle", "schedule_minutes": 10 ** 400},
+            "schedule_minutes=1000"),
            ({"lr_schedule": "one_cycle", "schedule_minutes": 5,
              "schedule_steps": 100}, "exclude each other")]
     for given, match in bad:

@@ -156,6 +156,12 @@ def test_time_budget_rejects_non_positive(tmp_path, capsys):
     with pytest.raises(ValueError, match="time_budget"):
         training.train("language_model", str(tmp_path), out=str(tmp_path / "o"),
                        time_budget=-1)
+    # finite minutes whose seconds overflow: refused before RUN_DIR is made
+    for budget in (1e307, 10 ** 400):
+        with pytest.raises(ValueError, match="time_budget"):
+            training.train("language_model", str(tmp_path),
+                           out=str(tmp_path / "o"), time_budget=budget)
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("value", ["3e4", "abc", "0", "true"])

@@ -176,6 +176,22 @@ def test_init_from_errors(files, lm_run, clf_run, tmp_path):
     assert not os.path.exists(tmp_path / "x")  # nothing written
 
 
+def test_init_from_the_out_folder_is_refused(files, lm_run, tmp_path):
+    """`--init-from X --out X --overwrite` would delete the LM it starts
+    from; it is refused, and the LM is left whole."""
+    import shutil
+
+    lm = tmp_path / "lm"
+    shutil.copytree(lm_run.run_dir, lm)
+    before = sorted(os.listdir(lm))
+    for out in (str(lm), str(lm) + "/"):
+        with pytest.raises(ValueError, match="the same folder"):
+            training.train("imdb_transfer", files["train"], out=out,
+                           epochs=1, overrides=CLF, init_from=str(lm),
+                           overwrite=True, verbose=0)
+    assert sorted(os.listdir(lm)) == before
+
+
 def test_init_from_a_char_level_run_is_refused(tmp_path):
     text = tmp_path / "t.txt"
     text.write_text("abcdefgh " * 200)

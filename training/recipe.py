@@ -89,6 +89,15 @@ _OPTIONAL = ("lr_decay", "lr_decay_after", "schedule_steps", "schedule_minutes",
 WEIGHT_AVERAGES = ("uniform", "ema")
 
 
+def finite_minutes(value) -> bool:
+    """Whether `value` is a number of minutes > 0 whose seconds are finite
+    (1e307 minutes is not: its seconds overflow to infinity)."""
+    try:
+        return float(value) > 0 and math.isfinite(float(value) * 60.0)
+    except (OverflowError, TypeError, ValueError):
+        return False
+
+
 def base_recipe(preset, family) -> dict:
     """The preset's own recipe, or the family's default one."""
     from zoo.models import factory
@@ -209,7 +218,7 @@ def _check(recipe, family):
     minutes = recipe["schedule_minutes"]
     if minutes is not None:
         if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) \
-                or not math.isfinite(minutes) or not minutes > 0:
+                or not finite_minutes(minutes):
             raise ValueError("`schedule_minutes` must be a number of minutes "
                              f"> 0. Received: schedule_minutes={minutes!r}")
         if recipe["lr_schedule"] == "constant":

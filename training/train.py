@@ -184,9 +184,9 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
     from zoo.models import factory
 
     out = os.fspath(out)
-    if time_budget is not None and not float(time_budget) > 0:
-        raise ValueError("`time_budget` must be > 0 minutes. Received: "
-                         f"time_budget={time_budget!r}")
+    if time_budget is not None and not recipe_lib.finite_minutes(time_budget):
+        raise ValueError("`time_budget` must be a finite number of minutes "
+                         f"> 0. Received: time_budget={time_budget!r}")
     given = {"optimizer": optimizer, "learning_rate": learning_rate,
              "clipnorm": clipnorm, "global_clipnorm": global_clipnorm,
              "epochs": epochs, "batch_size": batch_size, "bptt": bptt,
@@ -211,7 +211,7 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
     recipe_lib.resolve(preset, family, given)  # fails before RUN_DIR is touched
     st.check_strategy(strategy)
     lm_run = _check_transfer(family, preset, overrides, init_from, embeddings,
-                             data=data)
+                             data=data, out=out)
     _check_validation_seed(family, preset, validation_seed, validation_data,
                            validation_split)
     # `--resume` of a missing or empty RUN_DIR starts a new run.
@@ -549,11 +549,17 @@ def _check_added_texts(family, preset, add_texts, leave_out_group,
 
 
 def _check_transfer(family, preset, overrides, init_from, embeddings,
-                    data=None):
+                    data=None, out=None):
     """The LM run of `--init-from` (checked), or `None`; fails before the
     RUN_DIR is touched."""
     if init_from is None and embeddings is None:
         return None
+    if (init_from is not None and out is not None and os.path.isdir(init_from)
+            and os.path.exists(out) and os.path.samefile(init_from, out)):
+        raise ValueError(
+            "--init-from and --out are the same folder: the new run would "
+            "replace the language model it starts from. Give the new run "
+            f"another --out. Received: init_from={init_from!r}, out={out!r}")
     from training import transfer
     from zoo.models import factory
 
