@@ -157,6 +157,9 @@ def test_models_refuse_unknown_arguments():
     m = SentimentClassifier(vocabulary_size=50, units=4, name="named",
                             trainable=False)
     assert m.name == "named" and not m.trainable
+    # `name` is a model argument too, not the factory's preset name
+    assert zoo.build("sentiment_classifier", vocabulary_size=50, units=4,
+                     name="mine").name == "mine"
 
 
 def test_cells_refuse_non_bool_flags():

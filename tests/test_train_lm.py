@@ -12,6 +12,7 @@ import pytest
 
 import training
 from training import run_dir as rd
+from training import cli_train
 from training.trainer import recurrent_state_variables
 
 TINY = {"units": 8, "embedding_dim": 8, "num_layers": 1}
@@ -143,6 +144,20 @@ def test_time_budget_stops_mid_epoch_and_keeps_the_partial_epoch(tmp_path):
         assert json.load(f)["time_budget"]["stopped_at"] == stopped
     assert os.path.exists(rd.path(out, rd.BEST))
     assert result.metrics["best_epoch"] == 0
+
+
+@pytest.mark.parametrize("setting", ["batch_size=32", "stateful=false",
+                                     "name=lm"])
+def test_set_refuses_what_training_sets_for_a_language_model(
+        tmp_path, capsys, setting):
+    text = tmp_path / "t.txt"
+    text.write_text("a b c d e f g h " * 50)
+    code = cli_train.main(["language_model", "--data", str(text), "--out",
+                           str(tmp_path / "o"), "--set", setting])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "cannot be set with --set" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_time_budget_rejects_non_positive(tmp_path, capsys):

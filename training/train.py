@@ -206,7 +206,7 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
         given[key] = value
     overrides = dict(overrides or {})
     family, _ = factory.resolve(preset, **overrides)  # validates early
-    _check_data_arguments(overrides)
+    _check_data_arguments(overrides, family)
     tr.require_backend_for(family)
     recipe_lib.resolve(preset, family, given)  # fails before RUN_DIR is touched
     st.check_strategy(strategy)
@@ -786,10 +786,20 @@ def _load_data(family, preset, data, overrides, stored, seed, validation_split,
     return obj, model_overrides
 
 
-def _check_data_arguments(overrides):
+def _check_data_arguments(overrides, family=None):
     """The model arguments that loading the data reads before the model is
-    built (and checks them): `vocabulary_size` and `class_names`."""
+    built (and checks them): `vocabulary_size` and `class_names`; and the
+    language model's arguments that training sets itself."""
     from zoo import checks
+
+    if family == "language_model":
+        owned = sorted(set(overrides) & {"stateful", "batch_size", "name"})
+        if owned:
+            raise ValueError(
+                f"{', '.join(owned)} cannot be set with --set: training sets "
+                "them (a stateful model of --batch-size rows; checkpoints are "
+                "stateless copies). Use --batch-size for the batch. Received: "
+                + ", ".join(f"{k}={overrides[k]!r}" for k in owned))
 
     size = overrides.get("vocabulary_size")
     if size is not None:

@@ -45,7 +45,7 @@ def family_arguments(family):
     )
 
 
-def resolve(name, **overrides):
+def resolve(name, /, **overrides):
     """Returns `(family, config)` for a preset or family name plus overrides."""
     if name in FAMILIES:
         family, config = name, {}
@@ -64,7 +64,7 @@ def resolve(name, **overrides):
     return family, config
 
 
-def build(name, **overrides):
+def build(name, /, **overrides):
     """Builds a model from a preset or family name, with overrides.
 
     Args:
