@@ -120,6 +120,32 @@ def test_new_configs_store_each_fact_once(tmp_path):
     assert run.level == "char" and run.carve == rd.Carve("tail", 0.1, 3)
 
 
+@pytest.mark.parametrize("section, key, value", [
+    ("training", "epochs", "10"), ("training", "epochs", -1),
+    ("data", "source", ["a.csv"]), ("model_config", "vocabulary_size", "big"),
+])
+def test_damaged_config_fields_are_clear_errors(tmp_path, section, key, value):
+    config = {"family": "language_model", "model_config": {"level": "word"}}
+    config.setdefault(section, {})[key] = value
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(rd.RunDirError, match=rf"{section}.{key} must be"):
+        rd.open_run(tmp_path)
+
+
+def test_history_epochs_are_read_as_integers_or_refused(tmp_path):
+    f = tmp_path / "history.csv"
+    f.write_text("epoch,loss\n0,1.5\n1.0,1.25\n")   # 1.0 as a spreadsheet saves it
+    assert rd.read_history(str(f)) == [{"epoch": 0, "loss": 1.5},
+                                       {"epoch": 1, "loss": 1.25}]
+    for bad in ("one", "1.5", "-1", "nan"):
+        f.write_text(f"epoch,loss\n0,1.5\n{bad},1.25\n")
+        with pytest.raises(rd.RunDirError, match=r"line 3: the epoch must be"):
+            rd.read_history(str(f))
+    f.write_bytes(b"epoch,loss\n0,\xe9\n")
+    with pytest.raises(rd.RunDirError, match="cannot be read as CSV"):
+        rd.read_history(str(f))
+
+
 def test_bad_run_directories_are_clear_errors(tmp_path):
     with pytest.raises(rd.RunDirError, match="does not exist"):
         rd.open_run(tmp_path / "nope")

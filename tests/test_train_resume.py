@@ -110,6 +110,29 @@ def test_backup_pairs_weights_with_their_epoch(tmp_path):
     np.testing.assert_array_equal(fresh.get_weights()[0], model.get_weights()[0])
 
 
+def test_damaged_backup_weights_are_a_clear_error(tmp_path):
+    """Weights cut short (a full disk, an edit): the restore names the file
+    and what to do, instead of h5py's message alone."""
+    from training import checkpoints as ck
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    backup = ck.RunBackup(str(tmp_path / "b"))
+    backup.set_model(model)
+    backup.on_epoch_end(0)
+    weights = ck.backup_weights(str(tmp_path / "b"))
+    with open(weights, "r+b") as f:
+        f.truncate(100)
+    restore = ck.RunBackup(str(tmp_path / "b"))
+    restore.set_model(model)
+    with pytest.raises(rd.RunDirError) as info:
+        restore.on_train_begin()
+    message = str(info.value)
+    assert weights in message and "cannot restore this backup" in message
+    assert "--overwrite" in message
+
+
 def test_older_runs_stored_flags_resume_as_they_trained():
     from training.train import _stored_overrides
 
@@ -169,6 +192,15 @@ def test_resume_refuses_changed_settings(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="only epochs may change"):
         training.train("sentiment_classifier", data, out=tmp_path / "r",
                        resume=True, learning_rate=0.5, overrides=TINY, verbose=0)
+    # validation given again must be the run's (it was silently ignored)
+    for kwargs, match in (
+            ({"validation_split": 0.3}, "carved 0.1 of its data"),
+            ({"validation_group": "movie"}, "grouped by None"),
+            ({"validation_data": data}, "validates on a carve")):
+        with pytest.raises(ValueError, match=match):
+            training.train("sentiment_classifier", data, out=tmp_path / "r",
+                           resume=True, epochs=2, verbose=0, **kwargs)
+    assert (tmp_path / "r" / "config.json").read_bytes() == config
     # a step cap other than the run's would change its epochs and schedule
     with pytest.raises(ValueError, match="max_steps_per_epoch=3: the run was "
                        "started with max_steps_per_epoch=2"):

@@ -243,6 +243,43 @@ def test_embeddings_file_initialises_found_rows(files, tmp_path, capsys):
     assert not np.allclose(table[vocab.index("film")], 9.0)
 
 
+def test_a_resume_before_the_first_backup_reads_the_vectors_again(
+        files, tmp_path, capsys):
+    """A run started with --embeddings and stopped before its first backup
+    starts again from the same vectors (it used to start from random rows
+    while its config.json still reported the vectors)."""
+    import shutil
+
+    rows = [("good", [0.5] * 8), ("bad", [-0.25] * 8)]
+    path = _vectors_file(tmp_path / "vec.txt", rows)
+    kwargs = dict(epochs=1, batch_size=16, verbose=0,
+                  max_steps_per_epoch=1, learning_rate=1e-9)
+    first = training.train(
+        "sentiment_classifier", files["train"], out=str(tmp_path / "e"),
+        embeddings=path, overrides={"embedding_dim": 8, "units": 4,
+                                    "num_layers": 1, "vocabulary_size": 60},
+        **kwargs)
+    shutil.rmtree(rd.path(first.run_dir, rd.BACKUP))  # stopped before it
+    capsys.readouterr()
+    training.train("sentiment_classifier", files["train"],
+                   out=first.run_dir, resume=True, **kwargs)
+    assert "2 of" in capsys.readouterr().err   # the vectors were read again
+    model = rd.open_run(first.run_dir).load_model()
+    vocab = model.get_vocabulary()
+    table = np.asarray(model.get_layer("embedding").embeddings)
+    np.testing.assert_allclose(table[vocab.index("good")], 0.5, atol=1e-5)
+    # with a backup, the backup holds the embedding: --embeddings is not
+    # read again, and a run started without vectors refuses them
+    plain = training.train(
+        "sentiment_classifier", files["train"], out=str(tmp_path / "p"),
+        overrides={"embedding_dim": 8, "units": 4, "num_layers": 1,
+                   "vocabulary_size": 60}, **kwargs)
+    with pytest.raises(ValueError, match="started without word vectors"):
+        training.train("sentiment_classifier", files["train"],
+                       out=plain.run_dir, resume=True, embeddings=path,
+                       **kwargs)
+
+
 def test_read_word_vectors_glove_format(tmp_path):
     path = _vectors_file(tmp_path / "g.txt", [("a", [1, 2, 3]), ("b", [4, 5, 6])])
     vectors = transfer.read_word_vectors(path, 3)

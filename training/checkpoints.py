@@ -156,7 +156,14 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             optimizer = self.model.optimizer
             if optimizer is not None and not optimizer.built:
                 optimizer.build(self.model.trainable_variables)
-            self.model.load_weights(weights)
+            try:
+                self.model.load_weights(weights)
+            except (OSError, ValueError, KeyError) as e:
+                raise rd.RunDirError(
+                    f"{weights}: cannot restore this backup ({type(e).__name__}"
+                    f": {str(e)[:200]}). Delete {self.restore_dir} to train "
+                    "the run again from its first epoch, or pass --overwrite "
+                    "to start over") from e
         start = rd.backup_epoch(self.restore_dir)
         if start:
             self.model._initial_epoch = start  # as BackupAndRestore does

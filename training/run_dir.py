@@ -42,6 +42,7 @@ import dataclasses
 import datetime
 import io
 import json
+import math
 import os
 import zipfile
 
@@ -189,6 +190,17 @@ def _check_types(config, where):
     seed = config.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         bad("seed", seed, "an integer")
+    epochs = (config.get("training") or {}).get("epochs")
+    if epochs is not None and (isinstance(epochs, bool)
+                               or not isinstance(epochs, int) or epochs < 0):
+        bad("training.epochs", epochs, "an integer >= 0")
+    source = (config.get("data") or {}).get("source")
+    if source is not None and not isinstance(source, str):
+        bad("data.source", source, "a string")
+    size = (config.get("model_config") or {}).get("vocabulary_size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int)
+                             or size < 1):
+        bad("model_config.vocabulary_size", size, "an integer >= 1")
     carve = (config.get("data") or {}).get("validation")
     if carve is None:
         return
@@ -274,19 +286,40 @@ def read_history(file) -> list[dict]:
     """
     if not os.path.exists(file):
         return []
-    with open(file, newline="", encoding="utf-8") as f:
-        rows = []
-        for raw in csv.DictReader(f):
-            row = {}
-            for k, v in raw.items():
-                if v is None or v == "":
-                    continue
-                try:
-                    row[k] = int(v) if k == "epoch" else float(v)
-                except ValueError:
-                    row[k] = v
-            rows.append(row)
+    rows = []
+    try:
+        with open(file, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            for raw in reader:
+                row = {}
+                for k, v in raw.items():
+                    if v is None or v == "" or k is None:
+                        continue
+                    if k == "epoch":
+                        row[k] = _history_epoch(file, reader.line_num, v)
+                        continue
+                    try:
+                        row[k] = float(v)
+                    except ValueError:
+                        row[k] = v
+                rows.append(row)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise RunDirError(f"{file}: cannot be read as CSV ({e}); restore it "
+                          "or pass --overwrite to start over") from None
     return rows
+
+
+def _history_epoch(file, line, value) -> int:
+    """An epoch cell of `history.csv` as an int (`3`, or `3.0` as a
+    spreadsheet writes it), else a `RunDirError` naming the line."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number.is_integer() and number >= 0):
+        raise RunDirError(f"{file}: line {line}: the epoch must be an integer "
+                          f">= 0. Received: epoch={value!r}")
+    return int(number)
 
 
 # -------------------------------------------------------------------- Run

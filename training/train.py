@@ -229,6 +229,7 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
     _check_added_texts(family, preset, add_texts, leave_out_group,
                        leave_out_split, leave_out_seed)
 
+    reload_vectors = False   # a resumed run's --embeddings, read again
     chief = st.is_chief(strategy)
     if chief:
         stored = rd.prepare(out, resume=resume, overwrite=overwrite)
@@ -252,6 +253,7 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             raise ValueError(
                 f"cannot resume with validation_seed={validation_seed}: the "
                 f"run's carve used seed {carve.seed}")
+        _check_resumed_validation(carve, validation_data, validation_group)
         validation_data, validation_group = (carve.validation_data,
                                              carve.group)
         validation_seed = (stored.data.get("validation") or {}).get("seed")
@@ -282,6 +284,20 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             from training import transfer
 
             transfer.check_resumed_source(stored, lm_run, backed_up=done > 0)
+        vectors = transfer_record.get("embeddings")
+        if vectors and done == 0:
+            # stopped before its first backup: it starts again from the
+            # word vectors it was started with
+            embeddings = embeddings or vectors.get("file")
+            reload_vectors = True
+        elif embeddings is not None and not vectors:
+            raise ValueError(
+                f"cannot resume {out} with --embeddings: the run was started "
+                f"without word vectors. Received: embeddings={embeddings!r}")
+        elif embeddings is not None:
+            print(f"zoo train: --resume {out}: the run's backup holds its "
+                  f"embedding; --embeddings {embeddings} is not read again",
+                  file=sys.stderr)
     else:
         recipe = recipe_lib.resolve(preset, family, given)
         if lm_run is not None and family == "language_model":
@@ -356,7 +372,8 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
                 model = factory.build(preset, **model_overrides)
                 model.adapt_vocabulary(data_obj.train.texts,
                                        data_obj.train.labels)
-                if embeddings is not None and stored is None:
+                if embeddings is not None and (stored is None
+                                               or reload_vectors):
                     from training import transfer
 
                     report = transfer.load_word_vectors(model, embeddings)
@@ -679,8 +696,31 @@ def _resume(stored, preset, given, overrides, seed, validation_split):
         raise ValueError(f"cannot resume with seed={seed}: the run used "
                          f"seed={stored.seed}")
     fraction = stored.carve.fraction
+    if validation_split is not None and validation_split != fraction:
+        raise ValueError(
+            f"cannot resume with validation_split={validation_split}: the run "
+            + (f"carved {fraction} of its data" if fraction is not None else
+               "validates on a split of its own, not a carve"))
     return (recipe, _stored_overrides(stored.overrides), stored.seed,
             validation_split if fraction is None else fraction)
+
+
+def _check_resumed_validation(carve, validation_data, validation_group):
+    """A resumed run validates as it started; `--validation-data` or
+    `--validation-group` given again must be the run's."""
+    from training.data.sources import recorded_source
+
+    if validation_data is not None and (
+            carve.validation_data is None
+            or recorded_source(validation_data)
+            != recorded_source(carve.validation_data)):
+        raise ValueError(
+            f"cannot resume with validation_data={validation_data!r}: the run "
+            f"validates on {carve.validation_data or 'a carve of its data'}")
+    if validation_group is not None and validation_group != carve.group:
+        raise ValueError(
+            f"cannot resume with validation_group={validation_group!r}: the "
+            f"run's carve was grouped by {carve.group!r}")
 
 
 def _stored_overrides(overrides):
@@ -869,7 +909,9 @@ def _final_metrics(family, write_dir, data, recipe, global_batch, max_steps,
                "epochs_completed": len(rows)}
     if not os.path.exists(best_path):
         return metrics
-    best = keras.saving.load_model(best_path, compile=False)
+    # (the run's reader: a checkpoint that cannot load is a RunDirError
+    # naming the file)
+    best = rd.open_run(write_dir).load_model("best", compile=False)
     splits = {"validation": getattr(data, "validation", None),
               "test": getattr(data, "test", None)}
     for name, part in splits.items():
