@@ -139,7 +139,8 @@ class ServingClient:
                  port: int = 8501, timeout: float = 30.0,
                  grpc_target: str | None = None):
         if base_url is None:
-            host = f"[{host}]" if ":" in host else host   # IPv6
+            if ":" in host and not host.startswith("["):   # IPv6
+                host = f"[{host}]"
             base_url = f"http://{host}:{int(port)}"
         if "://" not in base_url:
             base_url = "http://" + base_url

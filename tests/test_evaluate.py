@@ -163,6 +163,15 @@ def test_a_damaged_checkpoint_is_a_clear_error(clf_run, tmp_path, capsys,
         rd.open_run(str(copy)).load_model("last")
     assert "this version of the zoo cannot load" in str(e.value)
     assert "Gone" in str(e.value) and "'best' checkpoint" in str(e.value)
+    # Keras raises TypeError for a class it cannot deserialize
+    def refuse_type(*a, **k):
+        raise TypeError("Could not locate class 'Newer'")
+
+    monkeypatch.setattr(keras.saving, "load_model", refuse_type)
+    with pytest.raises(rd.RunDirError) as e:
+        rd.open_run(str(copy)).load_model("last")
+    assert "this version of the zoo cannot load" in str(e.value)
+    assert "TypeError" in str(e.value)
 
 
 def test_a_checkpoint_from_another_zoo_version_is_a_clear_error(

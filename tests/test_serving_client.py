@@ -151,6 +151,7 @@ def test_an_ipv6_host_serves_rest_and_grpc(server):
             "state"] == "AVAILABLE"
         by_host = ServingClient(host="::1", port=v6.port, timeout=30)
         assert by_host.base_url == v6.url
+        assert ServingClient(host="[::1]", port=v6.port).base_url == v6.url
         assert [s["version"] for s in by_host.status("echo")[
             "model_version_status"]] == ["1", "2"]
         with ServingClient(grpc_target=v6.grpc_target, timeout=30) as g:

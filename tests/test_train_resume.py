@@ -195,7 +195,7 @@ def test_resume_refuses_changed_settings(tmp_path, monkeypatch):
     # validation given again must be the run's (it was silently ignored)
     for kwargs, match in (
             ({"validation_split": 0.3}, "carved 0.1 of its data"),
-            ({"validation_group": "movie"}, "grouped by None"),
+            ({"validation_group": "movie"}, "is not grouped"),
             ({"validation_data": data}, "validates on a carve")):
         with pytest.raises(ValueError, match=match):
             training.train("sentiment_classifier", data, out=tmp_path / "r",

@@ -260,9 +260,22 @@ def test_a_resume_before_the_first_backup_reads_the_vectors_again(
                                     "num_layers": 1, "vocabulary_size": 60},
         **kwargs)
     shutil.rmtree(rd.path(first.run_dir, rd.BACKUP))  # stopped before it
+    assert first.config["transfer"]["embeddings"]["file"] == os.path.abspath(
+        path)
+    # other vectors than the run's are refused; a moved file is asked for
+    other = _vectors_file(tmp_path / "other.txt", rows)
+    with pytest.raises(ValueError, match="the run was started from"):
+        training.train("sentiment_classifier", files["train"],
+                       out=first.run_dir, resume=True, embeddings=other,
+                       **kwargs)
+    moved = str(tmp_path / "moved.txt")
+    os.rename(path, moved)
+    with pytest.raises(ValueError, match="pass --embeddings where the file"):
+        training.train("sentiment_classifier", files["train"],
+                       out=first.run_dir, resume=True, **kwargs)
     capsys.readouterr()
     training.train("sentiment_classifier", files["train"],
-                   out=first.run_dir, resume=True, **kwargs)
+                   out=first.run_dir, resume=True, embeddings=moved, **kwargs)
     assert "2 of" in capsys.readouterr().err   # the vectors were read again
     model = rd.open_run(first.run_dir).load_model()
     vocab = model.get_vocabulary()
@@ -276,7 +289,7 @@ def test_a_resume_before_the_first_backup_reads_the_vectors_again(
                    "vocabulary_size": 60}, **kwargs)
     with pytest.raises(ValueError, match="started without word vectors"):
         training.train("sentiment_classifier", files["train"],
-                       out=plain.run_dir, resume=True, embeddings=path,
+                       out=plain.run_dir, resume=True, embeddings=moved,
                        **kwargs)
 
 

@@ -287,8 +287,22 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
         vectors = transfer_record.get("embeddings")
         if vectors and done == 0:
             # stopped before its first backup: it starts again from the
-            # word vectors it was started with
-            embeddings = embeddings or vectors.get("file")
+            # word vectors it was started with (recorded absolute; older
+            # runs recorded the path as typed)
+            recorded = vectors.get("file")
+            if embeddings is not None and recorded is not None and \
+                    os.path.isfile(recorded) and \
+                    os.path.abspath(embeddings) != os.path.abspath(recorded):
+                raise ValueError(
+                    f"cannot resume {out} with --embeddings {embeddings}: "
+                    f"the run was started from {recorded}")
+            embeddings = embeddings or recorded
+            if embeddings is None or not os.path.isfile(embeddings):
+                raise ValueError(
+                    f"--resume {out}: the run stopped before its first "
+                    "backup, so it starts again from its word vectors, but "
+                    f"{recorded!r} is not there; pass --embeddings where the "
+                    "file is now")
             reload_vectors = True
         elif embeddings is not None and not vectors:
             raise ValueError(
@@ -475,7 +489,7 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
 
         metrics = _final_metrics(family, write_dir, data_obj, recipe,
                                  global_batch, max_steps_per_epoch,
-                                 checkpoints, monitor, history.rows)
+                                 checkpoints, monitor, history.rows, config)
         if stored is not None and start >= recipe["epochs"]:
             # nothing trained now: the record of how the run stopped stays
             try:
@@ -696,11 +710,13 @@ def _resume(stored, preset, given, overrides, seed, validation_split):
         raise ValueError(f"cannot resume with seed={seed}: the run used "
                          f"seed={stored.seed}")
     fraction = stored.carve.fraction
-    if validation_split is not None and validation_split != fraction:
+    # (a run that validates on a split of its own ignored the flag when it
+    # started, and ignores it again)
+    if (validation_split is not None and fraction is not None
+            and validation_split != fraction):
         raise ValueError(
             f"cannot resume with validation_split={validation_split}: the run "
-            + (f"carved {fraction} of its data" if fraction is not None else
-               "validates on a split of its own, not a carve"))
+            f"carved {fraction} of its data")
     return (recipe, _stored_overrides(stored.overrides), stored.seed,
             validation_split if fraction is None else fraction)
 
@@ -716,11 +732,15 @@ def _check_resumed_validation(carve, validation_data, validation_group):
             != recorded_source(carve.validation_data)):
         raise ValueError(
             f"cannot resume with validation_data={validation_data!r}: the run "
-            f"validates on {carve.validation_data or 'a carve of its data'}")
+            "validates on " + (
+                carve.validation_data or "a carve of its data"
+                if carve.fraction is not None or carve.validation_data
+                else "its source's own validation split"))
     if validation_group is not None and validation_group != carve.group:
         raise ValueError(
             f"cannot resume with validation_group={validation_group!r}: the "
-            f"run's carve was grouped by {carve.group!r}")
+            "run's validation " + (f"carve was grouped by {carve.group!r}"
+                                   if carve.group else "is not grouped"))
 
 
 def _stored_overrides(overrides):
@@ -898,7 +918,7 @@ def _command_line(command_line):
 
 
 def _final_metrics(family, write_dir, data, recipe, global_batch, max_steps,
-                   checkpoints, monitor, rows):
+                   checkpoints, monitor, rows, config):
     import keras
 
     from training.evaluate import evaluate_classifier, evaluate_language_model
@@ -909,9 +929,10 @@ def _final_metrics(family, write_dir, data, recipe, global_batch, max_steps,
                "epochs_completed": len(rows)}
     if not os.path.exists(best_path):
         return metrics
-    # (the run's reader: a checkpoint that cannot load is a RunDirError
-    # naming the file)
-    best = rd.open_run(write_dir).load_model("best", compile=False)
+    # (the run's reader, with the config in hand: a worker's temporary
+    # folder has no config.json; a checkpoint that cannot load is a
+    # RunDirError naming the file)
+    best = rd.Run(write_dir, config).load_model("best", compile=False)
     splits = {"validation": getattr(data, "validation", None),
               "test": getattr(data, "test", None)}
     for name, part in splits.items():

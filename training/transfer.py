@@ -627,5 +627,6 @@ def load_word_vectors(classifier, path) -> dict:
             found += 1
     emb.embeddings.assign(table)
     n = max(len(vocabulary) - 2, 0)
-    return {"file": os.fspath(path), "found": found, "vocabulary": n,
+    return {"file": os.path.abspath(os.fspath(path)), "found": found,
+            "vocabulary": n,
             "coverage": round(found / n, 4) if n else 0.0}

@@ -59,8 +59,9 @@ def probability(name, value):
     return float(value)
 
 
-# What Keras' Model passes on besides a zoo model's own arguments.
-MODEL_KWARGS = ("name", "trainable", "dtype")
+# What Keras' Model takes besides a zoo model's own arguments (a functional
+# model drops anything else, `dtype` included, without a word).
+MODEL_KWARGS = ("name", "trainable")
 
 
 def model_kwargs(cls_name, kwargs):
