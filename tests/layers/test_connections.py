@@ -30,6 +30,13 @@ def test_highway_with_strongly_negative_gate_bias_is_identity():
     np.testing.assert_allclose(to_np(hw_open((x, h))), h, atol=1e-6)
 
 
+@pytest.mark.parametrize("bias", [float("nan"), float("inf"), "-2", True,
+                                  None])
+def test_highway_gate_bias_must_be_a_finite_number(bias):
+    with pytest.raises(ValueError, match="Received: gate_bias="):
+        layers.HighwayConnection(gate_bias=bias)
+
+
 def test_highway_stack_starts_near_identity():
     x = np.random.default_rng(0).normal(size=(2, 4, 6)).astype("float32")
     stack = layers.RecurrentStack("gru", 6, 3, connection="highway", highway_gate_bias=-30.0)

@@ -13,6 +13,9 @@ Each connection combines a recurrent layer's input `x` with its output `h`
   that is done by `RecurrentStack`, so there is no layer for it here.
 """
 
+import math
+import numbers
+
 import keras
 from keras import ops
 
@@ -95,6 +98,11 @@ class HighwayConnection(keras.layers.Layer):
     def __init__(self, gate_bias=-2.0, kernel_initializer="glorot_uniform",
                  **kwargs):
         super().__init__(**kwargs)
+        if (isinstance(gate_bias, bool)
+                or not isinstance(gate_bias, numbers.Real)
+                or not math.isfinite(float(gate_bias))):
+            raise ValueError("`gate_bias` must be a finite number. Received: "
+                             f"gate_bias={gate_bias!r}")
         self.gate_bias = float(gate_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.supports_masking = True
