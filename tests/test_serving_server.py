@@ -565,26 +565,36 @@ def test_a_version_that_failed_to_load_is_retried(store, tmp_path,
         assert status == 200 and out["predictions"] == [2]
 
 
-def test_load_retries_are_bounded(store, tmp_path):
-    from prometheus_client.parser import text_string_to_metric_families
-
-    models_dir = str(tmp_path / "models")
+def _install_with_a_broken_version(store, models_dir):
+    """Model `m`: version 1 good, version 2 a file that never loads."""
     _install(store, models_dir, "m", [1])
     os.makedirs(os.path.join(models_dir, "m", "2"))
     with open(os.path.join(models_dir, "m", "2", "saved_model.pb"),
               "wb") as f:
         f.write(b"never a saved model")
+
+
+def _failed_loads(srv):
+    """The server's count of failed SavedModel loads (its metrics)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(
+        s.value for family in text_string_to_metric_families(
+            srv.metrics.render()[0].decode())
+        for s in family.samples
+        if s.name.startswith(":tensorflow:cc:saved_model:load_attempt")
+        and s.labels.get("status") == "fail")
+
+
+def test_load_retries_are_bounded(store, tmp_path):
+    models_dir = str(tmp_path / "models")
+    _install_with_a_broken_version(store, models_dir)
     with LocalModelServer(models_dir, port=0, poll_interval=0.0,
                           max_load_retries=2,
                           load_retry_interval=0.0) as srv:
         for _ in range(5):
             assert _states(srv, "m") == {"1": "AVAILABLE", "2": "END"}
-        failures = sum(
-            s.value for family in text_string_to_metric_families(
-                srv.metrics.render()[0].decode())
-            for s in family.samples
-            if s.name.startswith(":tensorflow:cc:saved_model:load_attempt")
-            and s.labels.get("status") == "fail")
+        failures = _failed_loads(srv)
     assert failures == 3  # the first try and two retries
 
 
@@ -631,15 +641,10 @@ def test_an_unreadable_model_directory_keeps_what_is_served(
     permission flap) keeps the previous scan: the loaded version stays
     AVAILABLE and a broken version keeps its retry count, where an empty
     scan would unload the one and reset the other."""
-    from prometheus_client.parser import text_string_to_metric_families
     from serving import models_dir as md
 
     models_dir = str(tmp_path / "models")
-    _install(store, models_dir, "m", [1])
-    os.makedirs(os.path.join(models_dir, "m", "2"))
-    with open(os.path.join(models_dir, "m", "2", "saved_model.pb"),
-              "wb") as f:
-        f.write(b"never a saved model")
+    _install_with_a_broken_version(store, models_dir)
     base = os.path.join(models_dir, "m")
     real_listdir = os.listdir
     broken = [False]
@@ -664,12 +669,7 @@ def test_an_unreadable_model_directory_keeps_what_is_served(
         broken[0] = False
         for _ in range(5):
             assert _states(srv, "m") == {"1": "AVAILABLE", "2": "END"}
-        failures = sum(
-            s.value for family in text_string_to_metric_families(
-                srv.metrics.render()[0].decode())
-            for s in family.samples
-            if s.name.startswith(":tensorflow:cc:saved_model:load_attempt")
-            and s.labels.get("status") == "fail")
+        failures = _failed_loads(srv)
     assert failures == 3  # the first try and two retries, in all
 
 
