@@ -113,7 +113,8 @@ def export_model(model, models_dir, name, *, vocabulary=None,
             in the graph (`Run.standardize`); `None`: split only.
         version: integer version; default: one more than the highest.
         label: optional version label (`/v1/models/NAME/labels/LABEL`).
-        overwrite: replace an existing `version` (atomically).
+        overwrite: replace an existing `version` (in one step on Linux;
+            see `serving.models_dir.publish`).
         card: extra model-card fields (config, metrics, data, ...).
         update_config: update `models.config` (and write `batching.config`
             if absent).
@@ -310,6 +311,11 @@ def export(run_dir, models_dir, name, *, version=None, label=None,
     note = None
     try:
         run = rd.open_run(run_dir)
+        if class_names is not None and run.family != "sentiment_classifier":
+            raise ExportError(
+                f"--class-names names a classifier's classes; {run_dir} is "
+                f"a {run.family} run. Received: "
+                f"class_names={list(class_names)!r}")
         if warmup and warmup_texts is None:
             warmup_texts, source, note = _run_warmup_texts(run)
         model = run.load_model(which)

@@ -19,6 +19,7 @@ config files' formats are `serving.config`'s.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -166,8 +167,10 @@ def publish(models_dir, name, write, card, *, version=None, overwrite=False):
             directory beside the versions).
         card: the model card; `version` is filled in.
         version: the integer version; default: one more than the highest.
-        overwrite: replace an existing `version` (the old one is renamed
-            aside, the new one renamed in, the old one deleted).
+        overwrite: replace an existing `version`: on Linux the new and
+            the old directory swap places in one step (`renameat2`'s
+            `RENAME_EXCHANGE`), elsewhere the old one is renamed aside and
+            the new one in; then the old one is deleted.
 
     Returns:
         `(version, replaced)`.
@@ -233,6 +236,12 @@ def _rename_in(tmp, base, version, overwrite, card):
     if not overwrite:
         raise ExportError(f"{target} exists; pass overwrite=True "
                           "(--overwrite) to replace it.")
+    if _exchange(tmp, target):
+        # one step: a server scanning meanwhile sees the old or the new one
+        _remove_tree(tmp)  # (now the old version)
+        return version, True
+    # Elsewhere two renames: for a moment the version is missing, and a
+    # server that scans then may unload it until its next scan.
     old = os.path.join(base, f".old-{uuid.uuid4().hex}")
     os.rename(target, old)
     try:
@@ -244,13 +253,70 @@ def _rename_in(tmp, base, version, overwrite, card):
     return version, True
 
 
+_RENAME_EXCHANGE = 2  # linux/fs.h
+_AT_FDCWD = -100
+
+
+def _exchange(a, b) -> bool:
+    """Swaps the paths `a` and `b` in one step (Linux's `renameat2` with
+    `RENAME_EXCHANGE`); `False` where that is not available (another OS, an
+    old C library or kernel, a file system without it), having changed
+    nothing.
+
+    Raises:
+        OSError: the swap failed otherwise (a missing path, no permission).
+    """
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
+                          ctypes.c_char_p, ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b),
+                 _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False  # no such call, or a file system without the flag
+    raise OSError(code, os.strerror(code), os.fspath(a), None, os.fspath(b))
+
+
+def _policy_serving(entry, wanted, present):
+    """The version policy for an entry with labels: one that serves the
+    versions `wanted` (the newest and the labelled ones), or `None` to keep
+    the entry's own (`all`, or a `latest N` that already serves them).
+    `present`: the versions on disk."""
+    kind = None
+    if entry is not None and entry.HasField("model_version_policy"):
+        policy = entry.model_version_policy
+        kind = policy.WhichOneof("policy_choice")
+    if kind == "all":
+        return None
+    if kind == "latest":
+        # (TF Serving reads num_versions 0 as 1)
+        latest = set(sorted(present)[-max(policy.latest.num_versions, 1):])
+        if wanted <= latest:
+            return None
+        wanted = wanted | latest
+    return serving_config.specific(sorted(wanted))
+
+
 def register(models_dir, name, version, label=None) -> str:
     """Serves `version` of `name`: updates `models.config` and writes
     `batching.config` if there is none.
 
-    Without labels the entry keeps TF Serving's default policy (the newest
-    version). With a label, the policy serves the newest version plus every
-    labelled one that exists, and `label` points at `version`.
+    Without labels the entry keeps its policy (TF Serving's default: the
+    newest version). With a label, the policy serves the newest version plus
+    every labelled one that exists, and `label` points at `version`: an
+    `all` policy is kept, a `latest N` one too when it serves them, and is
+    otherwise widened to `specific` of its versions and theirs; any other
+    becomes `specific` of the newest and the labelled versions.
 
     Returns:
         The path of `models.config`.
@@ -272,8 +338,9 @@ def register(models_dir, name, version, label=None) -> str:
         if current:
             present = set(list_versions(models_dir, name))
             newest = max(present) if present else version
-            policy = serving_config.specific(
-                sorted({v for v in current.values() if v in present} | {newest}))
+            policy = _policy_serving(
+                entry, {v for v in current.values() if v in present} | {newest},
+                present)
         # the versions are published in MODELS_DIR/NAME: the entry points
         # there (a models directory copied elsewhere is pointed at its copy)
         path = serving_config.update_models_config(

@@ -166,6 +166,53 @@ def test_the_lm_run_records_and_resumes_with_its_added_texts(files, lm_run):
     assert result["same_data_as_training"] is True
 
 
+def test_resume_checks_add_texts_given_again(files, lm_run, tmp_path):
+    """Given again on a resume, --add-texts and its carve must be the
+    run's (a moved file may be given where it is now); a run started
+    without added texts refuses them, naming --add-texts, not --data."""
+    import shutil
+
+    run = tmp_path / "lm"
+    shutil.copytree(lm_run.run_dir, run)
+    again = dict(out=str(run), epochs=3, max_steps_per_epoch=3, resume=True,
+                 verbose=0)
+    with pytest.raises(ValueError, match="the run added the texts of .*train"):
+        training.train("imdb_lm", files["unsup"], add_texts=files["other"],
+                       **again)
+    for flag, value in (("leave_out_group", "label"), ("leave_out_split", 0.5),
+                        ("leave_out_seed", 7)):
+        with pytest.raises(ValueError,
+                           match=f"with {flag}={value!r}: the run left out"):
+            training.train("imdb_lm", files["unsup"],
+                           add_texts=files["train"],
+                           **{"leave_out_group": "movie", flag: value}, **again)
+    from training.data import AddedTexts
+
+    with pytest.raises(ValueError, match="leave_out_group='label'"):
+        training.train("imdb_lm", files["unsup"], **again, add_texts=AddedTexts(
+            files["train"], leave_out_group="label"))
+    # the recorded file has moved: given where it is now (with its carve,
+    # as the API takes it for a new run), the run goes on
+    moved = tmp_path / "elsewhere.csv"
+    shutil.copy(files["train"], moved)
+    config = json.loads((run / "config.json").read_text())
+    config["data"]["added_texts"]["source"] = str(tmp_path / "gone.csv")
+    (run / "config.json").write_text(json.dumps(config))
+    result = training.train("imdb_lm", files["unsup"], add_texts=str(moved),
+                            leave_out_group="movie", leave_out_split="0.25",
+                            leave_out_seed="1337", **again)
+    assert result.metrics["epochs_completed"] == 3
+
+    plain = training.train(
+        "imdb_lm", files["unsup"], out=str(tmp_path / "plain"), epochs=1,
+        batch_size=4, bptt=10, validation_split=0.05,
+        overrides=dict(LM_SHAPE, vocabulary_size=80), max_steps_per_epoch=1,
+        verbose=0)
+    with pytest.raises(ValueError, match="started without added texts"):
+        training.train("imdb_lm", files["unsup"], out=plain.run_dir, epochs=2,
+                       resume=True, add_texts=files["train"], verbose=0)
+
+
 def test_init_from_takes_a_classifier_that_carves_as_the_lm_left_out(
         files, lm_run):
     run = training.train(

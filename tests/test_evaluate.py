@@ -70,6 +70,23 @@ def test_evaluate_errors(lm_run, tmp_path, capsys):
     assert "--data" in capsys.readouterr().err
 
 
+def test_a_batch_size_beyond_the_tokens_is_refused_before_the_copy(
+        lm_run, capsys, monkeypatch):
+    """The stateful copy's states take `batch_size` rows: a huge
+    --batch-size is refused before it is made (it would run out of memory)."""
+    from zoo.models.language_model import LanguageModel
+
+    def copied(self, **options):
+        raise AssertionError(f"a stateful copy was made: {options}")
+
+    monkeypatch.setattr(LanguageModel, "with_options", copied)
+    run_dir, data = lm_run
+    assert cli_evaluate.main([run_dir, "--data", data, "--split", "test",
+                              "--batch-size", "100000000"]) == 2
+    err = capsys.readouterr().err
+    assert "too few for batch_size=100000000" in err and "Traceback" not in err
+
+
 @pytest.fixture(scope="module")
 def clf_seeds(tmp_path_factory):
     """Two classifier runs of different seeds on one carve (`validation_seed`),
@@ -127,6 +144,29 @@ def test_ensemble_refuses_other_carves_families_and_single_runs(clf_seeds, lm_ru
         training.evaluate_ensemble([runs["a"], lm_run[0]], data)
     with pytest.raises(ValueError, match="two or more"):
         training.evaluate_ensemble([runs["a"]], data)
+
+
+def test_ensemble_members_without_class_names_are_a_clear_error(
+        clf_seeds, tmp_path, capsys):
+    """A hand-edited config.json that lost its class names (or holds them
+    as a string) is a RunDirError naming the file, not a TypeError."""
+    import shutil
+
+    runs, data = clf_seeds
+    member = tmp_path / "member"
+    shutil.copytree(runs["b"], member)
+    config = json.loads((member / rd.CONFIG).read_text())
+    for value, match in ((None, "records no class names"),
+                         ("neg,pos", "class_names must be a list of strings")):
+        config["model_config"]["class_names"] = value
+        if value is None:
+            del config["model_config"]["class_names"]
+        (member / rd.CONFIG).write_text(json.dumps(config))
+        with pytest.raises(rd.RunDirError, match=match):
+            training.evaluate_ensemble([runs["a"], str(member)], data)
+        assert cli_evaluate.main([runs["a"], str(member), "--data", data]) == 2
+        err = capsys.readouterr().err
+        assert match in err and "Traceback" not in err
 
 
 def test_ensemble_cli_errors(clf_seeds, tmp_path, capsys):

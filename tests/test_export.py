@@ -306,6 +306,100 @@ def test_versions_overwrite_and_failures(exported, monkeypatch, tmp_path,
     assert list(entry.model_version_policy.specific.versions) == [2, 7]
 
 
+def test_a_label_keeps_or_widens_the_models_own_policy(exported, tmp_path,
+                                                       fast_archive):
+    """A labelled export keeps a hand-written `all` policy, and a `latest N`
+    one that serves the labelled versions; one that does not is widened
+    (to `specific`), never narrowed."""
+    clf = exported["clf"]
+    models = str(tmp_path / "models")
+    for version in (1, 2, 3):
+        ex.export_model(clf, models, "m", version=version)
+    sc.update_models_config(models, "m", version_policy="all")
+    ex.export_model(clf, models, "m", version=4, label="canary")
+    entry = sc.model_entries(models)["m"]
+    assert entry.model_version_policy.WhichOneof("policy_choice") == "all"
+    assert dict(entry.version_labels) == {"canary": 4}
+
+    sc.update_models_config(models, "m", version_policy={"latest": 2})
+    ex.export_model(clf, models, "m", version=5)  # serves 4 and 5: kept
+    policy = sc.model_entries(models)["m"].model_version_policy
+    assert policy.latest.num_versions == 2
+    ex.export_model(clf, models, "m", version=6, label="stable")
+    entry = sc.model_entries(models)["m"]
+    assert list(entry.model_version_policy.specific.versions) == [4, 5, 6]
+    assert dict(entry.version_labels) == {"canary": 4, "stable": 6}
+    # `latest {}` (num_versions 0) serves one version, as in TF Serving
+    from google.protobuf import text_format
+
+    path = os.path.join(models, "models.config")
+    config = sc.read_models_config(path)
+    entry, = [e for e in config.model_config_list.config if e.name == "m"]
+    entry.ClearField("version_labels")
+    entry.model_version_policy.latest.SetInParent()
+    with open(path, "w") as f:
+        f.write(text_format.MessageToString(config))
+    ex.export_model(clf, models, "m", version=7, label="canary")
+    policy = sc.model_entries(models)["m"].model_version_policy
+    assert policy.WhichOneof("policy_choice") == "latest"  # serves 7: kept
+    ex.export_model(clf, models, "m", version=8, label="stable")
+    entry = sc.model_entries(models)["m"]
+    assert list(entry.model_version_policy.specific.versions) == [7, 8]
+
+
+@pytest.mark.parametrize("exchange", [True, False])
+def test_overwrite_swaps_the_version_in_one_step_where_it_can(
+        exported, tmp_path, fast_archive, monkeypatch, exchange):
+    """On Linux --overwrite swaps the new directory with the old version
+    (`renameat2`): no rename leaves MODELS_DIR/NAME/VERSION missing. Where
+    the swap is not available, two renames do it."""
+    if exchange and not _can_exchange(tmp_path):
+        pytest.skip("this OS or file system has no RENAME_EXCHANGE")
+    clf = exported["clf"]
+    models = str(tmp_path / "models")
+    ex.export_model(clf, models, "m", version=1, card={"note": "old"})
+    target = os.path.join(models, "m", "1")
+    renamed = []
+    real_rename = os.rename
+
+    def rename(src, dst):
+        renamed.append(os.fspath(src))
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
+    if not exchange:
+        monkeypatch.setattr(md, "_exchange", lambda a, b: False)
+    result = ex.export_model(clf, models, "m", version=1, overwrite=True,
+                             card={"note": "new"})
+    assert result.replaced
+    assert ex.read_model_card(target)["note"] == "new"
+    assert sorted(os.listdir(os.path.join(models, "m"))) == ["1"]
+    # swapped, never moved aside; or moved aside and back in
+    assert (target in renamed) is not exchange
+
+
+def _can_exchange(tmp_path):
+    a, b = tmp_path / "probe_a", tmp_path / "probe_b"
+    a.mkdir()
+    b.mkdir()
+    return md._exchange(a, b)
+
+
+def test_exchange_swaps_two_directories_or_changes_nothing(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d, text in ((a, "A"), (b, "B")):
+        d.mkdir()
+        (d / "x").write_text(text)
+    if not md._exchange(a, b):
+        assert (a / "x").read_text() == "A" and (b / "x").read_text() == "B"
+        pytest.skip("this OS or file system has no RENAME_EXCHANGE")
+    assert (a / "x").read_text() == "B" and (b / "x").read_text() == "A"
+    # another failure is the OSError it is, and changes nothing
+    with pytest.raises(FileNotFoundError, match="missing"):
+        md._exchange(a, tmp_path / "missing")
+    assert (a / "x").read_text() == "B"
+
+
 def test_versions_stay_within_int64(tmp_path):
     """TF Serving's versions are int64: a larger one is refused, a stray
     directory past it is no version, and the last one has no successor."""
@@ -415,6 +509,17 @@ def test_cli_main(exported, tmp_path, capsys, fast_archive):
         assert "distinct and not empty" in capsys.readouterr().err
     card = ex.read_model_card(os.path.join(models, "cli", "3"))
     assert card["class_names"] == ["neg", "pos"]  # the version is kept
+
+
+def test_class_names_for_a_language_model_run_are_refused(lm_run, tmp_path,
+                                                          capsys):
+    models = tmp_path / "models"
+    assert ex.main([lm_run[0], "--models-dir", str(models), "--name", "lm",
+                    "--class-names", "neg,pos"]) == 1
+    err = capsys.readouterr().err
+    assert "--class-names names a classifier's classes" in err
+    assert "language_model run" in err and "Traceback" not in err
+    assert not (models / "lm").exists()
 
 
 def test_malformed_models_config_is_reported(exported, tmp_path,

@@ -295,6 +295,20 @@ def test_an_old_run_whose_corpus_is_gone_is_refused(files, lm1, tmp_path):
         transfer.corpora(run)
 
 
+def test_a_source_config_without_its_vocabulary_size_is_refused(lm1):
+    """A hand-edited `config.json` that lost `model_config.vocabulary_size`
+    is a `TransferError` naming the key, not a `KeyError`."""
+    run = rd.open_run(lm1.run_dir)
+    model_config = {k: v for k, v in run.model_config.items()
+                    if k != "vocabulary_size"}
+    run.config = dict(run.config, model_config=model_config)
+    with pytest.raises(transfer.TransferError,
+                       match=r"no model_config.vocabulary_size"):
+        transfer.language_model_overrides(run, {})
+    assert transfer.language_model_overrides(
+        rd.open_run(lm1.run_dir), {})["vocabulary_size"] == 40
+
+
 # ---------------------------------------------------------------- errors
 
 

@@ -304,6 +304,42 @@ def test_nan_and_infinity_are_accepted(server):
 # Bad requests: right status, server stays up.
 # ---------------------------------------------------------------------------
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "complex64"])
+def test_json_values_for_dtypes_rest_does_not_convert_are_unimplemented(dtype):
+    """As TF Serving's json_tensor.cc: JSON converts to float32/float64,
+    integers, bool and string only; a value for another dtype is
+    UNIMPLEMENTED (an empty tensor has no value and passes)."""
+    from serving.server import codec
+    from serving.server.errors import ServingStatus
+
+    spec = tf.TensorSpec([None], getattr(tf, dtype))
+    with pytest.raises(ServingStatus, match=f"JSON value 0.5 to type {dtype}") as e:
+        codec._to_array([0.5], spec, "inputs")
+    assert e.value.code == "UNIMPLEMENTED"
+    assert codec._to_array([], spec, "inputs").shape == (0,)
+    as_float = codec._to_array([0.5, 3], tf.TensorSpec([None], tf.float32), "x")
+    np.testing.assert_array_equal(as_float, np.array([0.5, 3.0], np.float32))
+
+
+def test_a_surrogate_pair_is_a_character(server):
+    """A paired escape (an emoji) is text like any other; the escaped
+    backslash before `u` is no escape at all."""
+    for text in ("a good film \\ud83d\\ude00", "C:\\\\udd00"):
+        status, out = call(server, "POST", "/v1/models/toy:predict",
+                           raw=b'{"instances": ["' + text.encode() + b'"]}')
+        assert status == 200, out
+        assert len(out["predictions"]) == 1
+
+
+def test_answers_with_a_lone_surrogate_still_encode():
+    from serving.server.http import encode_json
+
+    assert encode_json({"error": "caf\u00e9"}) == '{"error": "café"}'.encode()
+    raw = encode_json({"error": "bad \ud800 name"})
+    assert raw == b'{"error": "bad \\ud800 name"}'
+    assert json.loads(raw) == {"error": "bad \ud800 name"}
+
+
 def _scaled(scale):
     """A request to the `numeric` signature with the JSON number `scale`."""
     return (b'{"signature_name": "numeric", "inputs": {"x": [[1, 2]], "scale": '
@@ -370,6 +406,19 @@ BAD_REQUESTS = [
      "Malformed request"),
     ("POST", "/v1/models/toy/versions/99999999999999999999:predict", b"{}",
      400, "Failed to convert version"),
+    ("GET", "/v1/models/toy/versions/" + "9" * 5000, None, 400,
+     "Failed to convert version: 99999999999999999999... (5000 digits)"),
+    ("POST", "/v1/models/toy/versions/" + "0" * 30 + "9:predict",
+     b'{"instances": ["a"]}', 404, "Specific(toy, 9)"),
+    # a lone surrogate anywhere fails the parse, as in rapidjson: in a
+    # text, a signature name, an input's name, a key nothing reads
+    *[("POST", "/v1/models/toy:predict", body, 400,
+       "JSON Parse error: The surrogate pair in string is invalid")
+      for body in (b'{"instances": ["\\ud800"]}',
+                   b'{"instances": ["a \\ud83d"]}',
+                   b'{"signature_name": "\\udc00", "instances": ["a"]}',
+                   b'{"signature_name": "pair", "instances": [{"\\ud800": "a"}]}',
+                   b'{"instances": ["a"], "note": "\\udfff"}')],
     ("POST", "/v1/models/toy:classify", b'{"examples": []}', 501,
      "classify"),
     ("POST", "/v1/models/toy:regress", b'{"examples": []}', 501, "regress"),

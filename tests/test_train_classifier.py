@@ -199,9 +199,19 @@ def test_overwrite_refuses_a_folder_whose_config_is_not_a_runs(
                            str(folder), "--overwrite", "--epochs", "1"])
     assert code == 2
     err = capsys.readouterr().err
-    assert "is not a zoo run's" in err and "Traceback" not in err
+    assert "cannot be read as a run's" in err and "Traceback" not in err
     assert (folder / "src" / "main.py").read_text() == "keep me"
     assert (folder / "config.json").read_text() == '{"lr": 0.1}'
+    # a run written by a newer zoo is kept too, and the reason says so
+    newer = '{"schema": 99, "family": "sentiment_classifier"}'
+    (folder / "config.json").write_text(newer)
+    code = cli_train.main(["sentiment_classifier", "--data", data_csv, "--out",
+                           str(folder), "--overwrite", "--epochs", "1"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "written by a newer RNN Zoo (config schema 99" in err
+    assert "will not delete this folder" in err
+    assert (folder / "config.json").read_text() == newer
 
 
 def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path, data_csv, capsys,

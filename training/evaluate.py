@@ -109,6 +109,13 @@ def evaluate_language_model(model, ids, *, level, batch_size=EVAL_LM_BATCH_SIZE,
         from training.neural_cache import require_one_row
 
         require_one_row(batch_size)
+    # (checked before the stateful copy, whose states take batch_size rows)
+    if len(ids) // batch_size < 2:
+        raise ValueError(
+            f"{len(ids)} tokens are too few for batch_size={batch_size} (each "
+            "row needs at least 2 tokens)" + (
+                "; give a smaller --batch-size" if batch_size > 1 else "")
+            + f". Received: batch_size={batch_size}")
     if not (model.stateful and model.batch_size == batch_size):
         model = model.with_options(stateful=True, batch_size=batch_size)
     extra = {}
@@ -424,6 +431,12 @@ def ensemble_members(run_dirs, *, same_carve=True) -> list:
             raise ValueError(
                 f"ensembles average classifiers' probabilities; {path} is a "
                 f"{run.family} run. Received: family={run.family!r}")
+        if run.class_names is None:
+            raise rd.RunDirError(
+                f"{path}: its config.json records no class names "
+                "(model_config.class_names), so its probabilities cannot be "
+                "matched with the other members'; the file was changed after "
+                "training")
         if list(run.class_names) != list(first.class_names):
             raise ValueError(
                 f"{path} has class names {list(run.class_names)}, {run_dirs[0]} has "

@@ -201,6 +201,10 @@ def _check_types(config, where):
     if size is not None and (isinstance(size, bool) or not isinstance(size, int)
                              or size < 1):
         bad("model_config.vocabulary_size", size, "an integer >= 1")
+    names = (config.get("model_config") or {}).get("class_names")
+    if names is not None and (not isinstance(names, list) or not all(
+            isinstance(c, str) for c in names)):
+        bad("model_config.class_names", names, "a list of strings")
     carve = (config.get("data") or {}).get("validation")
     if carve is None:
         return
@@ -671,9 +675,9 @@ def _check_replaceable(run_dir):
         read_config(run_dir)
     except RunDirError as e:
         raise RunDirError(
-            f"{run_dir}: its {CONFIG} is not a zoo run's ({e}), so --overwrite "
-            "will not delete this folder. Choose another RUN_DIR, or empty it "
-            "yourself") from None
+            f"{run_dir}: its {CONFIG} cannot be read as a run's by this "
+            f"RNN Zoo ({e}), so --overwrite will not delete this folder. "
+            "Choose another RUN_DIR, or empty it yourself") from None
 
 
 def start_new(run_dir, *, overwrite) -> None:

@@ -248,70 +248,15 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
                 f"cannot resume {out} with epochs={recipe['epochs']}: the run "
                 f"has trained {done} epoch(s); give --epochs {done} or more. "
                 f"Received: epochs={recipe['epochs']}")
-        carve = stored.carve
-        if validation_seed is not None and validation_seed != carve.seed:
-            raise ValueError(
-                f"cannot resume with validation_seed={validation_seed}: the "
-                f"run's carve used seed {carve.seed}")
-        _check_resumed_validation(carve, validation_data, validation_group)
-        validation_data, validation_group = (carve.validation_data,
-                                             carve.group)
-        validation_seed = (stored.data.get("validation") or {}).get("seed")
-        added = stored.data.get("added_texts")
-        if added:
-            from training.data import AddedTexts
-
-            add_texts = AddedTexts.from_record(added)
-        transfer_record = stored.config.get("transfer") or {}
-        if init_from is None and transfer_record.get("init_from"):
-            from training import transfer
-
-            if family == "sentiment_classifier":
-                try:
-                    lm_run = transfer.open_language_model(
-                        transfer_record["init_from"]["run_dir"])
-                except transfer.TransferError as e:
-                    raise transfer.TransferError(
-                        f"--resume {out}: the language model the run started "
-                        f"from cannot be opened ({e}); if it has moved, pass "
-                        "--init-from where it is now") from None
-            elif rd.backup_epoch(rd.path(out, rd.BACKUP)) == 0:
-                # Stopped before its first backup: it starts again from
-                # the source's weights.
-                lm_run = transfer.open_language_model(
-                    transfer_record["init_from"]["run_dir"], word_level=False)
-        if lm_run is not None and family == "sentiment_classifier":
-            from training import transfer
-
-            transfer.check_resumed_source(stored, lm_run, backed_up=done > 0)
-        vectors = transfer_record.get("embeddings")
-        if vectors and done == 0:
-            # stopped before its first backup: it starts again from the
-            # word vectors it was started with (recorded absolute; older
-            # runs recorded the path as typed)
-            recorded = vectors.get("file")
-            if embeddings is not None and recorded is not None and \
-                    os.path.isfile(recorded) and \
-                    os.path.abspath(embeddings) != os.path.abspath(recorded):
-                raise ValueError(
-                    f"cannot resume {out} with --embeddings {embeddings}: "
-                    f"the run was started from {recorded}")
-            embeddings = embeddings or recorded
-            if embeddings is None or not os.path.isfile(embeddings):
-                raise ValueError(
-                    f"--resume {out}: the run stopped before its first "
-                    "backup, so it starts again from its word vectors, but "
-                    f"{recorded!r} is not there; pass --embeddings where the "
-                    "file is now")
-            reload_vectors = True
-        elif embeddings is not None and not vectors:
-            raise ValueError(
-                f"cannot resume {out} with --embeddings: the run was started "
-                f"without word vectors. Received: embeddings={embeddings!r}")
-        elif embeddings is not None:
-            print(f"zoo train: --resume {out}: the run's backup holds its "
-                  f"embedding; --embeddings {embeddings} is not read again",
-                  file=sys.stderr)
+        validation_data, validation_group, validation_seed = \
+            _resumed_validation(stored, validation_data, validation_group,
+                                validation_seed)
+        add_texts = _resumed_added_texts(stored, out, add_texts,
+                                         leave_out_group, leave_out_split,
+                                         leave_out_seed)
+        lm_run = _resumed_source(stored, out, family, init_from, lm_run, done)
+        embeddings, reload_vectors = _resumed_embeddings(stored, out,
+                                                         embeddings, done)
     else:
         recipe = recipe_lib.resolve(preset, family, given)
         if lm_run is not None and family == "language_model":
@@ -719,6 +664,127 @@ def _resume(stored, preset, given, overrides, seed, validation_split):
             f"carved {fraction} of its data")
     return (recipe, _stored_overrides(stored.overrides), stored.seed,
             validation_split if fraction is None else fraction)
+
+
+def _resumed_validation(stored, validation_data, validation_group,
+                        validation_seed):
+    """`(validation_data, validation_group, validation_seed)` of a resumed
+    run: its own; the flags given again must be the run's."""
+    carve = stored.carve
+    if validation_seed is not None and validation_seed != carve.seed:
+        raise ValueError(
+            f"cannot resume with validation_seed={validation_seed}: the "
+            f"run's carve used seed {carve.seed}")
+    _check_resumed_validation(carve, validation_data, validation_group)
+    return (carve.validation_data, carve.group,
+            (stored.data.get("validation") or {}).get("seed"))
+
+
+def _resumed_added_texts(stored, out, add_texts, leave_out_group,
+                         leave_out_split, leave_out_seed):
+    """The `--add-texts` of a resumed run (an `AddedTexts`, or `None`): the
+    one it started with. Given again, the file and its carve must be the
+    run's; a file that has moved since may be given where it is now (the
+    data's fingerprint then checks its texts)."""
+    from training.data import AddedTexts
+    from training.data.sources import recorded_source
+
+    record = stored.data.get("added_texts")
+    if not record:
+        if add_texts is not None:
+            raise ValueError(
+                f"cannot resume {out} with --add-texts: the run was started "
+                "without added texts, and its vocabulary and data are "
+                f"fixed. Received: add_texts={add_texts!r}")
+        return None
+    added = AddedTexts.from_record(record)
+    if isinstance(add_texts, AddedTexts):  # its carve, given again too
+        leave_out_group = (add_texts.leave_out_group if leave_out_group is None
+                           else leave_out_group)
+        leave_out_split = (add_texts.leave_out_split if leave_out_split is None
+                           and add_texts.leave_out_group is not None
+                           else leave_out_split)
+        leave_out_seed = (add_texts.seed if leave_out_seed is None
+                          and add_texts.leave_out_group is not None
+                          else leave_out_seed)
+    if add_texts is not None:
+        given = os.fspath(getattr(add_texts, "source", add_texts))
+        if recorded_source(given) != recorded_source(added.source):
+            if os.path.isfile(added.source):
+                raise ValueError(
+                    f"cannot resume {out} with --add-texts {given}: the run "
+                    f"added the texts of {added.source}")
+            added = dataclasses.replace(added, source=given)  # moved
+    for flag, value, theirs, kind in (
+            ("leave_out_group", leave_out_group, added.leave_out_group, str),
+            ("leave_out_split", leave_out_split, added.leave_out_split, float),
+            ("leave_out_seed", leave_out_seed, added.seed, int)):
+        if value is not None and kind(value) != theirs:
+            raise ValueError(
+                f"cannot resume {out} with {flag}={value!r}: the run left "
+                f"out its added texts' carve with {flag}={theirs!r}")
+    return added
+
+
+def _resumed_source(stored, out, family, init_from, lm_run, done):
+    """The LM run a resumed run (started with `--init-from`) needs, or
+    `lm_run` (the `--init-from` given again, or `None`).
+
+    A classifier needs its LM's vocabulary, whose digest is checked; a
+    language model needs its source only when it stopped before its first
+    backup (it then starts again from the source's weights)."""
+    from training import transfer
+
+    record = (stored.config.get("transfer") or {}).get("init_from")
+    if init_from is None and record:
+        if family == "sentiment_classifier":
+            try:
+                lm_run = transfer.open_language_model(record["run_dir"])
+            except transfer.TransferError as e:
+                raise transfer.TransferError(
+                    f"--resume {out}: the language model the run started "
+                    f"from cannot be opened ({e}); if it has moved, pass "
+                    "--init-from where it is now") from None
+        elif done == 0:
+            lm_run = transfer.open_language_model(record["run_dir"],
+                                                  word_level=False)
+    if lm_run is not None and family == "sentiment_classifier":
+        transfer.check_resumed_source(stored, lm_run, backed_up=done > 0)
+    return lm_run
+
+
+def _resumed_embeddings(stored, out, embeddings, done):
+    """`(embeddings, reload)` of a resumed run: the word vectors to read
+    again (`reload`) when it stopped before its first backup; otherwise its
+    backup holds the embedding and `--embeddings` is not read."""
+    vectors = (stored.config.get("transfer") or {}).get("embeddings")
+    if vectors and done == 0:
+        # it starts again from the word vectors it was started with
+        # (recorded absolute; older runs recorded the path as typed)
+        recorded = vectors.get("file")
+        if embeddings is not None and recorded is not None and \
+                os.path.isfile(recorded) and \
+                os.path.abspath(embeddings) != os.path.abspath(recorded):
+            raise ValueError(
+                f"cannot resume {out} with --embeddings {embeddings}: "
+                f"the run was started from {recorded}")
+        embeddings = embeddings or recorded
+        if embeddings is None or not os.path.isfile(embeddings):
+            raise ValueError(
+                f"--resume {out}: the run stopped before its first "
+                "backup, so it starts again from its word vectors, but "
+                f"{recorded!r} is not there; pass --embeddings where the "
+                "file is now")
+        return embeddings, True
+    if embeddings is not None and not vectors:
+        raise ValueError(
+            f"cannot resume {out} with --embeddings: the run was started "
+            f"without word vectors. Received: embeddings={embeddings!r}")
+    if embeddings is not None:
+        print(f"zoo train: --resume {out}: the run's backup holds its "
+              f"embedding; --embeddings {embeddings} is not read again",
+              file=sys.stderr)
+    return embeddings, False
 
 
 def _check_resumed_validation(carve, validation_data, validation_group):

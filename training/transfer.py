@@ -434,7 +434,8 @@ def language_model_overrides(run, overrides) -> dict:
 
     Raises:
         TransferError: the user set a shape key or the vocabulary size to
-            another value; the message gives both configurations.
+            another value (the message gives both configurations), or the
+            source's `config.json` does not record its vocabulary size.
     """
     lm = run.model_config
     defaults = dict(_SHAPE_DEFAULTS, tie_weights=True, level="word",
@@ -443,6 +444,12 @@ def language_model_overrides(run, overrides) -> dict:
     theirs = {k: lm.get(k, defaults.get(k)) for k in LM_SHAPE_KEYS}
     if theirs.get("connection") is None:
         theirs["connection"] = "none"
+    if lm.get("vocabulary_size") is None:
+        raise TransferError(
+            f"--init-from {run.run_dir}: its config.json has no "
+            "model_config.vocabulary_size, which every language-model run "
+            "records; the file was changed after training. Restore it, or "
+            "start from another run.")
     theirs["vocabulary_size"] = int(lm["vocabulary_size"])
     problems = [k for k in theirs if k in overrides and overrides[k] != theirs[k]]
     if problems:

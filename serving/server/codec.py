@@ -54,7 +54,7 @@ def _leaf_converter(dtype, where):
 
     if dtype.name == "string":
         def convert(value):
-            if isinstance(value, str):
+            if isinstance(value, str):  # (lone surrogates: rest.py refuses)
                 return value.encode("utf-8")
             if isinstance(value, dict) and set(value) == {"b64"} and \
                     isinstance(value["b64"], str):
@@ -86,17 +86,15 @@ def _leaf_converter(dtype, where):
                     f"{type_name}")
             return value
         return convert
-    if dtype.is_floating:
+    if dtype.is_floating and type_name in _MANTISSA_BITS:
         # As TF Serving's json_tensor.cc (IsLosslessDecimal): a number the
         # dtype cannot hold is refused, not rounded to infinity; so is an
         # int64/uint64 integer of absolute value above the significand's
         # exact range (2**24 - 1 for float32, 2**53 - 1 for float64); an
         # integer beyond 64 bits is read as a double, as rapidjson reads it.
-        # NaN and Infinity pass. (TF Serving refuses float16 and bfloat16
-        # inputs outright; here they get the range check only.)
+        # NaN and Infinity pass.
         largest = float(dtype.max)
-        max_int = 2 ** _MANTISSA_BITS[type_name] - 1 \
-            if type_name in _MANTISSA_BITS else None
+        max_int = 2 ** _MANTISSA_BITS[type_name] - 1
 
         def lossy(value):
             shown = str(value) if len(str(value)) <= 40 else \
@@ -108,8 +106,7 @@ def _leaf_converter(dtype, where):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 fail(value)
             if isinstance(value, int):
-                if max_int is not None and -2 ** 63 <= value < 2 ** 64 \
-                        and abs(value) > max_int:
+                if -2 ** 63 <= value < 2 ** 64 and abs(value) > max_int:
                     lossy(value)
                 try:
                     as_double = float(value)
@@ -122,9 +119,17 @@ def _leaf_converter(dtype, where):
                 lossy(value)
             return value
         return convert
-    raise ServingStatus(
-        "UNIMPLEMENTED", f"{where}: input dtype {type_name} is not supported "
-        "by the REST API")
+    # TF Serving's REST API converts JSON to the dtypes above only
+    # (json_tensor.cc's AddValueToTensor); a value for any other (float16,
+    # bfloat16, complex, ...) is UNIMPLEMENTED, as there, so an empty
+    # tensor of such a dtype still passes.
+    def convert(value):
+        shown = json.dumps(value)[:80] if not isinstance(value, bytes) else \
+            repr(value)[:80]
+        raise ServingStatus(
+            "UNIMPLEMENTED", f"{where}: conversion of JSON value {shown} to "
+            f"type {type_name} is not supported by the REST API")
+    return convert
 
 
 def _to_array(value, spec, where):

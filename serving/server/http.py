@@ -25,6 +25,16 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
+
+def encode_json(payload) -> bytes:
+    """A JSON answer's bytes: UTF-8, or escaped ASCII when a string in it
+    holds a lone surrogate (which UTF-8 cannot encode)."""
+    try:
+        return json.dumps(payload, allow_nan=True, ensure_ascii=False,
+                          indent=None).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(payload, allow_nan=True, indent=None).encode("ascii")
+
 class HttpError(Exception):
     def __init__(self, status, message):
         super().__init__(message)
@@ -165,8 +175,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             data = payload.data
         else:
             content_type = "application/json"
-            data = json.dumps(payload, allow_nan=True, ensure_ascii=False,
-                              indent=None).encode("utf-8")
+            data = encode_json(payload)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))

@@ -140,6 +140,10 @@ class RestApi:
                           "deeply") from None
         except ValueError as e:
             raise invalid(f"JSON Parse error: {e}") from None
+        if _SURROGATE_ESCAPE.search(text) and not _is_unicode(request):
+            # rapidjson (TF Serving) refuses the whole document
+            raise invalid("JSON Parse error: The surrogate pair in string is "
+                          "invalid.")
         if not isinstance(request, dict):
             raise invalid("JSON Parse error: request body must be a JSON "
                           f"object. Received: a JSON {_json_kind(request)}")
@@ -181,13 +185,31 @@ def _json_kind(value):
     return "number"
 
 
+# a JSON escape of a UTF-16 surrogate, paired or not
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _is_unicode(document):
+    """False for a parsed JSON document holding a lone surrogate (a
+    `"\\ud800"` escape without its pair) in any string or key."""
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _parse_model_info(name, version, label):
     name = urllib.parse.unquote(name)
     if label is not None:
         label = urllib.parse.unquote(label)
     if version is not None:
-        v = int(version)
-        if v >= 2 ** 63:
-            raise invalid(f"Failed to convert version: {version} to numeric.")
-        version = v
+        # (more digits than an int64 holds are refused before int(), which
+        # refuses strings of over 4,300 digits with a ValueError)
+        digits = version.lstrip("0") or "0"
+        if len(digits) > 19 or int(digits) >= 2 ** 63:
+            shown = version if len(version) <= 40 else \
+                f"{version[:20]}... ({len(version)} digits)"
+            raise invalid(f"Failed to convert version: {shown} to numeric.")
+        version = int(digits)
     return name, version, label
