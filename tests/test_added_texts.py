@@ -191,16 +191,16 @@ def test_resume_checks_add_texts_given_again(files, lm_run, tmp_path):
     with pytest.raises(ValueError, match="leave_out_group='label'"):
         training.train("imdb_lm", files["unsup"], **again, add_texts=AddedTexts(
             files["train"], leave_out_group="label"))
-    # the recorded file has moved: given where it is now (with its carve,
-    # as the API takes it for a new run), the run goes on
+    # the recorded file has moved: given where it is now (with its carve),
+    # the run goes on
     moved = tmp_path / "elsewhere.csv"
     shutil.copy(files["train"], moved)
     config = json.loads((run / "config.json").read_text())
     config["data"]["added_texts"]["source"] = str(tmp_path / "gone.csv")
     (run / "config.json").write_text(json.dumps(config))
     result = training.train("imdb_lm", files["unsup"], add_texts=str(moved),
-                            leave_out_group="movie", leave_out_split="0.25",
-                            leave_out_seed="1337", **again)
+                            leave_out_group="movie", leave_out_split=0.25,
+                            leave_out_seed=1337, **again)
     assert result.metrics["epochs_completed"] == 3
 
     plain = training.train(

@@ -152,6 +152,9 @@ def test_cli_errors(capsys):
         with pytest.raises(SystemExit) as e:
             DG.main(["--compare", "lstm", flag, "-1"])
         assert e.value.code == 2 and flag in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        DG.main(["--compare", "lstm", "--seed", str(2 ** 32)])
+    assert e.value.code == 2 and "from 0 to 4294967295" in capsys.readouterr().err
 
 
 def test_diagnose_out_is_checked_before_the_work(tmp_path, capsys,
@@ -185,7 +188,10 @@ def test_bench_counts_are_checked(capsys):
                  # reported clipped fractions all the same
                  ["exploding", "--threshold", "0"], ["exploding", "--threshold", "nan"],
                  ["exploding", "--gain", "nan"], ["longrange", "--seed", "-1"],
-                 ["exploding", "--seed", "-1"]):
+                 ["exploding", "--seed", "-1"],
+                 # numpy's seeds end at 2**32 - 1, and the runs add to it
+                 ["longrange", "--seed", "5000000000"],
+                 ["exploding", "--seed", str(2 ** 31)]):
         with pytest.raises(SystemExit) as e:
             benchmarks.build_parser().parse_args(argv)
         assert e.value.code == 2

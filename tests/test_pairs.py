@@ -176,6 +176,15 @@ def test_malformed_jsonl_names_file_and_line(tmp_path, capsys):
         assert e.value.code == 2 and argv[0] in capsys.readouterr().err
 
 
+def test_a_byte_order_mark_is_read_past(tmp_path):
+    f = tmp_path / "bom.jsonl"
+    f.write_bytes(b"\xef\xbb\xbf" + json.dumps(
+        {"good": "the cat", "bad": "a cat"}).encode() + b"\n")
+    pairs = P.read_pairs(str(f))
+    assert [(p["good"], p["bad"], p["line"]) for p in pairs] == [
+        ("the cat", "a cat", 1)]
+
+
 def test_a_vocabulary_larger_than_the_model_is_a_clear_error(tmp_path, capsys):
     tokens = ["<eos>", "the", "cat"]  # no <unk>: loading appends it
     run, _ = _run(tmp_path, tokens=tokens)

@@ -82,6 +82,10 @@ def test_space_file_and_fix_narrow_and_extend(tmp_path):
     (None, {"reverse": "no"}, "reverse must be true or false"),
     ({"layer_norm": {"choice": [0, 1]}}, None,
      "layer_norm must be true or false"),
+    (None, {"learning_rate": float("nan")}, "must be a positive number"),
+    (None, {"clipnorm": float("inf")}, "must be a positive number"),
+    ({"learning_rate": {"choice": [1e-3, float("-inf")]}}, None,
+     "must be a positive number"),
 ])
 def test_bad_space_is_a_clear_error(space, fix, message):
     with pytest.raises(ValueError) as e:
@@ -101,6 +105,12 @@ def test_lm_direction_is_fixed_not_searched():
         tn.build_space("ptb_small", {"reverse": {"choice": [True, False]}})
     with pytest.raises(ValueError, match="reverse"):
         tn.build_space("ptb_small", None, {"reverse": 1})
+    # so is its vocabulary's size, which the corpus gives
+    with pytest.raises(ValueError, match="fix its size .*Received: "
+                       "vocabulary_size="):
+        tn.build_space("ptb_small", {"vocabulary_size": {"choice": [50, 100]}})
+    assert tn.build_space("ptb_small", None,
+                          {"vocabulary_size": 50})[1]["vocabulary_size"] == 50
     searched, fixed = tn.build_space("ptb_small", None, {"reverse": True})
     assert fixed["reverse"] is True and "reverse" not in searched
 
@@ -313,10 +323,11 @@ def test_a_hyperband_trial_s_cycle_spans_its_own_epochs(tsv, tmp_path,
     ran = [(t["hyperparameters"].get("tuner/initial_epoch", 0),
             t["hyperparameters"]["tuner/epochs"]) for t in result.trials]
     assert (0, 1) in ran and (1, 3) in ran, ran
-    # keras-tuner builds one model first to declare the space (no
-    # `tuner/epochs`: the most epochs); then one per trial
-    assert spans[0] == 3 * 3
-    assert sorted(spans[1:]) == sorted(3 * (end - start)
+    # the search builds one model to check the settings, keras-tuner one
+    # to declare the space (no `tuner/epochs`: the most epochs); then one
+    # per trial
+    assert spans[:2] == [3 * 3, 3 * 3]
+    assert sorted(spans[2:]) == sorted(3 * (end - start)
                                        for start, end in ran)
     # a continued trial's optimizer is new (not restored from its parent)
     assert starts == [0] * len(ran)
@@ -341,6 +352,10 @@ def test_export_best_refuses_a_run_before_searching_and_takes_lm_settings(
     # refused before the search: nothing is searched or written
     assert tn.main(argv + ["--export-best", str(best)]) == 2
     assert "--export-overwrite" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+    # so is the search's own --dir, which the search would fill
+    assert tn.main(argv + ["--export-best", str(tmp_path / "s")]) == 2
+    assert "is the search's --dir" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
     # a training setting of the search (variable_bptt) reaches the retrain
     (best / "notes.txt").unlink()
@@ -419,6 +434,66 @@ def test_a_language_model_search_refuses_a_zero_carve_before_searching(tmp_path)
         tn.tune("language_model", str(text), directory=tmp_path / "lm", max_trials=1,
                 epochs=1, validation_split=0, verbose=0)
     assert not os.path.exists(tmp_path / "lm" / "tune_config.json")
+
+
+def test_overwrite_keeps_the_earlier_search_when_the_model_refuses_a_value(
+        tmp_path, capsys):
+    """--overwrite replaces a search only once a model of the new settings
+    has been built: a fixed value only the model checks (cutoffs beyond the
+    vocabulary) leaves the earlier search as it was."""
+    text = tmp_path / "lm.txt"
+    text.write_text("a b c d e f\n" * 60)
+    d = tmp_path / "search_dir"
+    (d / "search").mkdir(parents=True)
+    (d / "search" / "oracle.json").write_text('{"kept": true}')
+    (d / "tune_config.json").write_text('{"preset": "language_model"}')
+    (d / "trials.csv").write_text("trial,status\n")
+    before = {p: p.read_text() for p in d.rglob("*") if p.is_file()}
+    assert tn.main(["language_model", "--data", str(text), "--dir", str(d),
+                    "--epochs", "1", "--max-trials", "1", "--quiet",
+                    "--overwrite", "--fix", "adaptive_cutoffs=[20000]",
+                    "--fix", "units=4", "--fix", "embedding_dim=4"]) == 2
+    err = capsys.readouterr().err
+    assert "adaptive_cutoffs" in err and "Traceback" not in err
+    assert {p: p.read_text() for p in d.rglob("*") if p.is_file()} == before
+
+
+def test_a_language_model_search_caps_a_review_corpus_as_zoo_train_does(
+        tmp_path):
+    """On a CSV of reviews the fixed vocabulary_size caps the vocabulary
+    (the preset's when not fixed), as in `zoo train`."""
+    from training.tune.search import _load
+
+    rows = "".join(f"{i},w{i % 30} w{i % 7} common words here\n"
+                   for i in range(120))
+    corpus = tmp_path / "unsup.csv"
+    corpus.write_text("id,text\n" + rows)
+    _, capped = _load("language_model", "imdb_lm", str(corpus), 1, 0.1, None, {},
+                      {"vocabulary_size": 12})
+    data, full = _load("language_model", "imdb_lm", str(corpus), 1, 0.1, None, {}, {})
+    assert capped["vocabulary_size"] == 12
+    assert full["vocabulary_size"] == len(data.vocab) > 12
+    # a text file's vocabulary is not capped: a smaller size is refused
+    text = tmp_path / "lm.txt"
+    text.write_text("a b c d e f\n" * 60)
+    with pytest.raises(ValueError, match="smaller than the data's vocabulary"):
+        _load("language_model", "ptb_small", str(text), 1, 0.1, None, {},
+              {"vocabulary_size": 3})
+
+
+def test_a_choice_of_0_and_1_is_numbers_not_a_boolean():
+    import keras_tuner
+
+    from training.tune.search import _declare
+
+    hp = keras_tuner.HyperParameters()
+    _declare(hp, "clipnorm", {"choice": [0.0, 1.0]})
+    _declare(hp, "init_scale", {"choice": [0, 1]})
+    _declare(hp, "layer_norm", {"choice": [False, True]})
+    kinds = {p.name: type(p).__name__ for p in hp.space}
+    assert kinds == {"clipnorm": "Choice", "init_scale": "Choice",
+                     "layer_norm": "Boolean"}
+    assert hp.get("clipnorm") == 0.0 and hp.get("init_scale") == 0
 
 
 def test_a_folder_that_holds_no_search_is_never_replaced(tsv, tmp_path,

@@ -89,6 +89,29 @@ def test_validation_group_errors_name_the_file_and_columns(tmp_path):
     with pytest.raises(DataError, match=r"two\.csv.*leaves class.*no example"):
         load_text_classification(str(two), validation_group="movie",
                                  validation_split=0.5)
+    # a group with nothing to carve is a contradiction, not a silent no-op
+    with pytest.raises(ValueError, match=r"validation_split=0 carves nothing"):
+        load_text_classification(path, validation_group="movie",
+                                 validation_split=0.0)
+
+
+@pytest.mark.parametrize("flag, value", [("--seed", "-1"),
+                                         ("--seed", "4294967296"),
+                                         ("--validation-seed", "-3"),
+                                         ("--leave-out-seed", "99999999999")])
+def test_seeds_numpy_cannot_take_are_refused_before_the_run_dir(
+        tmp_path, capsys, flag, value):
+    path = grouped_csv(tmp_path / "g.csv")
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as e:
+        cli_train.main(["sentiment_classifier", "--data", path, "--out",
+                        str(out), flag, value])
+    assert e.value.code == 2
+    assert "from 0 to 4294967295" in capsys.readouterr().err
+    assert not out.exists()
+    with pytest.raises(ValueError, match="Received: seed=-1"):
+        training.train("sentiment_classifier", path, out=str(out), seed=-1)
+    assert not out.exists()
 
 
 def test_validation_data_is_the_validation_split_and_never_trained_on(tmp_path):

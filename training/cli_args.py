@@ -103,6 +103,20 @@ def non_negative_int(text):
     return value
 
 
+MAX_SEED = 2 ** 32 - 1  # numpy's and keras.utils.set_random_seed's
+
+
+def seed_number(text, largest=MAX_SEED):
+    """argparse type for a random seed: an integer from 0 to `largest`
+    (2**32 - 1, numpy's limit), refused before the command writes
+    anything."""
+    value = _integer(text)
+    if not 0 <= value <= largest:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer from 0 to {largest}, got {text}")
+    return value
+
+
 def port_number(text):
     """argparse type for a TCP port, 0 (a free one) to 65535."""
     value = _integer(text)

@@ -13,6 +13,7 @@ from training.cli_args import (
     non_negative_float,
     positive_float,
     positive_int,
+    seed_number,
 )
 
 EPILOG = """\
@@ -78,12 +79,12 @@ def build_parser():
                    "multiworker reads TF_CONFIG (default: auto)")
     p.add_argument("--mixed-precision", action="store_true",
                    help="mixed_float16 on GPU, mixed_bfloat16 on CPU")
-    p.add_argument("--seed", type=int, help="random seed (default 1337)")
+    p.add_argument("--seed", type=seed_number, help="random seed (default 1337)")
     p.add_argument("--validation-split", type=float,
                    help="share of train held out when the source has no "
                    "validation split (default 0.1)")
     add_validation_arguments(p)
-    p.add_argument("--validation-seed", type=int, metavar="N",
+    p.add_argument("--validation-seed", type=seed_number, metavar="N",
                    help="classifiers: seed of the validation carve alone "
                    "(default: --seed), so that runs of several seeds are "
                    "compared on one validation set")
@@ -111,7 +112,7 @@ def build_parser():
     p.add_argument("--leave-out-split", type=float, metavar="F",
                    help="the share of that carve (default: 0.1, the "
                    "classifiers' --validation-split)")
-    p.add_argument("--leave-out-seed", type=int, metavar="N",
+    p.add_argument("--leave-out-seed", type=seed_number, metavar="N",
                    help="the seed of that carve, the classifiers' "
                    "--validation-seed (default: --seed)")
     p.add_argument("--init-from", metavar="LM_RUN_DIR",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import operator
 import os
 import sys
 import warnings
@@ -184,6 +185,8 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
     from zoo.models import factory
 
     out = os.fspath(out)
+    _check_seeds(seed=seed, validation_seed=validation_seed,
+                 leave_out_seed=leave_out_seed)
     if time_budget is not None and not recipe_lib.finite_minutes(time_budget):
         raise ValueError("`time_budget` must be a finite number of minutes "
                          f"> 0. Received: time_budget={time_budget!r}")
@@ -460,6 +463,24 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             keras.mixed_precision.set_global_policy(previous_policy)
         if not chief:
             st.remove_tree(write_dir)
+
+
+def _check_seeds(**seeds):
+    """Seeds are integers numpy takes (0 to 2**32 - 1), checked before the
+    RUN_DIR is touched."""
+    from training.cli_args import MAX_SEED
+
+    for key, value in seeds.items():
+        if value is None:
+            continue
+        try:
+            number = operator.index(value)  # ints, numpy ints; not bools
+        except TypeError:
+            number = None
+        if isinstance(value, bool) or number is None or \
+                not 0 <= number <= MAX_SEED:
+            raise ValueError(f"`{key}` must be an integer from 0 to "
+                             f"{MAX_SEED}. Received: {key}={value!r}")
 
 
 def _check_validation_seed(family, preset, validation_seed, validation_data,

@@ -104,18 +104,34 @@ class TextClassificationData:
 
 
 def _pick_column(header, wanted, defaults, what, path, flag=None):
+    """The index of the column `wanted` (exact), else of the first of
+    `defaults` in the header (any case: `Text`, `LABEL`). A name the header
+    holds twice is an error, not a guess."""
+    found = None
     if wanted is not None:
         if wanted in header:
-            return header.index(wanted)
+            found = wanted
     else:
+        lowered = [h.lower() for h in header]
         for name in defaults:
-            if name in header:
-                return header.index(name)
+            if name in lowered:
+                found = header[lowered.index(name)]
+                break
+    if found is not None:
+        if header.count(found) > 1 or (wanted is None and [
+                h.lower() for h in header].count(found.lower()) > 1):
+            raise DataError(
+                f"the header names the {what} column {found!r} more than "
+                f"once ({', '.join(map(repr, header))}); rename one of them",
+                path=path, line=1)
+        return header.index(found)
     asked = repr(wanted) if wanted is not None else " / ".join(map(repr, defaults))
+    advice = (f"Pass {flag} with one of them" if flag is not None else
+              f"Name the {what} column {defaults[0]!r} in the header" if
+              wanted is None else f"Pass {what}_column=... with one of them")
     raise DataError(
         f"no {what} column {asked} in the header; columns found: "
-        f"{', '.join(map(repr, header))}. Pass {flag or what + '_column=...'} "
-        "with one of them",
+        f"{', '.join(map(repr, header))}. {advice}",
         path=path,
         line=1,
     )
@@ -544,6 +560,12 @@ def load_text_classification(
             "separate validation set is not carved. Received: "
             f"validation_data={validation_data!r}, "
             f"validation_group={validation_group!r}")
+    if validation_group is not None and validation_split == 0:
+        raise ValueError(
+            "validation_group carves validation from train by group, and "
+            "validation_split=0 carves nothing; give a share (e.g. "
+            "--validation-split 0.1). Received: "
+            f"validation_group={validation_group!r}, validation_split=0")
     if validation_seed is not None and (validation_data is not None
                                         or validation_split == 0):
         raise ValueError(

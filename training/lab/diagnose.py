@@ -19,7 +19,7 @@ import numpy as np
 
 from training import plots
 from training.cli_args import (error, non_negative_int, output_dir,
-                               positive_int)
+                               positive_int, seed_number)
 from training.atomic import atomic_write_json, json_text
 from training.lab.gradient_flow import gradient_flow, last_step_loss, spectral_norms
 
@@ -270,7 +270,7 @@ def build_parser():
     p.add_argument("--length", type=positive_int, default=100, help="sequence length "
                    "(default 100)")
     p.add_argument("--batch-size", type=positive_int, default=16)
-    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--seed", type=seed_number, default=0)
     p.add_argument("--text", help="run dir: a text file to take the batch "
                    "from (language models); default random ids")
     p.add_argument("--connections", type=_csv, default=[],

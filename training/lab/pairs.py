@@ -56,7 +56,7 @@ def read_pairs(path):
     """
     pairs = []
     try:
-        f = open(path, encoding="utf-8")
+        f = open(path, encoding="utf-8-sig")  # a BOM, as other readers
     except OSError as e:
         raise PairsError(f"{path}: cannot read the pairs file ({e.strerror})"
                          ) from None

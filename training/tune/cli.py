@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 
-from training.cli_args import add_validation_arguments, error, key_value, positive_int
+from training.cli_args import (add_validation_arguments, error, key_value,
+                               positive_int, seed_number)
 from training.tune.search import tune
 from training.tune.results import format_table
 from training.tune.space import TUNERS, build_space, family_and_recipe, valid_keys
@@ -71,7 +72,7 @@ def build_parser():
                    help="cap batches per epoch and validation batches")
     p.add_argument("--max-train-examples", type=positive_int,
                    help="train trials on the first N training examples only")
-    p.add_argument("--seed", type=int, help="default: 1337")
+    p.add_argument("--seed", type=seed_number, help="default: 1337")
     p.add_argument("--validation-split", type=float, help="default: 0.1")
     add_validation_arguments(p)
     p.add_argument("--max-consecutive-failed-trials", type=positive_int, default=3)

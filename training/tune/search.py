@@ -76,7 +76,7 @@ def _declare(hp, key, entry):
         return hp.Choice(key, [json.dumps(v) for v in entry["choice"]])
     if "choice" in entry:
         values = entry["choice"]
-        if sorted(values, key=repr) == [False, True]:
+        if all(isinstance(v, bool) for v in values) and len(set(values)) == 2:
             return hp.Boolean(key, default=values[0])
         return hp.Choice(key, values)
     sampling = entry.get("sampling", "linear")
@@ -334,7 +334,7 @@ def _load(family, preset, data, seed, validation_split, max_train_examples,
           searched, fixed, validation_data=None, validation_group=None):
     """Loads the data once; returns `(data, data_overrides)`."""
     from training.data import LabeledTexts, check_carve_fraction, load_language_model
-    from training.data import load_text_classification
+    from training.data import load_text_classification, resolve_source
     from zoo.models import factory
 
     _, config = factory.resolve(preset)
@@ -368,14 +368,22 @@ def _load(family, preset, data, seed, validation_split, max_train_examples,
                      "class_names": list(obj.class_names)}
     level = config.get("level") or "auto"
     check_carve_fraction(data, validation_split)
-    obj = load_language_model(data, level=level,
+    size = fixed.get("vocabulary_size")
+    max_tokens = None
+    if resolve_source(data).kind in ("csv", "tsv"):
+        # as `zoo train`: the size caps a review corpus's vocabulary
+        max_tokens = size or config.get("vocabulary_size")
+    obj = load_language_model(data, level=level, max_tokens=max_tokens,
                               validation_fraction=validation_split or 0.1,
                               reverse=bool(fixed.get("reverse",
                                                      config.get("reverse", False))))
+    if size is not None and size < len(obj.vocab):
+        raise ValueError(
+            f"vocabulary_size={size} is smaller than the data's vocabulary "
+            f"({len(obj.vocab)} tokens)")
     if max_train_examples and max_train_examples < len(obj.train):
         obj.train = obj.train[:max_train_examples]
-    size = max(fixed.get("vocabulary_size") or 0, len(obj.vocab))
-    return obj, {"vocabulary_size": size, "level": obj.level}
+    return obj, {"vocabulary_size": size or len(obj.vocab), "level": obj.level}
 
 
 def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
@@ -504,13 +512,28 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
                 "); pass --overwrite to start over or use another --dir")
     keras.utils.set_random_seed(seed)
     if export_best and role != "worker":
-        _check_export_dir(export_best, export_overwrite)
+        _check_export_dir(export_best, export_overwrite, directory)
     if family != "sentiment_classifier" and (validation_data or validation_group):
         raise ValueError("--validation-data and --validation-group apply to "
                          f"classifiers; {preset!r} is a {family}")
     data_obj, data_overrides = _load(family, preset, data, seed, validation_split,
                                      max_train_examples, searched, fixed,
                                      validation_data, validation_group)
+    HyperModel = _make_hypermodel_class()
+    hypermodel = HyperModel(preset, family, searched, fixed, data_obj,
+                            data_overrides, seed=seed,
+                            max_steps_per_epoch=max_steps_per_epoch,
+                            epochs=max(epochs, 2) if tuner == "hyperband"
+                            else epochs)
+    if role != "worker":
+        # One model of the fixed values and each searched entry's first,
+        # built and compiled as a trial does: a value the model or the
+        # recipe refuses fails here, before an earlier search is replaced
+        # or anything is written.
+        import keras_tuner
+
+        hypermodel.build(keras_tuner.HyperParameters())
+        keras.utils.set_random_seed(seed)  # the trials' as before
     if replace:
         _clear_search(directory)
     os.makedirs(directory, exist_ok=True)
@@ -519,12 +542,6 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
             **config, "max_trials": max_trials,
             "command_line": list(command_line) if command_line is not None
             else list(sys.argv)})
-    HyperModel = _make_hypermodel_class()
-    hypermodel = HyperModel(preset, family, searched, fixed, data_obj,
-                            data_overrides, seed=seed,
-                            max_steps_per_epoch=max_steps_per_epoch,
-                            epochs=max(epochs, 2) if tuner == "hyperband"
-                            else epochs)
     with atomic_state_files():
         t = _make_tuner(
             tuner, hypermodel, objective=obj, max_trials=max_trials,
@@ -576,11 +593,18 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
     return result
 
 
-def _check_export_dir(out, overwrite):
+def _check_export_dir(out, overwrite, directory=None):
     """`RunDirError` before the search when `--export-best RUN_DIR` could not
-    be written after it: a file, or a run that `overwrite` does not let go."""
+    be written after it: a file, a run that `overwrite` does not let go, or
+    the search's own `--dir`."""
     from training import run_dir as rd
 
+    if directory is not None and \
+            os.path.realpath(out) == os.path.realpath(directory):
+        raise rd.RunDirError(
+            f"--export-best {out}: is the search's --dir; the run needs a "
+            "folder of its own (a folder inside --dir will do). Choose "
+            "another RUN_DIR")
     if os.path.exists(out) and not os.path.isdir(out):
         raise rd.RunDirError(f"--export-best {out}: exists and is not a "
                              "folder; choose another RUN_DIR")

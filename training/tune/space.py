@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 
 from training import recipe as recipe_lib
@@ -179,7 +180,8 @@ def _check_value(key, value, where):
                              f"got {value!r}")
     if key in _POSITIVE_FLOAT_KEYS and value is not None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-                value < 0 or (value == 0 and key == "learning_rate")):
+                not math.isfinite(value) or value < 0
+                or (value == 0 and key == "learning_rate")):
             raise ValueError(f"{where}: {key} must be a positive number, "
                              f"got {value!r}")
 
@@ -341,6 +343,13 @@ def build_space(preset, space=None, fix=None):
             "which is loaded once for every trial; fix it (--fix "
             f"reverse=true) instead of searching it. Received: "
             f"reverse={searched['reverse']!r}")
+    if family == "language_model" and "vocabulary_size" in searched:
+        raise ValueError(
+            f"{where}: a language model's vocabulary comes from its corpus, "
+            "which is loaded once for every trial; fix its size (--fix "
+            "vocabulary_size=N caps a review corpus's vocabulary as `zoo "
+            "train` does) instead of searching it. Received: "
+            f"vocabulary_size={searched['vocabulary_size']!r}")
     if "clipnorm" in set(searched) | set(fixed) and \
             "global_clipnorm" in set(searched) | set(fixed):
         raise ValueError(f"{where}: clipnorm and global_clipnorm are mutually "
