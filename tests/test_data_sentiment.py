@@ -197,7 +197,7 @@ def test_training_labels_of_one_value_are_refused(tmp_path):
     [
         ("words,label\nhi,1\n", {}, r"bad.csv, line 1: no text column 'text' / 'sentence' / 'review'.*columns found: 'words', 'label'. Name the text column 'text' in the header"),
         ("text,label,text\nhi,1,yo\n", {}, r"line 1: the header names the text column 'text' more than once"),
-        ("Text,label,text\nhi,1,yo\n", {}, r"names the text column 'Text' more than once"),
+        ("Text,label,TEXT\nhi,1,yo\n", {}, r"names the text column 'text' more than once, as 'Text' and 'TEXT'"),
         ("text,y,y\nhi,1,0\n", {"label_column": "y"}, r"names the label column 'y' more than once"),
         ("text,label\nhi,1\n", {"label_column": "y"}, r"line 1: no label column 'y'"),
         ("text,label\nhi,1\nthere,0,extra\n", {}, r"bad.csv, line 3: expected 2 fields \(text, label\), found 3"),
@@ -221,6 +221,12 @@ def test_malformed_csv(tmp_path, content, kwargs, pattern):
 def test_default_columns_match_in_any_case(tmp_path):
     path = write(tmp_path / "caps.csv",
                  "Id,Sentiment,Review\n1,pos,fun\n2,neg,dull\n3,pos,great\n")
+    data = load_text_classification(str(path), validation_split=0.0)
+    assert sorted(data.train.texts) == ["dull", "fun", "great"]
+    assert data.class_names == ["neg", "pos"]
+    # a name spelled exactly wins over any other case, as it always has
+    path = write(tmp_path / "both.csv", "sentence,Text,Label,sentiment\n"
+                 "fun,x,a,pos\ndull,y,b,neg\ngreat,z,c,pos\n")
     data = load_text_classification(str(path), validation_split=0.0)
     assert sorted(data.train.texts) == ["dull", "fun", "great"]
     assert data.class_names == ["neg", "pos"]

@@ -153,8 +153,8 @@ def test_cli_errors(capsys):
             DG.main(["--compare", "lstm", flag, "-1"])
         assert e.value.code == 2 and flag in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
-        DG.main(["--compare", "lstm", "--seed", str(2 ** 32)])
-    assert e.value.code == 2 and "from 0 to 4294967295" in capsys.readouterr().err
+        DG.main(["--compare", "lstm", "--seed", str(2 ** 31)])
+    assert e.value.code == 2 and "from 0 to 2147483647" in capsys.readouterr().err
 
 
 def test_diagnose_out_is_checked_before_the_work(tmp_path, capsys,

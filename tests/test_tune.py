@@ -84,7 +84,7 @@ def test_space_file_and_fix_narrow_and_extend(tmp_path):
      "layer_norm must be true or false"),
     (None, {"learning_rate": float("nan")}, "must be a positive number"),
     (None, {"clipnorm": float("inf")}, "must be a positive number"),
-    ({"learning_rate": {"choice": [1e-3, float("-inf")]}}, None,
+    ({"learning_rate": {"choice": [1e-3, float("inf")]}}, None,
      "must be a positive number"),
 ])
 def test_bad_space_is_a_clear_error(space, fix, message):
@@ -353,10 +353,12 @@ def test_export_best_refuses_a_run_before_searching_and_takes_lm_settings(
     assert tn.main(argv + ["--export-best", str(best)]) == 2
     assert "--export-overwrite" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
-    # so is the search's own --dir, which the search would fill
-    assert tn.main(argv + ["--export-best", str(tmp_path / "s")]) == 2
-    assert "is the search's --dir" in capsys.readouterr().err
-    assert not (tmp_path / "s").exists()
+    # so is the search's own --dir, or a path the search writes there
+    for taken in (tmp_path / "s", tmp_path / "s" / "search",
+                  tmp_path / "s" / "trials.csv"):
+        assert tn.main(argv + ["--export-best", str(taken)]) == 2
+        assert "is the search's --dir or a file" in capsys.readouterr().err
+        assert not (tmp_path / "s").exists()
     # a training setting of the search (variable_bptt) reaches the retrain
     (best / "notes.txt").unlink()
     assert tn.main(argv + ["--export-best", str(best)]) == 0
@@ -479,6 +481,29 @@ def test_a_language_model_search_caps_a_review_corpus_as_zoo_train_does(
     with pytest.raises(ValueError, match="smaller than the data's vocabulary"):
         _load("language_model", "ptb_small", str(text), 1, 0.1, None, {},
               {"vocabulary_size": 3})
+
+
+def test_a_language_model_search_resumes_only_with_its_vocabulary(tmp_path,
+                                                                  capsys):
+    text = tmp_path / "lm.txt"
+    text.write_text("a b c d e f\n" * 60)
+    d = tmp_path / "s"
+    argv = ["language_model", "--data", str(text), "--dir", str(d),
+            "--max-trials", "1", "--epochs", "1", "--max-steps-per-epoch", "1",
+            "--quiet", "--space", _space(tmp_path, {
+                "defaults": False, "units": {"choice": [4]}}),
+            "--fix", "embedding_dim=4", "--fix", "num_layers=1",
+            "--fix", "batch_size=4", "--fix", "bptt=5"]
+    assert tn.main(argv) == 0
+    config = json.loads((d / "tune_config.json").read_text())
+    assert config["vocabulary_size"] == 9  # characters: a-f, " ", "\n", <unk>
+    assert tn.main(argv) == 0  # the same corpus resumes
+    config["vocabulary_size"] = 20000  # as if the corpus had read otherwise
+    (d / "tune_config.json").write_text(json.dumps(config))
+    capsys.readouterr()
+    assert tn.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "had a vocabulary of 20000, this corpus gives 9" in err
 
 
 def test_a_choice_of_0_and_1_is_numbers_not_a_boolean():

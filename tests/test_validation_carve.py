@@ -93,6 +93,11 @@ def test_validation_group_errors_name_the_file_and_columns(tmp_path):
     with pytest.raises(ValueError, match=r"validation_split=0 carves nothing"):
         load_text_classification(path, validation_group="movie",
                                  validation_split=0.0)
+    # and `zoo train` says so before the run directory is made
+    with pytest.raises(ValueError, match=r"--validation-split 0 carves nothing"):
+        training.train("sentiment_classifier", path, out=str(tmp_path / "r"),
+                       validation_group="movie", validation_split=0)
+    assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize("flag, value", [("--seed", "-1"),

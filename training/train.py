@@ -217,6 +217,12 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
                              data=data, out=out)
     _check_validation_seed(family, preset, validation_seed, validation_data,
                            validation_split)
+    if validation_group is not None and validation_split is not None and \
+            float(validation_split) == 0:
+        raise ValueError(
+            "--validation-group carves validation from train by group; "
+            "--validation-split 0 carves nothing. Received: "
+            f"validation_group={validation_group!r}, validation_split=0")
     # `--resume` of a missing or empty RUN_DIR starts a new run.
     resuming = resume and os.path.exists(rd.path(out, rd.CONFIG))
     if lm_run is not None and not resuming and family == "sentiment_classifier":

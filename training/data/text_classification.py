@@ -105,21 +105,28 @@ class TextClassificationData:
 
 def _pick_column(header, wanted, defaults, what, path, flag=None):
     """The index of the column `wanted` (exact), else of the first of
-    `defaults` in the header (any case: `Text`, `LABEL`). A name the header
-    holds twice is an error, not a guess."""
+    `defaults` in the header, spelled as they are, else in another case
+    (`Text`, `LABEL`). A name the header holds twice is an error, not a
+    guess."""
     found = None
     if wanted is not None:
         if wanted in header:
             found = wanted
     else:
-        lowered = [h.lower() for h in header]
-        for name in defaults:
-            if name in lowered:
-                found = header[lowered.index(name)]
-                break
+        found = next((name for name in defaults if name in header), None)
+        if found is None:  # another case, when no exact name is there
+            for name in defaults:
+                spelled = [h for h in header if h.lower() == name]
+                if len(spelled) > 1:
+                    raise DataError(
+                        f"the header names the {what} column {name!r} more "
+                        f"than once, as {' and '.join(map(repr, spelled))}; "
+                        "rename one of them", path=path, line=1)
+                if spelled:
+                    found = spelled[0]
+                    break
     if found is not None:
-        if header.count(found) > 1 or (wanted is None and [
-                h.lower() for h in header].count(found.lower()) > 1):
+        if header.count(found) > 1:
             raise DataError(
                 f"the header names the {what} column {found!r} more than "
                 f"once ({', '.join(map(repr, header))}); rename one of them",

@@ -248,6 +248,12 @@ def _csv(text):
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def _diagnose_seed(text):
+    """--seed: `--compare` seeds its models `seed + k` and its data `seed +
+    10000`, so the seed stays below 2**31."""
+    return seed_number(text, largest=2 ** 31 - 1)
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="zoo diagnose",
@@ -270,7 +276,7 @@ def build_parser():
     p.add_argument("--length", type=positive_int, default=100, help="sequence length "
                    "(default 100)")
     p.add_argument("--batch-size", type=positive_int, default=16)
-    p.add_argument("--seed", type=seed_number, default=0)
+    p.add_argument("--seed", type=_diagnose_seed, default=0)
     p.add_argument("--text", help="run dir: a text file to take the batch "
                    "from (language models); default random ids")
     p.add_argument("--connections", type=_csv, default=[],

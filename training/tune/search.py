@@ -497,6 +497,7 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
             f"{CONFIG_FILE}, no {PROJECT}/oracle.json); use another --dir")
     replace = overwrite and role != "worker" and os.path.isdir(project)
     resumed = not replace and os.path.exists(os.path.join(project, "oracle.json"))
+    stored = None
     if resumed and os.path.exists(cfg_path) and role != "worker":
         stored = results_lib.read_json_object(
             cfg_path, "; pass --overwrite to start over or use another --dir")
@@ -519,6 +520,16 @@ def tune(preset, data, *, directory, tuner="random", max_trials=10, epochs=None,
     data_obj, data_overrides = _load(family, preset, data, seed, validation_split,
                                      max_train_examples, searched, fixed,
                                      validation_data, validation_group)
+    if family == "language_model":
+        # the size the corpus gave every trial's model (searches recorded
+        # before it was kept are not checked)
+        config["vocabulary_size"] = data_overrides["vocabulary_size"]
+        before = (stored or {}).get("vocabulary_size")
+        if before is not None and before != config["vocabulary_size"]:
+            raise ValueError(
+                f"{directory}: its trials' models had a vocabulary of "
+                f"{before}, this corpus gives {config['vocabulary_size']}; "
+                "pass --overwrite to start over or use another --dir")
     HyperModel = _make_hypermodel_class()
     hypermodel = HyperModel(preset, family, searched, fixed, data_obj,
                             data_overrides, seed=seed,
@@ -599,12 +610,14 @@ def _check_export_dir(out, overwrite, directory=None):
     the search's own `--dir`."""
     from training import run_dir as rd
 
-    if directory is not None and \
-            os.path.realpath(out) == os.path.realpath(directory):
+    if directory is not None and os.path.realpath(out) in {
+            os.path.realpath(os.path.join(directory, name))
+            for name in ("", PROJECT, CONFIG_FILE, results_lib.TRIALS_CSV,
+                         results_lib.TRIALS_JSON, results_lib.TRIALS_PNG)}:
         raise rd.RunDirError(
-            f"--export-best {out}: is the search's --dir; the run needs a "
-            "folder of its own (a folder inside --dir will do). Choose "
-            "another RUN_DIR")
+            f"--export-best {out}: is the search's --dir or a file the "
+            "search writes there; the run needs a folder of its own (another "
+            "folder inside --dir will do). Choose another RUN_DIR")
     if os.path.exists(out) and not os.path.isdir(out):
         raise rd.RunDirError(f"--export-best {out}: exists and is not a "
                              "folder; choose another RUN_DIR")

@@ -180,7 +180,8 @@ def _check_value(key, value, where):
                              f"got {value!r}")
     if key in _POSITIVE_FLOAT_KEYS and value is not None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-                not math.isfinite(value) or value < 0
+                (isinstance(value, float) and not math.isfinite(value))
+                or value < 0
                 or (value == 0 and key == "learning_rate")):
             raise ValueError(f"{where}: {key} must be a positive number, "
                              f"got {value!r}")
