@@ -225,6 +225,9 @@ def test_default_columns_match_in_any_case(tmp_path):
     assert sorted(data.train.texts) == ["dull", "fun", "great"]
     assert data.class_names == ["neg", "pos"]
     # a name spelled exactly wins over any other case, as it always has
+    path = write(tmp_path / "two.csv", "Text,label,text\nx,0,fun\ny,1,dull\n")
+    data = load_text_classification(str(path), validation_split=0.0)
+    assert sorted(data.train.texts) == ["dull", "fun"]
     path = write(tmp_path / "both.csv", "sentence,Text,Label,sentiment\n"
                  "fun,x,a,pos\ndull,y,b,neg\ngreat,z,c,pos\n")
     data = load_text_classification(str(path), validation_split=0.0)

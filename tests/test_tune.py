@@ -86,6 +86,9 @@ def test_space_file_and_fix_narrow_and_extend(tmp_path):
     (None, {"clipnorm": float("inf")}, "must be a positive number"),
     ({"learning_rate": {"choice": [1e-3, float("inf")]}}, None,
      "must be a positive number"),
+    ({"learning_rate": {"choice": [1e-3, 10 ** 400]}}, None,
+     "must be a positive number"),
+    (None, {"clipnorm": 10 ** 400}, "must be a positive number"),
 ])
 def test_bad_space_is_a_clear_error(space, fix, message):
     with pytest.raises(ValueError) as e:
@@ -355,9 +358,10 @@ def test_export_best_refuses_a_run_before_searching_and_takes_lm_settings(
     assert not (tmp_path / "s").exists()
     # so is the search's own --dir, or a path the search writes there
     for taken in (tmp_path / "s", tmp_path / "s" / "search",
+                  tmp_path / "s" / "search" / "best",
                   tmp_path / "s" / "trials.csv"):
         assert tn.main(argv + ["--export-best", str(taken)]) == 2
-        assert "is the search's --dir or a file" in capsys.readouterr().err
+        assert "is the search's --dir, a file" in capsys.readouterr().err
         assert not (tmp_path / "s").exists()
     # a training setting of the search (variable_bptt) reaches the retrain
     (best / "notes.txt").unlink()

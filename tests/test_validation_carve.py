@@ -98,6 +98,16 @@ def test_validation_group_errors_name_the_file_and_columns(tmp_path):
         training.train("sentiment_classifier", path, out=str(tmp_path / "r"),
                        validation_group="movie", validation_split=0)
     assert not (tmp_path / "r").exists()
+    # a language model holds out its corpus' end: the flags are refused,
+    # before the run directory too
+    corpus = write(tmp_path / "lm.txt", "the film was good\n" * 40)
+    for flags in ({"validation_group": "movie"},
+                  {"validation_group": "movie", "validation_split": 0},
+                  {"validation_data": path}):
+        with pytest.raises(ValueError, match="apply to classifiers"):
+            training.train("language_model", str(corpus),
+                           out=str(tmp_path / "r"), **flags)
+        assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize("flag, value", [("--seed", "-1"),

@@ -217,8 +217,10 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
                              data=data, out=out)
     _check_validation_seed(family, preset, validation_seed, validation_data,
                            validation_split)
-    if validation_group is not None and validation_split is not None and \
-            float(validation_split) == 0:
+    if family == "language_model":
+        _check_lm_validation(preset, validation_data, validation_group)
+    if family == "sentiment_classifier" and validation_group is not None \
+            and validation_split is not None and float(validation_split) == 0:
         raise ValueError(
             "--validation-group carves validation from train by group; "
             "--validation-split 0 carves nothing. Received: "
@@ -469,6 +471,19 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
             keras.mixed_precision.set_global_policy(previous_policy)
         if not chief:
             st.remove_tree(write_dir)
+
+
+def _check_lm_validation(preset, validation_data, validation_group):
+    """A language model holds out the last share of its corpus: the
+    classifiers' validation flags are refused (before the RUN_DIR is
+    touched, and again where the data loads)."""
+    if validation_data is not None or validation_group is not None:
+        raise ValueError(
+            "--validation-data and --validation-group apply to "
+            f"classifiers; {preset!r} is a language model (it holds out "
+            "the last --validation-split of its corpus). Received: "
+            f"validation_data={validation_data!r}, "
+            f"validation_group={validation_group!r}")
 
 
 def _check_seeds(**seeds):
@@ -897,13 +912,7 @@ def _load_data(family, preset, data, overrides, stored, seed, validation_split,
         model_overrides["num_classes"] = obj.num_classes
         model_overrides["class_names"] = list(obj.class_names)
     else:
-        if validation_data is not None or validation_group is not None:
-            raise ValueError(
-                "--validation-data and --validation-group apply to "
-                f"classifiers; {preset!r} is a language model (it holds out "
-                "the last --validation-split of its corpus). Received: "
-                f"validation_data={validation_data!r}, "
-                f"validation_group={validation_group!r}")
+        _check_lm_validation(preset, validation_data, validation_group)
         vocab = None
         if stored is not None and os.path.exists(stored.vocab_path):
             vocab = stored.vocabulary

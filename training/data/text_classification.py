@@ -106,8 +106,8 @@ class TextClassificationData:
 def _pick_column(header, wanted, defaults, what, path, flag=None):
     """The index of the column `wanted` (exact), else of the first of
     `defaults` in the header, spelled as they are, else in another case
-    (`Text`, `LABEL`). A name the header holds twice is an error, not a
-    guess."""
+    (`Text`, `LABEL`). A name the header holds twice as it is chosen, or in
+    two other cases when none is exact, is an error, not a guess."""
     found = None
     if wanted is not None:
         if wanted in header:

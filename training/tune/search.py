@@ -610,14 +610,20 @@ def _check_export_dir(out, overwrite, directory=None):
     the search's own `--dir`."""
     from training import run_dir as rd
 
-    if directory is not None and os.path.realpath(out) in {
-            os.path.realpath(os.path.join(directory, name))
-            for name in ("", PROJECT, CONFIG_FILE, results_lib.TRIALS_CSV,
-                         results_lib.TRIALS_JSON, results_lib.TRIALS_PNG)}:
-        raise rd.RunDirError(
-            f"--export-best {out}: is the search's --dir or a file the "
-            "search writes there; the run needs a folder of its own (another "
-            "folder inside --dir will do). Choose another RUN_DIR")
+    if directory is not None:
+        mine = os.path.realpath(out)
+        project = os.path.realpath(os.path.join(directory, PROJECT))
+        if mine in {os.path.realpath(os.path.join(directory, name))
+                    for name in ("", CONFIG_FILE, results_lib.TRIALS_CSV,
+                                 results_lib.TRIALS_JSON,
+                                 results_lib.TRIALS_PNG)} or \
+                os.path.commonpath([mine, project]) == project:
+            raise rd.RunDirError(
+                f"--export-best {out}: is the search's --dir, a file the "
+                f"search writes there or a path inside its {PROJECT}/ "
+                "folder (which --overwrite clears); the run needs a folder "
+                "of its own (another folder inside --dir will do). Choose "
+                "another RUN_DIR")
     if os.path.exists(out) and not os.path.isdir(out):
         raise rd.RunDirError(f"--export-best {out}: exists and is not a "
                              "folder; choose another RUN_DIR")

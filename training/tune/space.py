@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
+import sys
 
 from training import recipe as recipe_lib
 
@@ -179,9 +179,10 @@ def _check_value(key, value, where):
             raise ValueError(f"{where}: {key} must be a number in [0, 1), "
                              f"got {value!r}")
     if key in _POSITIVE_FLOAT_KEYS and value is not None:
+        # (NaN, infinities and integers past a float's range fail the first
+        # test; an int compares with the float exactly)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-                (isinstance(value, float) and not math.isfinite(value))
-                or value < 0
+                not 0 <= value <= sys.float_info.max
                 or (value == 0 and key == "learning_rate")):
             raise ValueError(f"{where}: {key} must be a positive number, "
                              f"got {value!r}")
