@@ -475,8 +475,8 @@ def train(preset, data, *, out, epochs=None, batch_size=None, learning_rate=None
 
 def _check_lm_validation(preset, validation_data, validation_group):
     """A language model holds out the last share of its corpus: the
-    classifiers' validation flags are refused (before the RUN_DIR is
-    touched, and again where the data loads)."""
+    classifiers' validation flags are refused, before the RUN_DIR is
+    touched."""
     if validation_data is not None or validation_group is not None:
         raise ValueError(
             "--validation-data and --validation-group apply to "
@@ -912,7 +912,6 @@ def _load_data(family, preset, data, overrides, stored, seed, validation_split,
         model_overrides["num_classes"] = obj.num_classes
         model_overrides["class_names"] = list(obj.class_names)
     else:
-        _check_lm_validation(preset, validation_data, validation_group)
         vocab = None
         if stored is not None and os.path.exists(stored.vocab_path):
             vocab = stored.vocabulary
